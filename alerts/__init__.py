@@ -1,0 +1,1 @@
+"""Pure domain of riskon: bars, series, rules, notify policy and message text (no I/O, no clock)."""

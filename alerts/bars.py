@@ -1,0 +1,76 @@
+"""Bars and series: the market data every rule reads."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+INTERVAL_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400, "1w": 604800}
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV bar; `time` is the bar's open in UTC, `final` is False while the bar is still forming."""
+
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float = 0.0
+    interval: str = "1d"
+    final: bool = True
+
+    def __post_init__(self) -> None:
+        if self.time.tzinfo is None or self.time.utcoffset() != timezone.utc.utcoffset(None):
+            raise ValueError(f"bar time must be UTC, got {self.time!r}")
+        if self.interval not in INTERVAL_SECONDS:
+            raise ValueError(f"unknown bar interval {self.interval!r}")
+
+    @property
+    def close_time(self) -> datetime:
+        """Return when this bar closes."""
+        from datetime import timedelta
+
+        return self.time + timedelta(seconds=INTERVAL_SECONDS[self.interval])
+
+
+def bar_problem(bar: Bar) -> str | None:
+    """Say what is wrong with a bar's prices, or None when they are plausible."""
+    prices = (bar.open, bar.high, bar.low, bar.close)
+    if any(p is None or not isinstance(p, (int, float)) or math.isnan(p) or math.isinf(p) for p in prices):
+        return "a price is missing or not a number"
+    if any(p <= 0 for p in prices):
+        return "a price is zero or negative"
+    if bar.high < max(bar.open, bar.close, bar.low) * (1 - 1e-9) or bar.low > min(bar.open, bar.close) * (1 + 1e-9):
+        return f"high {bar.high} / low {bar.low} do not bracket open {bar.open} and close {bar.close}"
+    if bar.volume is not None and (math.isnan(bar.volume) or bar.volume < 0):
+        return "volume is negative or not a number"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """All known bars of one symbol, oldest first, and where that history is known to start."""
+
+    symbol: str
+    bars: tuple[Bar, ...]
+    interval: str = "1d"
+    # True when the source serves only part of the symbol's history (e.g. kraken's last 720 candles),
+    # so its highest high is not an all-time high.
+    truncated: bool = False
+    history_start: datetime | None = field(default=None)
+
+    def __len__(self) -> int:
+        return len(self.bars)
+
+    @property
+    def last(self) -> Bar | None:
+        """Return the newest bar, if any."""
+        return self.bars[-1] if self.bars else None
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """Build a UTC datetime (a convenience for tests and fixtures)."""
+    return datetime(year, month, day, hour, minute, tzinfo=timezone.utc)

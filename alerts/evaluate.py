@@ -1,0 +1,28 @@
+"""Step configured rules over bars: the one code path used live, in replay and in backtests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from alerts.bars import Bar
+from alerts.events import AlertEvent
+from alerts.rules.base import Rule, RuleContext
+
+
+@dataclass(frozen=True)
+class RuleBinding:
+    """A rule instance and the symbols it watches."""
+
+    rule: Rule
+    symbols: tuple[str, ...]
+
+
+def step_rule(
+    rule: Rule, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext
+) -> tuple[Mapping[str, Any] | None, tuple[AlertEvent, ...]]:
+    """Step one rule over one bar; a forming bar yields events but leaves the committed state alone."""
+    if not bar.final and not rule.reads_forming_bars:
+        return state, ()
+    result = rule.step(state, symbol, bar, ctx)
+    return (result.state if bar.final else state), result.events

@@ -1,0 +1,69 @@
+"""What every rule is: a kind, a parameter model, and a pure step from one bar to events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from alerts.bars import Bar
+from alerts.events import AlertEvent
+
+
+class RuleParams(BaseModel):
+    """Base of every rule's parameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may read besides its own state and the new bar."""
+
+    # The last `rule.lookback` final bars of the symbol before the new bar, oldest first.
+    recent: Sequence[Bar] = ()
+    # Set when the history seen for this symbol is known to start late (truncated source):
+    # a high over it is "the highest since" this date, never "all-time".
+    truncated_since: datetime | None = None
+    # Events other rules fired on this bar time earlier in the same evaluation cycle.
+    cycle_events: Sequence[AlertEvent] = ()
+    # Recent final bars of any other symbol (for cross-asset rules); empty when unknown.
+    bars_of: Callable[[str], Sequence[Bar]] = field(default=lambda symbol: ())
+    # Daily net flows (USD) of the symbol's fund, oldest first, as (time, flow_usd); empty when none.
+    flows: Sequence[tuple[datetime, float]] = ()
+
+
+@dataclass(frozen=True)
+class RuleStep:
+    """The result of stepping a rule over one bar: its new state and any events."""
+
+    state: Mapping[str, Any]
+    events: tuple[AlertEvent, ...] = ()
+
+
+class Rule:
+    """Base class of rule kinds; subclasses set `kind`, `Params` and implement `step`."""
+
+    kind: ClassVar[str]
+    Params: ClassVar[type[RuleParams]]
+    # Does the rule look at a bar that is still forming? Most decide on closed bars only.
+    reads_forming_bars: bool = False
+
+    def __init__(self, rule_id: str, params: RuleParams) -> None:
+        self.rule_id = rule_id
+        self.params = params
+
+    @property
+    def lookback(self) -> int:
+        """Return how many earlier bars the rule needs in `RuleContext.recent`."""
+        return 0
+
+    def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
+        """Advance the rule by one bar; never mutate `state`."""
+        raise NotImplementedError
+
+    def describe(self, symbols: Sequence[str]) -> str:
+        """Say in words what this rule watches."""
+        return f"{self.kind} on {', '.join(symbols)}"

@@ -1,0 +1,5 @@
+"""Run riskon as `python -m bot`."""
+
+from bot.cli import main
+
+raise SystemExit(main())

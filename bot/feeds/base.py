@@ -1,0 +1,33 @@
+"""The Feed protocol: where bars come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping, Protocol, Sequence, runtime_checkable
+
+from alerts.bars import Bar
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """What one poll of a feed returned: bars per symbol, plus errors per symbol that failed."""
+
+    bars: Mapping[str, Sequence[Bar]] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
+    # Where each symbol's history starts at this source, when the source is known to truncate it.
+    truncated_since: Mapping[str, datetime] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Feed(Protocol):
+    """A source of bars for a set of symbols (riskon symbol ids)."""
+
+    name: str
+
+    async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
+        """Return bars newer than `since[symbol]` (all history when None); the last bar may be forming."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""

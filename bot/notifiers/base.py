@@ -1,0 +1,77 @@
+"""The Notifier protocol: what every chat adapter offers, and what a send can come to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, Sequence, runtime_checkable
+
+from alerts.events import AlertEvent
+
+
+@dataclass(frozen=True)
+class ChatTarget:
+    """Where a message goes: a chat (or channel) and, for forum topics and threads, the thread."""
+
+    chat_id: str
+    thread_id: str = ""
+
+
+@dataclass(frozen=True)
+class OutgoingAlert:
+    """One message for one chat: the events it reports (one or several), its plain text, an optional chart."""
+
+    events: tuple[AlertEvent, ...]
+    text: str
+    chart_png: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What happened to one send: sent, retry (after `retry_after` seconds if known), or failed for good."""
+
+    status: Literal["sent", "retry", "failed"]
+    retry_after: float | None = None
+    error: str = ""
+    # True when the chat itself is gone or blocked us: its subscription should stop.
+    chat_gone: bool = False
+
+
+SENT = SendOutcome("sent")
+
+
+def retry(error: str, after: float | None = None) -> SendOutcome:
+    """Build a retry outcome."""
+    return SendOutcome("retry", after, error)
+
+
+def failed(error: str, chat_gone: bool = False) -> SendOutcome:
+    """Build a permanent-failure outcome."""
+    return SendOutcome("failed", None, error, chat_gone)
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """A chat service riskon delivers alerts to."""
+
+    name: str  # the channel name stored with subscriptions: "console", "telegram", "discord", "discord_webhook"
+
+    async def start(self) -> None:
+        """Connect (and start listening for chat commands, where the service has them)."""
+
+    async def stop(self) -> None:
+        """Disconnect and release every resource."""
+
+    async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
+        """Send one alert message to one chat; never raise for a service error, return the outcome."""
+        ...
+
+
+@dataclass
+class StaticChat:
+    """A chat named in config.yaml that always receives alerts (no /subscribe needed)."""
+
+    channel: str
+    chat_id: str
+    thread_id: str = ""
+    rules: Sequence[str] = field(default_factory=tuple)
+    symbols: Sequence[str] = field(default_factory=tuple)

@@ -1,0 +1,387 @@
+"""The Store: every read and write riskon makes to its SQLite file, as named operations."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlite_utils import Database
+
+from alerts.bars import Bar
+from alerts.errors import RiskonError
+from alerts.events import AlertEvent
+from storage.migrations import migrate
+
+DELIVERY_STATUSES = ("pending", "sent", "retrying", "failed")
+
+
+class StorageError(RiskonError):
+    """Signal that the database cannot be opened or used."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A chat (or topic/thread) that receives alerts, optionally filtered by rule and symbol."""
+
+    id: int
+    channel: str
+    chat_id: str
+    thread_id: str
+    rules: tuple[str, ...]
+    symbols: tuple[str, ...]
+    active: bool
+
+    def wants(self, event: AlertEvent) -> bool:
+        """Say whether this subscription's filters let the event through."""
+        rule_ok = not self.rules or event.rule_id in self.rules or event.kind in self.rules
+        symbol_ok = not self.symbols or event.symbol in self.symbols
+        return rule_ok and symbol_ok
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One alert owed to one chat, as the outbox holds it."""
+
+    id: int
+    alert_id: int
+    subscription_id: int | None
+    channel: str
+    chat_id: str
+    thread_id: str
+    status: str
+    attempts: int
+    text: str
+    event: AlertEvent
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class Store:
+    """Open riskon's database (WAL mode, migrated) and expose its named operations."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.db.conn.execute("PRAGMA foreign_keys = ON")
+        self.db.conn.execute("PRAGMA busy_timeout = 5000")
+        migrate(self.db)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> "Store":
+        """Open (creating if needed, readable by its owner only) the database file at `path`."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Create the file ourselves so it never exists, even briefly, with wider permissions.
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            db = Database(sqlite3.connect(str(path)))
+            db.enable_wal()
+            return cls(db)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise StorageError(f"cannot open database {path}: {exc}") from exc
+
+    @classmethod
+    def memory(cls) -> "Store":
+        """Open a private in-memory database (tests, dry runs)."""
+        return cls(Database(memory=True))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    # --- bars cache -------------------------------------------------------------------------
+    def upsert_bars(self, symbol: str, bars: Iterable[Bar]) -> int:
+        """Store final bars by (symbol, interval, time), replacing any earlier copy; return how many."""
+        rows = [
+            {"symbol": symbol, "interval": b.interval, "time": _iso(b.time), "open": b.open, "high": b.high,
+             "low": b.low, "close": b.close, "volume": b.volume}
+            for b in bars
+            if b.final
+        ]
+        if rows:
+            self.db["bars"].upsert_all(rows, pk=("symbol", "interval", "time"), batch_size=1000)
+        return len(rows)
+
+    def load_bars(self, symbol: str, interval: str = "1d", since: datetime | None = None) -> list[Bar]:
+        """Return the cached final bars of a symbol, oldest first."""
+        where, args = "symbol = ? and interval = ?", [symbol, interval]
+        if since is not None:
+            where += " and time >= ?"
+            args.append(_iso(since))
+        cursor = self.db.execute(
+            f"select time, open, high, low, close, volume from bars where {where} order by time", args
+        )
+        return [Bar(_parse(t), o, h, l, c, v or 0.0, interval) for t, o, h, l, c, v in cursor.fetchall()]
+
+    def last_bar_time(self, symbol: str, interval: str = "1d") -> datetime | None:
+        """Return the open time of the newest cached bar of a symbol."""
+        row = self.db.execute(
+            "select max(time) from bars where symbol = ? and interval = ?", [symbol, interval]
+        ).fetchone()
+        return _parse(row[0]) if row and row[0] else None
+
+    def bar_counts(self) -> dict[str, int]:
+        """Return how many bars are cached per symbol."""
+        return dict(self.db.execute("select symbol, count(*) from bars group by symbol").fetchall())
+
+    # --- rule state --------------------------------------------------------------------------
+    def rule_state(self, rule_id: str, symbol: str) -> tuple[Mapping[str, Any] | None, datetime | None]:
+        """Return a rule's saved state for a symbol and the time of the last bar it has seen."""
+        row = self.db.execute(
+            "select state_json, last_bar_time from rule_state where rule_id = ? and symbol = ?", [rule_id, symbol]
+        ).fetchone()
+        if not row:
+            return None, None
+        return json.loads(row[0]) if row[0] else None, _parse(row[1]) if row[1] else None
+
+    def save_rule_state(
+        self, rule_id: str, symbol: str, state: Mapping[str, Any] | None, last_bar_time: datetime, now: datetime
+    ) -> None:
+        """Save a rule's state for a symbol after it has seen the bar at `last_bar_time`."""
+        with self.db.conn:
+            self.db.execute(
+                "insert into rule_state (rule_id, symbol, state_json, last_bar_time, updated_at) values (?,?,?,?,?) "
+                "on conflict(rule_id, symbol) do update set state_json = excluded.state_json, "
+                "last_bar_time = excluded.last_bar_time, updated_at = excluded.updated_at",
+                [rule_id, symbol, json.dumps(state) if state is not None else None, _iso(last_bar_time), _iso(now)],
+            )
+
+    # --- alerts and the outbox ---------------------------------------------------------------
+    def record_alert(
+        self,
+        event: AlertEvent,
+        text: str,
+        now: datetime,
+        subscriptions: Sequence[Subscription] = (),
+        silent: bool = False,
+    ) -> int | None:
+        """Record an alert and its deliveries in one transaction; return its id, or None if already recorded."""
+        conn = self.db.conn
+        try:
+            with conn:  # one transaction: the alert and every outbox row, or nothing
+                cursor = conn.execute(
+                    "insert or ignore into alerts (dedup_key, rule_id, kind, symbol, bar_time, values_json, text, "
+                    "fired_at, silent) values (?,?,?,?,?,?,?,?,?)",
+                    [event.dedup_key, event.rule_id, event.kind, event.symbol, _iso(event.bar_time),
+                     json.dumps(dict(event.values), default=str), text, _iso(now), int(silent)],
+                )
+                if cursor.rowcount == 0:
+                    return None
+                alert_id = cursor.lastrowid
+                if not silent:
+                    conn.executemany(
+                        "insert or ignore into deliveries (alert_id, subscription_id, channel, chat_id, thread_id, "
+                        "status, attempts, next_attempt_at, created_at) values (?,?,?,?,?,'pending',0,?,?)",
+                        [(alert_id, s.id, s.channel, s.chat_id, s.thread_id, _iso(now), _iso(now))
+                         for s in subscriptions],
+                    )
+                return alert_id
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not record alert {event.dedup_key}: {exc}") from exc
+
+    def has_alert(self, dedup_key: str) -> bool:
+        """Say whether an alert with this key was ever recorded."""
+        return self.db.execute("select 1 from alerts where dedup_key = ?", [dedup_key]).fetchone() is not None
+
+    def recent_alerts(self, limit: int = 10, include_silent: bool = False) -> list[dict[str, Any]]:
+        """Return the newest recorded alerts, newest first."""
+        where = "" if include_silent else "where silent = 0"
+        rows = self.db.execute(
+            f"select id, rule_id, kind, symbol, bar_time, values_json, text, fired_at from alerts {where} "
+            "order by bar_time desc, id desc limit ?",
+            [limit],
+        ).fetchall()
+        keys = ("id", "rule_id", "kind", "symbol", "bar_time", "values", "text", "fired_at")
+        out = []
+        for row in rows:
+            item = dict(zip(keys, row))
+            item["values"] = json.loads(item["values"] or "{}")
+            out.append(item)
+        return out
+
+    def alert_count(self, include_silent: bool = False) -> int:
+        """Return how many alerts were recorded."""
+        where = "" if include_silent else "where silent = 0"
+        return self.db.execute(f"select count(*) from alerts {where}").fetchone()[0]
+
+    def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]:
+        """Return pending or retrying deliveries whose time has come, oldest alert first."""
+        rows = self.db.execute(
+            "select d.id, d.alert_id, d.subscription_id, d.channel, d.chat_id, d.thread_id, d.status, d.attempts, "
+            "a.text, a.rule_id, a.kind, a.symbol, a.bar_time, a.values_json "
+            "from deliveries d join alerts a on a.id = d.alert_id "
+            "where d.status in ('pending', 'retrying') and d.next_attempt_at <= ? "
+            "order by d.alert_id, d.id limit ?",
+            [_iso(now), limit],
+        ).fetchall()
+        out = []
+        for (did, aid, sid, channel, chat, thread, status, attempts, text, rule_id, kind, symbol, bar_time,
+             values) in rows:
+            event = AlertEvent(rule_id, kind, symbol, _parse(bar_time), json.loads(values or "{}"))
+            out.append(Delivery(did, aid, sid, channel, chat, thread or "", status, attempts, text or "", event))
+        return out
+
+    def mark_sent(self, delivery_id: int, now: datetime) -> None:
+        """Record that a delivery reached its chat."""
+        with self.db.conn:
+            self.db.execute(
+                "update deliveries set status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = null "
+                "where id = ?",
+                [_iso(now), delivery_id],
+            )
+
+    def mark_retry(self, delivery_id: int, next_attempt_at: datetime, error: str) -> None:
+        """Record a failed attempt worth retrying at `next_attempt_at`."""
+        with self.db.conn:
+            self.db.execute(
+                "update deliveries set status = 'retrying', attempts = attempts + 1, next_attempt_at = ?, "
+                "last_error = ? where id = ?",
+                [_iso(next_attempt_at), error[:500], delivery_id],
+            )
+
+    def mark_failed(self, delivery_id: int, error: str) -> None:
+        """Record that a delivery can never succeed."""
+        with self.db.conn:
+            self.db.execute(
+                "update deliveries set status = 'failed', attempts = attempts + 1, last_error = ? where id = ?",
+                [error[:500], delivery_id],
+            )
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Return how many deliveries are in each status."""
+        counts = dict.fromkeys(DELIVERY_STATUSES, 0)
+        counts.update(dict(self.db.execute("select status, count(*) from deliveries group by status").fetchall()))
+        return counts
+
+    # --- subscriptions -----------------------------------------------------------------------
+    def subscribe(
+        self, channel: str, chat_id: str, thread_id: str = "", rules: Sequence[str] = (), symbols: Sequence[str] = (),
+        now: datetime | None = None,
+    ) -> Subscription:
+        """Create or re-activate a chat's subscription, replacing its filters."""
+        now = now or datetime.now(timezone.utc)
+        with self.db.conn:
+            self.db.execute(
+                "insert into subscriptions (channel, chat_id, thread_id, rules_json, symbols_json, active, created_at) "
+                "values (?,?,?,?,?,1,?) on conflict(channel, chat_id, thread_id) do update set "
+                "rules_json = excluded.rules_json, symbols_json = excluded.symbols_json, active = 1, "
+                "deactivated_reason = null",
+                [channel, str(chat_id), thread_id or "", json.dumps(sorted(set(rules))),
+                 json.dumps(sorted(set(symbols))), _iso(now)],
+            )
+        found = self.subscription(channel, str(chat_id), thread_id or "")
+        assert found is not None
+        return found
+
+    def subscription(self, channel: str, chat_id: str, thread_id: str = "") -> Subscription | None:
+        """Return a chat's subscription, active or not."""
+        row = self.db.execute(
+            "select id, channel, chat_id, thread_id, rules_json, symbols_json, active from subscriptions "
+            "where channel = ? and chat_id = ? and thread_id = ?",
+            [channel, str(chat_id), thread_id or ""],
+        ).fetchone()
+        return _subscription(row) if row else None
+
+    def deactivate_subscription(self, subscription_id: int, reason: str) -> None:
+        """Stop sending to a subscription (unsubscribed, or the chat is gone)."""
+        with self.db.conn:
+            self.db.execute(
+                "update subscriptions set active = 0, deactivated_reason = ? where id = ?", [reason[:300], subscription_id]
+            )
+
+    def active_subscriptions(self, channel: str | None = None) -> list[Subscription]:
+        """Return every active subscription, optionally of one channel."""
+        sql = "select id, channel, chat_id, thread_id, rules_json, symbols_json, active from subscriptions where active = 1"
+        args: list[Any] = []
+        if channel:
+            sql += " and channel = ?"
+            args.append(channel)
+        return [_subscription(row) for row in self.db.execute(sql + " order by id", args).fetchall()]
+
+    def recipients(self, event: AlertEvent, now: datetime) -> list[Subscription]:
+        """Return the active subscriptions that want the event and have not muted it."""
+        muted = {
+            row[0]
+            for row in self.db.execute(
+                "select subscription_id from mutes where until > ? and (rule_id is null or rule_id = ? or rule_id = ?) "
+                "and (symbol is null or symbol = ?)",
+                [_iso(now), event.rule_id, event.kind, event.symbol],
+            ).fetchall()
+        }
+        return [s for s in self.active_subscriptions() if s.wants(event) and s.id not in muted]
+
+    def mute(self, subscription_id: int, until: datetime, rule_id: str | None = None, symbol: str | None = None) -> None:
+        """Mute a subscription until `until`, for everything or one rule and/or symbol."""
+        with self.db.conn:
+            self.db.execute(
+                "insert into mutes (subscription_id, rule_id, symbol, until) values (?,?,?,?)",
+                [subscription_id, rule_id, symbol, _iso(until)],
+            )
+
+    def unmute(self, subscription_id: int) -> int:
+        """Lift every mute of a subscription; return how many were lifted."""
+        with self.db.conn:
+            return self.db.execute("delete from mutes where subscription_id = ?", [subscription_id]).rowcount
+
+    def mutes(self, subscription_id: int, now: datetime) -> list[dict[str, Any]]:
+        """Return a subscription's mutes still in force."""
+        rows = self.db.execute(
+            "select rule_id, symbol, until from mutes where subscription_id = ? and until > ? order by until",
+            [subscription_id, _iso(now)],
+        ).fetchall()
+        return [{"rule_id": r, "symbol": s, "until": _parse(u)} for r, s, u in rows]
+
+    # --- feed health and settings --------------------------------------------------------------
+    def record_poll(self, feed: str, now: datetime, error: str | None = None) -> None:
+        """Record the outcome of one poll of a feed."""
+        with self.db.conn:
+            if error is None:
+                self.db.execute(
+                    "insert into feed_health (feed, last_ok_at, failures) values (?, ?, 0) on conflict(feed) do "
+                    "update set last_ok_at = excluded.last_ok_at, failures = 0",
+                    [feed, _iso(now)],
+                )
+            else:
+                self.db.execute(
+                    "insert into feed_health (feed, last_error_at, last_error, failures) values (?, ?, ?, 1) "
+                    "on conflict(feed) do update set last_error_at = excluded.last_error_at, "
+                    "last_error = excluded.last_error, failures = failures + 1",
+                    [feed, _iso(now), error[:500]],
+                )
+
+    def feed_health(self) -> list[dict[str, Any]]:
+        """Return the last poll outcome of every feed."""
+        return list(self.db["feed_health"].rows)
+
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        """Read a persisted setting (e.g. paused)."""
+        row = self.db.execute("select value from settings where key = ?", [key]).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Persist a setting."""
+        with self.db.conn:
+            self.db.execute(
+                "insert into settings (key, value) values (?, ?) on conflict(key) do update set value = excluded.value",
+                [key, value],
+            )
+
+
+def _subscription(row: Sequence[Any]) -> Subscription:
+    sid, channel, chat_id, thread_id, rules, symbols, active = row
+    return Subscription(
+        sid, channel, chat_id, thread_id or "", tuple(json.loads(rules or "[]")), tuple(json.loads(symbols or "[]")),
+        bool(active),
+    )

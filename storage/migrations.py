@@ -1,0 +1,83 @@
+"""Schema migrations, applied in order once each; the applied ones are listed in `migrations`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlite_utils import Database
+
+
+def _create_core(db: Database) -> None:
+    """Create bars, alerts, rule state, subscriptions, deliveries, feed health and settings."""
+    db["bars"].create(
+        {"symbol": str, "interval": str, "time": str, "open": float, "high": float, "low": float,
+         "close": float, "volume": float},
+        pk=("symbol", "interval", "time"), if_not_exists=True,
+    )
+    db["alerts"].create(
+        {"id": int, "dedup_key": str, "rule_id": str, "kind": str, "symbol": str, "bar_time": str,
+         "values_json": str, "text": str, "fired_at": str, "silent": int},
+        pk="id", if_not_exists=True,
+        not_null={"dedup_key", "rule_id", "kind", "symbol", "bar_time", "fired_at"},
+    )
+    db["alerts"].create_index(["dedup_key"], unique=True, if_not_exists=True)
+    db["alerts"].create_index(["fired_at"], if_not_exists=True)
+    db["rule_state"].create(
+        {"rule_id": str, "symbol": str, "state_json": str, "last_bar_time": str, "updated_at": str},
+        pk=("rule_id", "symbol"), if_not_exists=True,
+    )
+    db["subscriptions"].create(
+        {"id": int, "channel": str, "chat_id": str, "thread_id": str, "rules_json": str,
+         "symbols_json": str, "active": int, "created_at": str, "deactivated_reason": str},
+        pk="id", if_not_exists=True,
+        not_null={"channel", "chat_id"},
+    )
+    db["subscriptions"].create_index(["channel", "chat_id", "thread_id"], unique=True, if_not_exists=True)
+    db["mutes"].create(
+        {"id": int, "subscription_id": int, "rule_id": str, "symbol": str, "until": str},
+        pk="id", if_not_exists=True,
+        foreign_keys=[("subscription_id", "subscriptions", "id")],
+    )
+    db["deliveries"].create(
+        {"id": int, "alert_id": int, "subscription_id": int, "channel": str, "chat_id": str,
+         "thread_id": str, "status": str, "attempts": int, "next_attempt_at": str,
+         "last_error": str, "created_at": str, "sent_at": str},
+        pk="id", if_not_exists=True,
+        foreign_keys=[("alert_id", "alerts", "id")],
+        not_null={"alert_id", "channel", "chat_id", "status"},
+        defaults={"attempts": 0},
+    )
+    db["deliveries"].create_index(["alert_id", "channel", "chat_id", "thread_id"], unique=True, if_not_exists=True)
+    db["deliveries"].create_index(["status", "next_attempt_at"], if_not_exists=True)
+    db["feed_health"].create(
+        {"feed": str, "last_ok_at": str, "last_error_at": str, "last_error": str, "failures": int},
+        pk="feed", if_not_exists=True,
+    )
+    db["settings"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+
+
+MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
+    ("0001_core", _create_core),
+]
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every migration not yet applied, each in its own transaction; return their names."""
+    if "migrations" not in db.table_names():
+        db["migrations"].create({"name": str, "applied_at": str}, pk="name")
+    done = {row["name"] for row in db["migrations"].rows}
+    applied = []
+    for name, apply in MIGRATIONS:
+        if name in done:
+            continue
+        with db.conn:
+            apply(db)
+            db["migrations"].insert({"name": name, "applied_at": _now_text()})
+        applied.append(name)
+    return applied
+
+
+def _now_text() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat()
