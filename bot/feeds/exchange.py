@@ -1,0 +1,430 @@
+"""exchange: daily crypto bars from any ccxt exchange, polled around the clock (websocket tickers optional)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Mapping, Sequence
+
+from pydantic import Field, field_validator
+
+from alerts.bars import Bar
+from bot.feeds.base import FeedResult
+from bot.feeds.quality import (
+    Backoff, FeedSettings, StaleMark, StaleTracker, newest_stored, retry_after_seconds, screen_bars,
+)
+
+log = logging.getLogger("riskon.feeds.exchange")
+
+DAY = timedelta(days=1)
+DAY_MS = 86_400_000
+# Exchanges whose daily OHLCV endpoint serves only the newest N candles, however far back `since` asks.
+PARTIAL_HISTORY = {"kraken": 720, "krakenfutures": 2000}
+MAX_PAGES = 40  # 40 pages of 1000 daily candles is over a century: a guard against a source that never ends
+HOST = re.compile(r"^(https?|wss?)://[^/]+", re.IGNORECASE)
+
+
+class ExchangeSettings(FeedSettings):
+    """Settings of an exchange feed (any ccxt exchange id)."""
+
+    exchange: str = Field("kraken", description="ccxt exchange id: kraken (serves the US), coinbase, binance, ...")
+    base_url: str | None = Field(
+        None, description="send every API request to this base URL instead of the exchange's hosts (a proxy or "
+        "mirror; tests point it at a fake); paths are kept, websockets use ws:// or wss:// on the same host"
+    )
+    stream: bool = Field(False, description="take the forming bar from websocket tickers (ccxt.pro), polling "
+                                            "while the socket is down")
+    full_history: bool | None = Field(
+        None, description="does the exchange serve daily candles back to the listing? default: known per "
+        "exchange (kraken: no, only the newest 720)"
+    )
+    rate_limit_ms: int | None = Field(
+        None, ge=0, le=60000, description="milliseconds between requests; leave unset to respect the exchange's "
+        "own published limit (set it only for a mirror or proxy with limits of its own)"
+    )
+    page_limit: int = Field(1000, ge=10, le=5000, description="candles asked for per OHLCV request")
+    options: dict[str, Any] = Field(default_factory=dict, description="extra ccxt options for the exchange")
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange_id(cls, value: str) -> str:
+        # Whether ccxt knows the id is checked when the feed is built: importing ccxt here would slow every start.
+        if not re.fullmatch(r"[a-z0-9]{2,40}", value):
+            raise ValueError("must be a ccxt exchange id in lower case, e.g. kraken, coinbase, binance")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _plain_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must start with http:// or https:// and name a host")
+        return value.rstrip("/") if value else value
+
+
+def redirect_urls(urls: Any, base_url: str) -> Any:
+    """Return the exchange's API URL tree with every host replaced by `base_url` (ws entries as ws/wss)."""
+    if isinstance(urls, dict):
+        return {key: redirect_urls(value, base_url) for key, value in urls.items()}
+    if isinstance(urls, list):
+        return [redirect_urls(value, base_url) for value in urls]
+    if isinstance(urls, str) and HOST.match(urls):
+        target = base_url
+        if urls.lower().startswith("ws"):
+            target = re.sub(r"^http", "ws", base_url, flags=re.IGNORECASE)
+        return HOST.sub(target, urls, count=1)
+    return urls
+
+
+@dataclass
+class LiveTicker:
+    """The newest websocket ticker of a symbol and when it arrived."""
+
+    last: float
+    received_at: datetime
+
+
+def _utc_day(moment: datetime) -> datetime:
+    return datetime.combine(moment.astimezone(timezone.utc).date(), time(0), timezone.utc)
+
+
+class ExchangeFeed:
+    """Poll one ccxt exchange: paginated daily history once, the closed day's bar daily, a forming bar each poll."""
+
+    def __init__(self, name: str, settings: ExchangeSettings, symbols: Sequence[Any] = (), store: Any = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.store = store
+        self.sources = {s.id: s.source_name for s in symbols if getattr(s, "feed", name) == name}
+        self.asset_classes = {s.id: s.asset_class for s in symbols}
+        self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
+        self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
+        self.exchange: Any = None
+        self._markets_loaded = False
+        self._today: dict[str, Bar] = {}  # today's candle as the exchange last gave it, per symbol
+        self._truncated: dict[str, datetime] = {}
+        self._live: dict[str, LiveTicker] = {}
+        self._watchers: dict[str, asyncio.Task] = {}
+        self._stream_error: dict[str, str] = {}
+        if store is not None:
+            for symbol in self.sources:
+                saved = store.setting(f"history_start:{self.name}:{symbol}")
+                if saved:
+                    self._truncated[symbol] = datetime.fromisoformat(saved)
+
+    # --- the ccxt client -----------------------------------------------------------------------
+    def _client(self) -> Any:
+        if self.exchange is not None:
+            return self.exchange
+        if self.settings.stream:
+            import ccxt.pro as module
+        else:
+            import ccxt.async_support as module
+        options = {"fetchMarkets": {"types": ["spot"]}} if self.settings.exchange.startswith("binance") else {}
+        options.update(self.settings.options)
+        config: dict[str, Any] = {
+            "enableRateLimit": True,
+            "timeout": int(self.settings.timeout_seconds * 1000),
+            "options": options,
+        }
+        if self.settings.rate_limit_ms is not None:
+            config["rateLimit"] = self.settings.rate_limit_ms
+        exchange = getattr(module, self.settings.exchange)(config)
+        if self.settings.base_url:
+            exchange.urls["api"] = redirect_urls(exchange.urls["api"], self.settings.base_url)
+        self.exchange = exchange
+        return exchange
+
+    @property
+    def history_window(self) -> int | None:
+        """Return how many daily candles the exchange serves at most, when it does not serve full history."""
+        if self.settings.full_history is True:
+            return None
+        window = PARTIAL_HISTORY.get(self.settings.exchange)
+        if window is None and self.settings.full_history is False:
+            return self.settings.page_limit
+        return window
+
+    def stale(self, now: datetime) -> dict[str, StaleMark]:
+        """Return the symbols whose data stopped updating, with since-when and why."""
+        return self.tracker.stale(now)
+
+    # --- one poll -----------------------------------------------------------------------------
+    async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
+        """Fetch daily candles where a day closed (or history is missing), then every forming bar from tickers."""
+        errors: dict[str, str] = {}
+        wanted = []
+        for symbol in symbols:
+            if symbol not in self.sources:
+                errors[symbol] = f"feed {self.name} does not serve {symbol}"
+                continue
+            waiting = self.backoff.waiting(symbol, now)
+            if waiting is not None:
+                errors[symbol] = f"backing off after errors until {waiting.isoformat(timespec='seconds')}"
+                continue
+            wanted.append(symbol)
+        if not wanted:
+            return FeedResult(errors=errors, truncated_since=dict(self._truncated))
+        exchange = self._client()
+        if not self._markets_loaded:
+            try:
+                await exchange.load_markets()
+                self._markets_loaded = True
+            except Exception as exc:  # every symbol needs the markets: each one reports why
+                why = f"cannot load {self.settings.exchange} markets: {_describe(exc)}"
+                at = self.backoff.failed("markets", now, self._retry_after(exc))
+                for symbol in wanted:
+                    errors[symbol] = why
+                    self.tracker.failed(symbol, now, why)
+                    self.backoff.resume_at[symbol] = at
+                log.warning("%s: %s", self.name, why)
+                return FeedResult(errors=errors, truncated_since=dict(self._truncated))
+        for symbol in wanted:
+            if self.sources[symbol] not in exchange.markets:
+                errors[symbol] = f"{self.settings.exchange} has no market {self.sources[symbol]}"
+        wanted = [s for s in wanted if s not in errors]
+        if self.settings.stream:
+            self._ensure_watchers(wanted)
+
+        today = _utc_day(now)
+        needs_candles = [
+            s for s in wanted
+            if since.get(s) is None or since[s] < today - DAY or self._today.get(s) is None
+            or self._today[s].time < today
+        ]
+        candle_results = await asyncio.gather(
+            *(self._candles(s, since.get(s), now) for s in needs_candles), return_exceptions=True
+        )
+        bars: dict[str, list[Bar]] = {}
+        failed: set[str] = set()
+        for symbol, outcome in zip(needs_candles, candle_results):
+            if isinstance(outcome, BaseException):
+                self._fail(symbol, now, outcome, errors)
+                failed.add(symbol)
+            else:
+                bars[symbol] = outcome
+        quoted = [s for s in wanted if s not in failed]
+        prices = await self._last_prices(quoted, now, errors)
+        result_bars: dict[str, list[Bar]] = {}
+        for symbol in quoted:
+            if symbol in errors:
+                continue
+            got = list(bars.get(symbol, []))
+            finals = [b for b in got if b.final]
+            forming = self._forming_bar(symbol, today, prices.get(symbol), finals, since.get(symbol))
+            if forming is not None:
+                got = finals + [forming]
+            previous = newest_stored(self.store, symbol) if since.get(symbol) is not None else None
+            screened = screen_bars(symbol, got, now, previous,
+                                   self.settings.spike_threshold(self.asset_classes.get(symbol, "crypto")), self.name)
+            if screened.kept:
+                result_bars[symbol] = list(screened.kept)
+            self.backoff.succeeded(symbol)
+            if prices.get(symbol) is not None or finals:
+                self.tracker.ok(symbol, now, screened.kept)
+        return FeedResult(bars=result_bars, errors=errors, truncated_since=dict(self._truncated))
+
+    def _fail(self, symbol: str, now: datetime, exc: BaseException, errors: dict[str, str]) -> None:
+        why = _describe(exc)
+        at = self.backoff.failed(symbol, now, self._retry_after(exc))
+        self.tracker.failed(symbol, now, why)
+        errors[symbol] = why
+        log.warning("%s %s: %s (next try after %s)", self.name, symbol, why, at.isoformat(timespec="seconds"))
+
+    def _retry_after(self, exc: BaseException) -> float | None:
+        import ccxt
+
+        if isinstance(exc, ccxt.DDoSProtection) and self.exchange is not None:
+            # ccxt keeps the headers of the response it just handled; a 429's Retry-After is among them.
+            return retry_after_seconds(getattr(self.exchange, "last_response_headers", None)) or None
+        return None
+
+    async def _candles(self, symbol: str, last: datetime | None, now: datetime) -> list[Bar]:
+        """Fetch daily candles after `last` (from the listing when None), page by page."""
+        exchange = self.exchange
+        source = self.sources[symbol]
+        limit = self.settings.page_limit
+        window = self.history_window
+        if window is not None:
+            limit = min(limit, window)
+        cursor = 0 if last is None else int(last.timestamp() * 1000)
+        candles: list[list[Any]] = []
+        first_page: list[list[Any]] | None = None
+        for _ in range(MAX_PAGES):
+            page = await exchange.fetch_ohlcv(source, "1d", since=cursor, limit=limit)
+            if first_page is None:
+                first_page = page
+            page = [c for c in page if c and c[0] is not None and c[0] >= cursor]
+            if candles:
+                page = [c for c in page if c[0] > candles[-1][0]]
+            if not page:
+                break
+            candles.extend(page)
+            if len(page) < limit // 2 or page[-1][0] >= int(_utc_day(now).timestamp() * 1000):
+                break
+            cursor = page[-1][0] + DAY_MS
+        else:
+            log.warning("%s %s: stopped paging after %d pages", self.name, symbol, MAX_PAGES)
+        today = _utc_day(now)
+        bars = []
+        for stamp, open_, high, low, close, volume in (c[:6] for c in candles):
+            moment = datetime.fromtimestamp(stamp / 1000, timezone.utc)
+            bar = Bar(moment, _number(open_), _number(high), _number(low), _number(close), _number(volume or 0),
+                      "1d", moment + DAY <= now)
+            bars.append(bar)
+            if moment == today:
+                self._today[symbol] = replace(bar, final=False)
+        if last is None and bars and window is not None and len(first_page or []) >= window - 1:
+            # The exchange served a full window ending now: the listing may lie before it.
+            self._note_truncated(symbol, bars[0].time)
+        return bars
+
+    def _note_truncated(self, symbol: str, start: datetime) -> None:
+        self._truncated[symbol] = start
+        if self.store is not None:
+            self.store.set_setting(f"history_start:{self.name}:{symbol}", start.isoformat())
+        log.info("%s %s: history starts %s at %s (older candles are not served)", self.name, symbol,
+                 start.date().isoformat(), self.settings.exchange)
+
+    async def _last_prices(self, symbols: Sequence[str], now: datetime, errors: dict[str, str]) -> dict[str, float]:
+        """Return each symbol's last traded price: from the websocket when fresh, else one tickers request."""
+        prices: dict[str, float] = {}
+        fresh_after = now - timedelta(seconds=max(60.0, self.settings.timeout_seconds * 3))
+        polled = []
+        for symbol in symbols:
+            live = self._live.get(symbol)
+            if live is not None and live.received_at >= fresh_after:
+                prices[symbol] = live.last
+            else:
+                polled.append(symbol)
+        if not polled:
+            return prices
+        exchange = self.exchange
+        sources = [self.sources[s] for s in polled]
+        try:
+            if exchange.has.get("fetchTickers"):
+                tickers = await exchange.fetch_tickers(sources)
+            else:
+                answers = await asyncio.gather(*(exchange.fetch_ticker(s) for s in sources))
+                tickers = {t["symbol"]: t for t in answers}
+        except Exception as exc:  # one request for all: each symbol reports the failure
+            for symbol in polled:
+                self._fail(symbol, now, exc, errors)
+            return prices
+        for symbol in polled:
+            ticker = tickers.get(self.sources[symbol]) or {}
+            last = _number(ticker.get("last") if ticker.get("last") is not None else ticker.get("close"))
+            if last != last:  # NaN: the exchange sent no price
+                why = f"{self.settings.exchange} sent no last price for {self.sources[symbol]}"
+                self.tracker.failed(symbol, now, why)
+                errors[symbol] = why
+            else:
+                prices[symbol] = last
+        return prices
+
+    def _forming_bar(self, symbol: str, today: datetime, last: float | None, finals: Sequence[Bar],
+                     since: datetime | None) -> Bar | None:
+        """Build today's forming bar from today's candle (exact open) and the last traded price."""
+        if last is None:
+            return self._today.get(symbol) if self._today.get(symbol, None) and self._today[symbol].time == today \
+                else None
+        candle = self._today.get(symbol)
+        if candle is not None and candle.time == today:
+            bar = Bar(today, candle.open, max(candle.high, last), min(candle.low, last), last, candle.volume, "1d",
+                      False)
+        else:
+            previous_close = finals[-1].close if finals else None
+            if previous_close is None and self.store is not None and since is not None:
+                stored = newest_stored(self.store, symbol)
+                previous_close = stored.close if stored else None
+            if previous_close is None:
+                return None
+            bar = Bar(today, previous_close, max(previous_close, last), min(previous_close, last), last, 0.0, "1d",
+                      False)
+        self._today[symbol] = bar
+        return bar
+
+    # --- websockets -----------------------------------------------------------------------------
+    def _ensure_watchers(self, symbols: Sequence[str]) -> None:
+        for symbol in symbols:
+            task = self._watchers.get(symbol)
+            if task is None or task.done():
+                self._watchers[symbol] = asyncio.create_task(self._watch(symbol), name=f"watch {self.name} {symbol}")
+
+    async def _watch(self, symbol: str) -> None:
+        """Follow a symbol's websocket ticker forever, reconnecting with backoff when it drops."""
+        backoff = Backoff(self.settings.backoff_base_seconds / 5, 60.0)
+        while True:
+            try:
+                ticker = await self.exchange.watch_ticker(self.sources[symbol])
+                last = _number(ticker.get("last") if ticker.get("last") is not None else ticker.get("close"))
+                if last == last:
+                    self._live[symbol] = LiveTicker(last, datetime.now(timezone.utc))
+                backoff.succeeded(symbol)
+                self._stream_error.pop(symbol, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the socket is down: polling covers until it is back
+                self._live.pop(symbol, None)
+                self._stream_error[symbol] = _describe(exc)
+                now = datetime.now(timezone.utc)
+                wait = (backoff.failed(symbol, now) - now).total_seconds()
+                log.info("%s %s: websocket down (%s); polling, reconnecting in %.1f s", self.name, symbol,
+                         self._stream_error[symbol], wait)
+                await asyncio.sleep(wait)
+
+    async def close(self) -> None:
+        """Stop websocket watchers and close the exchange's HTTP session."""
+        for task in self._watchers.values():
+            task.cancel()
+        if self._watchers:
+            await asyncio.gather(*self._watchers.values(), return_exceptions=True)
+        self._watchers.clear()
+        if self.exchange is not None:
+            try:
+                await self.exchange.close()
+            finally:
+                self.exchange = None
+                self._markets_loaded = False
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _describe(exc: BaseException) -> str:
+    """Turn a ccxt (or timeout) exception into a one-line reason, without the request URL's query."""
+    import ccxt
+
+    if isinstance(exc, (asyncio.TimeoutError, ccxt.RequestTimeout)):
+        return "the exchange did not answer in time"
+    if isinstance(exc, ccxt.DDoSProtection):
+        return f"rate limited by the exchange ({type(exc).__name__})"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, ccxt.BadResponse) or "JSON" in text or "json" in text:
+        return f"the exchange sent a malformed answer ({type(exc).__name__})"
+    if isinstance(exc, ccxt.ExchangeNotAvailable):
+        return f"the exchange is unavailable ({text[:160]})"
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def build(name: str, settings: ExchangeSettings, symbols: Sequence[Any], store: Any) -> ExchangeFeed:
+    """Build an exchange feed from its validated settings."""
+    if isinstance(settings, Mapping):
+        settings = ExchangeSettings(**settings)
+    import ccxt.async_support
+
+    if settings.exchange not in ccxt.async_support.exchanges:
+        import difflib
+
+        from alerts.errors import RiskonError
+
+        guess = difflib.get_close_matches(settings.exchange, ccxt.async_support.exchanges, n=1)
+        hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+        raise RiskonError(f"feeds.{name}.exchange: ccxt has no exchange '{settings.exchange}'{hint}")
+    return ExchangeFeed(name, settings, symbols, store)

@@ -1,0 +1,276 @@
+"""Data quality shared by every live feed: bad bars dropped, spikes held back, stale symbols marked, backoff."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Iterable, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.bars import Bar, bar_problem
+
+log = logging.getLogger("riskon.feeds.quality")
+
+# A clock skew we tolerate before calling a bar "from the future".
+FUTURE_SKEW = timedelta(minutes=5)
+
+# How far one daily close may jump before it is a suspect spike, per asset class (percent).
+# Real one-day moves the defaults must let through: ^RUT -14.3% (2020-03-16), BTC -37% (2020-03-12).
+# Real one-day moves that reverted the next day (XRP +34% on 2025-03-02) must pass as well.
+DEFAULT_SPIKE_PCT = {"index": 12.0, "etf": 15.0, "crypto": 40.0, "composite": 30.0}
+
+
+class FeedSettings(BaseModel):
+    """Settings every live feed kind shares: spike thresholds, staleness and backoff."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spike_pct: dict[str, float] = Field(
+        default_factory=dict,
+        description="per asset class (index, etf, crypto, composite): a one-bar move above this percent that "
+        "reverts on the next bar is dropped as a bad print; defaults: index 12, etf 15, crypto 40, composite 30",
+    )
+    stale_after_seconds: float = Field(
+        1800.0, gt=0, le=30 * 86400, description="a symbol with no good update for this long (while its market "
+        "is open) is reported stale"
+    )
+    timeout_seconds: float = Field(20.0, gt=0, le=600, description="give up on one request after this long")
+    backoff_base_seconds: float = Field(5.0, gt=0, le=3600, description="first pause after a failed request")
+    backoff_max_seconds: float = Field(900.0, gt=0, le=86400, description="longest pause after repeated failures")
+
+    def spike_threshold(self, asset_class: str) -> float:
+        """Return the spike threshold (percent) for an asset class."""
+        return float(self.spike_pct.get(asset_class, DEFAULT_SPIKE_PCT.get(asset_class, 20.0)))
+
+
+@dataclass(frozen=True)
+class Screened:
+    """Bars that passed the checks, and those dropped or held back, each with the reason."""
+
+    kept: tuple[Bar, ...]
+    dropped: tuple[tuple[Bar, str], ...] = ()
+    held: tuple[tuple[Bar, str], ...] = ()
+
+
+def _move_pct(price: float, reference: float) -> float:
+    return (price / reference - 1.0) * 100.0
+
+
+def screen_bars(
+    symbol: str,
+    bars: Iterable[Bar],
+    now: datetime,
+    previous: Bar | None = None,
+    spike_pct: float = 20.0,
+    feed: str = "",
+) -> Screened:
+    """Drop impossible, future, out-of-order and reverting-spike bars; hold back a jump not yet confirmed.
+
+    `previous` is the newest bar already stored for the symbol: bars older than it are dropped and its close is
+    the reference for the first spike check. A final bar that jumps more than `spike_pct` is judged by the next
+    final bar: if that one returns to within half the threshold of the price before the jump, the jump was a bad
+    print and is dropped; if there is no next final bar yet, it is held back (not returned) until there is.
+    """
+    dropped: list[tuple[Bar, str]] = []
+    held: list[tuple[Bar, str]] = []
+    by_time: dict[datetime, Bar] = {}
+    for bar in bars:
+        problem = bar_problem(bar)
+        if problem:
+            dropped.append((bar, problem))
+        elif bar.time > now + FUTURE_SKEW:
+            dropped.append((bar, f"bar opens in the future ({bar.time.isoformat()} > now {now.isoformat()})"))
+        elif previous is not None and bar.time < previous.time:
+            dropped.append((bar, f"older than the newest stored bar ({previous.time.date().isoformat()})"))
+        else:
+            by_time[bar.time] = bar  # a repeated time: the later copy is the source's correction
+    ordered = [by_time[t] for t in sorted(by_time)]
+    finals = [b for b in ordered if b.final]
+    forming = [b for b in ordered if not b.final]
+    # A forming bar older than a final one is a leftover, not the current bar.
+    if finals:
+        stale_forming = [b for b in forming if b.time <= finals[-1].time]
+        dropped.extend((b, "forming bar not newer than the last final bar") for b in stale_forming)
+        forming = [b for b in forming if b.time > finals[-1].time]
+
+    kept: list[Bar] = []
+    reference = previous.close if previous is not None else None
+    threshold = spike_pct
+    index = 0
+    while index < len(finals):
+        bar = finals[index]
+        if reference is not None and abs(_move_pct(bar.close, reference)) > threshold:
+            move = _move_pct(bar.close, reference)
+            following = finals[index + 1] if index + 1 < len(finals) else None
+            if following is None:
+                held.append((bar, f"close moved {move:+.1f}% in one bar (over {threshold:g}%): waiting for the "
+                                  "next bar to confirm it"))
+                index += 1
+                continue
+            if abs(_move_pct(following.close, reference)) <= threshold / 2:
+                dropped.append((bar, f"one-bar spike of {move:+.1f}% that reverted on "
+                                     f"{following.time.date().isoformat()}"))
+                index += 1
+                continue
+        kept.append(bar)
+        reference = bar.close
+        index += 1
+
+    if held:
+        dropped_forming = [(b, "held back while an earlier jump awaits confirmation") for b in forming]
+        held.extend(dropped_forming)
+    else:
+        for bar in forming:
+            problem = _wick_problem(bar, reference, threshold)
+            if reference is not None and not problem and abs(_move_pct(bar.close, reference)) > threshold:
+                problem = (f"forming bar moved {_move_pct(bar.close, reference):+.1f}% (over {threshold:g}%): "
+                           "not shown until it holds at the close")
+            if problem:
+                held.append((bar, problem))
+            else:
+                kept.append(bar)
+    result = Screened(tuple(kept), tuple(dropped), tuple(held))
+    log_screened(feed, symbol, result)
+    return result
+
+
+def _wick_problem(bar: Bar, reference: float | None, threshold: float) -> str | None:
+    """Say whether a forming bar's high sticks out beyond the threshold above its open and the last close.
+
+    Only forming bars are judged on their wick: final daily wicks of 50% are real (flash crashes of 2010-05-06
+    and 2025-10-10), but an unconfirmed tick that high must not fire an intraday high alert.
+    """
+    body_high = max(bar.open, bar.close, reference or 0.0)
+    if _move_pct(bar.high, body_high) > threshold:
+        return f"high {bar.high:g} is {_move_pct(bar.high, body_high):.1f}% above open, close and previous close"
+    return None
+
+
+def log_screened(feed: str, symbol: str, screened: Screened) -> None:
+    """Log every dropped or held bar with its reason."""
+    for bar, reason in screened.dropped:
+        log.warning("%s %s: dropped bar %s: %s", feed, symbol, bar.time.isoformat(), reason)
+    for bar, reason in screened.held:
+        log.info("%s %s: held back bar %s: %s", feed, symbol, bar.time.isoformat(), reason)
+
+
+@dataclass(frozen=True)
+class StaleMark:
+    """Why a symbol's data is no longer trusted as current, and since when."""
+
+    since: datetime
+    why: str
+
+
+@dataclass
+class SymbolHealth:
+    """What a feed knows about one symbol's updates."""
+
+    last_ok_at: datetime | None = None
+    last_bar_time: datetime | None = None
+    failing_since: datetime | None = None
+    last_error: str | None = None
+
+
+class StaleTracker:
+    """Remember each symbol's last good update and say which are stale."""
+
+    def __init__(self, stale_after: timedelta, started_at: datetime | None = None) -> None:
+        self.stale_after = stale_after
+        self.started_at = started_at
+        self.symbols: dict[str, SymbolHealth] = {}
+
+    def _health(self, symbol: str) -> SymbolHealth:
+        return self.symbols.setdefault(symbol, SymbolHealth())
+
+    def ok(self, symbol: str, now: datetime, bars: Sequence[Bar] = ()) -> None:
+        """Record a good update (new bars, or an answer that nothing new is expected)."""
+        health = self._health(symbol)
+        health.last_ok_at = now
+        health.failing_since = None
+        health.last_error = None
+        if bars:
+            newest = max(b.time for b in bars)
+            health.last_bar_time = max(newest, health.last_bar_time or newest)
+
+    def failed(self, symbol: str, now: datetime, why: str) -> None:
+        """Record a failed update and its reason."""
+        health = self._health(symbol)
+        if health.failing_since is None:
+            health.failing_since = now
+        health.last_error = why
+
+    def stale(self, now: datetime) -> dict[str, StaleMark]:
+        """Return the symbols without a good update for longer than the threshold."""
+        marks = {}
+        for symbol, health in self.symbols.items():
+            since = health.last_ok_at or self.started_at or health.failing_since
+            if since is None or now - since <= self.stale_after:
+                continue
+            why = health.last_error or "no good update"
+            marks[symbol] = StaleMark(since, why)
+        return marks
+
+    def snapshot(self) -> dict[str, SymbolHealth]:
+        """Return a copy of every symbol's health."""
+        return {s: replace(h) for s, h in self.symbols.items()}
+
+
+@dataclass
+class Backoff:
+    """Per-key exponential backoff with jitter, honouring a server's Retry-After."""
+
+    base_seconds: float = 5.0
+    max_seconds: float = 900.0
+    rng: random.Random = field(default_factory=random.Random)
+    failures: dict[str, int] = field(default_factory=dict)
+    resume_at: dict[str, datetime] = field(default_factory=dict)
+
+    def waiting(self, key: str, now: datetime) -> datetime | None:
+        """Return when `key` may be tried again, or None if it may be tried now."""
+        at = self.resume_at.get(key)
+        return at if at is not None and at > now else None
+
+    def failed(self, key: str, now: datetime, retry_after: float | None = None) -> datetime:
+        """Record a failure; return when to try again (full jitter over the doubled delay)."""
+        count = self.failures.get(key, 0) + 1
+        self.failures[key] = count
+        delay = min(self.max_seconds, self.base_seconds * 2 ** (count - 1))
+        delay = self.rng.uniform(delay / 2, delay)
+        if retry_after is not None and retry_after > 0:
+            delay = max(delay, min(float(retry_after), self.max_seconds))
+        at = now + timedelta(seconds=delay)
+        self.resume_at[key] = at
+        return at
+
+    def succeeded(self, key: str) -> None:
+        """Forget past failures of `key`."""
+        self.failures.pop(key, None)
+        self.resume_at.pop(key, None)
+
+
+def newest_stored(store, symbol: str, interval: str = "1d") -> Bar | None:  # noqa: ANN001 - storage.Store
+    """Return the newest bar of a symbol in the store, if any."""
+    if store is None:
+        return None
+    last = store.last_bar_time(symbol, interval)
+    if last is None:
+        return None
+    bars = store.load_bars(symbol, interval, since=last)
+    return bars[-1] if bars else None
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """Read a Retry-After header given in seconds (the form exchanges and Yahoo use)."""
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None

@@ -1,0 +1,295 @@
+"""yahoo: daily bars of indices, ETFs (and Yahoo's crypto pairs) through yfinance, polled while NYSE trades."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Mapping, Sequence
+
+from pydantic import Field, field_validator
+
+from alerts.bars import Bar
+from bot.feeds.base import FeedResult
+from bot.feeds.quality import (
+    Backoff, FeedSettings, StaleMark, StaleTracker, newest_stored, retry_after_seconds, screen_bars,
+)
+
+log = logging.getLogger("riskon.feeds.yahoo")
+
+YAHOO_HOST = re.compile(r"^https?://[A-Za-z0-9.-]*\.?yahoo\.com(?=[/?:]|$)", re.IGNORECASE)
+
+
+class YahooSettings(FeedSettings):
+    """Settings of a yahoo feed."""
+
+    base_url: str | None = Field(
+        None, description="send every request for https://*.yahoo.com to this base URL instead (a corporate proxy "
+        "or mirror; tests point it at a fake); the path and query are kept"
+    )
+    calendar: str = Field("XNYS", description="exchange_calendars code of the market whose hours gate polling")
+    confirm_after_close_minutes: float = Field(
+        15.0, ge=0, le=720, description="minutes after the close before the poll that confirms the daily bar"
+    )
+    max_concurrency: int = Field(16, ge=1, le=64, description="symbols requested at once (one request per symbol)")
+    cache_dir: str | None = Field(None, description="folder for yfinance's timezone and cookie caches")
+
+    @field_validator("base_url")
+    @classmethod
+    def _plain_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must start with http:// or https:// and name a host")
+        return value.rstrip("/") if value else value
+
+
+def _session_base() -> type:
+    """Return the Session class yfinance itself prefers (curl_cffi, else requests)."""
+    from yfinance import _http
+
+    if _http.HAS_CURL_CFFI:
+        from curl_cffi.requests import Session as CurlSession
+
+        return CurlSession
+    import requests
+
+    return requests.Session
+
+
+def yahoo_session(base_url: str | None = None) -> Any:
+    """Build a Session for yfinance that sends Yahoo requests to `base_url` and remembers Retry-After."""
+    base = _session_base()
+
+    class YahooSession(base):  # type: ignore[misc, valid-type]
+        """A yfinance-compatible Session with a base-URL override (proxy or mirror) and Retry-After memory."""
+
+        def __init__(self) -> None:
+            if base.__module__.startswith("curl_cffi"):
+                super().__init__(impersonate="chrome")
+            else:
+                super().__init__()
+            self.base_url = base_url
+            self._local = threading.local()
+
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+            if self.base_url:
+                url = YAHOO_HOST.sub(self.base_url, str(url), count=1)
+            response = super().request(method, url, *args, **kwargs)
+            if response.status_code == 429:
+                self._local.retry_after = retry_after_seconds(dict(response.headers))
+            return response
+
+        def take_retry_after(self) -> float | None:
+            """Return (and forget) the Retry-After this thread last received."""
+            value = getattr(self._local, "retry_after", None)
+            self._local.retry_after = None
+            return value
+
+    return YahooSession()
+
+
+@dataclass(frozen=True)
+class MarketClock:
+    """Where the market stands at a moment: the current session and whether it trades now."""
+
+    session: date  # the session of today, or the last one before today
+    is_open: bool
+    last_confirmable: date | None  # newest session whose bar is final and confirmable now
+    close_at: datetime | None  # close of `session` (early closes included)
+
+
+def market_clock(calendar: Any, now: datetime, confirm_delay: timedelta) -> MarketClock:
+    """Say whether the market trades at `now` and which session's daily bar can be confirmed."""
+    import pandas as pd
+
+    local_day = pd.Timestamp(now.astimezone(timezone.utc).date())
+    session = calendar.date_to_session(local_day, direction="previous")
+    opens = calendar.session_open(session).to_pydatetime()
+    closes = calendar.session_close(session).to_pydatetime()
+    previous = calendar.previous_session(session)
+    if now < opens:
+        return MarketClock(previous.date(), False, previous.date(), calendar.session_close(previous).to_pydatetime())
+    if now < closes:
+        return MarketClock(session.date(), True, previous.date(), closes)
+    confirmable = session.date() if now >= closes + confirm_delay else previous.date()
+    return MarketClock(session.date(), False, confirmable, closes)
+
+
+class YahooFeed:
+    """Poll Yahoo through yfinance: full history once, then what is newer, plus today's forming bar."""
+
+    def __init__(self, name: str, settings: YahooSettings, symbols: Sequence[Any] = (), store: Any = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.store = store
+        self.sources: dict[str, str] = {}
+        self.asset_classes: dict[str, str] = {}
+        for symbol in symbols:
+            self.add_symbol(symbol)
+        self.session = yahoo_session(settings.base_url)
+        self.pool = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix=f"yahoo-{name}")
+        self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
+        self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
+        self._calendar: Any = None
+        import yfinance as yf
+
+        # Errors must reach us as exceptions: an empty frame would read as "no new data".
+        yf.config.debug.hide_exceptions = False
+        if settings.cache_dir:
+            yf.set_tz_cache_location(settings.cache_dir)
+
+    def add_symbol(self, symbol: Any) -> None:
+        """Learn a symbol's Yahoo name and asset class from its config."""
+        if getattr(symbol, "history_feed", None) == self.name and getattr(symbol, "feed", None) != self.name:
+            source = symbol.history_source or symbol.id
+        else:
+            source = symbol.source_name
+        self.sources[symbol.id] = source
+        self.asset_classes[symbol.id] = symbol.asset_class
+
+    @property
+    def calendar(self) -> Any:
+        """Return the exchange calendar (loaded on first use: it costs most of a second)."""
+        if self._calendar is None:
+            import exchange_calendars
+
+            self._calendar = exchange_calendars.get_calendar(self.settings.calendar)
+        return self._calendar
+
+    def stale(self, now: datetime) -> dict[str, StaleMark]:
+        """Return the symbols whose data stopped updating, with since-when and why."""
+        return self.tracker.stale(now)
+
+    async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
+        """Fetch every due symbol concurrently; failures land in `errors`, one per symbol."""
+        delay = timedelta(minutes=self.settings.confirm_after_close_minutes)
+        plans = {}
+        errors: dict[str, str] = {}
+        clock = None
+        for symbol in symbols:
+            if symbol not in self.sources:
+                errors[symbol] = f"feed {self.name} does not serve {symbol}"
+                continue
+            waiting = self.backoff.waiting(symbol, now)
+            if waiting is not None:
+                errors[symbol] = f"backing off after errors until {waiting.isoformat(timespec='seconds')}"
+                continue
+            last = since.get(symbol)
+            if self.asset_classes.get(symbol) == "crypto":
+                plans[symbol] = (last, now.date(), None)  # trades around the clock; the UTC day is the bar
+                continue
+            if clock is None:
+                clock = market_clock(self.calendar, now, delay)
+            expected = clock.session if clock.is_open else clock.last_confirmable
+            if last is None or clock.is_open or (expected is not None and last.date() < expected):
+                plans[symbol] = (last, expected, clock)
+            else:
+                self.tracker.ok(symbol, now)  # closed and up to date: nothing is expected
+        loop = asyncio.get_running_loop()
+        timeout = self.settings.timeout_seconds * 3 + 5
+        tasks = {
+            symbol: asyncio.wait_for(
+                loop.run_in_executor(self.pool, self._history, self.sources[symbol], last), timeout
+            )
+            for symbol, (last, _, _) in plans.items()
+        }
+        outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
+        bars: dict[str, list[Bar]] = {}
+        for (symbol, outcome) in zip(tasks, outcomes):
+            last, expected, clock = plans[symbol]
+            if isinstance(outcome, BaseException):
+                why = _describe(outcome, self.sources[symbol])
+                retry_after = getattr(outcome, "retry_after", None)
+                at = self.backoff.failed(symbol, now, retry_after)
+                self.tracker.failed(symbol, now, why)
+                errors[symbol] = why
+                log.warning("%s %s: %s (next try after %s)", self.name, symbol, why, at.isoformat(timespec="seconds"))
+                continue
+            self.backoff.succeeded(symbol)
+            parsed = [self._bar(symbol, row, now, clock) for row in outcome]
+            previous = newest_stored(self.store, symbol) if last is not None else None
+            screened = screen_bars(symbol, parsed, now, previous,
+                                   self.settings.spike_threshold(self.asset_classes.get(symbol, "index")), self.name)
+            if screened.kept:
+                bars[symbol] = list(screened.kept)
+            newest = max((b.time.date() for b in screened.kept), default=last.date() if last else None)
+            if newest is not None and expected is not None and newest >= expected:
+                self.tracker.ok(symbol, now, screened.kept)
+            elif last is None and screened.kept:
+                self.tracker.ok(symbol, now, screened.kept)
+            else:
+                self.tracker.failed(symbol, now, f"Yahoo has not published the {expected} bar yet")
+        return FeedResult(bars=bars, errors=errors)
+
+    def _history(self, source: str, last: datetime | None) -> list[tuple[date, float, float, float, float, float]]:
+        """Download daily rows: all of them (period=max) on first start, else from the last stored day on."""
+        import yfinance as yf
+
+        ticker = yf.Ticker(source, session=self.session)
+        options = dict(interval="1d", auto_adjust=False, actions=False, timeout=self.settings.timeout_seconds)
+        try:
+            if last is None:
+                frame = ticker.history(period="max", **options)
+            else:
+                frame = ticker.history(start=last.date().isoformat(), **options)
+        except Exception as exc:  # yfinance raises many kinds; each is this symbol's failure, not the poll's
+            retry_after = self.session.take_retry_after()
+            if retry_after is not None or type(exc).__name__ == "YFRateLimitError":
+                exc.retry_after = retry_after  # type: ignore[attr-defined]
+            raise
+        rows = []
+        for stamp, record in frame.iterrows():
+            rows.append((stamp.date(), _number(record.get("Open")), _number(record.get("High")),
+                         _number(record.get("Low")), _number(record.get("Close")), _number(record.get("Volume"))))
+        return rows
+
+    def _bar(self, symbol: str, row: tuple, now: datetime, clock: MarketClock | None) -> Bar:
+        day, open_, high, low, close, volume = row
+        if clock is None:  # crypto: the UTC day is over once its midnight has passed
+            final = day < now.astimezone(timezone.utc).date()
+        else:
+            final = day < clock.session or (day == clock.session and clock.last_confirmable == clock.session)
+        return Bar(datetime.combine(day, time(0), timezone.utc), open_, high, low, close,
+                   0.0 if math.isnan(volume) else volume, "1d", final)
+
+    async def close(self) -> None:
+        """Stop the worker threads and the HTTP session."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            self.session.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _describe(exc: BaseException, source: str) -> str:
+    """Turn an exception from yfinance (or a timeout) into a one-line reason."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return f"Yahoo did not answer for {source} in time"
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if name == "YFRateLimitError":
+        after = getattr(exc, "retry_after", None)
+        return f"Yahoo rate limit (429){f', retry after {after:g}s' if after else ''}"
+    if "JSONDecodeError" in name or "Expecting" in text or "json" in text.lower():
+        return f"Yahoo sent malformed data for {source}: {text[:160]}"
+    if "Timeout" in name or "timed out" in text.lower():
+        return f"Yahoo did not answer for {source} in time"
+    return f"{name}: {text[:200]}" if text else name
+
+
+def build(name: str, settings: YahooSettings, symbols: Sequence[Any], store: Any) -> YahooFeed:
+    """Build a yahoo feed from its validated settings."""
+    if isinstance(settings, Mapping):
+        settings = YahooSettings(**settings)
+    return YahooFeed(name, settings, symbols, store)

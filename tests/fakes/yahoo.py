@@ -1,0 +1,254 @@
+"""A fake Yahoo Finance on 127.0.0.1: cookie, crumb, v8 chart and fundamentals-timeseries, with injectable faults."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+NEW_YORK = "America/New_York"
+
+
+@dataclass
+class DailyRow:
+    """One daily OHLCV row as a CSV (or a test) gives it."""
+
+    day: date
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    volume: float | None = 0
+
+
+def read_csv_rows(path: str | Path, until: date | None = None, last: int | None = None) -> list[DailyRow]:
+    """Read `date,open,high,low,close,volume` rows, optionally up to a date and only the last N."""
+    rows = []
+    with open(path, newline="") as handle:
+        for record in csv.DictReader(handle):
+            day = date.fromisoformat(record["date"])
+            if until is not None and day > until:
+                break
+            rows.append(DailyRow(day, float(record["open"]), float(record["high"]), float(record["low"]),
+                                 float(record["close"]), float(record["volume"] or 0)))
+    return rows[-last:] if last else rows
+
+
+@dataclass
+class Instrument:
+    """What the fake serves for one Yahoo symbol."""
+
+    symbol: str
+    rows: list[DailyRow]
+    timezone: str = NEW_YORK
+    instrument_type: str = "INDEX"
+    forming: DailyRow | None = None  # today's row while the session is open
+    shares: list[tuple[date, float]] = field(default_factory=list)  # fundamentals-timeseries shares_out
+
+    def open_epoch(self, day: date) -> int:
+        """Return the epoch Yahoo stamps a daily row with: the session open (09:30 local) or midnight UTC."""
+        if self.timezone == "UTC":
+            return int(datetime.combine(day, time(0), timezone.utc).timestamp())
+        return int(datetime.combine(day, time(9, 30), ZoneInfo(self.timezone)).timestamp())
+
+
+@dataclass
+class Fault:
+    """An injected failure for the next `times` chart requests of a symbol (or of every symbol: '*')."""
+
+    kind: str  # status | malformed | empty | timeout | down
+    times: int = 1
+    status: int = 500
+    retry_after: float | None = None
+
+
+class FakeYahoo:
+    """Serve Yahoo's chart and fundamentals endpoints from rows built from real CSVs."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.instruments: dict[str, Instrument] = {}
+        self.faults: dict[str, list[Fault]] = {}
+        self.latency = latency
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    # --- test controls -------------------------------------------------------------------------
+    def add(self, instrument: Instrument) -> Instrument:
+        """Serve an instrument."""
+        self.instruments[instrument.symbol] = instrument
+        return instrument
+
+    def fail(self, symbol: str, kind: str, times: int = 1, status: int = 500, retry_after: float | None = None) -> None:
+        """Make the next `times` chart requests of `symbol` fail in the given way."""
+        self.faults.setdefault(symbol, []).append(Fault(kind, times, status, retry_after))
+
+    def chart_requests(self, symbol: str | None = None) -> list[dict[str, str]]:
+        """Return the query of every chart request (of one symbol)."""
+        return [q for path, q in self.requests
+                if path.startswith("/v8/finance/chart/") and (symbol is None or path.endswith("/" + symbol))]
+
+    # --- server --------------------------------------------------------------------------------
+    async def start(self) -> str:
+        """Start listening on 127.0.0.1 (any free port); return the base URL."""
+        app = web.Application()
+        app.router.add_get("/", self.cookie)
+        app.router.add_get("/v1/test/getcrumb", self.crumb)
+        app.router.add_get("/consent", self.consent)
+        app.router.add_get("/v8/finance/chart/{symbol}", self.chart)
+        app.router.add_get("/ws/fundamentals-timeseries/v1/finance/timeseries/{symbol}", self.timeseries)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop the server."""
+        if self.runner:
+            await self.runner.cleanup()
+
+    async def _enter(self, request: web.Request) -> None:
+        self.requests.append((request.path, dict(request.query)))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+
+    async def cookie(self, request: web.Request) -> web.Response:
+        await self._enter(request)
+        response = web.Response(status=404, text="<html>not found</html>", content_type="text/html")
+        response.set_cookie("A3", "d=fake&S=fake", max_age=31536000)
+        return response
+
+    async def crumb(self, request: web.Request) -> web.Response:
+        await self._enter(request)
+        return web.Response(text="fakecrumb0", content_type="text/plain")
+
+    async def consent(self, request: web.Request) -> web.Response:
+        await self._enter(request)
+        return web.Response(status=404, text="<html>no consent form</html>", content_type="text/html")
+
+    def _take_fault(self, symbol: str) -> Fault | None:
+        for key in (symbol, "*"):
+            queue = self.faults.get(key)
+            if queue:
+                fault = queue[0]
+                fault.times -= 1
+                if fault.times <= 0:
+                    queue.pop(0)
+                return fault
+        return None
+
+    async def chart(self, request: web.Request) -> web.StreamResponse:
+        await self._enter(request)
+        symbol = request.match_info["symbol"]
+        fault = self._take_fault(symbol)
+        if fault is not None:
+            if fault.kind == "status":
+                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                text = "Too Many Requests" if fault.status == 429 else "<html><body>Bad Gateway</body></html>"
+                return web.Response(status=fault.status, text=text, headers=headers, content_type="text/html")
+            if fault.kind == "malformed":
+                return web.Response(text='{"chart": {"result": [{"meta": ', content_type="application/json")
+            if fault.kind == "timeout":
+                await asyncio.sleep(3600)
+            if fault.kind == "empty":
+                return web.json_response({"chart": {"result": [], "error": None}})
+        instrument = self.instruments.get(symbol)
+        if instrument is None:
+            return web.json_response(
+                {"chart": {"result": None, "error": {"code": "Not Found",
+                                                     "description": "No data found, symbol may be delisted"}}},
+                status=404,
+            )
+        query = request.query
+        rows = list(instrument.rows)
+        if instrument.forming is not None:
+            rows.append(instrument.forming)
+        stamped = [(instrument.open_epoch(r.day), r) for r in rows]
+        range_ = query.get("range")
+        if range_ == "1d":
+            stamped = stamped[-1:]
+        elif range_ == "5d":
+            stamped = stamped[-5:]
+        elif "period1" in query:
+            start, end = int(query["period1"]), int(query.get("period2", 2**40))
+            stamped = [(t, r) for t, r in stamped if start <= t < end]
+        return web.json_response(self._chart_body(instrument, stamped, range_ or ""))
+
+    def _chart_body(self, instrument: Instrument, stamped: list[tuple[int, DailyRow]], range_: str) -> dict[str, Any]:
+        def num(value: float | None) -> float | None:
+            return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+        last = stamped[-1][1] if stamped else (instrument.rows[-1] if instrument.rows else None)
+        zone = ZoneInfo(instrument.timezone)
+        today = last.day if last else date(2026, 1, 1)
+        day_start = int(datetime.combine(today, time(9, 30), zone).timestamp())
+        day_end = int(datetime.combine(today, time(16, 0), zone).timestamp())
+        offset = int(datetime.combine(today, time(12), zone).utcoffset().total_seconds())  # type: ignore[union-attr]
+        period = {"timezone": "EDT", "start": day_start, "end": day_end, "gmtoffset": offset}
+        meta = {
+            "currency": "USD", "symbol": instrument.symbol, "exchangeName": "WCB", "fullExchangeName": "Cboe Indices",
+            "instrumentType": instrument.instrument_type,
+            "firstTradeDate": instrument.open_epoch(instrument.rows[0].day) if instrument.rows else None,
+            "regularMarketTime": stamped[-1][0] if stamped else day_start, "hasPrePostMarketData": False,
+            "gmtoffset": offset, "timezone": "EDT", "exchangeTimezoneName": instrument.timezone,
+            "regularMarketPrice": num(last.close) if last else None,
+            "chartPreviousClose": num(instrument.rows[-2].close) if len(instrument.rows) > 1 else None,
+            "priceHint": 2,
+            "currentTradingPeriod": {"pre": dict(period), "regular": dict(period), "post": dict(period)},
+            "dataGranularity": "1d", "range": range_,
+            "validRanges": ["1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max"],
+        }
+        quote = {
+            "open": [num(r.open) for _, r in stamped], "high": [num(r.high) for _, r in stamped],
+            "low": [num(r.low) for _, r in stamped], "close": [num(r.close) for _, r in stamped],
+            "volume": [None if r.volume is None else int(r.volume) for _, r in stamped],
+        }
+        result: dict[str, Any] = {"meta": meta, "timestamp": [t for t, _ in stamped],
+                                  "indicators": {"quote": [quote], "adjclose": [{"adjclose": quote["close"]}]}}
+        if not stamped:
+            result = {"meta": meta, "indicators": {"quote": [{}], "adjclose": [{}]}}
+        return {"chart": {"result": [result], "error": None}}
+
+    async def timeseries(self, request: web.Request) -> web.Response:
+        await self._enter(request)
+        symbol = request.match_info["symbol"]
+        fault = self._take_fault("shares:" + symbol)
+        if fault is not None and fault.kind == "status":
+            return web.Response(status=fault.status, text="Bad Gateway")
+        instrument = self.instruments.get(symbol)
+        start, end = int(request.query.get("period1", 0)), int(request.query.get("period2", 2**40))
+        points = []
+        for day, shares in (instrument.shares if instrument else []):
+            stamp = int(datetime.combine(day, time(0), timezone.utc).timestamp()) + 3600 * 13
+            if start <= stamp < end:
+                points.append((stamp, shares))
+        if not points:
+            return web.json_response({"timeseries": {"result": [{"meta": {"symbol": [symbol], "type": ["shares_out"]}}],
+                                                     "error": None}})
+        body = {"timeseries": {"result": [{
+            "meta": {"symbol": [symbol], "type": ["shares_out"]},
+            "timestamp": [t for t, _ in points],
+            "shares_out": [v for _, v in points],
+        }], "error": None}}
+        return web.Response(text=json.dumps(body), content_type="application/json")
+
+
+def session_day(day: date) -> datetime:
+    """Return the UTC midnight riskon stamps a daily bar of `day` with."""
+    return datetime.combine(day, time(0), timezone.utc)
+
+
+def next_day(day: date) -> date:
+    """Return the next calendar day."""
+    return day + timedelta(days=1)
