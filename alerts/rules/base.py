@@ -33,6 +33,8 @@ class RuleContext:
     bars_of: Callable[[str], Sequence[Bar]] = field(default=lambda symbol: ())
     # Daily net flows (USD) of the symbol's fund, oldest first, as (time, flow_usd); empty when none.
     flows: Sequence[tuple[datetime, float]] = ()
+    # The fund's total net assets in USD, when the flows source knows them (for outflows as % of assets).
+    assets_usd: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""Helpers shared by rule kinds: levels per symbol, JSON-safe times, percent moves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Mapping, Sequence, Union
+
+from pydantic import Field
+
+# A level list for every symbol of the rule, or a list per symbol id ({"^RUT": [2442.74], "IWM": [244.46]}).
+LevelsParam = Union[list[float], dict[str, list[float]]]
+
+
+def levels_field(description: str):  # type: ignore[no-untyped-def]
+    """Build the pydantic field for a `levels` parameter."""
+    return Field(default_factory=list, description=description)
+
+
+def levels_for(levels: LevelsParam, symbol: str) -> tuple[float, ...]:
+    """Return the levels configured for a symbol, highest first, without duplicates."""
+    chosen: Sequence[float] = levels.get(symbol, ()) if isinstance(levels, Mapping) else levels
+    return tuple(sorted({float(level) for level in chosen if level > 0}, reverse=True))
+
+
+def check_levels(levels: LevelsParam) -> LevelsParam:
+    """Refuse levels that are not positive prices, naming the bad one."""
+    items = levels.items() if isinstance(levels, Mapping) else [("", levels)]
+    for symbol, values in items:
+        for value in values:
+            if not value > 0 or value != value or value == float("inf"):
+                where = f" for {symbol}" if symbol else ""
+                raise ValueError(f"level {value}{where} must be a positive price")
+    return levels
+
+
+def level_key(level: float) -> str:
+    """Return the JSON key (and event discriminator) of a price level."""
+    return f"{level:.10g}"
+
+
+def iso(moment: datetime) -> str:
+    """Return a bar time as text for JSON state."""
+    return moment.isoformat()
+
+
+def parse_time(text: str) -> datetime:
+    """Read a bar time back from JSON state."""
+    return datetime.fromisoformat(text)
+
+
+def pct_change(start: float, end: float) -> float:
+    """Return the percent change from `start` to `end`."""
+    return (end / start - 1.0) * 100.0

@@ -1,0 +1,66 @@
+"""drawdown: the close has fallen more than x % below the all-time high."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from pydantic import Field, field_validator
+
+from alerts.bars import Bar
+from alerts.events import AlertEvent
+from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
+from alerts.rules.common import iso
+
+
+class DrawdownParams(RuleParams):
+    """Parameters of the drawdown rule."""
+
+    thresholds_pct: list[float] = Field(
+        default_factory=lambda: [20.0],
+        description="alert once per decline at each of these drawdowns from the all-time closing high, in %",
+    )
+
+    @field_validator("thresholds_pct")
+    @classmethod
+    def _validate_thresholds(cls, value: list[float]) -> list[float]:
+        if not value:
+            raise ValueError("give at least one drawdown threshold")
+        for threshold in value:
+            if not 0 < threshold < 100:
+                raise ValueError(f"threshold {threshold} must be between 0 and 100 (a percent below the high)")
+        return sorted(set(value))
+
+
+class Drawdown(Rule):
+    """Alert when the close first falls a threshold below the all-time high; a new high starts a new decline."""
+
+    kind = "drawdown"
+    Params = DrawdownParams
+
+    def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
+        """Track the high and alert on the deepest threshold newly crossed."""
+        p: DrawdownParams = self.params  # type: ignore[assignment]
+        if state is None or state.get("ath") is None:
+            return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": []})
+        ath = float(state["ath"])
+        if bar.close > ath:
+            return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": []})
+        depth = (1 - bar.close / ath) * 100
+        alerted = list(state.get("alerted", []))
+        crossed = [t for t in p.thresholds_pct if depth >= t and t not in alerted]
+        new_state = {"ath": ath, "ath_time": state["ath_time"], "alerted": sorted(alerted + crossed)}
+        if not crossed:
+            return RuleStep(new_state)
+        values = {
+            "price": bar.close, "direction": "down", "drawdown_pct": depth, "threshold_pct": max(crossed),
+            "ath": ath, "ath_time": state["ath_time"][:10], "all_time": ctx.truncated_since is None,
+            "since": ctx.truncated_since.date().isoformat() if ctx.truncated_since else None,
+        }
+        event = AlertEvent(self.rule_id, self.kind, symbol, bar.time, values, f"{max(crossed):g}")
+        return RuleStep(new_state, (event,))
+
+    def describe(self, symbols) -> str:
+        """Say in words what this rule watches."""
+        p: DrawdownParams = self.params  # type: ignore[assignment]
+        steps = ", ".join(f"{t:g}%" for t in p.thresholds_pct)
+        return f"Drawdown: {', '.join(symbols)} closing {steps} below the all-time high"

@@ -1,0 +1,151 @@
+"""follow_through: after a leader's breakout (e.g. ^RUT at a new high), did crypto follow within N days?"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal, Mapping
+
+from pydantic import Field
+
+from alerts.bars import Bar
+from alerts.events import AlertEvent
+from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
+from alerts.rules.common import iso, parse_time, pct_change
+
+RECENT_CLOSES = 10  # follower bars kept in state, to judge a trigger that arrives a few bars late
+
+
+class FollowThroughParams(RuleParams):
+    """Parameters of the follow-through rule; the rule's own `symbols` are the followers."""
+
+    leaders: list[str] = Field(min_length=1, description="symbols whose breakout opens a watch window, e.g. ^RUT")
+    trigger_rules: list[str] = Field(
+        min_length=1, description="rule ids (or kinds) whose events on a leader are the breakout, e.g. rut_ath"
+    )
+    window_days: int = Field(30, ge=1, le=365, description="calendar days after the trigger in which a follower must confirm")
+    confirm_by: list[Literal["new_ath", "resistance_flip", "move"]] = Field(
+        default_factory=lambda: ["new_ath", "resistance_flip", "move"],
+        min_length=1,
+        description="what counts as the follower's own breakout: its new ATH, its resistance flip, a move from the trigger day",
+    )
+    min_move_pct: float = Field(10.0, gt=0, le=1000, description="move: the follower's close this % above its trigger-day close")
+    confirm_rules: list[str] = Field(
+        default_factory=list,
+        description="resistance_flip: rule ids whose flip events on the follower count (empty: any resistance_flip)",
+    )
+    alert_on_expiry: bool = Field(False, description="also alert when the window closes without a confirmation")
+
+
+class FollowThrough(Rule):
+    """Open a watch window on each follower when a leader breaks out; alert when the follower confirms."""
+
+    kind = "follow_through"
+    Params = FollowThroughParams
+
+    def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
+        """Track the follower's own high, open windows on new triggers, and settle open windows."""
+        p: FollowThroughParams = self.params  # type: ignore[assignment]
+        state = state or {}
+        ath = state.get("ath")
+        made_ath = ath is not None and bar.close > ath
+        closes = [list(c) for c in state.get("closes", [])][-(RECENT_CLOSES - 1):]
+        # Each kept bar: [time, close, made a new ATH, a resistance flip fired on it].
+        closes.append([iso(bar.time), bar.close, made_ath, self._flipped(symbol, ctx)])
+        windows: dict[str, dict[str, Any]] = {k: dict(v) for k, v in state.get("windows", {}).items()}
+        blocked: dict[str, str] = dict(state.get("blocked", {}))
+        events: list[AlertEvent] = []
+
+        for trigger in ctx.cycle_events:
+            if not self._is_trigger(trigger, p):
+                continue
+            day = trigger.bar_time
+            if (bar.time - day).days > p.window_days or day > bar.time or trigger.symbol in windows:
+                continue  # stale, from the future, or that leader's window is already open
+            if trigger.symbol in blocked and iso(day) <= blocked[trigger.symbol]:
+                continue  # inside the span of that leader's last window: the same breakout
+            reference = [c for c in closes if c[0][:10] <= iso(day)[:10]]
+            windows[trigger.symbol] = {
+                "trigger_rule": trigger.rule_id, "trigger_kind": trigger.kind, "trigger_time": iso(day),
+                "leader_price": trigger.values.get("price"),
+                "ref_close": reference[-1][1] if reference else closes[0][1],
+            }
+
+        for leader in sorted(windows):
+            window = windows[leader]
+            trigger_day = parse_time(window["trigger_time"])
+            # A late-opened window looks back over the follower bars it missed since the trigger day.
+            looked = [c for c in closes if c[0][:10] >= window["trigger_time"][:10]]
+            hit = None
+            for when, close, was_ath, flipped in looked:
+                reasons = self._confirmations(p, close, was_ath, flipped, window["ref_close"])
+                days = (parse_time(when).date() - trigger_day.date()).days
+                if reasons and days <= p.window_days:
+                    hit = (when, close, reasons, days)
+                    break
+            if hit:
+                when, close, reasons, days = hit
+                events.append(self._event(symbol, bar, leader, window, "follow_through", {
+                    "days_after": days, "confirmed_by": reasons, "confirmed_on": when[:10], "price": close,
+                    "move_pct": pct_change(window["ref_close"], close),
+                    "all_time": ctx.truncated_since is None,
+                }))
+            elif (bar.time.date() - trigger_day.date()).days > p.window_days:
+                if p.alert_on_expiry:
+                    events.append(self._event(symbol, bar, leader, window, "no_follow_through", {
+                        "price": bar.close, "move_pct": pct_change(window["ref_close"], bar.close),
+                        "direction": "down",
+                    }))
+            else:
+                continue
+            del windows[leader]
+            # One window per breakout: the leader's next triggers inside this span are the same move.
+            blocked[leader] = iso(trigger_day + timedelta(days=p.window_days))
+
+        new_state = {
+            "ath": bar.close if ath is None or bar.close > ath else ath, "closes": closes,
+            "windows": {k: windows[k] for k in sorted(windows)}, "blocked": blocked,
+        }
+        return RuleStep(new_state, tuple(events))
+
+    def _is_trigger(self, event: AlertEvent, p: FollowThroughParams) -> bool:
+        return (event.symbol in p.leaders and event.rule_id != self.rule_id
+                and (event.rule_id in p.trigger_rules or event.kind in p.trigger_rules))
+
+    def _flipped(self, symbol: str, ctx: RuleContext) -> bool:
+        """Say whether a resistance flip fired on this follower's bar earlier in the cycle."""
+        p: FollowThroughParams = self.params  # type: ignore[assignment]
+        return any(
+            e.symbol == symbol and e.kind == "resistance_flip" and (not p.confirm_rules or e.rule_id in p.confirm_rules)
+            for e in ctx.cycle_events
+        )
+
+    @staticmethod
+    def _confirmations(p: FollowThroughParams, close: float, was_ath: bool, flipped: bool, ref: float) -> list[str]:
+        reasons = []
+        if "new_ath" in p.confirm_by and was_ath:
+            reasons.append("new_ath")
+        if "resistance_flip" in p.confirm_by and flipped:
+            reasons.append("resistance_flip")
+        if "move" in p.confirm_by and pct_change(ref, close) >= p.min_move_pct:
+            reasons.append("move")
+        return reasons
+
+    def _event(self, symbol: str, bar: Bar, leader: str, window: Mapping[str, Any], kind: str,
+               extra: Mapping[str, Any]) -> AlertEvent:
+        values = {
+            "leader": leader, "trigger_rule": window["trigger_rule"], "trigger_kind": window["trigger_kind"],
+            "trigger_time": window["trigger_time"][:10], "leader_price": window["leader_price"],
+            "ref_close": window["ref_close"], "window_days": self.params.window_days,  # type: ignore[attr-defined]
+            "direction": "up", **extra,
+        }
+        return AlertEvent(self.rule_id, kind, symbol, bar.time, values, f"{leader}|{window['trigger_time'][:10]}")
+
+    def describe(self, symbols) -> str:
+        """Say in words what this rule watches."""
+        p: FollowThroughParams = self.params  # type: ignore[assignment]
+        how = {"new_ath": "a new all-time high", "resistance_flip": "a resistance flip",
+               "move": f"a {p.min_move_pct:g}% move"}
+        confirm = " or ".join(how[c] for c in p.confirm_by)
+        tail = "; silence is reported too" if p.alert_on_expiry else ""
+        return (f"Follow-through: after {', '.join(p.trigger_rules)} fires on {', '.join(p.leaders)}, watch "
+                f"{', '.join(symbols)} for {p.window_days} days for {confirm}{tail}")

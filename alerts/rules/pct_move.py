@@ -1,0 +1,61 @@
+"""pct_move: the close moved at least x % over the last N bars."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping
+
+from pydantic import Field
+
+from alerts.bars import Bar
+from alerts.events import AlertEvent
+from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
+from alerts.rules.common import iso, pct_change
+
+
+class PctMoveParams(RuleParams):
+    """Parameters of the percent-move rule."""
+
+    bars: int = Field(5, ge=1, le=1000, description="the move is measured from the close this many bars back")
+    min_pct: float = Field(10.0, gt=0, le=10000, description="alert when the move is at least this %")
+    direction: Literal["up", "down", "either"] = Field("either", description="which moves alert")
+
+
+class PctMove(Rule):
+    """Alert when the close is up (or down) at least `min_pct` from the close `bars` bars back."""
+
+    kind = "pct_move"
+    Params = PctMoveParams
+
+    @property
+    def lookback(self) -> int:
+        """Return how many earlier bars the move needs."""
+        return self.params.bars  # type: ignore[attr-defined]
+
+    def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
+        """Measure the move over the window; alert when it first reaches the threshold."""
+        p: PctMoveParams = self.params  # type: ignore[assignment]
+        active = dict((state or {}).get("active", {"up": False, "down": False}))
+        recent = list(ctx.recent)
+        if len(recent) < p.bars:
+            return RuleStep({"active": active})  # not enough history yet: no move to measure
+        start = recent[-p.bars]
+        move = pct_change(start.close, bar.close)
+        events = []
+        for way, size in (("up", move), ("down", -move)):
+            if size >= p.min_pct:
+                if not active[way] and p.direction in (way, "either"):
+                    values = {"price": bar.close, "direction": way, "move_pct": move, "bars": p.bars,
+                              "from_close": start.close, "from_time": iso(start.time)[:10]}
+                    events.append(AlertEvent(self.rule_id, self.kind, symbol, bar.time, values, way))
+                active[way] = True
+            elif size < p.min_pct / 2:
+                # Re-arm only once the move has faded to half the threshold, so a move hovering at it
+                # does not alert every other bar.
+                active[way] = False
+        return RuleStep({"active": active}, tuple(events))
+
+    def describe(self, symbols) -> str:
+        """Say in words what this rule watches."""
+        p: PctMoveParams = self.params  # type: ignore[assignment]
+        way = {"up": "up", "down": "down", "either": "up or down"}[p.direction]
+        return f"Move: {', '.join(symbols)} {way} {p.min_pct:g}% or more over {p.bars} bars"

@@ -1,0 +1,224 @@
+"""resistance_flip: old resistance turns into support (break, retest, hold), per level, as a state machine."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping
+
+from pydantic import Field, field_validator, model_validator
+
+from alerts.bars import Bar
+from alerts.events import AlertEvent
+from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
+from alerts.rules.common import LevelsParam, check_levels, iso, level_key, levels_field, levels_for, pct_change
+
+# Phases of one level. armed: price is below it, it is resistance. broken: a close cleared it by break_pct.
+# retested: after the break, a low came back within tolerance. above: flipped (support) or ran away
+# without a retest; it becomes resistance again (armed) only after a close below it by the tolerance.
+ARMED, BROKEN, RETESTED, ABOVE = "armed", "broken", "retested", "above"
+MAX_DETECTED = 20  # detected levels in play at once; bounds the state (and the cost of a step)
+MAX_USED_SWINGS = 200
+
+
+class ResistanceFlipParams(RuleParams):
+    """Parameters of the resistance-flip rule."""
+
+    levels: LevelsParam = levels_field(
+        "resistance levels: a list for every symbol, or a mapping symbol -> list (e.g. {'^RUT': [2442.74]})"
+    )
+    detect: Literal["off", "prior_ath", "swing_highs"] = Field(
+        "off", description="also find levels: the prior all-time high, or swing highs over `lookback` bars"
+    )
+    by: Literal["close", "high"] = Field(
+        "close", description="detected levels are closing highs (close) or intraday highs (high)"
+    )
+    break_pct: float = Field(0.5, ge=0, le=50, description="a break is a close above the level by at least this %")
+    tolerance_pct: float = Field(
+        1.0, ge=0, le=50,
+        description="a retest is a low within this % of the level; a close below the level by more is a failed flip",
+    )
+    retest_within: int = Field(20, ge=1, le=1000, description="bars after the break in which the retest must come")
+    hold_bars: int = Field(3, ge=1, le=250, description="consecutive closes above the level, from the retest, to confirm")
+    alert_failed: bool = Field(False, description="also alert when a broken level fails (a close back below it)")
+    min_level_age: int = Field(
+        60, ge=1, le=10000,
+        description="prior_ath: bars the all-time high must have stood before its break counts as a breakout",
+    )
+    lookback: int = Field(250, ge=10, le=5000, description="swing_highs: bars searched for swing highs")
+    swing_strength: int = Field(5, ge=1, le=100, description="swing_highs: a swing high tops this many bars each side")
+
+    _check_levels = field_validator("levels")(classmethod(lambda cls, v: check_levels(v)))
+
+    @model_validator(mode="after")
+    def _validate_sources(self) -> "ResistanceFlipParams":
+        if not self.levels and self.detect == "off":
+            raise ValueError("give `levels` or set `detect` to prior_ath or swing_highs: the rule has no level to watch")
+        if self.detect == "swing_highs" and self.lookback <= 2 * self.swing_strength:
+            raise ValueError("`lookback` must be more than twice `swing_strength` to hold a swing high")
+        return self
+
+
+class ResistanceFlip(Rule):
+    """Alert when a resistance level is broken, retested from above and held: resistance turned support."""
+
+    kind = "resistance_flip"
+    Params = ResistanceFlipParams
+
+    @property
+    def lookback(self) -> int:
+        """Return how many earlier bars swing-high detection reads; the other modes keep all they need in state."""
+        p: ResistanceFlipParams = self.params  # type: ignore[assignment]
+        return p.lookback if p.detect == "swing_highs" else 0
+
+    def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
+        """Advance every level's state machine by one bar."""
+        p: ResistanceFlipParams = self.params  # type: ignore[assignment]
+        state = state or {}
+        prev_close = state.get("prev_close")
+        index = int(state.get("bars_seen", 0))
+        old_levels: Mapping[str, Any] = state.get("levels", {})
+        levels: dict[str, dict[str, Any]] = {}
+        # Configured levels: always in play; a level new to the state starts from where price stands.
+        for level in levels_for(p.levels, symbol):
+            key = level_key(level)
+            if key in old_levels:
+                levels[key] = dict(old_levels[key])
+            else:
+                reference = prev_close if prev_close is not None else bar.close
+                phase = ABOVE if reference > level * (1 + p.break_pct / 100) else ARMED
+                levels[key] = {"level": level, "source": "configured", "phase": phase}
+        for key, entry in old_levels.items():
+            if entry.get("source") != "configured" and key not in levels:
+                levels[key] = dict(entry)
+
+        events: list[AlertEvent] = []
+        for key in list(levels):
+            entry, event = self._advance(levels[key], symbol, bar)
+            if event is not None:
+                events.append(event)
+            if entry["source"] != "configured" and entry["phase"] in (ARMED, ABOVE):
+                del levels[key]  # a detected level is one breakout attempt; the next comes from a new high
+            else:
+                levels[key] = entry
+
+        new_state: dict[str, Any] = {"prev_close": bar.close, "bars_seen": index + 1, "levels": levels}
+        price = bar.close if p.by == "close" else bar.high
+        if p.detect == "prior_ath":
+            ath, ath_index = state.get("ath"), state.get("ath_index", 0)
+            if ath is not None and index - ath_index >= p.min_level_age and bar.close > ath * (1 + p.break_pct / 100):
+                self._open(levels, ath, f"prior all-time high of {state['ath_time'][:10]}", bar, p)
+            if ath is None or price > ath:
+                ath, ath_index, new_state["ath_time"] = price, index, iso(bar.time)
+            else:
+                new_state["ath_time"] = state["ath_time"]
+            new_state["ath"], new_state["ath_index"] = ath, ath_index
+        elif p.detect == "swing_highs":
+            new_state["used_swings"] = self._detect_swings(levels, state.get("used_swings", []), bar, ctx, p)
+        return RuleStep(new_state, tuple(events))
+
+    def _open(self, levels: dict[str, dict[str, Any]], level: float, source: str, bar: Bar,
+              p: ResistanceFlipParams) -> None:
+        """Start a detected level's pattern at its break, unless a level already in play is that close."""
+        if any(abs(pct_change(e["level"], level)) <= p.tolerance_pct for e in levels.values()):
+            return
+        detected = [k for k, e in levels.items() if e["source"] != "configured"]
+        if len(detected) >= MAX_DETECTED:
+            del levels[detected[0]]
+        levels[level_key(level)] = {
+            "level": level, "source": source, "phase": BROKEN, "break_time": iso(bar.time),
+            "break_close": bar.close, "bars_since_break": 0,
+        }
+
+    def _detect_swings(self, levels: dict[str, dict[str, Any]], used: list[str], bar: Bar, ctx: RuleContext,
+                       p: ResistanceFlipParams) -> list[str]:
+        """Open a pattern on the highest unbroken swing high this bar closes above; return the swings used."""
+        recent = list(ctx.recent)[-p.lookback:]
+        if not recent:
+            return list(used)
+        oldest = iso(recent[0].time)
+        used_set = {t for t in used if t >= oldest}  # older swings have left the window and cannot come back
+        prices = [b.close if p.by == "close" else b.high for b in recent]
+        strength = p.swing_strength
+        broken: list[tuple[float, str]] = []
+        highest_close_after = float("-inf")  # the highest close after a pivot, up to the previous bar
+        for i in range(len(recent) - 1, -1, -1):
+            if strength <= i < len(recent) - strength:
+                left, right = prices[i - strength:i], prices[i + 1:i + strength + 1]
+                level = prices[i]
+                threshold = level * (1 + p.break_pct / 100)
+                if (level > max(left) and level >= max(right) and highest_close_after <= threshold
+                        and bar.close > threshold and iso(recent[i].time) not in used_set):
+                    broken.append((level, iso(recent[i].time)))
+            highest_close_after = max(highest_close_after, recent[i].close)
+        if broken:
+            level, when = max(broken)
+            self._open(levels, level, f"swing high of {when[:10]}", bar, p)
+            used_set.update(t for _, t in broken)
+        return sorted(used_set)[-MAX_USED_SWINGS:]
+
+    def _advance(self, entry: dict[str, Any], symbol: str, bar: Bar) -> tuple[dict[str, Any], AlertEvent | None]:
+        """Move one level's phase by one bar; return the new entry and the event it fires, if any."""
+        p: ResistanceFlipParams = self.params  # type: ignore[assignment]
+        level = float(entry["level"])
+        break_above = level * (1 + p.break_pct / 100)
+        fail_below = level * (1 - p.tolerance_pct / 100)
+        phase = entry["phase"]
+        if phase == BROKEN and entry.get("break_time") == iso(bar.time):
+            return entry, None  # the break bar itself (a detected level opened on this bar)
+        if phase == ARMED:
+            if bar.close > break_above:
+                return {"level": level, "source": entry["source"], "phase": BROKEN, "break_time": iso(bar.time),
+                        "break_close": bar.close, "bars_since_break": 0}, None
+            return entry, None
+        if phase == ABOVE:
+            if bar.close < fail_below:
+                return {"level": level, "source": entry["source"], "phase": ARMED}, None
+            return entry, None
+        entry = dict(entry)
+        if bar.close < fail_below:
+            failed = {"level": level, "source": entry["source"], "phase": ARMED}
+            if not p.alert_failed:
+                return failed, None
+            values = {
+                "level": level, "source": entry["source"], "price": bar.close, "direction": "down",
+                "pct_from_level": pct_change(level, bar.close), "break_time": entry["break_time"][:10],
+                "break_close": entry["break_close"], "retested": phase == RETESTED,
+            }
+            return failed, AlertEvent(self.rule_id, "failed_flip", symbol, bar.time, values, level_key(level))
+        if phase == BROKEN:
+            entry["bars_since_break"] = int(entry["bars_since_break"]) + 1
+            if bar.low <= level * (1 + p.tolerance_pct / 100):
+                entry.update(phase=RETESTED, retest_time=iso(bar.time), retest_low=bar.low, hold=0)
+                phase = RETESTED
+            elif entry["bars_since_break"] >= p.retest_within:
+                # It ran away without coming back: no flip to confirm; the level sits below price.
+                return {"level": level, "source": entry["source"], "phase": ABOVE}, None
+            else:
+                return entry, None
+        # RETESTED: count consecutive closes above the level, the retest bar included (a tie is not above).
+        entry["retest_low"] = min(float(entry["retest_low"]), bar.low)
+        entry["hold"] = int(entry.get("hold", 0)) + 1 if bar.close > level else 0
+        if entry["hold"] < p.hold_bars:
+            return entry, None
+        values = {
+            "level": level, "source": entry["source"], "price": bar.close, "direction": "up",
+            "pct_above_level": pct_change(level, bar.close), "break_time": entry["break_time"][:10],
+            "break_close": entry["break_close"], "retest_time": entry["retest_time"][:10],
+            "retest_low": entry["retest_low"], "hold_bars": entry["hold"],
+        }
+        flipped = {"level": level, "source": entry["source"], "phase": ABOVE}
+        return flipped, AlertEvent(self.rule_id, self.kind, symbol, bar.time, values, level_key(level))
+
+    def describe(self, symbols) -> str:
+        """Say in words what this rule watches."""
+        p: ResistanceFlipParams = self.params  # type: ignore[assignment]
+        parts = []
+        for symbol in symbols:
+            levels = levels_for(p.levels, symbol)
+            if levels:
+                parts.append(f"{symbol} at {', '.join(f'{x:g}' for x in levels)}")
+        where = "; ".join(parts) if parts else ", ".join(symbols)
+        found = {"off": "", "prior_ath": " and at the prior all-time high",
+                 "swing_highs": f" and at swing highs of the last {p.lookback} bars"}[p.detect]
+        return (f"Resistance turned support: {where}{found} — a close {p.break_pct:g}% above, a retest within "
+                f"{p.tolerance_pct:g}% inside {p.retest_within} bars, then {p.hold_bars} closes above"
+                + ("; failed flips alerted" if p.alert_failed else ""))
