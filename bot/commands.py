@@ -284,11 +284,12 @@ async def reload(runtime: Any, ctx: CommandContext, args: list[str]) -> Reply:
     from alerts.errors import RiskonError
 
     try:
-        await runtime.reload()
+        changes = await runtime.reload()
     except RiskonError as exc:
         return Reply(f"Config not reloaded, the running one stays:\n{exc}")
     config = runtime.config
-    return Reply(f"Reloaded: {len(config.symbols)} symbols, {len(config.rules)} rules, {len(config.feeds)} feeds.")
+    summary = f"Reloaded: {len(config.symbols)} symbols, {len(config.rules)} rules, {len(config.feeds)} feeds."
+    return Reply("\n".join([summary, *(changes or [])]))
 
 
 async def report_health(runtime: Any, ctx: CommandContext, args: list[str]) -> Reply:
@@ -376,11 +377,7 @@ def _describe_filters(subscription: Any) -> str:
 
 
 def _set_paused(runtime: Any, paused: bool) -> None:
-    method = getattr(runtime, "pause" if paused else "resume", None)
-    if callable(method):
-        method()
-    else:
-        runtime.paused = paused
+    runtime.set_paused(paused)
 
 
 def _chart_function() -> Callable[[str, Sequence[Any]], bytes] | None:

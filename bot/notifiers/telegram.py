@@ -1,0 +1,315 @@
+"""The Telegram notifier: alerts to chats, groups and forum topics, and the chat commands, with python-telegram-bot.
+
+The PTB Application runs inside riskon's own asyncio loop (initialize, start, start_polling; the reverse on
+stop). Sends respect Telegram's flood limits before Telegram has to say so: AIORateLimiter paces the whole
+bot and each group, and a per-chat spacing keeps one chat at one message a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+import warnings
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTypes, filters
+from telegram.request import HTTPXRequest
+
+from alerts.errors import RiskonError
+from bot.commands import COMMANDS, CommandContext, Reply, dispatch
+from bot.logs import RedactSecrets
+from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+# Errors that mean the chat (or topic) will never take a message again: stop its subscription.
+CHAT_GONE = ("chat not found", "message thread not found", "bot was kicked", "bot is not a member",
+             "have no rights to send", "not enough rights to send", "topic_closed", "topic_deleted", "user is deactivated")
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+CONTINUATION_BUDGET_SECONDS = 40.0  # below the delivery job's own send timeout
+
+
+class TelegramSettings(BaseModel):
+    """Settings of the Telegram channel (`channels.telegram` in config.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    token: SecretStr = Field(description="bot token from @BotFather; write ${TELEGRAM_BOT_TOKEN}, never the value")
+    base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL (a self-hosted server's)")
+    base_file_url: str = Field("https://api.telegram.org/file/bot", description="Bot API file base URL")
+    mode: Literal["polling", "webhook"] = Field("polling", description="how commands arrive")
+    poll_timeout_seconds: int = Field(30, ge=0, le=50, description="long-polling wait of getUpdates")
+    webhook_url: str | None = Field(None, description="public HTTPS URL Telegram posts updates to (webhook mode)")
+    webhook_listen: str = Field("127.0.0.1", description="address the webhook server binds")
+    webhook_port: int = Field(8443, ge=0, le=65535, description="port the webhook server binds")
+    webhook_secret: SecretStr | None = Field(None, description="secret Telegram sends back in each webhook call")
+    messages_per_second: float = Field(29.0, gt=0, le=1000, description="whole-bot pace (Telegram allows about 30)")
+    group_messages_per_minute: float = Field(20.0, gt=0, le=1000, description="pace per group (Telegram: 20/min)")
+    chat_interval_seconds: float = Field(1.0, ge=0, le=60, description="least time between two messages to one chat")
+    request_timeout_seconds: float = Field(20.0, gt=0, le=300, description="connect/read/write timeout of a call")
+    register_commands: bool = Field(True, description="publish the command list with setMyCommands at start")
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        head, _, tail = text.partition(":")
+        if not head.isdigit() or not tail or any(not (c.isalnum() or c in "_-") for c in tail):
+            raise ValueError("must be a bot token like 123456:ABC-def (as @BotFather gives it); the value is not shown")
+        return value
+
+
+def to_html(text: str, bold_first_line: bool = False) -> str:
+    """Escape plain text for Telegram's HTML parse mode; optionally bold the headline."""
+    if not bold_first_line:
+        return html.escape(text, quote=False)
+    head, newline, rest = text.partition("\n")
+    return f"<b>{html.escape(head, quote=False)}</b>{newline}{html.escape(rest, quote=False)}"
+
+
+def _units(text: str) -> int:
+    """Return the length Telegram counts: UTF-16 code units (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Split plain text into pieces whose escaped HTML fits `limit`, on line boundaries where possible."""
+    budget = limit - 7  # room for the <b></b> around a headline
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while _units(html.escape(line, quote=False)) > budget:  # one line too long: cut it at the budget
+            cut = len(line)
+            while _units(html.escape(line[:cut], quote=False)) > budget:
+                cut = max(1, cut * budget // max(_units(html.escape(line[:cut], quote=False)), 1) - 1)
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:cut])
+            line = line[cut:]
+        candidate = f"{current}\n{line}" if current else line
+        if current and _units(html.escape(candidate, quote=False)) > budget:
+            pieces.append(current)
+            candidate = line
+        current = candidate
+    if current.strip() or not pieces:
+        pieces.append(current)
+    return [p for p in pieces if p.strip()] or [text[:budget]]
+
+
+class TelegramNotifier:
+    """Send alerts to Telegram chats and answer chat commands there."""
+
+    name = "telegram"
+
+    def __init__(self, settings: TelegramSettings, runtime: Any) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self._token = settings.token.get_secret_value()
+        self._redact = RedactSecrets([self._token])
+        self._next_slot: dict[tuple[int | str, str], float] = {}
+        self.app = self._build_application()
+
+    def _build_application(self) -> Application:
+        s = self.settings
+        timeout = s.request_timeout_seconds
+        # A bucket half a second deep: the pace holds from the first message on, and short bursts never
+        # overrun Telegram's own one-second window.
+        limiter = AIORateLimiter(
+            overall_max_rate=s.messages_per_second / 2, overall_time_period=0.5,
+            group_max_rate=s.group_messages_per_minute, group_time_period=60, max_retries=0,
+        )
+        return (
+            Application.builder()
+            .token(self._token)
+            .base_url(s.base_url)
+            .base_file_url(s.base_file_url)
+            .rate_limiter(limiter)
+            .request(HTTPXRequest(connection_pool_size=64, connect_timeout=timeout, read_timeout=timeout,
+                                  write_timeout=timeout, pool_timeout=timeout))
+            .get_updates_request(HTTPXRequest(connect_timeout=timeout, read_timeout=s.poll_timeout_seconds + timeout))
+            .concurrent_updates(16)
+            .build()
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Log in (getMe), publish the commands, and start listening for them."""
+        # httpx logs each request URL, token included, at INFO: redact at the source, whatever handlers exist.
+        logging.getLogger("httpx").addFilter(self._redact)
+        for spec in COMMANDS:
+            self.app.add_handler(CommandHandler(
+                spec.name, self._on_command, filters=filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST))
+        try:
+            await self.app.initialize()
+            if self.settings.register_commands:
+                await self.app.bot.set_my_commands([BotCommand(c.name, c.description[:256]) for c in COMMANDS])
+            await self.app.start()
+            await self._listen()
+        except (TelegramError, RuntimeError) as exc:
+            raise RiskonError(f"Telegram did not start: {self._clean(exc)}") from None
+        log.info("telegram: logged in as @%s, listening by %s", self.app.bot.username, self.settings.mode)
+
+    async def _listen(self) -> None:
+        s, updater = self.settings, self.app.updater
+        allowed = [Update.MESSAGE, Update.CHANNEL_POST]
+        if s.mode == "webhook":
+            if not s.webhook_url:
+                raise RuntimeError("webhook mode needs channels.telegram.webhook_url")
+            secret = s.webhook_secret.get_secret_value() if s.webhook_secret else None
+            await updater.start_webhook(listen=s.webhook_listen, port=s.webhook_port,
+                                        url_path=s.webhook_url.rstrip("/").rsplit("/", 1)[-1],
+                                        webhook_url=s.webhook_url, secret_token=secret, allowed_updates=allowed)
+        else:
+            await updater.start_polling(poll_interval=0.0, timeout=s.poll_timeout_seconds, allowed_updates=allowed,
+                                        error_callback=self._polling_failed)
+
+    def _polling_failed(self, exc: TelegramError) -> None:
+        log.warning("telegram: polling for commands failed: %s", self._clean(exc))
+
+    async def stop(self) -> None:
+        """Stop listening, then stop and shut down the application."""
+        try:
+            if self.app.updater is not None and self.app.updater.running:
+                await self.app.updater.stop()
+            if self.app.running:
+                await self.app.stop()
+            await self.app.shutdown()
+        finally:
+            logging.getLogger("httpx").removeFilter(self._redact)
+
+    # --- alerts -----------------------------------------------------------------------------------
+    async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
+        """Send one alert (split if long, then its chart); return sent, retry or failed, never raise."""
+        pieces = [to_html(piece, bold_first_line=(i == 0)) for i, piece in enumerate(split_text(alert.text))]
+        try:
+            await self._send_piece(chat, pieces[0])
+        except TelegramError as exc:
+            return self._outcome(exc)
+        # The alert has reached the chat: from here on a retry of the whole alert would repeat it, so the
+        # rest (more text, the chart) is retried here, within a bounded time.
+        extras: list[tuple[str, bytes | None]] = [(p, None) for p in pieces[1:]]
+        if alert.chart_png:
+            extras.append(("", alert.chart_png))
+        deadline = time.monotonic() + CONTINUATION_BUDGET_SECONDS
+        for text, photo in extras:
+            problem = await self._send_continuation(chat, text, photo, deadline)
+            if problem:
+                log.warning("telegram chat %s: alert delivered, but a follow-up part was not: %s", chat.chat_id, problem)
+                return SendOutcome("sent", error=problem)
+        return SENT
+
+    async def _send_piece(self, chat: ChatTarget, text: str, photo: bytes | None = None) -> None:
+        await self._pace(chat)
+        thread = int(chat.thread_id) if chat.thread_id else None
+        if photo is not None:
+            await self.app.bot.send_photo(chat.chat_id, photo, caption=text or None, parse_mode=ParseMode.HTML,
+                                          message_thread_id=thread)
+        else:
+            await self.app.bot.send_message(chat.chat_id, text, parse_mode=ParseMode.HTML, message_thread_id=thread,
+                                            link_preview_options=NO_PREVIEW)
+
+    async def _send_continuation(self, chat: ChatTarget, text: str, photo: bytes | None, deadline: float) -> str:
+        """Send a follow-up part, retrying rate limits and network errors until the deadline; return a problem."""
+        delay = 1.0
+        while True:
+            try:
+                await self._send_piece(chat, text, photo)
+                return ""
+            except TelegramError as exc:
+                outcome = self._outcome(exc)
+                if outcome.status == "failed":
+                    return outcome.error
+                wait = outcome.retry_after or delay
+                delay = min(delay * 2, 10.0)
+                if time.monotonic() + wait > deadline:
+                    return outcome.error
+                await asyncio.sleep(wait)
+
+    async def _pace(self, chat: ChatTarget) -> None:
+        """Keep one chat at one message per `chat_interval_seconds`; the rate limiter paces the whole bot."""
+        now = time.monotonic()
+        key = (chat.chat_id, chat.thread_id)
+        slot = max(now, self._next_slot.get(key, 0.0))
+        self._next_slot[key] = slot + self.settings.chat_interval_seconds
+        if len(self._next_slot) > 10_000:  # forget chats whose slot has passed
+            self._next_slot = {k: v for k, v in self._next_slot.items() if v > now}
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def _outcome(self, exc: TelegramError) -> SendOutcome:
+        """Map a Bot API error to what the delivery job should do."""
+        text = self._clean(exc)
+        if isinstance(exc, RetryAfter):
+            after = _retry_seconds(exc)
+            return retry(f"telegram: flood limit, retry after {after:g} s", after)
+        if isinstance(exc, Forbidden):
+            return failed(f"telegram: {text}", chat_gone=True)
+        if isinstance(exc, ChatMigrated):
+            return failed(f"telegram: group moved to supergroup {exc.new_chat_id}; /subscribe there", chat_gone=True)
+        if isinstance(exc, BadRequest):
+            gone = any(marker in text.lower() for marker in CHAT_GONE)
+            return failed(f"telegram: {text}", chat_gone=gone)
+        if isinstance(exc, InvalidToken):
+            return retry("telegram: the bot token was rejected (revoked?)")
+        if isinstance(exc, (NetworkError, TelegramError)):  # TimedOut, 5xx, bad gateway pages
+            return retry(f"telegram: {type(exc).__name__}: {text}")
+        return retry(f"telegram: {text}")  # pragma: no cover - every TelegramError is handled above
+
+    def _clean(self, exc: BaseException) -> str:
+        """Return an error's text with the token removed."""
+        return self._redact.redact(str(exc) or type(exc).__name__)
+
+    # --- commands ---------------------------------------------------------------------------------
+    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+        if message is None or chat is None or not message.text:
+            return
+        name = message.text.split()[0][1:].split("@", 1)[0]
+        thread = str(message.message_thread_id) if message.is_topic_message and message.message_thread_id else ""
+
+        async def may_manage() -> bool:
+            if chat.type == ChatType.CHANNEL or (message.sender_chat and message.sender_chat.id == chat.id):
+                return True  # a channel post or an anonymous group admin
+            if user is None:
+                return False
+            member = await context.bot.get_chat_member(chat.id, user.id)
+            return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+        ctx = CommandContext("telegram", str(chat.id), thread, str(user.id) if user else "",
+                             chat.type == ChatType.PRIVATE, may_manage)
+        reply = await dispatch(self.runtime, ctx, name, context.args or [])
+        await self._answer(ChatTarget(str(chat.id), thread), reply)
+
+    async def _answer(self, chat: ChatTarget, reply: Reply) -> None:
+        """Send a command's reply; a failure is logged (redacted), never raised into PTB."""
+        try:
+            if reply.image_png is not None and _units(html.escape(reply.text, quote=False)) <= CAPTION_LIMIT:
+                await self._send_piece(chat, to_html(reply.text), reply.image_png)
+                return
+            for piece in split_text(reply.text):
+                await self._send_piece(chat, to_html(piece))
+            if reply.image_png is not None:
+                await self._send_piece(chat, "", reply.image_png)
+        except TelegramError as exc:
+            log.warning("telegram chat %s: reply not sent: %s", chat.chat_id, self._clean(exc))
+
+
+def _retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+def build(settings: TelegramSettings, runtime: Any) -> TelegramNotifier:
+    """Build the notifier from its validated settings."""
+    return TelegramNotifier(settings, runtime)

@@ -1,0 +1,198 @@
+"""The Telegram notifier and commands against the fake Bot API, over real HTTP with python-telegram-bot."""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import datetime, timezone
+
+import pytest
+
+from alerts.events import AlertEvent
+from alerts.messages import format_alert
+from bot.config import parse_config
+from bot.logs import setup_logging
+from bot.notifiers.base import ChatTarget, OutgoingAlert
+from bot.notifiers.telegram import TEXT_LIMIT, split_text, to_html
+from bot.runtime import Runtime
+from storage import Store
+from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram, check_html
+
+ADMIN = 900  # riskon admin (config `admins`)
+GROUP_ADMIN, MEMBER, ALICE = 301, 302, 111
+GROUP, FORUM, TOPIC = -1001, -1002, 7
+
+
+def config_text(fake: FakeTelegram, tmp_path, extra: str = "") -> str:
+    return f"""
+feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}
+symbols:
+  - {{id: "^RUT", feed: replay, asset_class: index}}
+  - {{id: BTC, feed: replay, asset_class: crypto}}
+rules:
+  - {{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}
+  - {{id: btc_ath, kind: new_ath, symbols: [BTC]}}
+admins: ["telegram:{ADMIN}"]
+channels:
+  telegram:
+    token: ${{TELEGRAM_BOT_TOKEN}}
+    base_url: {fake.base_url}
+    base_file_url: {fake.base_file_url}
+    poll_timeout_seconds: 1
+    request_timeout_seconds: 1
+{extra}"""
+
+
+@pytest.fixture
+async def fake():
+    server = await FakeTelegram(hang_seconds=2.0, max_poll_seconds=1.0).start()
+    server.add_private_chat(ALICE)
+    server.add_private_chat(ADMIN)
+    server.add_private_chat(MEMBER)
+    server.add_group(GROUP, admins={GROUP_ADMIN})
+    server.add_group(FORUM, admins={GROUP_ADMIN}, forum=True, topics={TOPIC})
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def runtime(fake, tmp_path):
+    config = parse_config(config_text(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": TOKEN})
+    running = Runtime(config, Store.memory())
+    await running.start()
+    yield running
+    await running.close()
+
+
+async def ask(fake: FakeTelegram, chat: int, user: int, text: str, thread: int | None = None) -> str:
+    """Post a command as a user and return the bot's answer."""
+    before = len(fake.messages_to(chat))
+    fake.post_command(chat, user, text, thread)
+    await fake.wait_until(lambda: len(fake.messages_to(chat)) > before, timeout=10)
+    answer = fake.messages_to(chat)[before]
+    assert answer.thread_id == thread
+    return answer.text
+
+
+def event(symbol: str = "^RUT", day: int = 1, rule: str = "rut_ath") -> AlertEvent:
+    values = {"price": 2500.0, "by": "close", "previous_ath": 2442.74, "previous_ath_time": "2021-11-08",
+              "days_since_previous_ath": 1400, "pct_above_previous": 2.3, "fresh_episode": True, "all_time": True}
+    return AlertEvent(rule, "new_ath", symbol, datetime(2026, 9, day, tzinfo=timezone.utc), values)
+
+
+async def test_starts_inside_our_loop_in_the_order_telegram_expects(fake, runtime):
+    await fake.wait_until(lambda: fake.call_counts["getUpdates"] >= 1)
+    methods = [method for method, _ in fake.calls]
+    assert methods.index("getMe") < methods.index("deleteWebhook") < methods.index("getUpdates")
+    assert {c["command"] for c in fake.commands} >= {"start", "help", "status", "subscribe", "pause"}
+
+
+async def test_private_chat_subscribes_and_gets_each_alert_once(fake, runtime):
+    assert "Subscribed this chat: every alert" in await ask(fake, ALICE, ALICE, "/subscribe")
+    store = runtime.store
+    now = datetime.now(timezone.utc)
+    store.record_alert(event(), format_alert(event()), now, store.recipients(event(), now))
+    await runtime.deliver()
+    await runtime.deliver()
+    alerts = [m for m in fake.messages_to(ALICE) if "all-time high" in m.text]
+    assert len(alerts) == 1
+    assert alerts[0].parse_mode == "HTML" and alerts[0].text.startswith("<b>")
+
+
+async def test_group_member_may_read_status_but_not_change_subscriptions(fake, runtime):
+    assert "Only this group's admins" in await ask(fake, GROUP, MEMBER, "/subscribe")
+    assert runtime.store.subscription("telegram", str(GROUP)) is None
+    assert "^RUT" in await ask(fake, GROUP, MEMBER, f"/status@{BOT_USERNAME}")
+    assert "Subscribed this group" in await ask(fake, GROUP, GROUP_ADMIN, "/subscribe BTC")
+    assert runtime.store.subscription("telegram", str(GROUP)).symbols == ("BTC",)
+
+
+async def test_forum_topic_owns_its_subscription(fake, runtime):
+    assert "Subscribed this topic" in await ask(fake, FORUM, GROUP_ADMIN, "/subscribe", thread=TOPIC)
+    assert runtime.store.subscription("telegram", str(FORUM), str(TOPIC)).active
+    assert runtime.store.subscription("telegram", str(FORUM)) is None
+    now = datetime.now(timezone.utc)
+    runtime.store.record_alert(event(), format_alert(event()), now, runtime.store.recipients(event(), now))
+    await runtime.deliver()
+    assert [m.thread_id for m in fake.messages_to(FORUM) if "all-time high" in m.text] == [TOPIC]
+
+
+async def test_admin_commands_refuse_others(fake, runtime):
+    assert "admins only" in await ask(fake, ALICE, ALICE, "/pause")
+    assert not runtime.paused
+    assert "Paused" in await ask(fake, ADMIN, ADMIN, "/pause")
+    assert runtime.paused
+    assert "Resumed" in await ask(fake, ADMIN, ADMIN, "/resume")
+    assert "Outbox" in await ask(fake, ADMIN, ADMIN, "/health")
+
+
+async def test_bad_arguments_get_the_usage_line(fake, runtime):
+    answer = await ask(fake, ALICE, ALICE, "/mute forever")
+    assert "Usage: /mute DURATION [RULE|SYMBOL]" in answer
+
+
+def test_html_escaping_and_splitting_keep_telegram_happy():
+    text = "\n".join(f"line {i} <S&P> {'x' * 90}" for i in range(200))
+    pieces = split_text(text)
+    assert len(pieces) > 1
+    assert "\n".join(pieces) == text  # nothing lost, cut on line boundaries
+    for index, piece in enumerate(pieces):
+        problem, visible = check_html(to_html(piece, bold_first_line=index == 0))
+        assert problem is None and visible <= TEXT_LIMIT
+    one_long_line = "é&" * 5000
+    assert "".join(split_text(one_long_line)) == one_long_line
+
+
+async def test_long_alert_is_split_and_chart_sent_as_photo(fake, runtime):
+    notifier = runtime.notifiers["telegram"]
+    text = "🚀 <BTC> & friends\n" + "\n".join(f"row {i}: {'y' * 100}" for i in range(100))
+    outcome = await notifier.send(ChatTarget(str(ALICE)), OutgoingAlert((event(),), text, b"\x89PNG fake chart"))
+    assert outcome.status == "sent"
+    sent = fake.messages_to(ALICE)
+    assert len(sent) == 4 and sent[-1].photo == b"\x89PNG fake chart"
+    assert sent[0].text.startswith("<b>🚀 &lt;BTC&gt; &amp; friends</b>")
+
+
+@pytest.mark.parametrize(
+    "setup, status, chat_gone",
+    [
+        (lambda f: setattr(f.chats[ALICE], "blocked", True), "failed", True),
+        (lambda f: setattr(f.chats[ALICE], "gone", True), "failed", True),
+        (lambda f: f.inject("500", ALICE), "retry", False),
+        (lambda f: f.inject("502", ALICE), "retry", False),
+        (lambda f: f.inject("timeout", ALICE), "retry", False),
+        (lambda f: f.inject("429", ALICE), "retry", False),
+    ],
+    ids=["blocked", "chat-not-found", "500", "502-html", "timeout", "429"],
+)
+async def test_service_errors_become_outcomes(fake, runtime, setup, status, chat_gone):
+    setup(fake)
+    outcome = await runtime.notifiers["telegram"].send(ChatTarget(str(ALICE)), OutgoingAlert((event(),), "hi"))
+    assert (outcome.status, outcome.chat_gone) == (status, chat_gone)
+    assert TOKEN not in outcome.error
+    if outcome.error.startswith("telegram: flood"):
+        assert outcome.retry_after == 1
+
+
+async def test_no_log_line_holds_the_token(fake, tmp_path):
+    stream = io.StringIO()
+    setup_logging("DEBUG", secrets=[TOKEN])
+    logging.getLogger().handlers[0].setStream(stream)
+    for noisy in ("httpx", "httpcore", "telegram"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG)  # the worst case: everything a user could turn on
+    try:
+        config = parse_config(config_text(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": TOKEN})
+        running = Runtime(config, Store.memory())
+        await running.start()
+        fake.inject("500", ALICE)
+        fake.chats[MEMBER].blocked = True
+        notifier = running.notifiers["telegram"]
+        for chat in (ALICE, MEMBER, ALICE):
+            await notifier.send(ChatTarget(str(chat)), OutgoingAlert((event(),), "hi"))
+        await ask(fake, ALICE, ALICE, "/status")
+        await running.close()
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = stream.getvalue().splitlines()
+    assert any("HTTP Request" in line and "/bot***/" in line for line in lines), "httpx lines were captured"
+    assert not [line for line in lines if TOKEN in line or TOKEN.split(":")[1] in line]
