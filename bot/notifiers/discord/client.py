@@ -1,0 +1,131 @@
+"""The Discord bot channel: alerts to server channels and threads as embeds, slash commands, all in riskon's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import discord
+
+from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
+from bot.notifiers.discord.outcomes import outcome_of
+from bot.notifiers.discord.render import NO_MENTIONS, alert_message, send_nonce
+from bot.notifiers.discord.settings import DiscordSettings, DiscordSetupError, apply_endpoints
+from bot.notifiers.discord.slash import CHANNEL, build_tree
+
+log = logging.getLogger(__name__)
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+class DiscordNotifier:
+    """A discord.py client run as a task of riskon's own event loop (never `client.run`, which owns the loop)."""
+
+    name = CHANNEL
+
+    def __init__(self, settings: DiscordSettings, runtime: Any) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.client: discord.Client | None = None
+        self.tree: discord.app_commands.CommandTree | None = None
+        self.ready = asyncio.Event()
+        self._gateway: asyncio.Task[None] | None = None
+        self._logged_in = False
+
+    async def start(self) -> None:
+        """Log in, register the slash commands, and connect to the gateway (waiting a while for READY)."""
+        apply_endpoints(self.settings)
+        # Guilds is the only intent needed: it brings the channels, threads and roles access checks read.
+        # Slash commands arrive as interactions, so no privileged intent (message content, members) is asked.
+        intents = discord.Intents.none()
+        intents.guilds = True
+        self.client = client = discord.Client(
+            intents=intents,
+            guild_ready_timeout=self.settings.guild_ready_timeout,
+            max_ratelimit_timeout=self.settings.max_ratelimit_wait_seconds,
+        )
+        self.tree = build_tree(client, self.runtime, self.settings)
+
+        async def on_ready() -> None:
+            self.ready.set()
+            log.info("discord: connected as %s to %d servers", client.user, len(client.guilds))
+
+        client.event(on_ready)
+        try:
+            await client.login(self.settings.token.get_secret_value())
+        except discord.LoginFailure:
+            await client.close()
+            raise DiscordSetupError(
+                "channels.discord: Discord refused the bot token (401 Unauthorized)"
+            ) from None
+        self._logged_in = True
+        if self.settings.sync_commands:
+            await self.sync_commands()
+        self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
+        try:
+            await asyncio.wait_for(self.ready.wait(), self.settings.ready_timeout_seconds)
+        except asyncio.TimeoutError:
+            # Alerts still go out over REST; slash commands work once the gateway connects.
+            log.warning("discord: gateway not ready after %.0f s; still trying", self.settings.ready_timeout_seconds)
+
+    async def _connect(self) -> None:
+        assert self.client is not None
+        try:
+            await self.client.connect(reconnect=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # e.g. an intent Discord refuses: slash commands stop, alerts still go out
+            log.error("discord: gateway connection ended: %s: %s", type(exc).__name__, exc)
+
+    async def sync_commands(self) -> None:
+        """Register the slash commands with Discord: per configured server (instant), else globally."""
+        assert self.tree is not None
+        try:
+            if self.settings.guilds:
+                for guild_id in self.settings.guilds:
+                    guild = discord.Object(int(guild_id))
+                    self.tree.copy_global_to(guild=guild)
+                    synced = await self.tree.sync(guild=guild)
+                    log.info("discord: %d slash commands synced to server %s", len(synced), guild_id)
+            else:
+                synced = await self.tree.sync()
+                log.info("discord: %d slash commands synced globally", len(synced))
+        except discord.HTTPException as exc:  # e.g. the bot lacks the applications.commands scope there
+            log.warning("discord: slash commands not synced: %s", exc)
+
+    async def stop(self) -> None:
+        """Close the gateway and HTTP session."""
+        if self.client is not None:
+            await self.client.close()
+        if self._gateway is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._gateway, STOP_TIMEOUT_SECONDS)
+        self._logged_in = False
+
+    async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
+        """Post one alert to a channel (or its thread) as embeds, its chart attached when there is one."""
+        target = chat.thread_id or chat.chat_id
+        where = f"discord channel {target}"
+        if not target.isdigit():
+            return failed(f"{where}: not a Discord channel id", chat_gone=True)
+        if self.client is None or not self._logged_in:
+            return retry("discord: not logged in (see the start-up log)")
+        message = alert_message(alert)
+        extra: dict[str, Any] = {}
+        file = message.file()
+        if file is not None:
+            extra["file"] = file
+        channel = self.client.get_partial_messageable(int(target))
+        try:
+            # The same nonce for the same alert and chat: if a crash hid Discord's answer, the resend is dropped.
+            await channel.send(embeds=message.embeds, allowed_mentions=NO_MENTIONS,
+                               nonce=send_nonce(alert, chat), **extra)
+        except Exception as exc:  # every failure becomes an outcome; the delivery job records it
+            return outcome_of(exc, where)
+        return SENT
+
+
+def build_bot(settings: DiscordSettings, runtime: Any) -> DiscordNotifier:
+    """Build the notifier; it logs in and connects on start."""
+    return DiscordNotifier(settings, runtime)

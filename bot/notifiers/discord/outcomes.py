@@ -1,0 +1,32 @@
+"""What a failed Discord send means for the delivery job: retry later, or stop sending to that chat."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import discord
+
+from bot.notifiers.base import SendOutcome, failed, retry
+
+
+def outcome_of(exc: Exception, where: str, webhook: bool = False) -> SendOutcome:
+    """Map a discord.py error to what the delivery job should do: retry later, or stop for good."""
+    if isinstance(exc, discord.RateLimited):
+        return retry(f"{where}: rate limited for {exc.retry_after:.0f} s", exc.retry_after)
+    if isinstance(exc, (discord.Forbidden, discord.NotFound)):
+        # Missing Access, Unknown Channel, Unknown Webhook: this chat will not take messages again.
+        return failed(f"{where}: {exc.status} {exc.text or exc}", chat_gone=True)
+    if isinstance(exc, discord.HTTPException):
+        status = exc.status
+        if status == 401 and webhook:  # a bot's 401 is its token, fixable; a webhook's is the chat itself
+            return failed(f"{where}: 401 invalid webhook token", chat_gone=True)
+        if status == 429:
+            after = exc.response.headers.get("Retry-After") if exc.response is not None else None
+            return retry(f"{where}: rate limited (429)", float(after) if after else None)
+        if status >= 500 or status in (401, 408):
+            return retry(f"{where}: Discord answered {status}")
+        return failed(f"{where}: Discord refused the message: {status} {exc.text[:200]}")
+    if isinstance(exc, (aiohttp.ClientError, OSError, asyncio.TimeoutError)):
+        return retry(f"{where}: network error: {type(exc).__name__}: {exc}")
+    return retry(f"{where}: {type(exc).__name__}: {exc}")

@@ -1,0 +1,153 @@
+"""Slash commands: riskon's chat-agnostic commands (bot/commands.py) as Discord application commands."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from typing import Any, Optional
+
+import discord
+from discord import app_commands
+
+from bot.commands import SPECS, CommandContext, Reply, dispatch
+from bot.notifiers.discord.render import CHART_NAME, NO_MENTIONS, reply_chunks
+from bot.notifiers.discord.settings import DiscordSettings
+
+log = logging.getLogger(__name__)
+CHANNEL = "discord"
+DEFER_AFTER_SECONDS = 2.0  # Discord wants an answer within 3 s; a slower command first says "thinking"
+DURATIONS = ("30m", "1h", "6h", "12h", "1d", "3d", "1w")
+
+
+def context_of(interaction: discord.Interaction, settings: DiscordSettings) -> CommandContext:
+    """Say where a command was typed: a channel, a thread of it (its own subscription), or a DM."""
+    channel = interaction.channel
+    chat_id, thread_id = str(interaction.channel_id), ""
+    if isinstance(channel, discord.Thread) and channel.parent_id:
+        chat_id, thread_id = str(channel.parent_id), str(channel.id)
+
+    async def may_manage() -> bool:
+        return member_may_manage(interaction, settings)
+
+    return CommandContext(CHANNEL, chat_id, thread_id, str(interaction.user.id),
+                          is_private=interaction.guild_id is None, may_manage=may_manage)
+
+
+def member_may_manage(interaction: discord.Interaction, settings: DiscordSettings) -> bool:
+    """Say whether the member may change this channel's subscriptions: Manage Channels, or a manager role."""
+    permissions = interaction.permissions  # computed by Discord for this member in this channel
+    if permissions.manage_channels or permissions.administrator:
+        return True
+    member = interaction.user
+    wanted = {name.casefold() for name in settings.manager_roles}
+    # Roles resolve from the server's cached role list; an unknown role never grants anything.
+    return isinstance(member, discord.Member) and any(role.name.casefold() in wanted for role in member.roles)
+
+
+def words(*values: Optional[str]) -> list[str]:
+    """Turn optional option values into command arguments (a value may hold several names)."""
+    return [part for value in values if value for part in re.split(r"[\s,]+", value.strip()) if part]
+
+
+async def run_command(interaction: discord.Interaction, runtime: Any, settings: DiscordSettings, name: str,
+                      args: list[str]) -> None:
+    """Run one command through the shared command layer and answer the interaction with its reply."""
+    ctx = context_of(interaction, settings)
+    task = asyncio.ensure_future(dispatch(runtime, ctx, name, args))
+    done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER_SECONDS)
+    try:
+        if not done:
+            await interaction.response.defer(thinking=True)
+        await answer(interaction, await task)
+    except discord.HTTPException as exc:  # the interaction expired or Discord refused: nothing more to do
+        log.warning("discord: could not answer /%s in channel %s: %s", name, interaction.channel_id, exc)
+
+
+async def answer(interaction: discord.Interaction, reply: Reply) -> None:
+    """Send a Reply as one or more messages, the image attached to the first."""
+    chunks = reply_chunks(reply.text)
+    for position, chunk in enumerate(chunks):
+        extra: dict[str, Any] = {}
+        if position == 0 and reply.image_png:
+            extra["file"] = discord.File(io.BytesIO(reply.image_png), CHART_NAME)
+        if position == 0 and not interaction.response.is_done():
+            await interaction.response.send_message(chunk, allowed_mentions=NO_MENTIONS, **extra)
+        else:
+            await interaction.followup.send(chunk, allowed_mentions=NO_MENTIONS, **extra)
+
+
+def _choices(names: list[str], current: str) -> list[app_commands.Choice[str]]:
+    typed = current.strip().casefold()
+    matches = [n for n in names if typed in n.casefold()] if typed else names
+    return [app_commands.Choice(name=n[:100], value=n[:100]) for n in matches[:25]]
+
+
+def build_tree(client: discord.Client, runtime: Any, settings: DiscordSettings) -> app_commands.CommandTree:
+    """Build the command tree: one slash command per chat command, with autocomplete for rules and symbols."""
+    tree = app_commands.CommandTree(client)
+
+    async def symbols(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return _choices([s.id for s in runtime.config.symbols], current)
+
+    async def rules_and_symbols(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        config = runtime.config
+        return _choices([r.id for r in config.rules] + [s.id for s in config.symbols], current)
+
+    async def durations(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return _choices(list(DURATIONS), current)
+
+    def run(name: str):  # noqa: ANN202 - returns the coroutine factory a command calls
+        async def call(interaction: discord.Interaction, *values: Optional[str]) -> None:
+            await run_command(interaction, runtime, settings, name, words(*values))
+        return call
+
+    def describe(name: str) -> str:
+        return SPECS[name].description[:100]
+
+    for plain in ("help", "list", "rules", "unmute", "pause", "resume", "reload", "health"):
+        tree.add_command(app_commands.Command(name=plain, description=describe(plain), callback=_no_options(run(plain))))
+
+    @tree.command(name="status", description=describe("status"))
+    @app_commands.describe(symbol="a symbol, e.g. ^RUT (empty: every symbol)")
+    @app_commands.autocomplete(symbol=symbols)
+    async def status(interaction: discord.Interaction, symbol: Optional[str] = None) -> None:
+        await run("status")(interaction, symbol)
+
+    @tree.command(name="chart", description=describe("chart"))
+    @app_commands.describe(symbol="the symbol to draw")
+    @app_commands.autocomplete(symbol=symbols)
+    async def chart(interaction: discord.Interaction, symbol: str) -> None:
+        await run("chart")(interaction, symbol)
+
+    @tree.command(name="subscribe", description=describe("subscribe"))
+    @app_commands.describe(what="rules and/or symbols, e.g. BTC or smallcap_ath (empty: every alert)")
+    @app_commands.autocomplete(what=rules_and_symbols)
+    async def subscribe(interaction: discord.Interaction, what: Optional[str] = None) -> None:
+        await run("subscribe")(interaction, what)
+
+    @tree.command(name="unsubscribe", description=describe("unsubscribe"))
+    @app_commands.describe(what="rules and/or symbols to drop (empty: stop every alert)")
+    @app_commands.autocomplete(what=rules_and_symbols)
+    async def unsubscribe(interaction: discord.Interaction, what: Optional[str] = None) -> None:
+        await run("unsubscribe")(interaction, what)
+
+    @tree.command(name="mute", description=describe("mute"))
+    @app_commands.describe(duration="how long, e.g. 30m, 6h, 2d", what="one rule or symbol (empty: everything)")
+    @app_commands.autocomplete(duration=durations, what=rules_and_symbols)
+    async def mute(interaction: discord.Interaction, duration: str, what: Optional[str] = None) -> None:
+        await run("mute")(interaction, duration, what)
+
+    @tree.command(name="alerts", description=describe("alerts"))
+    @app_commands.describe(count="how many (1-50, default 5)")
+    async def alerts(interaction: discord.Interaction, count: Optional[app_commands.Range[int, 1, 50]] = None) -> None:
+        await run("alerts")(interaction, str(count) if count is not None else None)
+
+    return tree
+
+
+def _no_options(call: Any) -> Any:
+    async def callback(interaction: discord.Interaction) -> None:
+        await call(interaction)
+    return callback

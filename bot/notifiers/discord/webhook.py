@@ -1,0 +1,100 @@
+"""Webhook-only Discord channels: alerts posted through a channel's webhook URL, no bot token needed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+import discord
+
+from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
+from bot.notifiers.discord.outcomes import outcome_of
+from bot.notifiers.discord.render import NO_MENTIONS, alert_message
+from bot.notifiers.discord.settings import (
+    DiscordSettings, DiscordSetupError, DiscordWebhookSettings, apply_endpoints, check_filters,
+)
+
+log = logging.getLogger(__name__)
+CHANNEL = "discord_webhook"
+
+
+class DiscordWebhookNotifier:
+    """Post alerts to configured Discord webhooks; each webhook is one chat, named as in config."""
+
+    name = CHANNEL
+
+    def __init__(self, settings: DiscordWebhookSettings) -> None:
+        self.settings = settings
+        self.session: aiohttp.ClientSession | None = None
+        self.webhooks: dict[str, discord.Webhook] = {}
+
+    async def start(self) -> None:
+        """Open the HTTP session the webhooks share."""
+        apply_endpoints(self.settings)
+        self.session = aiohttp.ClientSession()
+        self.webhooks = {name: discord.Webhook.from_url(hook.url.get_secret_value(), session=self.session)
+                         for name, hook in self.settings.hooks.items()}
+
+    async def stop(self) -> None:
+        """Close the HTTP session."""
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
+        """Post one alert as embeds (and its chart) through the chat's webhook."""
+        where = f"webhook {chat.chat_id}"
+        webhook = self.webhooks.get(chat.chat_id)
+        if webhook is None:
+            if chat.chat_id not in self.settings.hooks:
+                return failed(f"{where}: no such webhook in channels.discord_webhook.hooks", chat_gone=True)
+            return retry(f"{where}: not started yet")
+        hook = self.settings.hooks[chat.chat_id]
+        message = alert_message(alert)
+        extra: dict[str, Any] = {}
+        if chat.thread_id:
+            extra["thread"] = discord.Object(int(chat.thread_id))
+        if hook.username:
+            extra["username"] = hook.username
+        file = message.file()
+        if file is not None:
+            extra["file"] = file
+        try:
+            # discord.py waits out short 429s itself; the timeout stops a long one from holding the drain.
+            await asyncio.wait_for(
+                webhook.send(embeds=message.embeds, allowed_mentions=NO_MENTIONS, wait=True, **extra),
+                self.settings.send_timeout_seconds,
+            )
+        except Exception as exc:  # every failure becomes an outcome; the delivery job records it
+            return outcome_of(exc, where, webhook=True)
+        return SENT
+
+
+def build_webhooks(settings: DiscordWebhookSettings, runtime: Any) -> DiscordWebhookNotifier:
+    """Check every webhook's filters, subscribe it (and stop webhooks no longer configured), build the notifier."""
+    config = runtime.config
+    bot_settings = config.channels.get("discord")
+    if bot_settings is not None and settings.api_base is None:
+        # One API base per process (discord.py keeps it on a class): inherit the bot's.
+        settings = settings.model_copy(update={"api_base": DiscordSettings.model_validate(bot_settings).api_base})
+    elif bot_settings is not None:
+        bot_base = DiscordSettings.model_validate(bot_settings).api_base
+        if bot_base and bot_base != settings.api_base:
+            raise DiscordSetupError("channels.discord_webhook.api_base differs from channels.discord.api_base; "
+                                    "discord.py has one API base per process")
+    problems: list[str] = []
+    for name, hook in settings.hooks.items():
+        problems += check_filters(config, hook.rules, hook.symbols, f"channels.discord_webhook.hooks.{name}")
+    if problems:
+        raise DiscordSetupError("; ".join(problems))
+    store = runtime.store
+    for name, hook in settings.hooks.items():
+        store.subscribe(CHANNEL, name, hook.thread_id or "", hook.rules, hook.symbols)
+    for subscription in store.active_subscriptions(CHANNEL):
+        hook = settings.hooks.get(subscription.chat_id)
+        if hook is None or (hook.thread_id or "") != subscription.thread_id:
+            store.deactivate_subscription(subscription.id, "webhook removed from config")
+            log.info("webhook %s is no longer configured: its subscription stops", subscription.chat_id)
+    return DiscordWebhookNotifier(settings)

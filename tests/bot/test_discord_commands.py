@@ -1,0 +1,197 @@
+"""Slash commands over the real gateway and REST API of a fake Discord, with discord.py: who may do what."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from alerts.events import AlertEvent
+from alerts.messages import format_alert
+from bot.commands import SPECS
+from bot.config import parse_config
+from bot.runtime import Runtime
+from storage import Store
+from tests.fakes.discord_api import MANAGE_CHANNELS, MEMBER_PERMISSIONS, FakeDiscord, riskon_config
+
+ADMIN_ID = "1180000000000009999"
+MANAGER = MEMBER_PERMISSIONS | MANAGE_CHANNELS
+NOW = datetime(2026, 3, 2, 21, 0, tzinfo=timezone.utc)
+SLASH = {"help", "status", "subscribe", "unsubscribe", "list", "alerts", "rules", "mute", "unmute", "chart",
+         "pause", "resume", "reload", "health"}
+
+
+@pytest.fixture
+async def fake():
+    server = await FakeDiscord(channel_window=0.5).start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def guild(fake):
+    guild = fake.add_guild(roles=("alert-managers", "traders"))
+    fake.add_channel(guild, "market-talk")
+    fake.add_channel(guild, "btc-thread", parent_id=fake.channel(guild, "alerts")["id"])
+    return guild
+
+
+async def start_runtime(fake, tmp_path, **bot_settings):
+    bot = {"token": "${DISCORD_BOT_TOKEN}", "api_base": fake.api_base, "gateway": fake.gateway,
+           "guild_ready_timeout": 0.05, "ready_timeout_seconds": 5, "manager_roles": ["Alert-Managers"], **bot_settings}
+    config = parse_config(riskon_config(tmp_path, bot=bot, admins=(f"discord:{ADMIN_ID}",)),
+                          env={"DISCORD_BOT_TOKEN": fake.token})
+    runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+    await runtime.start()
+    assert runtime.notifiers["discord"].ready.is_set()
+    return runtime
+
+
+@pytest.fixture
+async def runtime(fake, guild, tmp_path):
+    runtime = await start_runtime(fake, tmp_path)
+    yield runtime
+    await runtime.close()
+
+
+async def say(fake, guild, command, options=None, channel="alerts", **member):
+    answer = await fake.interact(guild, fake.channel(guild, channel), command, options, **member)
+    return fake.text_of(answer)
+
+
+async def test_slash_commands_are_synced_globally_with_autocomplete(fake, runtime):
+    synced = {c["name"]: c for c in fake.synced_commands["global"]}
+    assert set(synced) == SLASH
+    assert all(c["description"] == SPECS[name].description[:100] for name, c in synced.items())
+    what = next(o for o in synced["subscribe"]["options"] if o["name"] == "what")
+    assert what["autocomplete"] is True and what["required"] is False
+    assert next(o for o in synced["alerts"]["options"])["max_value"] == 50
+
+
+async def test_slash_commands_sync_to_configured_servers(fake, guild, tmp_path):
+    runtime = await start_runtime(fake, tmp_path, guilds=[int(guild["id"])])
+    try:
+        assert "global" not in fake.synced_commands
+        assert {c["name"] for c in fake.synced_commands[guild["id"]]} == SLASH
+        assert "Prices" in (await say(fake, guild, "help"))
+    finally:
+        await runtime.close()
+
+
+async def test_everyone_may_read(fake, guild, runtime):
+    status = await say(fake, guild, "status")
+    assert "^RUT" in status and "BTC" in status and "Bot: running" in status
+    assert "no data yet" in await say(fake, guild, "status", {"symbol": "rut"})
+    assert "rut\\_ath" in await say(fake, guild, "rules")  # Markdown escaped: rule ids keep their underscores
+    assert "not subscribed" in await say(fake, guild, "list")
+    assert "No alerts yet" in await say(fake, guild, "alerts")
+    assert "Unknown symbol 'NOPE'" in await say(fake, guild, "status", {"symbol": "NOPE"})
+    assert "Usage: /status" in await say(fake, guild, "status", {"symbol": "NOPE"})
+
+
+@pytest.mark.parametrize("command, options", [
+    ("subscribe", None), ("subscribe", {"what": "BTC"}), ("unsubscribe", None), ("mute", {"duration": "6h"}),
+    ("unmute", None),
+])
+async def test_members_without_manage_channels_cannot_change_subscriptions(fake, guild, runtime, command, options):
+    reply = await say(fake, guild, command, options, roles=("traders",))
+    assert reply.startswith(f"Only this group's admins can use /{command}")
+    assert runtime.store.active_subscriptions("discord") == []
+
+
+async def test_manage_channels_member_subscribes_the_channel(fake, guild, runtime):
+    alerts = fake.channel(guild, "alerts")
+    assert "Subscribed this group: every alert" in await say(fake, guild, "subscribe", permissions=MANAGER)
+    subscription = runtime.store.subscription("discord", alerts["id"])
+    assert subscription is not None and subscription.active and subscription.rules == ()
+    assert "symbols BTC" in await say(fake, guild, "subscribe", {"what": "btc"}, permissions=MANAGER)
+    assert "every alert" not in await say(fake, guild, "list")  # anyone can read the channel's subscription
+    assert "Muted BTC" in await say(fake, guild, "mute", {"duration": "6h", "what": "BTC"}, permissions=MANAGER)
+    assert "Muted: BTC until" in await say(fake, guild, "list")
+    assert "Lifted 1 mute" in await say(fake, guild, "unmute", permissions=MANAGER)
+    assert "not a duration" in await say(fake, guild, "mute", {"duration": "soon"}, permissions=MANAGER)
+    assert "Unsubscribed" in await say(fake, guild, "unsubscribe", permissions=MANAGER)
+    assert runtime.store.active_subscriptions("discord") == []
+    # Another channel of the server was never touched.
+    assert runtime.store.subscription("discord", fake.channel(guild, "market-talk")["id"]) is None
+
+
+async def test_a_manager_role_from_config_may_change_subscriptions(fake, guild, runtime):
+    reply = await say(fake, guild, "subscribe", {"what": "rut_ath"}, channel="market-talk", roles=("alert-managers",))
+    assert "rules rut\\_ath" in reply
+    assert runtime.store.subscription("discord", fake.channel(guild, "market-talk")["id"]).rules == ("rut_ath",)
+
+
+async def test_a_thread_has_its_own_subscription(fake, guild, runtime):
+    alerts, thread = fake.channel(guild, "alerts"), fake.channel(guild, "btc-thread")
+    assert "this topic" in await say(fake, guild, "subscribe", {"what": "BTC"}, channel="btc-thread",
+                                     permissions=MANAGER)
+    subscription = runtime.store.subscription("discord", alerts["id"], thread["id"])
+    assert subscription is not None and subscription.symbols == ("BTC",)
+    assert runtime.store.subscription("discord", alerts["id"]) is None
+
+
+async def test_autocomplete_offers_rules_and_symbols(fake, guild, runtime):
+    answer = await fake.interact(guild, fake.channel(guild, "alerts"), "subscribe", {"what": "bt"}, autocomplete="what")
+    assert answer["type"] == 8
+    assert [c["value"] for c in answer["data"]["choices"]] == ["btc_ath", "BTC"]
+    answer = await fake.interact(guild, fake.channel(guild, "alerts"), "status", {"symbol": ""}, autocomplete="symbol")
+    assert [c["value"] for c in answer["data"]["choices"]] == ["^RUT", "BTC"]
+    answer = await fake.interact(guild, fake.channel(guild, "alerts"), "mute", {"duration": "h"},
+                                 autocomplete="duration")
+    assert [c["value"] for c in answer["data"]["choices"]] == ["1h", "6h", "12h"]
+
+
+@pytest.mark.parametrize("command", ["pause", "resume", "reload", "health"])
+async def test_admin_commands_only_for_admin_ids(fake, guild, runtime, command):
+    # Manage Channels is not enough: riskon's admins are listed by user id in config.
+    assert "for riskon's admins only" in await say(fake, guild, command, permissions=MANAGER)
+    reply = await say(fake, guild, command, user_id=ADMIN_ID)
+    assert "admins only" not in reply and reply
+
+
+async def test_admin_pauses_and_resumes(fake, guild, runtime):
+    assert "Paused" in await say(fake, guild, "pause", user_id=ADMIN_ID)
+    assert runtime.paused
+    assert "PAUSED" in await say(fake, guild, "status")
+    assert "Resumed" in await say(fake, guild, "resume", user_id=ADMIN_ID)
+    assert not runtime.paused
+
+
+async def test_long_replies_are_split_into_messages_within_2000_characters(fake, guild, runtime):
+    store = runtime.store
+    for day in range(1, 29):
+        event = AlertEvent("btc_ath", "new_ath", "BTC", datetime(2026, 2, day, tzinfo=timezone.utc),
+                           {"price": 90000.0 + day, "previous_ath": 89000.0, "previous_ath_time": "2026-01-01",
+                            "pct_above_previous": 1.2, "days_since_previous_ath": 40, "by": "close"})
+        store.record_alert(event, format_alert(event) + "\n" + "detail " * 30, NOW)
+    await fake.interact(guild, fake.channel(guild, "alerts"), "alerts", {"count": 28})
+    replies = await fake.wait_for_replies(fake.last_interaction_id, 3)
+    texts = [fake.text_of(r) for r in replies]
+    assert all(0 < len(text) <= 2000 for text in texts)
+    assert replies[0]["type"] == 4 and all(r.get("followup") for r in replies[1:])
+    assert "BTC new all-time high: close 90,028.00" in texts[0]
+
+
+async def test_chart_reply(fake, guild, runtime):
+    reply = await say(fake, guild, "chart", {"symbol": "BTC"})
+    assert "BTC" in reply or "Charts" in reply
+    assert "Usage: /chart" in await say(fake, guild, "chart", {"symbol": "XYZ"})
+
+
+async def test_heartbeats_are_answered(tmp_path):
+    fake = await FakeDiscord(heartbeat_interval_ms=100).start()
+    fake.add_guild()
+    runtime = await start_runtime(fake, tmp_path)
+    try:
+        import asyncio
+
+        for _ in range(100):
+            if fake.heartbeats_answered >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert fake.heartbeats_answered >= 2
+        assert runtime.notifiers["discord"].client.is_ready()
+    finally:
+        await runtime.close()
+        await fake.stop()
