@@ -164,6 +164,21 @@ class YahooFeed:
         """Return the symbols whose data stopped updating, with since-when and why."""
         return self.tracker.stale(now)
 
+    def next_poll_time(self, now: datetime) -> datetime | None:
+        """Say when the next poll is worth making: None while trading (or for crypto), else the confirm or open."""
+        if any(c == "crypto" for c in self.asset_classes.values()) or not self.sources:
+            return None
+        delay = timedelta(minutes=self.settings.confirm_after_close_minutes)
+        clock = market_clock(self.calendar, now, delay)
+        if clock.is_open:
+            return None
+        if clock.close_at is not None and now < clock.close_at + delay:
+            return clock.close_at + delay
+        import pandas as pd
+
+        upcoming = self.calendar.next_open(pd.Timestamp(now))
+        return upcoming.to_pydatetime()
+
     async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
         """Fetch every due symbol concurrently; failures land in `errors`, one per symbol."""
         delay = timedelta(minutes=self.settings.confirm_after_close_minutes)

@@ -73,7 +73,8 @@ class Fault:
 class FakeYahoo:
     """Serve Yahoo's chart and fundamentals endpoints from rows built from real CSVs."""
 
-    def __init__(self, latency: float = 0.0) -> None:
+    def __init__(self, latency: float = 0.0, hang_seconds: float = 5.0) -> None:
+        self.hang_seconds = hang_seconds
         self.instruments: dict[str, Instrument] = {}
         self.faults: dict[str, list[Fault]] = {}
         self.latency = latency
@@ -105,7 +106,7 @@ class FakeYahoo:
         app.router.add_get("/consent", self.consent)
         app.router.add_get("/v8/finance/chart/{symbol}", self.chart)
         app.router.add_get("/ws/fundamentals-timeseries/v1/finance/timeseries/{symbol}", self.timeseries)
-        self.runner = web.AppRunner(app, access_log=None)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
@@ -160,7 +161,7 @@ class FakeYahoo:
             if fault.kind == "malformed":
                 return web.Response(text='{"chart": {"result": [{"meta": ', content_type="application/json")
             if fault.kind == "timeout":
-                await asyncio.sleep(3600)
+                await asyncio.sleep(self.hang_seconds)
             if fault.kind == "empty":
                 return web.json_response({"chart": {"result": [], "error": None}})
         instrument = self.instruments.get(symbol)
