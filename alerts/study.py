@@ -1,0 +1,388 @@
+"""Event study and co-movement: what followers did after each leader signal, against chance.
+
+Pure functions over closes (pandas Series indexed by UTC calendar date). Conventions, written down once:
+
+- A signal on day D (a leader's daily bar of D) enters each follower at the follower's close on D, or its
+  last close before D when it has no bar that day. For crypto against US equities that close is UTC midnight
+  ending D, three to four hours after the equity close that made the signal, so the entry is a price a trader
+  could have had.
+- The return at +h days is the follower's close on D+h calendar days (or its last close before that day)
+  over the entry. When the data ends before D+h the outcome is "not yet", naming the date the data must reach.
+- The baseline takes every day the leader traded in the same calendar years as the counted signals as a start
+  day, with the same horizons and the same rules, so a signal is compared with chance, not with zero.
+- "Own ATH" is a follower close above every earlier close of its whole history (the new_ath rule by close).
+- Co-movement returns are taken on the leader's trading days: the follower's close is sampled on each of those
+  days, so a Monday return covers the weekend for both. Rolling windows are calendar windows (30 and 90 days).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from alerts.bars import Bar
+from alerts.events import AlertEvent
+
+DEFAULT_HORIZONS = (7, 30, 90, 180)
+DEFAULT_WINDOWS = (30, 90)
+# A follower close older than this before the signal day is not an entry price (the follower was not trading).
+MAX_ENTRY_STALENESS_DAYS = 5
+
+
+def closes_from_bars(bars: Iterable[Bar]) -> pd.Series:
+    """Return final daily closes indexed by UTC calendar date, oldest first."""
+    days, closes = [], []
+    for bar in bars:
+        if bar.final:
+            days.append(bar.time.date())
+            closes.append(bar.close)
+    series = pd.Series(closes, index=pd.DatetimeIndex(days, name="date"), dtype="float64")
+    series = series[~series.index.duplicated(keep="last")]
+    return series.sort_index()
+
+
+def _day_number(day: date | datetime | pd.Timestamp) -> int:
+    """Return days since 1970-01-01 for a calendar day."""
+    if isinstance(day, (datetime, pd.Timestamp)):
+        day = day.date()
+    return int(np.datetime64(day, "D").astype(np.int64))
+
+
+def _day_numbers(index: pd.DatetimeIndex) -> np.ndarray:
+    # Calendar days, whatever the index's resolution (pandas 3 keeps the resolution it was built with).
+    return index.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64) if index.tz else \
+        index.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def _as_date(day_number: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=int(day_number))
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One leader signal the study follows: the first alert of an episode of one rule on one symbol."""
+
+    day: date
+    symbol: str
+    rule_id: str
+    kind: str
+    alerts: int = 1  # alerts of the same rule and symbol folded into this episode
+    price: float | None = None
+
+
+def signal_episodes(events: Iterable[AlertEvent], gap_days: int = 30) -> list[Signal]:
+    """Fold alerts into episodes: an alert within `gap_days` of the previous one (same rule, symbol) joins it."""
+    by_key: dict[tuple[str, str, str], list[AlertEvent]] = {}
+    for event in sorted(events, key=lambda e: e.bar_time):
+        by_key.setdefault((event.rule_id, event.symbol, event.kind), []).append(event)
+    signals: list[Signal] = []
+    for (rule_id, symbol, kind), items in by_key.items():
+        current: Signal | None = None
+        previous_day: date | None = None
+        for event in items:
+            day = event.bar_time.date()
+            price = event.values.get("price") if isinstance(event.values.get("price"), (int, float)) else None
+            if current is not None and previous_day is not None and gap_days > 0 and (day - previous_day).days < gap_days:
+                current = Signal(current.day, symbol, rule_id, kind, current.alerts + 1, current.price)
+                signals[-1] = current
+            else:
+                current = Signal(day, symbol, rule_id, kind, 1, price)
+                signals.append(current)
+            previous_day = day
+    return sorted(signals, key=lambda s: (s.day, s.symbol, s.rule_id))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one follower did after one signal over one horizon."""
+
+    signal_day: date
+    follower: str
+    horizon: int
+    status: str  # "ok" | "not_yet" | "no_data" (the follower had no price near the signal day)
+    entry_day: date | None = None
+    entry_price: float | None = None
+    exit_day: date | None = None
+    exit_price: float | None = None
+    return_pct: float | None = None
+    needs_data_to: date | None = None
+    # Days from the signal to the follower's first own all-time-high close within the horizon, if any.
+    ath_after_days: int | None = None
+
+    @property
+    def note(self) -> str:
+        """Say in words why there is no return, or the return."""
+        if self.status == "not_yet":
+            return f"not yet: needs data to {self.needs_data_to}"
+        if self.status == "no_data":
+            return "no follower price at the signal"
+        return f"{self.return_pct:+.1f}%"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Distribution of returns over one horizon: count, median, mean, share positive, worst, best (percent)."""
+
+    count: int
+    median: float | None
+    mean: float | None
+    share_positive: float | None  # 0..100
+    worst: float | None
+    best: float | None
+
+    @classmethod
+    def of(cls, returns: Sequence[float] | np.ndarray) -> "Summary":
+        """Summarise returns in percent; empty input gives a count of 0 and no figures."""
+        values = np.asarray(returns, dtype="float64")
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return cls(0, None, None, None, None, None)
+        return cls(
+            int(values.size), float(np.median(values)), float(values.mean()),
+            float((values > 0).mean() * 100), float(values.min()), float(values.max()),
+        )
+
+
+@dataclass(frozen=True)
+class HorizonRow:
+    """One horizon of one leader-follower study: the signals' returns beside the baseline's."""
+
+    horizon: int
+    signals: Summary
+    baseline: Summary
+    not_yet: int  # signals too recent for this horizon
+    ath_within: int  # signals after which the follower made its own ATH within the horizon
+    needs_data_to: date | None = None  # the latest date a pending signal needs
+
+
+@dataclass(frozen=True)
+class Study:
+    """The event study of one leader rule on one symbol against one follower."""
+
+    leader: str
+    rule_id: str
+    kind: str
+    follower: str
+    signals: tuple[Signal, ...]
+    outcomes: tuple[Outcome, ...]
+    rows: tuple[HorizonRow, ...]
+    baseline_years: tuple[int, int] | None
+    skipped: int = 0  # signals before the follower had any price
+    follower_ath_days: tuple[int | None, ...] = field(default_factory=tuple)
+
+    def outcome(self, signal_day: date, horizon: int) -> Outcome | None:
+        """Return the outcome of one signal at one horizon."""
+        return next((o for o in self.outcomes if o.signal_day == signal_day and o.horizon == horizon), None)
+
+
+class _Follower:
+    """A follower's closes as arrays, with where its all-time-high closes are."""
+
+    def __init__(self, closes: pd.Series) -> None:
+        closes = closes.dropna()
+        closes = closes[closes > 0]
+        self.days = _day_numbers(pd.DatetimeIndex(closes.index))
+        self.closes = closes.to_numpy(dtype="float64")
+        n = self.closes.size
+        earlier_max = np.maximum.accumulate(self.closes)
+        is_ath = np.zeros(n, dtype=bool)
+        if n > 1:
+            is_ath[1:] = self.closes[1:] > earlier_max[:-1]
+        # next_ath[i]: the first ATH index strictly after i (n when none).
+        positions = np.where(is_ath, np.arange(n), n)
+        next_ath = np.minimum.accumulate(positions[::-1])[::-1]
+        self.next_ath_after = np.append(next_ath[1:], n) if n else np.zeros(0, dtype=np.int64)
+
+    @property
+    def last_day(self) -> int | None:
+        return int(self.days[-1]) if self.days.size else None
+
+    def forward(self, starts: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+        """Vectorised entry, exit, return and ATH timing for start days (day numbers)."""
+        n = self.days.size
+        entry = np.searchsorted(self.days, starts, side="right") - 1
+        has_entry = entry >= 0
+        safe_entry = np.clip(entry, 0, max(n - 1, 0))
+        if n:
+            has_entry &= (starts - self.days[safe_entry]) <= MAX_ENTRY_STALENESS_DAYS
+        targets = starts + horizon
+        ready = has_entry & (targets <= (self.last_day if n else -1))
+        exit_ = np.clip(np.searchsorted(self.days, targets, side="right") - 1, 0, max(n - 1, 0))
+        returns = np.full(starts.shape, np.nan)
+        if n:
+            returns[ready] = (self.closes[exit_[ready]] / self.closes[safe_entry[ready]] - 1) * 100
+        ath_days = np.full(starts.shape, -1, dtype=np.int64)
+        if n:
+            nxt = self.next_ath_after[safe_entry]
+            found = has_entry & (nxt < n)
+            after = np.where(found, self.days[np.clip(nxt, 0, n - 1)] - starts, -1)
+            ath_days = np.where(found & (after <= horizon), after, -1)
+        return {"entry": safe_entry, "has_entry": has_entry, "ready": ready, "exit": exit_, "returns": returns,
+                "targets": targets, "ath_days": ath_days}
+
+
+def _baseline_starts(leader: pd.Series, years: tuple[int, int]) -> np.ndarray:
+    index = pd.DatetimeIndex(leader.dropna().index)
+    picked = index[(index.year >= years[0]) & (index.year <= years[1])]
+    return _day_numbers(picked)
+
+
+def event_study(
+    signals: Sequence[Signal],
+    leader_closes: Mapping[str, pd.Series],
+    follower_closes: Mapping[str, pd.Series],
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+) -> list[Study]:
+    """Study every (leader rule, symbol) signal group against every follower, beside the baseline."""
+    horizons = tuple(sorted({int(h) for h in horizons if int(h) > 0}))
+    groups: dict[tuple[str, str, str], list[Signal]] = {}
+    for signal in signals:
+        groups.setdefault((signal.symbol, signal.rule_id, signal.kind), []).append(signal)
+    studies: list[Study] = []
+    for (leader, rule_id, kind), group in groups.items():
+        group = sorted(group, key=lambda s: s.day)
+        for follower_name, closes in follower_closes.items():
+            if follower_name == leader:
+                continue
+            studies.append(_study_one(leader, rule_id, kind, follower_name, group, leader_closes.get(leader),
+                                      _Follower(closes), horizons))
+    return studies
+
+
+def _study_one(
+    leader: str, rule_id: str, kind: str, follower_name: str, group: list[Signal],
+    leader_series: pd.Series | None, follower: _Follower, horizons: tuple[int, ...],
+) -> Study:
+    starts = np.array([_day_number(s.day) for s in group], dtype=np.int64)
+    outcomes: list[Outcome] = []
+    rows: list[HorizonRow] = []
+    counted = np.zeros(len(group), dtype=bool)
+    per_horizon = {h: follower.forward(starts, h) for h in horizons}
+    for h, f in per_horizon.items():
+        counted |= f["has_entry"]
+    years = None
+    if counted.any():
+        counted_days = [group[i].day for i in np.flatnonzero(counted)]
+        years = (min(counted_days).year, max(counted_days).year)
+    baseline_starts = _baseline_starts(leader_series, years) if (leader_series is not None and years) else np.zeros(0, np.int64)
+    for h in horizons:
+        f = per_horizon[h]
+        for i, signal in enumerate(group):
+            if not f["has_entry"][i]:
+                outcomes.append(Outcome(signal.day, follower_name, h, "no_data"))
+                continue
+            entry_i, exit_i = int(f["entry"][i]), int(f["exit"][i])
+            ath = int(f["ath_days"][i])
+            if not f["ready"][i]:
+                outcomes.append(Outcome(signal.day, follower_name, h, "not_yet", _as_date(follower.days[entry_i]),
+                                        float(follower.closes[entry_i]), needs_data_to=_as_date(f["targets"][i]),
+                                        ath_after_days=ath if ath >= 0 else None))
+                continue
+            outcomes.append(Outcome(
+                signal.day, follower_name, h, "ok", _as_date(follower.days[entry_i]), float(follower.closes[entry_i]),
+                _as_date(follower.days[exit_i]), float(follower.closes[exit_i]), float(f["returns"][i]),
+                ath_after_days=ath if ath >= 0 else None,
+            ))
+        pending = [o for o in outcomes if o.horizon == h and o.status == "not_yet"]
+        base = follower.forward(baseline_starts, h) if baseline_starts.size else None
+        rows.append(HorizonRow(
+            h,
+            Summary.of(f["returns"][f["ready"]]),
+            Summary.of(base["returns"][base["ready"]]) if base is not None else Summary.of([]),
+            len(pending),
+            int(((f["ath_days"] >= 0) & f["has_entry"]).sum()),
+            max((o.needs_data_to for o in pending if o.needs_data_to), default=None),
+        ))
+    longest = per_horizon[horizons[-1]] if horizons else None
+    ath_days = tuple(
+        (int(longest["ath_days"][i]) if longest is not None and longest["ath_days"][i] >= 0 else None)
+        for i in range(len(group))
+    )
+    return Study(leader, rule_id, kind, follower_name, tuple(group), tuple(outcomes), tuple(rows), years,
+                 int((~counted).sum()), ath_days)
+
+
+def follower_paths(signal_days: Sequence[date], closes: pd.Series, days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (0..days, one row per signal of the follower's close indexed to 100 at entry; NaN past the data)."""
+    follower = _Follower(closes)
+    grid = np.arange(days + 1, dtype=np.int64)
+    paths = np.full((len(signal_days), grid.size), np.nan)
+    if follower.days.size == 0:
+        return grid, paths
+    for row, day in enumerate(signal_days):
+        start = _day_number(day)
+        entry = np.searchsorted(follower.days, start, side="right") - 1
+        if entry < 0 or start - follower.days[entry] > MAX_ENTRY_STALENESS_DAYS:
+            continue
+        targets = start + grid
+        known = targets <= follower.days[-1]
+        idx = np.searchsorted(follower.days, targets[known], side="right") - 1
+        paths[row, : known.sum()] = follower.closes[idx] / follower.closes[entry] * 100
+    return grid, paths
+
+
+# --- co-movement -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class YearRow:
+    """Co-movement of one follower with the leader in one calendar year."""
+
+    year: int
+    days: int  # daily return pairs in the year
+    correlation: float | None  # of the year's daily returns
+    mean_rolling: tuple[float | None, ...]  # mean of each rolling window's correlation over the year
+
+
+@dataclass(frozen=True)
+class CoMovement:
+    """Rolling correlation of a follower's daily returns with the leader's, and a table by year."""
+
+    leader: str
+    follower: str
+    windows: tuple[int, ...]
+    rolling: pd.DataFrame  # index: leader trading day; columns: "30d", "90d", ...
+    years: tuple[YearRow, ...]
+    overall: float | None
+    days: int
+
+
+def aligned_returns(leader: pd.Series, follower: pd.Series) -> pd.DataFrame:
+    """Return daily returns of leader and follower on the leader's trading days where both have a close that day."""
+    leader = leader.dropna()
+    sampled = follower.dropna().reindex(leader.index)
+    frame = pd.DataFrame({"leader": leader, "follower": sampled}).dropna()
+    # A return between two sampled days spans the same calendar interval for both series.
+    returns = frame.pct_change().iloc[1:]
+    # Skip a gap (e.g. a missing follower day) longer than a long weekend: that is not a daily return.
+    gaps = frame.index.to_series().diff().dt.days.iloc[1:]
+    return returns[(gaps <= 5).to_numpy()].replace([np.inf, -np.inf], np.nan).dropna()
+
+
+def comovement(
+    leader_name: str, leader: pd.Series, follower_name: str, follower: pd.Series,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+) -> CoMovement:
+    """Compute rolling calendar-window correlations of daily returns and summarise them by year."""
+    windows = tuple(int(w) for w in windows)
+    returns = aligned_returns(leader, follower)
+    rolling = pd.DataFrame(index=returns.index)
+    for w in windows:
+        # Half a window's worth of trading days (about 0.35 per calendar day) before a figure is shown.
+        min_periods = max(5, int(w * 5 / 7 * 0.5))
+        rolling[f"{w}d"] = returns["leader"].rolling(f"{w}D", min_periods=min_periods).corr(returns["follower"])
+    years = []
+    for year, chunk in returns.groupby(returns.index.year):
+        corr = chunk["leader"].corr(chunk["follower"]) if len(chunk) >= 10 else np.nan
+        means = tuple(_finite(rolling.loc[chunk.index, f"{w}d"].mean()) for w in windows)
+        years.append(YearRow(int(year), int(len(chunk)), _finite(corr), means))
+    overall = returns["leader"].corr(returns["follower"]) if len(returns) >= 10 else np.nan
+    return CoMovement(leader_name, follower_name, windows, rolling, tuple(years), _finite(overall), int(len(returns)))
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
