@@ -51,3 +51,18 @@ def parse_time(text: str) -> datetime:
 def pct_change(start: float, end: float) -> float:
     """Return the percent change from `start` to `end`."""
     return (end / start - 1.0) * 100.0
+
+
+# Prices and thresholds are floats: 100 * 1.005 is 100.49999999999999. A tie must stay a tie, so
+# "above" and "below" ignore differences smaller than a billionth of the price.
+TIE = 1e-9
+
+
+def above(price: float, threshold: float) -> bool:
+    """Say whether a price is above a threshold by more than float noise (a tie is not above)."""
+    return price > threshold * (1 + TIE)
+
+
+def below(price: float, threshold: float) -> bool:
+    """Say whether a price is below a threshold by more than float noise (a tie is not below)."""
+    return price < threshold * (1 - TIE)

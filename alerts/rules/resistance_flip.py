@@ -9,11 +9,13 @@ from pydantic import Field, field_validator, model_validator
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
-from alerts.rules.common import LevelsParam, check_levels, iso, level_key, levels_field, levels_for, pct_change
+from alerts.rules.common import (
+    LevelsParam, above, below, check_levels, iso, level_key, levels_field, levels_for, pct_change,
+)
 
 # Phases of one level. armed: price is below it, it is resistance. broken: a close cleared it by break_pct.
 # retested: after the break, a low came back within tolerance. above: flipped (support) or ran away
-# without a retest; it becomes resistance again (armed) only after a close below it by the tolerance.
+# without a retest; it becomes resistance again (armed) only after a close `rearm_pct` below it.
 ARMED, BROKEN, RETESTED, ABOVE = "armed", "broken", "retested", "above"
 MAX_DETECTED = 20  # detected levels in play at once; bounds the state (and the cost of a step)
 MAX_USED_SWINGS = 200
@@ -39,6 +41,11 @@ class ResistanceFlipParams(RuleParams):
     retest_within: int = Field(20, ge=1, le=1000, description="bars after the break in which the retest must come")
     hold_bars: int = Field(3, ge=1, le=250, description="consecutive closes above the level, from the retest, to confirm")
     alert_failed: bool = Field(False, description="also alert when a broken level fails (a close back below it)")
+    rearm_pct: float = Field(
+        5.0, ge=0, le=90,
+        description="after a flip (or a breakout that never retested), the level is resistance again only after "
+        "a close this % below it",
+    )
     min_level_age: int = Field(
         60, ge=1, le=10000,
         description="prior_ath: bars the all-time high must have stood before its break counts as a breakout",
@@ -52,6 +59,8 @@ class ResistanceFlipParams(RuleParams):
     def _validate_sources(self) -> "ResistanceFlipParams":
         if not self.levels and self.detect == "off":
             raise ValueError("give `levels` or set `detect` to prior_ath or swing_highs: the rule has no level to watch")
+        if self.rearm_pct < self.tolerance_pct:
+            raise ValueError("`rearm_pct` must be at least `tolerance_pct`: a dip inside the retest zone is no reset")
         if self.detect == "swing_highs" and self.lookback <= 2 * self.swing_strength:
             raise ValueError("`lookback` must be more than twice `swing_strength` to hold a swing high")
         return self
@@ -84,7 +93,7 @@ class ResistanceFlip(Rule):
                 levels[key] = dict(old_levels[key])
             else:
                 reference = prev_close if prev_close is not None else bar.close
-                phase = ABOVE if reference > level * (1 + p.break_pct / 100) else ARMED
+                phase = ABOVE if above(reference, level * (1 + p.break_pct / 100)) else ARMED
                 levels[key] = {"level": level, "source": "configured", "phase": phase}
         for key, entry in old_levels.items():
             if entry.get("source") != "configured" and key not in levels:
@@ -104,7 +113,7 @@ class ResistanceFlip(Rule):
         price = bar.close if p.by == "close" else bar.high
         if p.detect == "prior_ath":
             ath, ath_index = state.get("ath"), state.get("ath_index", 0)
-            if ath is not None and index - ath_index >= p.min_level_age and bar.close > ath * (1 + p.break_pct / 100):
+            if ath is not None and index - ath_index >= p.min_level_age and above(bar.close, ath * (1 + p.break_pct / 100)):
                 self._open(levels, ath, f"prior all-time high of {state['ath_time'][:10]}", bar, p)
             if ath is None or price > ath:
                 ath, ath_index, new_state["ath_time"] = price, index, iso(bar.time)
@@ -145,8 +154,8 @@ class ResistanceFlip(Rule):
                 left, right = prices[i - strength:i], prices[i + 1:i + strength + 1]
                 level = prices[i]
                 threshold = level * (1 + p.break_pct / 100)
-                if (level > max(left) and level >= max(right) and highest_close_after <= threshold
-                        and bar.close > threshold and iso(recent[i].time) not in used_set):
+                if (level > max(left) and level >= max(right) and not above(highest_close_after, threshold)
+                        and above(bar.close, threshold) and iso(recent[i].time) not in used_set):
                     broken.append((level, iso(recent[i].time)))
             highest_close_after = max(highest_close_after, recent[i].close)
         if broken:
@@ -165,16 +174,16 @@ class ResistanceFlip(Rule):
         if phase == BROKEN and entry.get("break_time") == iso(bar.time):
             return entry, None  # the break bar itself (a detected level opened on this bar)
         if phase == ARMED:
-            if bar.close > break_above:
+            if above(bar.close, break_above):
                 return {"level": level, "source": entry["source"], "phase": BROKEN, "break_time": iso(bar.time),
                         "break_close": bar.close, "bars_since_break": 0}, None
             return entry, None
         if phase == ABOVE:
-            if bar.close < fail_below:
+            if below(bar.close, level * (1 - p.rearm_pct / 100)):
                 return {"level": level, "source": entry["source"], "phase": ARMED}, None
             return entry, None
         entry = dict(entry)
-        if bar.close < fail_below:
+        if below(bar.close, fail_below):
             failed = {"level": level, "source": entry["source"], "phase": ARMED}
             if not p.alert_failed:
                 return failed, None
@@ -186,7 +195,7 @@ class ResistanceFlip(Rule):
             return failed, AlertEvent(self.rule_id, "failed_flip", symbol, bar.time, values, level_key(level))
         if phase == BROKEN:
             entry["bars_since_break"] = int(entry["bars_since_break"]) + 1
-            if bar.low <= level * (1 + p.tolerance_pct / 100):
+            if not above(bar.low, level * (1 + p.tolerance_pct / 100)):
                 entry.update(phase=RETESTED, retest_time=iso(bar.time), retest_low=bar.low, hold=0)
                 phase = RETESTED
             elif entry["bars_since_break"] >= p.retest_within:
@@ -196,7 +205,7 @@ class ResistanceFlip(Rule):
                 return entry, None
         # RETESTED: count consecutive closes above the level, the retest bar included (a tie is not above).
         entry["retest_low"] = min(float(entry["retest_low"]), bar.low)
-        entry["hold"] = int(entry.get("hold", 0)) + 1 if bar.close > level else 0
+        entry["hold"] = int(entry.get("hold", 0)) + 1 if above(bar.close, level) else 0
         if entry["hold"] < p.hold_bars:
             return entry, None
         values = {
