@@ -1,0 +1,88 @@
+"""Benchmark: fan-out of one alert to 2,000 Telegram chats against a fake Bot API enforcing 30 messages/s.
+
+Runs the real path: outbox rows recorded with the alert, the delivery job (bot/delivery.py), the Telegram
+notifier (python-telegram-bot with its rate limiter) over HTTP to tests/fakes/telegram_api.py.
+Figures: achieved messages/s as a fraction of 30/s (target >= 0.95) and 429 answers received (target 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+import warnings
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from alerts.events import AlertEvent  # noqa: E402
+from alerts.messages import format_alert  # noqa: E402
+from bot.config import parse_config  # noqa: E402
+from bot.runtime import Runtime  # noqa: E402
+from storage import Store  # noqa: E402
+from tests.fakes.telegram_api import TOKEN, FakeTelegram  # noqa: E402
+
+CHATS = 2000
+TELEGRAM_LIMIT = 30.0
+
+
+async def fan_out(chats: int = CHATS) -> dict[str, float]:
+    """Deliver one alert to `chats` private chats; return elapsed seconds, messages, 429s and retries."""
+    fake = await FakeTelegram(overall_per_second=TELEGRAM_LIMIT, max_poll_seconds=1).start()
+    folder = tempfile.mkdtemp(prefix="riskon-bench-")
+    try:
+        for chat_id in range(1, chats + 1):
+            fake.add_private_chat(10_000 + chat_id)
+        config = parse_config(f"""
+feeds: {{replay: {{kind: replay, path: "{folder}"}}}}
+symbols: [{{id: "^RUT", feed: replay}}]
+rules: [{{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}]
+channels:
+  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
+              register_commands: false}}
+""", env={"TELEGRAM_BOT_TOKEN": TOKEN})
+        now = datetime.now(timezone.utc)
+        runtime = Runtime(config, Store.memory())
+        store = runtime.store
+        for chat_id in range(1, chats + 1):
+            store.subscribe("telegram", str(10_000 + chat_id))
+        event = AlertEvent("rut_ath", "new_ath", "^RUT", now - timedelta(days=1),
+                           {"price": 2500.0, "previous_ath": 2442.74, "previous_ath_time": "2021-11-08",
+                            "pct_above_previous": 2.3, "days_since_previous_ath": 1400})
+        store.record_alert(event, format_alert(event), now, store.recipients(event, now))
+        await runtime.start()
+        started = time.monotonic()
+        report = await runtime.deliver()
+        elapsed = time.monotonic() - started
+        await runtime.close()
+    finally:
+        await fake.stop()
+    return {
+        "elapsed": elapsed,
+        "sent": len(fake.sent),
+        "too_many_requests": fake.too_many_requests,
+        "not_sent_first_drain": sum(n for (_, status), n in report.outcomes.items() if status != "sent"),
+    }
+
+
+def main() -> list[tuple[str, str]]:
+    """Run the fan-out once and return its figures."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = asyncio.run(fan_out())
+    rate = result["sent"] / result["elapsed"]
+    return [
+        ("telegram fan-out chats", f"{CHATS}"),
+        ("telegram fan-out seconds", f"{result['elapsed']:.1f}"),
+        ("telegram achieved msg/s", f"{rate:.2f}"),
+        ("telegram rate / 30 msg/s (target >= 0.95)", f"{rate / TELEGRAM_LIMIT:.3f}"),
+        ("telegram 429s received (target 0)", f"{result['too_many_requests']}"),
+        ("telegram deliveries left for a retry", f"{result['not_sent_first_drain']}"),
+    ]
+
+
+if __name__ == "__main__":
+    for name, value in main():
+        print(f"{name}: {value}")

@@ -1,0 +1,81 @@
+"""Fan-out of one alert to 2,000 Telegram chats through the real outbox and delivery job, with faults injected."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from alerts.events import AlertEvent
+from alerts.messages import format_alert
+from bot.config import parse_config
+from bot.runtime import Runtime
+from storage import Store
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+PRIVATE = range(10_000, 11_900)
+GROUPS = range(-2_000_100, -2_000_000)
+BLOCKED = set(list(PRIVATE)[::97]) | {GROUPS[5]}  # blocked the bot / kicked it
+VANISHED = set(list(PRIVATE)[5::151])  # "chat not found"
+FAULTS = {"500": list(PRIVATE)[1::61], "502": list(PRIVATE)[2::89], "timeout": list(PRIVATE)[3::199],
+          "429": list(PRIVATE)[4::53] + list(GROUPS)[::10]}
+
+
+async def test_one_alert_reaches_every_reachable_chat_exactly_once(tmp_path):
+    fake = await FakeTelegram(overall_per_second=200, hang_seconds=1.5, max_poll_seconds=1).start()
+    clock = [datetime(2026, 9, 28, 14, 0, tzinfo=timezone.utc)]
+    try:
+        for chat_id in PRIVATE:
+            fake.add_private_chat(chat_id).blocked = chat_id in BLOCKED
+        for chat_id in GROUPS:
+            fake.add_group(chat_id).blocked = chat_id in BLOCKED
+        for chat_id in VANISHED:
+            fake.chats[chat_id].gone = True
+        for fault, chats in FAULTS.items():
+            for chat_id in chats:
+                fake.inject(fault, chat_id)
+        config = parse_config(f"""
+schedule: {{retry_base_seconds: 5, max_attempts: 5}}
+feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}
+symbols: [{{id: "^RUT", feed: replay}}]
+rules: [{{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}]
+channels:
+  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
+              request_timeout_seconds: 1, messages_per_second: 190, register_commands: false}}
+""", env={"TELEGRAM_BOT_TOKEN": TOKEN})
+        runtime = Runtime(config, Store.memory(), clock=lambda: clock[0])
+        store = runtime.store
+        for chat_id in [*PRIVATE, *GROUPS]:
+            store.subscribe("telegram", str(chat_id))
+        event = AlertEvent("rut_ath", "new_ath", "^RUT", clock[0] - timedelta(days=1),
+                           {"price": 2500.0, "previous_ath": 2442.74, "previous_ath_time": "2021-11-08",
+                            "pct_above_previous": 2.3, "days_since_previous_ath": 1400})
+        store.record_alert(event, format_alert(event), clock[0], store.recipients(event, clock[0]))
+        await runtime.start()
+        started = time.monotonic()
+        for _ in range(8):  # the first drain sends to all; later ones retry the faulted chats
+            await runtime.deliver()
+            counts = store.outbox_counts()
+            if counts["pending"] == counts["retrying"] == 0:
+                break
+            clock[0] += timedelta(minutes=2)  # retries become due
+        elapsed = time.monotonic() - started
+        await runtime.close()
+    finally:
+        await fake.stop()
+
+    unreachable = BLOCKED | VANISHED
+    reachable = [c for c in [*PRIVATE, *GROUPS] if c not in unreachable]
+    received: dict[int, int] = {}
+    for message in fake.sent:
+        received[message.chat_id] = received.get(message.chat_id, 0) + 1
+    assert [c for c in reachable if received.get(c) != 1] == []
+    assert not unreachable & set(received)
+    assert store.outbox_counts() == {"pending": 0, "sent": len(reachable), "retrying": 0, "failed": len(unreachable)}
+    active = {int(s.chat_id) for s in store.active_subscriptions("telegram")}
+    assert active == set(reachable)
+    assert fake.too_many_requests == 0, "riskon paced itself below Telegram's limits"
+    assert elapsed < 60
