@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from time import monotonic
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping, Sequence
@@ -83,7 +84,7 @@ class LiveTicker:
     """The newest websocket ticker of a symbol and when it arrived."""
 
     last: float
-    received_at: datetime
+    received_at: float  # time.monotonic(): freshness is judged on the wall clock, whatever the engine's clock
 
 
 def _utc_day(moment: datetime) -> datetime:
@@ -249,11 +250,16 @@ class ExchangeFeed:
         window = self.history_window
         if window is not None:
             limit = min(limit, window)
-        cursor = 0 if last is None else int(last.timestamp() * 1000)
+        cursor = 0 if last is None else int(last.timestamp() * 1000) + DAY_MS
         candles: list[list[Any]] = []
         first_page: list[list[Any]] | None = None
         for _ in range(MAX_PAGES):
             page = await exchange.fetch_ohlcv(source, "1d", since=cursor, limit=limit)
+            if not isinstance(page, list) or any(
+                not isinstance(c, list) or len(c) < 6 or not isinstance(c[0], int) or c[0] % DAY_MS for c in page
+            ):
+                # ccxt hands back what it could not parse as JSON; daily candles open on a UTC midnight.
+                raise ValueError(f"{self.settings.exchange} sent a malformed answer: not daily candles")
             if first_page is None:
                 first_page = page
             page = [c for c in page if c and c[0] is not None and c[0] >= cursor]
@@ -267,6 +273,8 @@ class ExchangeFeed:
             cursor = page[-1][0] + DAY_MS
         else:
             log.warning("%s %s: stopped paging after %d pages", self.name, symbol, MAX_PAGES)
+        if last is None and not candles:
+            raise ValueError(f"{self.settings.exchange} returned no candles for {source}")
         today = _utc_day(now)
         bars = []
         for stamp, open_, high, low, close, volume in (c[:6] for c in candles):
@@ -291,7 +299,7 @@ class ExchangeFeed:
     async def _last_prices(self, symbols: Sequence[str], now: datetime, errors: dict[str, str]) -> dict[str, float]:
         """Return each symbol's last traded price: from the websocket when fresh, else one tickers request."""
         prices: dict[str, float] = {}
-        fresh_after = now - timedelta(seconds=max(60.0, self.settings.timeout_seconds * 3))
+        fresh_after = monotonic() - max(60.0, self.settings.timeout_seconds * 3)
         polled = []
         for symbol in symbols:
             live = self._live.get(symbol)
@@ -361,7 +369,7 @@ class ExchangeFeed:
                 ticker = await self.exchange.watch_ticker(self.sources[symbol])
                 last = _number(ticker.get("last") if ticker.get("last") is not None else ticker.get("close"))
                 if last == last:
-                    self._live[symbol] = LiveTicker(last, datetime.now(timezone.utc))
+                    self._live[symbol] = LiveTicker(last, monotonic())
                 backoff.succeeded(symbol)
                 self._stream_error.pop(symbol, None)
             except asyncio.CancelledError:
@@ -406,7 +414,7 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ccxt.DDoSProtection):
         return f"rate limited by the exchange ({type(exc).__name__})"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, ccxt.BadResponse) or "JSON" in text or "json" in text:
+    if isinstance(exc, ccxt.BadResponse) or "JSON" in text or "json" in text or "malformed" in text:
         return f"the exchange sent a malformed answer ({type(exc).__name__})"
     if isinstance(exc, ccxt.ExchangeNotAvailable):
         return f"the exchange is unavailable ({text[:160]})"
