@@ -34,10 +34,21 @@ class FollowThroughParams(RuleParams):
         description="resistance_flip: rule ids whose flip events on the follower count (empty: any resistance_flip)",
     )
     alert_on_expiry: bool = Field(False, description="also alert when the window closes without a confirmation")
+    fresh_only: bool = Field(
+        True,
+        description="only a trigger that starts a fresh breakout (new_ath's fresh_episode) opens a window; "
+        "triggers that do not say count always",
+    )
 
 
 class FollowThrough(Rule):
-    """Open a watch window on each follower when a leader breaks out; alert when the follower confirms."""
+    """Open a watch window on each follower when a leader breaks out; alert when the follower confirms.
+
+    Triggers come from `ctx.cycle_events`: the engine steps a cycle's bars in time order, leaders first.
+    The follower's own confirmation is judged from its own bars: the rule tracks the follower's highest
+    close itself (a new ATH), its close on the trigger day (the move), and flip events fired on the
+    follower's bar earlier in the cycle.
+    """
 
     kind = "follow_through"
     Params = FollowThroughParams
@@ -51,65 +62,72 @@ class FollowThrough(Rule):
         closes = [list(c) for c in state.get("closes", [])][-(RECENT_CLOSES - 1):]
         # Each kept bar: [time, close, made a new ATH, a resistance flip fired on it].
         closes.append([iso(bar.time), bar.close, made_ath, self._flipped(symbol, ctx)])
-        windows: dict[str, dict[str, Any]] = {k: dict(v) for k, v in state.get("windows", {}).items()}
-        blocked: dict[str, str] = dict(state.get("blocked", {}))
+        window: dict[str, Any] | None = dict(state["window"]) if state.get("window") else None
+        blocked_until: str | None = state.get("blocked_until")
         events: list[AlertEvent] = []
 
-        for trigger in ctx.cycle_events:
-            if not self._is_trigger(trigger, p):
-                continue
+        # One window per rule and follower: ^RUT, IWM and IWN breaking out together are one move, not three.
+        triggers = sorted((e for e in ctx.cycle_events if self._is_trigger(e, p)),
+                          key=lambda e: (e.bar_time, p.leaders.index(e.symbol)))
+        for trigger in triggers:
             day = trigger.bar_time
-            if (bar.time - day).days > p.window_days or day > bar.time or trigger.symbol in windows:
-                continue  # stale, from the future, or that leader's window is already open
-            if trigger.symbol in blocked and iso(day) <= blocked[trigger.symbol]:
-                continue  # inside the span of that leader's last window: the same breakout
+            if (bar.time - day).days > p.window_days or day > bar.time:
+                continue  # stale, or from a bar this follower has not reached
+            if window is not None:
+                if trigger.symbol != window["leader"] and trigger.symbol not in window["also"]:
+                    window["also"] = window["also"] + [trigger.symbol]
+                continue
+            if blocked_until is not None and iso(day) <= blocked_until:
+                continue  # inside the span of the last window: the same breakout
             reference = [c for c in closes if c[0][:10] <= iso(day)[:10]]
-            windows[trigger.symbol] = {
-                "trigger_rule": trigger.rule_id, "trigger_kind": trigger.kind, "trigger_time": iso(day),
-                "leader_price": trigger.values.get("price"),
+            window = {
+                "leader": trigger.symbol, "also": [], "trigger_rule": trigger.rule_id, "trigger_kind": trigger.kind,
+                "trigger_time": iso(day), "leader_price": trigger.values.get("price"),
                 "ref_close": reference[-1][1] if reference else closes[0][1],
             }
 
-        for leader in sorted(windows):
-            window = windows[leader]
-            trigger_day = parse_time(window["trigger_time"])
-            # A late-opened window looks back over the follower bars it missed since the trigger day.
-            looked = [c for c in closes if c[0][:10] >= window["trigger_time"][:10]]
-            hit = None
-            for when, close, was_ath, flipped in looked:
-                reasons = self._confirmations(p, close, was_ath, flipped, window["ref_close"])
-                days = (parse_time(when).date() - trigger_day.date()).days
-                if reasons and days <= p.window_days:
-                    hit = (when, close, reasons, days)
-                    break
-            if hit:
-                when, close, reasons, days = hit
-                events.append(self._event(symbol, bar, leader, window, "follow_through", {
-                    "days_after": days, "confirmed_by": reasons, "confirmed_on": when[:10], "price": close,
-                    "move_pct": pct_change(window["ref_close"], close),
-                    "all_time": ctx.truncated_since is None,
-                }))
-            elif (bar.time.date() - trigger_day.date()).days > p.window_days:
-                if p.alert_on_expiry:
-                    events.append(self._event(symbol, bar, leader, window, "no_follow_through", {
-                        "price": bar.close, "move_pct": pct_change(window["ref_close"], bar.close),
-                        "direction": "down",
-                    }))
-            else:
-                continue
-            del windows[leader]
-            # One window per breakout: the leader's next triggers inside this span are the same move.
-            blocked[leader] = iso(trigger_day + timedelta(days=p.window_days))
+        if window is not None:
+            settled = self._settle(window, symbol, bar, closes, ctx, events)
+            if settled:
+                # The leaders' next triggers inside this span are the same move: no second window.
+                blocked_until = iso(parse_time(window["trigger_time"]) + timedelta(days=p.window_days))
+                window = None
 
         new_state = {
             "ath": bar.close if ath is None or bar.close > ath else ath, "closes": closes,
-            "windows": {k: windows[k] for k in sorted(windows)}, "blocked": blocked,
+            "window": window, "blocked_until": blocked_until,
         }
         return RuleStep(new_state, tuple(events))
 
+    def _settle(self, window: Mapping[str, Any], symbol: str, bar: Bar, closes: list[list[Any]], ctx: RuleContext,
+                events: list[AlertEvent]) -> bool:
+        """Alert if the follower confirmed (or the window ran out); say whether the window is done."""
+        p: FollowThroughParams = self.params  # type: ignore[assignment]
+        trigger_day = parse_time(window["trigger_time"]).date()
+        # A window opened late looks back over the follower bars since the trigger day that it has kept.
+        for when, close, was_ath, flipped in (c for c in closes if c[0][:10] >= window["trigger_time"][:10]):
+            reasons = self._confirmations(p, close, was_ath, flipped, window["ref_close"])
+            days = (parse_time(when).date() - trigger_day).days
+            if reasons and days <= p.window_days:
+                events.append(self._event(symbol, bar, window, "follow_through", {
+                    "days_after": days, "confirmed_by": reasons, "confirmed_on": when[:10], "price": close,
+                    "move_pct": pct_change(window["ref_close"], close), "all_time": ctx.truncated_since is None,
+                }))
+                return True
+        if (bar.time.date() - trigger_day).days <= p.window_days:
+            return False
+        if p.alert_on_expiry:
+            events.append(self._event(symbol, bar, window, "no_follow_through", {
+                "price": bar.close, "move_pct": pct_change(window["ref_close"], bar.close), "direction": "down",
+            }))
+        return True
+
     def _is_trigger(self, event: AlertEvent, p: FollowThroughParams) -> bool:
-        return (event.symbol in p.leaders and event.rule_id != self.rule_id
-                and (event.rule_id in p.trigger_rules or event.kind in p.trigger_rules))
+        if event.symbol not in p.leaders or event.rule_id == self.rule_id:
+            return False
+        if event.rule_id not in p.trigger_rules and event.kind not in p.trigger_rules:
+            return False
+        return not (p.fresh_only and event.values.get("fresh_episode") is False)
 
     def _flipped(self, symbol: str, ctx: RuleContext) -> bool:
         """Say whether a resistance flip fired on this follower's bar earlier in the cycle."""
@@ -130,15 +148,16 @@ class FollowThrough(Rule):
             reasons.append("move")
         return reasons
 
-    def _event(self, symbol: str, bar: Bar, leader: str, window: Mapping[str, Any], kind: str,
+    def _event(self, symbol: str, bar: Bar, window: Mapping[str, Any], kind: str,
                extra: Mapping[str, Any]) -> AlertEvent:
         values = {
-            "leader": leader, "trigger_rule": window["trigger_rule"], "trigger_kind": window["trigger_kind"],
-            "trigger_time": window["trigger_time"][:10], "leader_price": window["leader_price"],
-            "ref_close": window["ref_close"], "window_days": self.params.window_days,  # type: ignore[attr-defined]
+            "leader": window["leader"], "also": list(window["also"]), "trigger_rule": window["trigger_rule"],
+            "trigger_kind": window["trigger_kind"], "trigger_time": window["trigger_time"][:10],
+            "leader_price": window["leader_price"], "ref_close": window["ref_close"],
+            "window_days": self.params.window_days,  # type: ignore[attr-defined]
             "direction": "up", **extra,
         }
-        return AlertEvent(self.rule_id, kind, symbol, bar.time, values, f"{leader}|{window['trigger_time'][:10]}")
+        return AlertEvent(self.rule_id, kind, symbol, bar.time, values, window["trigger_time"][:10])
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""

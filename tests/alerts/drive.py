@@ -107,3 +107,45 @@ def load_csv(name: str) -> list[Bar]:
 def day(event: AlertEvent) -> str:
     """Return an event's bar date as text."""
     return event.bar_time.date().isoformat()
+
+
+def drive_market(
+    bindings: Sequence[tuple[Rule, Sequence[str]]], series: Mapping[str, Sequence[Bar]],
+    states: dict[tuple[str, str], Any] | None = None, until: datetime | None = None,
+    after: datetime | None = None,
+) -> tuple[list[AlertEvent], dict[tuple[str, str], Any]]:
+    """Replay several symbols day by day like the engine: one cycle per date, symbols in the given order.
+
+    Returns every event and the states (JSON round-tripped), so a run can be cut and resumed.
+    """
+    states = {} if states is None else dict(states)
+    order = list(series)
+    windows: dict[str, deque[Bar]] = {}
+    size = max([rule.lookback for rule, _ in bindings] + [1]) + 1
+    by_day: dict[datetime, list[tuple[int, str, Bar]]] = {}
+    for position, symbol in enumerate(order):
+        for bar in series[symbol]:
+            by_day.setdefault(bar.time, []).append((position, symbol, bar))
+    events: list[AlertEvent] = []
+    for when in sorted(by_day):
+        if after is not None and when <= after:
+            for _, symbol, bar in sorted(by_day[when], key=lambda item: item[0]):
+                windows.setdefault(symbol, deque(maxlen=size)).append(bar)
+            continue
+        if until is not None and when > until:
+            break
+        cycle: list[AlertEvent] = []
+        for _, symbol, bar in sorted(by_day[when], key=lambda item: item[0]):
+            window = windows.setdefault(symbol, deque(maxlen=size))
+            for rule, symbols in bindings:
+                if symbol not in symbols:
+                    continue
+                ctx = RuleContext(recent=tuple(window)[-rule.lookback:] if rule.lookback else (),
+                                  cycle_events=tuple(cycle),
+                                  bars_of=lambda other: tuple(windows.get(other, ())))
+                state, fired = step_rule(rule, states.get((rule.rule_id, symbol)), symbol, bar, ctx)
+                states[(rule.rule_id, symbol)] = json.loads(json.dumps(state))
+                cycle.extend(fired)
+            window.append(bar)
+        events.extend(cycle)
+    return events, states
