@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import bisect
 import csv
 import html
 import json
@@ -63,6 +64,7 @@ class History:
     bars: dict[str, list[Bar]]
     problems: list[str] = field(default_factory=list)
     source: str = ""
+    flows: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)  # fund -> (day, net flow USD)
 
 
 def _cut(bars: Sequence[Bar], end: date | None) -> list[Bar]:
@@ -80,7 +82,10 @@ def load_csv_history(config: Config, folder: str | Path, end: date | None = None
     if not folder.is_dir():
         raise BacktestError(f"--data {folder}: no such folder")
     history = History({}, source=str(folder))
+    computed = _composite_feeds(config)
     for symbol in config.symbols:
+        if symbol.feed in computed:
+            continue  # an index made from other symbols: computed below by its own feed, as live
         path = folder / f"{symbol.csv_stem}.csv"
         if not path.exists():
             history.problems.append(f"{symbol.id}: no file {path.name} in {folder}; left out of the backtest")
@@ -98,7 +103,45 @@ def load_csv_history(config: Config, folder: str | Path, end: date | None = None
             history.bars[symbol.id] = bars
         else:
             history.problems.append(f"{symbol.id}: {path.name} has no usable rows" + (f" up to {end}" if end else ""))
+    if computed:
+        asyncio.run(_add_composites(config, history, computed))
     return history
+
+
+def _composite_feeds(config: Config) -> set[str]:
+    return {name for name, feed in config.feeds.items() if feed.kind == "composite"}
+
+
+async def _add_composites(config: Config, history: History, feed_names: set[str]) -> None:
+    """Compute composite symbols (e.g. ALTS) from their members' bars with the live composite feed."""
+    from bot.feeds import FEEDS
+    from storage import Store
+
+    store = Store.memory()
+    try:
+        for symbol, bars in history.bars.items():
+            store.upsert_bars(symbol, bars)
+        now = max(b.close_time for bars in history.bars.values() for b in bars[-1:]) if history.bars else EPOCH
+        for name in sorted(feed_names):
+            served = [s for s in config.symbols if s.feed == name]
+            kind = FEEDS[config.feeds[name].kind]
+            try:
+                feed = kind.build(name, kind.Settings(**config.feeds[name].settings), served, store)
+            except Exception as exc:
+                history.problems.append(f"feed {name}: cannot be set up: {exc}")
+                continue
+            try:
+                await _drain_feed(feed, [s.id for s in served], store, now, history)
+            finally:
+                await feed.close()
+            for symbol in served:
+                bars = store.load_bars(symbol.id)
+                if bars:
+                    history.bars[symbol.id] = bars
+                else:
+                    history.problems.append(f"{symbol.id}: composite feed {name} computed no bars; left out")
+    finally:
+        store.close()
 
 
 async def fetch_live_history(config: Config, cache_path: str | Path, end: date | None = None,
@@ -131,8 +174,13 @@ async def fetch_live_history(config: Config, cache_path: str | Path, end: date |
                     await feed.close()
                 except Exception as exc:
                     log.warning("feed %s did not close cleanly: %s", name, exc)
+        limit = _utc_day(end) + timedelta(days=1) if end else None
         for symbol in config.symbols:
             bars = _cut(cache.load_bars(symbol.id), end)
+            load_flows = getattr(cache, "load_flows", None)  # the flows table arrives with the flows feed
+            flows = [(t, f) for t, f in (load_flows(symbol.id) if load_flows else []) if limit is None or t < limit]
+            if flows:
+                history.flows[symbol.id] = flows
             if bars:
                 history.bars[symbol.id] = bars
             else:
@@ -173,14 +221,29 @@ def _utc_day(day: date | None) -> datetime | None:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) if day else None
 
 
-def run_rules(config: Config, bars_by_symbol: Mapping[str, Sequence[Bar]], start: date | None = None) -> list[AlertEvent]:
+def run_rules(
+    config: Config,
+    bars_by_symbol: Mapping[str, Sequence[Bar]],
+    start: date | None = None,
+    flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
+) -> list[AlertEvent]:
     """Run the configured rules over history through the live Engine, one market day per batch; return alerts."""
     from bot.engine import Engine
     from storage import Store
 
+    flows = {fund: sorted(items) for fund, items in (flows or {}).items()}
+    flow_times = {fund: [t for t, _ in items] for fund, items in flows.items()}
+    today: list[datetime] = [EPOCH]
+
+    def flows_known(fund: str) -> Sequence[tuple[datetime, float]]:
+        # Only the flows published by the bar being evaluated: no peeking at later days.
+        if fund not in flows:
+            return ()
+        return flows[fund][: bisect.bisect_right(flow_times[fund], today[0])]
+
     store = Store.memory()
     try:
-        engine = Engine(store, config.build_rules(), [s.id for s in config.symbols])
+        engine = Engine(store, config.build_rules(), [s.id for s in config.symbols], flows_of=flows_known)
         # Bars closing before `start` warm the rules up; their events are history, not alerts.
         live_since = _utc_day(start) or EPOCH
         days: dict[datetime, dict[str, list[Bar]]] = {}
@@ -192,6 +255,7 @@ def run_rules(config: Config, bars_by_symbol: Mapping[str, Sequence[Bar]], start
         for moment in sorted(days):
             batch = days[moment]
             now = max(b.close_time for bars in batch.values() for b in bars)
+            today[0] = moment
             report = engine.ingest(batch, now, live_since)
             alerts.extend(event for _, event in report.alerts)
         return alerts
@@ -274,7 +338,7 @@ def backtest(
         raise BacktestError("no history for any configured symbol" + (f" in {history.source}" if history.source else ""))
     if not config.build_rules():
         raise BacktestError("no enabled rules in the config: nothing to backtest")
-    alerts = run_rules(config, history.bars, start)
+    alerts = run_rules(config, history.bars, start, history.flows)
     closes = {symbol: closes_from_bars(bars) for symbol, bars in history.bars.items()}
     lead, follow = choose_roles(config, history.bars, leaders, followers)
     leader_alerts = [a for a in alerts if a.symbol in lead]
@@ -552,7 +616,7 @@ def write_json(result: BacktestResult, path: str | Path) -> Path:
 
 def leader_charts(result: BacktestResult) -> dict[str, dict[str, bytes | None]]:
     """Draw, per leader study, the leader's signals, the followers' paths, and the co-movement."""
-    from alerts.charts import comovement_chart, signals_chart, study_chart
+    from alerts.charts import baseline_median, comovement_chart, signals_chart, study_chart
 
     charts: dict[str, dict[str, bytes | None]] = {}
     longest = max(result.horizons) if result.horizons else 180
@@ -563,15 +627,21 @@ def leader_charts(result: BacktestResult) -> dict[str, dict[str, bytes | None]]:
         leader = studies[0].leader
         closes = result.closes[leader]
         signal_days = [s.day for s in studies[0].signals]
-        paths = {}
+        paths, baselines = {}, {}
         for study in studies:
             traded = [sig.day for sig in study.signals
                       if (o := study.outcome(sig.day, result.horizons[0])) is not None and o.status != "no_data"]
             paths[study.follower] = follower_paths(traded, result.closes[study.follower], longest)
+            if study.baseline_years:
+                first, last = study.baseline_years
+                leader_days = [d.date() for d in closes.index if first <= d.year <= last]
+                grid, every_day = follower_paths(leader_days, result.closes[study.follower], longest)
+                baselines[study.follower] = baseline_median(grid, every_day)
         charts[label] = {
             "signals": signals_chart(leader, [d.date() for d in closes.index], closes.to_list(), signal_days,
                                      f"{leader}: signal episodes of {studies[0].rule_id}"),
-            "paths": study_chart(f"After each {label} signal: followers indexed to 100", paths, result.horizons),
+            "paths": study_chart(f"After each {label} signal: followers indexed to 100", paths, result.horizons,
+                                 baselines),
         }
     by_leader: dict[str, list[CoMovement]] = {}
     for move in result.comovements:
@@ -590,7 +660,7 @@ padding-bottom:4px}h3{font-size:16px;margin:22px 0 6px}
 font-size:13px;margin:4px 0}
 table{border-collapse:collapse;margin:8px 0 14px;font-size:13px;font-variant-numeric:tabular-nums}
 th,td{padding:3px 8px;border-bottom:1px solid #e3e3e3;text-align:right;white-space:nowrap}
-th{background:#f2f5f9;font-weight:600}td.l,th.l{text-align:left}
+th{background:#f2f5f9;font-weight:600;vertical-align:bottom}th.grp{text-align:center;border-bottom:1px solid #b8c4d3}td.l,th.l{text-align:left}
 tr.sep td{border-top:2px solid #b8c4d3}.pos{color:#1b6e2a}.neg{color:#b3261e}.dim{color:#999}
 .better{background:#e8f5e9}.worse{background:#fdecea}
 img{max-width:100%;border:1px solid #e3e3e3;margin:6px 0}
@@ -674,9 +744,11 @@ def render_html(result: BacktestResult) -> str:
 
 
 def _study_table(studies: list[Study]) -> str:
-    head = ("<table><tr><th class='l'>follower</th><th>after</th><th>signals</th><th>median</th><th>mean</th>"
-            "<th>up</th><th>worst</th><th>best</th><th>baseline days</th><th>baseline median</th><th>baseline mean</th>"
-            "<th>baseline up</th><th>own high within</th><th>not yet</th></tr>")
+    head = ("<table><tr><th class='l' rowspan=2>follower</th><th rowspan=2>after</th>"
+            "<th colspan=6 class='grp'>after the signals</th><th colspan=4 class='grp'>baseline: every day</th>"
+            "<th rowspan=2>own high<br>within</th><th rowspan=2>not yet</th></tr>"
+            "<tr><th>n</th><th>median</th><th>mean</th><th>up</th><th>worst</th><th>best</th>"
+            "<th>n</th><th>median</th><th>mean</th><th>up</th></tr>")
     rows = [head]
     for study in studies:
         years = f" ({study.baseline_years[0]}–{study.baseline_years[1]})" if study.baseline_years else ""
@@ -692,9 +764,13 @@ def _study_table(studies: list[Study]) -> str:
                 f"<td>{html.escape(pct(s.share_positive, False))}</td>{_cell(s.worst)}{_cell(s.best)}"
                 f"<td>{b.count:,}</td>{_cell(b.median)}{_cell(b.mean)}<td>{html.escape(pct(b.share_positive, False))}</td>"
                 f"<td>{row.ath_within} of {s.count + row.not_yet}</td>"
-                f"<td>{row.not_yet or ''}{html.escape(f' (needs data to {row.needs_data_to})') if row.not_yet else ''}"
-                "</td></tr>")
+                f"<td>{row.not_yet or ''}{'*' if row.not_yet else ''}</td></tr>")
     rows.append("</table>")
+    pending = sorted({(o.signal_day, o.horizon, o.needs_data_to) for st in studies for o in st.outcomes
+                      if o.status == "not_yet"})
+    if pending:
+        rows.append("<p class='dim'>* not yet: " + "; ".join(
+            f"signal {day} +{h}d needs data to {to}" for day, h, to in pending) + "</p>")
     return "".join(rows)
 
 
@@ -702,7 +778,8 @@ def _signal_table(studies: list[Study], horizons: Sequence[int]) -> str:
     e = html.escape
     cols = "".join(f"<th>{e(s.follower)} +{h}d</th>" for s in studies for h in horizons)
     cols += "".join(f"<th>{e(s.follower)} own high</th>" for s in studies)
-    rows = [f"<details><summary>each signal</summary><table><tr><th class='l'>signal day</th><th>alerts</th>"
+    rows = [f"<details open><summary>each signal (own high: days to the follower's first close above every "
+            f"earlier close in its data)</summary><table><tr><th class='l'>signal day</th><th>alerts</th>"
             f"<th>leader close</th>{cols}</tr>"]
     before = 0
     for index, signal in enumerate(studies[0].signals):
