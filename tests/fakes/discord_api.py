@@ -9,6 +9,7 @@ Access, 404 Unknown Channel / Unknown Webhook, 400 Invalid Form Body for over-lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -164,6 +165,7 @@ class FakeDiscord:
         self.slow: dict[str, float] = {}  # channel id -> seconds the answer is held after the message is accepted
         self._nonces: dict[str, dict[str, Any]] = {}  # enforced nonce -> the message it created
         self.last_interaction_id = ""
+        self._stopping = asyncio.Event()
         self._sockets: list[web.WebSocketResponse] = []
         self._sequence = itertools.count(1)
         self._interactions: dict[str, dict[str, Any]] = {}  # token -> interaction
@@ -274,6 +276,7 @@ class FakeDiscord:
 
     async def stop(self) -> None:
         """Close every gateway connection and stop listening."""
+        self._stopping.set()
         for socket in list(self._sockets):
             await socket.close()
         if self._runner is not None:
@@ -503,7 +506,8 @@ class FakeDiscord:
         if payload.get("enforce_nonce") and nonce:
             self._nonces[nonce] = message
         if channel_id in self.slow:
-            await asyncio.sleep(self.slow[channel_id])
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.slow[channel_id])
         return _json(message, 200, headers)
 
     async def _webhook(self, request: web.Request) -> web.Response:
@@ -527,7 +531,7 @@ class FakeDiscord:
             return _json(problem, 400, headers)
         thread_id = request.query.get("thread_id", "")
         await self._record(Posted(hook["channel_id"], payload, files, webhook_id=hook_id, thread_id=thread_id))
-        if request.query.get("wait", "false").lower() != "true":
+        if request.query.get("wait", "false").lower() not in ("true", "1"):
             return web.Response(status=204, headers=headers)
         author = {"id": hook_id, "username": payload.get("username") or "riskon", "discriminator": "0000",
                   "avatar": None, "bot": True}
