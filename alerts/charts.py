@@ -168,16 +168,39 @@ def signals_chart(symbol: str, days: Sequence[date], closes: Sequence[float], si
     marked = [d for d in signal_days if d in index]
     axis.scatter(marked, [index[d] for d in marked], s=28, color=ALERT, zorder=3, label="signal (episode start)")
     axis.set_yscale("log")
+    _log_ticks(axis)
     axis.set_ylabel(f"{symbol} (log)")
     axis.legend(loc="upper left", fontsize=8, frameon=False)
     axis.set_title(_clean(title or f"{symbol} and its signals"), fontsize=11, loc="left")
     return _png(figure)
 
 
+def _median_path(paths: "np.ndarray") -> "np.ndarray":
+    """Return the median across rows per day, where at least half the rows still have data."""
+    import numpy as np
+
+    if not len(paths):
+        return np.full(paths.shape[1] if paths.ndim == 2 else 0, np.nan)
+    counts = np.isfinite(paths).sum(axis=0)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN days: no median, drawn as a gap
+            median = np.nanmedian(paths, axis=0)
+    return np.where(counts >= max(1, math.ceil(len(paths) / 2)), median, np.nan)
+
+
+def baseline_median(grid: "np.ndarray", paths: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """Return the median path over every baseline start day, for drawing beside the signals' median."""
+    return grid, _median_path(paths)
+
+
 def study_chart(
     title: str,
     paths_by_follower: Mapping[str, tuple["np.ndarray", "np.ndarray"]],
     horizons: Sequence[int] = (),
+    baselines: Mapping[str, tuple["np.ndarray", "np.ndarray"]] | None = None,
 ) -> bytes | None:
     """Draw each follower's path after every signal, indexed to 100, with the median path on top."""
     import numpy as np
@@ -191,12 +214,12 @@ def study_chart(
         _style(axis)
         colour = FOLLOWER_COLOURS[index % len(FOLLOWER_COLOURS)]
         for row in paths:
-            axis.plot(grid, row, color=colour, alpha=0.22, linewidth=0.8)
-        with np.errstate(all="ignore"):
-            counts = np.isfinite(paths).sum(axis=0)
-            median = np.where(counts >= max(1, math.ceil(len(paths) / 2)), np.nanmedian(
-                np.where(np.isfinite(paths), paths, np.nan), axis=0), np.nan) if len(paths) else grid * np.nan
-        axis.plot(grid, median, color="black", linewidth=2.2, label="median of signals")
+            axis.plot(grid, row, color=colour, alpha=0.35, linewidth=0.8)
+        if baselines and name in baselines:
+            base_grid, base_median = baselines[name]
+            axis.plot(base_grid, base_median, color="#555555", linewidth=1.6, linestyle="--",
+                      label="median of every day (baseline)")
+        axis.plot(grid, _median_path(paths), color="black", linewidth=2.2, label="median of signals")
         axis.axhline(100, color="#444444", linewidth=0.7)
         for h in horizons:
             axis.axvline(h, color="#bbbbbb", linewidth=0.7, linestyle="--")

@@ -105,28 +105,47 @@ def net_flow_total(flows: Sequence[tuple[datetime, float]], days: int, now: date
     return sum(recent) if recent else None
 
 
-def describe_levels(state: Mapping[str, Any] | None) -> list[str]:
-    """Return one line per tracked level of a level-watching rule's state: the level and its stage."""
-    if not state:
-        return []
-    levels = state.get("levels")
+def tracked_levels(state: Mapping[str, Any] | None) -> list[tuple[float, Mapping[str, Any]]]:
+    """Return the levels in a level-watching rule's state (`levels`: by key or a list), each with its details."""
+    levels = (state or {}).get("levels")
     if isinstance(levels, Mapping):
-        items = [(key, value) for key, value in levels.items()]
+        items = [value if isinstance(value, Mapping) else {"level": key, "phase": value} for key, value in levels.items()]
     elif isinstance(levels, (list, tuple)):
-        items = [(item.get("level", item.get("price")), item) if isinstance(item, Mapping) else (item, {})
-                 for item in levels]
+        items = [item if isinstance(item, Mapping) else {"level": item} for item in levels]
     else:
         return []
-    lines = []
-    for level, detail in items:
-        stage = ""
-        if isinstance(detail, Mapping):
-            stage = str(detail.get("stage") or detail.get("phase") or detail.get("status") or "")
-        elif isinstance(detail, str):
-            stage = detail
+    out = []
+    for item in items:
         try:
-            shown = f"{float(level):,.2f}"
+            level = float(item.get("level", item.get("price")))
         except (TypeError, ValueError):
-            shown = str(level)
-        lines.append(f"{shown}: {stage.replace('_', ' ')}" if stage else shown)
+            continue
+        if math.isfinite(level):
+            out.append((level, item))
+    return sorted(out, key=lambda pair: pair[0])
+
+
+def describe_levels(state: Mapping[str, Any] | None, price: float | None = None) -> list[str]:
+    """Return one line per tracked level: the level, where it came from, its phase, and the price's distance."""
+    lines = []
+    for level, detail in tracked_levels(state):
+        source = str(detail.get("source") or "")
+        phase = str(detail.get("phase") or detail.get("stage") or detail.get("status") or "")
+        text = f"{level:,.2f}"
+        if source and source != "configured":
+            text += f" ({source})"
+        if phase:
+            text += f": {LEVEL_PHASES.get(phase, phase.replace('_', ' '))}"
+        if price is not None and level > 0:
+            text += f" (price {distance_from_high(price, level):+.1f}% from it)"
+        lines.append(text)
     return lines
+
+
+# The resistance-flip phases in a trader's words.
+LEVEL_PHASES = {
+    "armed": "below, watching for a break",
+    "broken": "broken, waiting for a retest",
+    "retested": "retested, holding above?",
+    "above": "price above it, nothing pending",
+}

@@ -6,13 +6,13 @@ user, calls `dispatch`, and sends `Reply.text` (plain text; the adapter escapes 
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Sequence
 
 from alerts import status as figures
+from alerts.events import AlertEvent
 from alerts.messages import format_pct, format_price, format_usd
 
 log = logging.getLogger(__name__)
@@ -251,20 +251,31 @@ async def unmute(runtime: Any, ctx: CommandContext, args: list[str]) -> Reply:
 
 
 async def draw_chart(runtime: Any, ctx: CommandContext, args: list[str]) -> Reply:
-    """Draw a symbol's chart, when the charts module is installed."""
+    """Draw a symbol's last year: price, all-time high, tracked levels, its alerts and flows."""
     if len(args) != 1:
         raise UsageError("Give one symbol.")
     symbol = _find_symbol(runtime.config, args[0])
     if symbol is None:
-        raise UsageError(f"Unknown symbol '{args[0]}'.")
-    draw = _chart_function()
-    if draw is None:
+        raise UsageError(f"Unknown symbol '{args[0]}'. Known: {', '.join(s.id for s in runtime.config.symbols)}.")
+    try:
+        from alerts import charts
+    except ImportError:
         return Reply("Charts arrive with the backtest issue; /status shows the figures meanwhile.")
-    bars = runtime.store.recent_bars(symbol.id, 400)
-    if not bars:
-        return Reply(f"No bars of {symbol.id} stored yet.")
-    png = draw(symbol.id, bars)
-    return Reply(f"{symbol.id}, last {len(bars)} daily bars", png)
+    store, now = runtime.store, runtime.now()
+    bars = store.load_bars(symbol.id)
+    alerts = [a for a in store.recent_alerts(200) if a["symbol"] == symbol.id]
+    if alerts:
+        events = [AlertEvent(a["rule_id"], a["kind"], a["symbol"], datetime.fromisoformat(a["bar_time"]), a["values"])
+                  for a in alerts]
+        png = charts.alert_chart(events[0], bars, events=events[1:], flows=_flows(store, symbol.id, now) or (),
+                                 levels=_tracked_levels(runtime, symbol.id), title=f"{symbol.id}: the last year")
+    else:
+        recent = bars[-365:]
+        png = charts.signals_chart(symbol.id, [b.time.date() for b in recent], [b.close for b in recent], [],
+                                   title=f"{symbol.id}: the last year (no alerts yet)")
+    if png is None:
+        return Reply(f"Too few bars of {symbol.id} stored to draw a chart yet.")
+    return Reply(f"{symbol.id}: last close {format_price(bars[-1].close)} on {bars[-1].time:%Y-%m-%d}", png)
 
 
 async def pause(runtime: Any, ctx: CommandContext, args: list[str]) -> Reply:
@@ -380,17 +391,14 @@ def _set_paused(runtime: Any, paused: bool) -> None:
     runtime.set_paused(paused)
 
 
-def _chart_function() -> Callable[[str, Sequence[Any]], bytes] | None:
-    """Return the charts module's price-chart function, if that module exists yet."""
-    for module_name in ("alerts.charts", "bot.charts"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for name in ("price_chart_png", "render_price_chart", "chart_png"):
-            if callable(getattr(module, name, None)):
-                return getattr(module, name)
-    return None
+def _tracked_levels(runtime: Any, symbol_id: str) -> list[float]:
+    """Return the price levels the symbol's level-watching rules track."""
+    levels = []
+    for rule in runtime.config.rules:
+        if symbol_id in rule.symbols and rule.kind != "new_ath":
+            state, _ = runtime.store.rule_state(rule.id, symbol_id)
+            levels.extend(level for level, _ in figures.tracked_levels(state))
+    return levels
 
 
 def _leader(config: Any) -> Any:
@@ -442,13 +450,13 @@ def _symbol_detail(runtime: Any, symbol: Any, now: datetime) -> list[str]:
     if last is None:
         lines.append("Data: nothing stored yet")
     else:
-        age = now - last
-        lines.append(f"Data: last bar {last:%Y-%m-%d}, {_age(age)} ago" + (" — ⚠️ STALE" if stale else ""))
+        lines.append(f"Data: last daily bar {last:%Y-%m-%d}" + (f" — ⚠️ STALE ({_age(now - last)} old)" if stale else ""))
+    latest = store.recent_bars(symbol.id, 1)
     for rule in config.rules:
         if symbol.id not in rule.symbols or rule.kind == "new_ath":
             continue
         state, _ = store.rule_state(rule.id, symbol.id)
-        for level_line in figures.describe_levels(state):
+        for level_line in figures.describe_levels(state, latest[-1].close if latest else None):
             lines.append(f"Level ({rule.id}) {level_line}")
     flows = _flows(store, symbol.id, now)
     if flows is not None:
@@ -468,23 +476,9 @@ def _symbol_detail(runtime: Any, symbol: Any, now: datetime) -> list[str]:
 
 
 def _flows(store: Any, symbol_id: str, now: datetime) -> list[tuple[datetime, float]] | None:
-    """Return the symbol's recent daily net flows when the store keeps flows (the flows feed)."""
-    read = getattr(store, "recent_flows", None) or getattr(store, "load_flows", None)
-    if read is None:
-        return None
-    try:
-        rows = read(symbol_id)
-    except TypeError:
-        return None
-    out = []
-    for row in rows or ():
-        when, flow = (row["time"], row["flow_usd"]) if isinstance(row, dict) else (row[0], row[1])
-        if isinstance(when, str):
-            when = datetime.fromisoformat(when)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        out.append((when, float(flow)))
-    return out or None
+    """Return the fund's daily net flows of the last year, or None when none are stored."""
+    flows = store.load_flows(symbol_id, since=now - timedelta(days=366))
+    return flows or None
 
 
 def _health_summary(runtime: Any, now: datetime) -> list[str]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlite_utils import Database
 
@@ -72,6 +73,7 @@ class Store:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._depth = 0
         self.db.conn.execute("PRAGMA foreign_keys = ON")
         self.db.conn.execute("PRAGMA busy_timeout = 5000")
         migrate(self.db)
@@ -86,7 +88,9 @@ class Store:
                 # Create the file ourselves so it never exists, even briefly, with wider permissions.
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)
-            db = Database(sqlite3.connect(str(path)))
+            # Autocommit mode: riskon opens its own transactions (see `transaction`), so that an alert and
+            # its outbox rows, or a whole poll's writes, commit together or not at all.
+            db = Database(sqlite3.connect(str(path), isolation_level=None))
             db.enable_wal()
             return cls(db)
         except (OSError, sqlite3.DatabaseError) as exc:
@@ -95,11 +99,28 @@ class Store:
     @classmethod
     def memory(cls) -> "Store":
         """Open a private in-memory database (tests, dry runs)."""
-        return cls(Database(memory=True))
+        return cls(Database(sqlite3.connect(":memory:", isolation_level=None)))
 
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one transaction; nested uses join the outermost one."""
+        if self._depth == 0:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self.db.conn.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self.db.conn.execute("COMMIT")
 
     # --- bars cache -------------------------------------------------------------------------
     def upsert_bars(self, symbol: str, bars: Iterable[Bar]) -> int:
@@ -111,7 +132,14 @@ class Store:
             if b.final
         ]
         if rows:
-            self.db["bars"].upsert_all(rows, pk=("symbol", "interval", "time"), batch_size=1000)
+            with self.transaction():
+                self.db.conn.executemany(
+                    "insert into bars (symbol, interval, time, open, high, low, close, volume) "
+                    "values (:symbol, :interval, :time, :open, :high, :low, :close, :volume) "
+                    "on conflict(symbol, interval, time) do update set open = excluded.open, high = excluded.high, "
+                    "low = excluded.low, close = excluded.close, volume = excluded.volume",
+                    rows,
+                )
         return len(rows)
 
     def load_bars(self, symbol: str, interval: str = "1d", since: datetime | None = None) -> list[Bar]:
@@ -124,6 +152,16 @@ class Store:
             f"select time, open, high, low, close, volume from bars where {where} order by time", args
         )
         return [Bar(_parse(t), o, h, l, c, v or 0.0, interval) for t, o, h, l, c, v in cursor.fetchall()]
+
+    def recent_bars(self, symbol: str, count: int, interval: str = "1d") -> list[Bar]:
+        """Return the newest `count` cached final bars of a symbol, oldest first."""
+        cursor = self.db.execute(
+            "select time, open, high, low, close, volume from bars where symbol = ? and interval = ? "
+            "order by time desc limit ?",
+            [symbol, interval, count],
+        )
+        rows = cursor.fetchall()[::-1]
+        return [Bar(_parse(t), o, h, l, c, v or 0.0, interval) for t, o, h, l, c, v in rows]
 
     def last_bar_time(self, symbol: str, interval: str = "1d") -> datetime | None:
         """Return the open time of the newest cached bar of a symbol."""
@@ -150,7 +188,7 @@ class Store:
         self, rule_id: str, symbol: str, state: Mapping[str, Any] | None, last_bar_time: datetime, now: datetime
     ) -> None:
         """Save a rule's state for a symbol after it has seen the bar at `last_bar_time`."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "insert into rule_state (rule_id, symbol, state_json, last_bar_time, updated_at) values (?,?,?,?,?) "
                 "on conflict(rule_id, symbol) do update set state_json = excluded.state_json, "
@@ -170,7 +208,7 @@ class Store:
         """Record an alert and its deliveries in one transaction; return its id, or None if already recorded."""
         conn = self.db.conn
         try:
-            with conn:  # one transaction: the alert and every outbox row, or nothing
+            with self.transaction():  # one transaction: the alert and every outbox row, or nothing
                 cursor = conn.execute(
                     "insert or ignore into alerts (dedup_key, rule_id, kind, symbol, bar_time, values_json, text, "
                     "fired_at, silent) values (?,?,?,?,?,?,?,?,?)",
@@ -235,7 +273,7 @@ class Store:
 
     def mark_sent(self, delivery_id: int, now: datetime) -> None:
         """Record that a delivery reached its chat."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "update deliveries set status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = null "
                 "where id = ?",
@@ -244,7 +282,7 @@ class Store:
 
     def mark_retry(self, delivery_id: int, next_attempt_at: datetime, error: str) -> None:
         """Record a failed attempt worth retrying at `next_attempt_at`."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "update deliveries set status = 'retrying', attempts = attempts + 1, next_attempt_at = ?, "
                 "last_error = ? where id = ?",
@@ -253,7 +291,7 @@ class Store:
 
     def mark_failed(self, delivery_id: int, error: str) -> None:
         """Record that a delivery can never succeed."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "update deliveries set status = 'failed', attempts = attempts + 1, last_error = ? where id = ?",
                 [error[:500], delivery_id],
@@ -272,7 +310,7 @@ class Store:
     ) -> Subscription:
         """Create or re-activate a chat's subscription, replacing its filters."""
         now = now or datetime.now(timezone.utc)
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "insert into subscriptions (channel, chat_id, thread_id, rules_json, symbols_json, active, created_at) "
                 "values (?,?,?,?,?,1,?) on conflict(channel, chat_id, thread_id) do update set "
@@ -296,7 +334,7 @@ class Store:
 
     def deactivate_subscription(self, subscription_id: int, reason: str) -> None:
         """Stop sending to a subscription (unsubscribed, or the chat is gone)."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "update subscriptions set active = 0, deactivated_reason = ? where id = ?", [reason[:300], subscription_id]
             )
@@ -324,7 +362,7 @@ class Store:
 
     def mute(self, subscription_id: int, until: datetime, rule_id: str | None = None, symbol: str | None = None) -> None:
         """Mute a subscription until `until`, for everything or one rule and/or symbol."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "insert into mutes (subscription_id, rule_id, symbol, until) values (?,?,?,?)",
                 [subscription_id, rule_id, symbol, _iso(until)],
@@ -332,7 +370,7 @@ class Store:
 
     def unmute(self, subscription_id: int) -> int:
         """Lift every mute of a subscription; return how many were lifted."""
-        with self.db.conn:
+        with self.transaction():
             return self.db.execute("delete from mutes where subscription_id = ?", [subscription_id]).rowcount
 
     def mutes(self, subscription_id: int, now: datetime) -> list[dict[str, Any]]:
@@ -346,7 +384,7 @@ class Store:
     # --- feed health and settings --------------------------------------------------------------
     def record_poll(self, feed: str, now: datetime, error: str | None = None) -> None:
         """Record the outcome of one poll of a feed."""
-        with self.db.conn:
+        with self.transaction():
             if error is None:
                 self.db.execute(
                     "insert into feed_health (feed, last_ok_at, failures) values (?, ?, 0) on conflict(feed) do "
@@ -372,11 +410,80 @@ class Store:
 
     def set_setting(self, key: str, value: str) -> None:
         """Persist a setting."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "insert into settings (key, value) values (?, ?) on conflict(key) do update set value = excluded.value",
                 [key, value],
             )
+
+
+    # --- ETF flows ------------------------------------------------------------------------------
+    def upsert_fund_shares(
+        self, fund: str, counts: Iterable[tuple[Any, float, float | None, str]], now: datetime
+    ) -> int:
+        """Keep every reported (day, shares outstanding, NAV, source) of a fund; return how many rows were given."""
+        rows = [
+            (fund, str(day)[:10], float(shares), None if nav is None else float(nav), source or "", _iso(now))
+            for day, shares, nav, source in counts
+        ]
+        if rows:
+            with self.transaction():
+                self.db.conn.executemany(
+                    "insert into fund_shares (fund, day, shares_outstanding, nav, source, recorded_at) "
+                    "values (?,?,?,?,?,?) on conflict(fund, day, source, shares_outstanding) do update set "
+                    "nav = coalesce(excluded.nav, fund_shares.nav)",
+                    rows,
+                )
+        return len(rows)
+
+    def fund_shares(self, fund: str) -> list[tuple[Any, float, float | None, str]]:
+        """Return every stored shares count of a fund as (date, shares, nav, source), oldest first."""
+        from datetime import date
+
+        rows = self.db.execute(
+            "select day, shares_outstanding, nav, source from fund_shares where fund = ? order by day, id", [fund]
+        ).fetchall()
+        return [(date.fromisoformat(d), s, n, src) for d, s, n, src in rows]
+
+    def upsert_flows(
+        self, fund: str, flows: Iterable[tuple[datetime, float, float | None, float | None, str]], now: datetime
+    ) -> int:
+        """Store daily net flows of a fund as (day, flow_usd, shares, nav, source), replacing that day's flow."""
+        rows = [
+            (fund, _iso(moment), float(flow), shares, nav, source, _iso(now))
+            for moment, flow, shares, nav, source in flows
+        ]
+        if rows:
+            with self.transaction():
+                self.db.conn.executemany(
+                    "insert into flows (fund, time, flow_usd, shares_outstanding, nav, source, recorded_at) "
+                    "values (?,?,?,?,?,?,?) on conflict(fund, time) do update set flow_usd = excluded.flow_usd, "
+                    "shares_outstanding = excluded.shares_outstanding, nav = excluded.nav, source = excluded.source, "
+                    "recorded_at = excluded.recorded_at",
+                    rows,
+                )
+        return len(rows)
+
+    def delete_flows(self, fund: str, times: Iterable[datetime], source: str | None = None) -> int:
+        """Forget a fund's flows on the given days (only those from `source`, when given)."""
+        keys = [_iso(t) for t in times]
+        if not keys:
+            return 0
+        extra, args = ("and source = ?", [source]) if source else ("", [])
+        with self.transaction():
+            return sum(
+                self.db.execute(f"delete from flows where fund = ? and time = ? {extra}", [fund, key, *args]).rowcount
+                for key in keys
+            )
+
+    def load_flows(self, fund: str, since: datetime | None = None) -> list[tuple[datetime, float]]:
+        """Return a fund's daily net flows in USD as (day, flow_usd), oldest first."""
+        where, args = "fund = ?", [fund]
+        if since is not None:
+            where += " and time >= ?"
+            args.append(_iso(since))
+        rows = self.db.execute(f"select time, flow_usd from flows where {where} order by time", args).fetchall()
+        return [(_parse(t), v) for t, v in rows]
 
 
 def _subscription(row: Sequence[Any]) -> Subscription:

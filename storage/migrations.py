@@ -56,8 +56,24 @@ def _create_core(db: Database) -> None:
     db["settings"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
 
 
+def _create_flows(db: Database) -> None:
+    """Create ETF shares counts (every reported value, so history accumulates) and daily net flows."""
+    db["fund_shares"].create(
+        {"id": int, "fund": str, "day": str, "shares_outstanding": float, "nav": float, "source": str,
+         "recorded_at": str},
+        pk="id", if_not_exists=True, not_null={"fund", "day", "shares_outstanding"},
+    )
+    db["fund_shares"].create_index(["fund", "day", "source", "shares_outstanding"], unique=True, if_not_exists=True)
+    db["flows"].create(
+        {"fund": str, "time": str, "flow_usd": float, "shares_outstanding": float, "nav": float, "source": str,
+         "recorded_at": str},
+        pk=("fund", "time"), if_not_exists=True, not_null={"flow_usd"},
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_core", _create_core),
+    ("0002_flows", _create_flows),
 ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal, Mapping, Sequence
 
@@ -54,12 +53,6 @@ class CompositeSettings(FeedSettings):
     indexes: dict[str, CompositeIndex] = Field(default_factory=dict, description="index name -> its definition")
 
 
-@dataclass(frozen=True)
-class _Weights:
-    base_day: date
-    weights: dict[str, float]  # multiply a member's price by this; the sum is the index level
-
-
 def _day(moment: datetime) -> date:
     return moment.astimezone(timezone.utc).date()
 
@@ -102,7 +95,6 @@ class CompositeFeed:
         self.store = store
         self.sources = {s.id: s.source_name for s in symbols if getattr(s, "feed", name) == name}
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
-        self._base_cache: dict[str, tuple[date, dict[str, Bar]]] = {}
 
     def stale(self, now: datetime) -> dict[str, StaleMark]:
         """Return the indexes that stopped updating, with since-when and why."""

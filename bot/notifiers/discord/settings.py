@@ -7,6 +7,7 @@ from typing import Any
 
 import yarl
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from alerts.errors import RiskonError
 
@@ -19,6 +20,11 @@ class DiscordSetupError(RiskonError):
     """Signal a Discord channel that cannot be built: a missing variable, a malformed URL, an unknown rule."""
 
 
+def invalid(message: str) -> PydanticCustomError:
+    """Build a validation error whose message reads as written (no "Value error," in front)."""
+    return PydanticCustomError("discord_setting", message)
+
+
 def _ids_as_text(value: Any) -> Any:
     if isinstance(value, list):
         return [str(v) for v in value]
@@ -28,7 +34,7 @@ def _ids_as_text(value: Any) -> Any:
 def _check_ids(ids: list[str]) -> list[str]:
     for item in ids:
         if not SNOWFLAKE.match(item):
-            raise ValueError(f"'{item}' is not a Discord id (15-21 digits; copy it with Developer Mode on)")
+            raise invalid(f"'{item}' is not a Discord id (15-21 digits; copy it with Developer Mode on)")
     return ids
 
 
@@ -37,7 +43,7 @@ def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
         return None
     url = yarl.URL(value)
     if url.scheme not in schemes or not url.host:
-        raise ValueError(f"must be a {' or '.join(schemes)} URL, e.g. {schemes[-1]}://proxy.example:8080/...")
+        raise invalid(f"must be a {' or '.join(schemes)} URL, e.g. {schemes[-1]}://proxy.example:8080/...")
     return value.rstrip("/") if schemes[0] == "http" else value
 
 
@@ -80,7 +86,7 @@ class DiscordSettings(Endpoints):
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         text = value.get_secret_value()
         if not text or text != text.strip() or any(c.isspace() for c in text):
-            raise ValueError("must be a bot token (one word, no spaces); the value is not shown")
+            raise invalid("must be a bot token (one word, no spaces); the value is not shown")
         return value
 
     @field_validator("guilds", mode="before")
@@ -108,7 +114,7 @@ class WebhookChat(BaseModel):
     @classmethod
     def _webhook_shape(cls, value: SecretStr) -> SecretStr:
         if not WEBHOOK_URL.search(value.get_secret_value()):
-            raise ValueError("must be a Discord webhook URL, https://discord.com/api/webhooks/<id>/<token> "
+            raise invalid("must be a Discord webhook URL, https://discord.com/api/webhooks/<id>/<token> "
                              "(the value is not shown)")
         return value
 
@@ -135,7 +141,7 @@ class DiscordWebhookSettings(Endpoints):
     def _hook_names(cls, value: dict[str, WebhookChat]) -> dict[str, WebhookChat]:
         for name in value:
             if not re.match(r"^[A-Za-z0-9_.-]{1,60}$", name):
-                raise ValueError(f"webhook name '{name[:60]}' must be letters, digits, '_', '.' or '-'")
+                raise invalid(f"webhook name '{name[:60]}' must be letters, digits, '_', '.' or '-'")
         return value
 
 

@@ -1,0 +1,281 @@
+"""The `riskon` command line: run, replay, check-config (and backtest)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Sequence
+
+from alerts.errors import RiskonError
+from bot import __version__
+from bot.config import Config, ConfigError, FeedConfig, load_config
+
+log = logging.getLogger("riskon")
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+DEFAULT_CONFIG = "config.yaml"
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
+
+
+def _speed(text: str) -> float:
+    if text == "max":
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a speed; use a number of bars per second or 'max'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("speed must be above 0 bars per second (or 'max')")
+    return 1.0 / value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="riskon",
+        description="Real-time alerts when small caps signal risk-on, and whether crypto follows.",
+        epilog="Run 'riskon COMMAND --help' for a command's options. Secrets (bot tokens) come from "
+        "environment variables named in config.yaml as ${NAME}.",
+    )
+    parser.add_argument("--version", action="version", version=f"riskon {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the live bot", description="Poll the configured feeds, evaluate the rules "
+                         "and deliver alerts until stopped (Ctrl-C or SIGTERM).")
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    _logging_options(run)
+
+    replay = sub.add_parser(
+        "replay", help="feed history through the bot bar by bar",
+        description="Replay a folder of daily CSVs (date,open,high,low,close,volume; one file per symbol) through "
+        "the same scheduler, engine, storage and notifiers as 'run', printing each alert as it is delivered. "
+        "Alerts go to the console only, never to chats. A second replay on the same database prints nothing new.",
+    )
+    replay.add_argument("--data", required=True, metavar="DIR", help="folder of CSV files, one per symbol")
+    replay.add_argument("--from", dest="start", type=_day, metavar="DATE",
+                        help="first day that counts as news; earlier bars only warm up the rules")
+    replay.add_argument("--to", dest="end", type=_day, metavar="DATE", help="last day to replay")
+    replay.add_argument("--speed", type=_speed, default=0.0, metavar="N|max",
+                        help="market days per second, or 'max' (default: max)")
+    replay.add_argument("--db", default="replay.db", metavar="PATH",
+                        help="database for the replay, kept apart from the live one (default: %(default)s)")
+    replay.add_argument("--config", default=DEFAULT_CONFIG, help="config file for symbols and rules (default: %(default)s)")
+    _logging_options(replay)
+
+    check = sub.add_parser("check-config", help="validate a config file and summarise it",
+                           description="Validate a config file: print a summary and exit 0, or every problem "
+                           "with its key path and line and exit 2. Nothing is written.")
+    check.add_argument("path", nargs="?", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+
+    try:
+        from bot.backtest import add_backtest_parser
+    except ImportError:
+        pass
+    else:
+        add_backtest_parser(sub)
+    return parser
+
+
+def _logging_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="log detail on stderr (default: %(default)s)")
+    parser.add_argument("--json-logs", action="store_true", help="log one JSON object per line")
+
+
+def summarize_config(config: Config) -> str:
+    """Render a one-screen summary of a valid config."""
+    from bot.notifiers import NOTIFIERS  # noqa: F401 - registry import validates channel names
+
+    lines = [f"config OK: {config.source_path or 'config'}", f"storage: {config.storage.path}", "", "feeds:"]
+    for name, feed in config.feeds.items():
+        served = [s.id for s in config.symbols if s.feed == name]
+        lines.append(f"  {name} ({feed.kind}, every {feed.every_seconds:g}s): {', '.join(served) or 'no symbols'}")
+    lines += ["", f"symbols ({len(config.symbols)}):"]
+    for s in config.symbols:
+        lines.append(f"  {s.id:<8} {s.asset_class:<9} from {s.feed}" + (f" as {s.source}" if s.source else ""))
+    lines += ["", f"rules ({len(config.rules)}):"]
+    for rule, cfg in config.build_rules():
+        lines.append(f"  {cfg.id}: {rule.describe(cfg.symbols)}")
+    for cfg in config.rules:
+        if not cfg.enabled:
+            lines.append(f"  {cfg.id}: disabled")
+    channels = [name for name, settings in config.channels.items()] or ["console (default)"]
+    lines += ["", f"channels: {', '.join(channels)}"]
+    return "\n".join(lines)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file."""
+    config = load_config(args.path)
+    print(summarize_config(config))
+    return EXIT_OK
+
+
+def _secrets_of(config: Config) -> list[str]:
+    """Return the values that came from environment variables (tokens, webhook URLs)."""
+    import os
+    import re
+
+    names = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", Path(config.source_path).read_text())) if (
+        config.source_path and Path(config.source_path).exists()) else set()
+    return [os.environ[n] for n in names if os.environ.get(n)]
+
+
+async def _serve(runtime, scheduler) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, scheduler.stop)
+        except (NotImplementedError, RuntimeError):  # not on the main thread (tests) or not on this OS
+            pass
+    await runtime.start()
+    try:
+        await scheduler.run()
+    finally:
+        await runtime.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the live bot until a signal arrives."""
+    from bot.logs import setup_logging
+    from bot.runtime import Runtime
+    from bot.scheduler import Scheduler
+    from storage import Store
+
+    config = load_config(args.config)
+    setup_logging(args.log_level, args.json_logs, _secrets_of(config))
+    store = Store.open(config.storage.path)
+
+    async def main() -> None:
+        runtime = Runtime(config, store)
+        log.info("riskon %s watching %d symbols with %d rules; database %s", __version__, len(config.symbols),
+                 len(config.rules), config.storage.path)
+        await _serve(runtime, Scheduler(runtime))
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+    log.info("riskon stopped")
+    return EXIT_OK
+
+
+def replay_config(config: Config, data: str, start: date | None, end: date | None) -> Config:
+    """Return the config with every non-composite symbol served by one replay feed over `data`."""
+    feeds = {"replay": FeedConfig(kind="replay", every_seconds=1, path=data,
+                                  start=start.isoformat() if start else None, end=end.isoformat() if end else None)}
+    symbols = []
+    for symbol in config.symbols:
+        feed = config.feeds.get(symbol.feed)
+        if feed is not None and feed.kind == "composite":
+            feeds[symbol.feed] = feed
+            symbols.append(symbol.model_copy(update={"history_feed": None}))
+        else:
+            symbols.append(symbol.model_copy(update={"feed": "replay", "history_feed": None}))
+    # Alerts from history go to the console only: a replay must never message real chats.
+    return config.model_copy(update={"feeds": feeds, "symbols": symbols, "channels": {"console": {"enabled": True}}})
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay history through the live pipeline and summarise it."""
+    from bot.logs import setup_logging
+    from bot.runtime import Runtime
+    from bot.scheduler import Scheduler
+    from storage import Store
+
+    if not Path(args.data).is_dir():
+        raise RiskonError(f"--data {args.data}: no such folder")
+    config = replay_config(load_config(args.config), args.data, args.start, args.end)
+    setup_logging(args.log_level, args.json_logs)
+    store = Store.open(args.db)
+    started = time.perf_counter()
+    summary: dict = {}
+
+    async def main() -> None:
+        from bot.feeds import FEEDS
+
+        replay = FEEDS["replay"].build("replay", FEEDS["replay"].Settings(**config.feeds["replay"].settings),
+                                       config.symbols, store)
+        replay.load()
+        if not replay.day_count:
+            raise RiskonError(f"--data {args.data}: no CSV file matches a configured symbol")
+        runtime = Runtime(config, store, clock=replay.clock, live_since=replay.live_since(),
+                          feeds={"replay": replay, **{n: f for n, f in _other_feeds(config, store).items()}})
+        await _serve(runtime, Scheduler(runtime, replay_seconds_per_bar=args.speed))
+        summary["fired"] = runtime.engine.fired
+        summary["bars"] = runtime.bars_processed
+        summary["outbox"] = store.outbox_counts()
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+    _print_replay_summary(summary, time.perf_counter() - started)
+    return EXIT_OK
+
+
+def _other_feeds(config: Config, store) -> dict:
+    from bot.feeds import FEEDS
+
+    out = {}
+    for name, feed in config.feeds.items():
+        if name != "replay":
+            kind = FEEDS[feed.kind]
+            out[name] = kind.build(name, kind.Settings(**feed.settings), [s for s in config.symbols if s.feed == name], store)
+    return out
+
+
+def _print_replay_summary(summary: dict, seconds: float) -> None:
+    fired: Counter = summary.get("fired", Counter())
+    bars = summary.get("bars", 0)
+    print("─" * 60)
+    print(f"replay done: {bars:,} bars in {seconds:.1f} s ({bars / max(seconds, 1e-9):,.0f} bars/s), "
+          f"{sum(fired.values())} new alert(s)")
+    if fired:
+        width = max(len(rule) for rule, _ in fired) + 2
+        for (rule, symbol), count in sorted(fired.items()):
+            print(f"  {rule:<{width}} {symbol:<8} {count}")
+    else:
+        print("  no new alerts (already recorded in this database, or none in the data)")
+    outbox = summary.get("outbox", {})
+    if outbox.get("pending") or outbox.get("retrying") or outbox.get("failed"):
+        print(f"  deliveries not completed: {outbox}")
+
+
+COMMANDS = {"run": cmd_run, "replay": cmd_replay, "check-config": cmd_check_config}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run a command, and map known errors to exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_CONFIG
+    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"riskon: invalid config ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
+              file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RiskonError as exc:
+        print(f"riskon: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130

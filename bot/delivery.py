@@ -1,0 +1,127 @@
+"""The delivery job: drain the outbox through the notifiers, recording every outcome as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Mapping
+
+from bot.notifiers.base import ChatTarget, Notifier, OutgoingAlert, SendOutcome
+from storage import Delivery, Store
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class DrainReport:
+    """Outcomes of one drain of the outbox."""
+
+    outcomes: Counter = field(default_factory=Counter)  # (channel, status) -> count
+    delivered: list[Delivery] = field(default_factory=list)
+
+
+def retry_delay(attempts: int, base: float, cap: float, retry_after: float | None, rng: random.Random) -> float:
+    """Return seconds before the next attempt: the service's retry-after if given, else capped backoff with jitter."""
+    backoff = min(cap, base * (2 ** max(attempts - 1, 0)))
+    delay = backoff * (0.5 + rng.random() / 2)
+    return max(delay, retry_after or 0.0)
+
+
+class Dispatcher:
+    """Send due deliveries, one chat at a time in order, many chats at once per channel."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifiers: Mapping[str, Notifier],
+        clock: Callable[[], datetime],
+        retry_base_seconds: float = 5.0,
+        retry_max_seconds: float = 900.0,
+        max_attempts: int = 12,
+        concurrency: int = 32,
+        chart_for: Callable[[Delivery], bytes | None] | None = None,
+    ) -> None:
+        self.store = store
+        self.notifiers = notifiers
+        self.clock = clock
+        self.retry_base_seconds = retry_base_seconds
+        self.retry_max_seconds = retry_max_seconds
+        self.max_attempts = max_attempts
+        self.concurrency = concurrency
+        self.chart_for = chart_for
+        self.rng = random.Random()
+        self._missing_channels_logged: set[str] = set()
+        self.totals: Counter = Counter()
+
+    async def drain(self, limit: int = 5000) -> DrainReport:
+        """Send every delivery that is due now; return what happened."""
+        report = DrainReport()
+        due = self.store.due_deliveries(self.clock(), limit)
+        by_chat: dict[tuple[str, str, str], list[Delivery]] = defaultdict(list)
+        for delivery in due:
+            if delivery.channel not in self.notifiers:
+                if delivery.channel not in self._missing_channels_logged:
+                    log.warning("deliveries for channel %r wait: that channel is not configured", delivery.channel)
+                    self._missing_channels_logged.add(delivery.channel)
+                continue
+            by_chat[(delivery.channel, delivery.chat_id, delivery.thread_id)].append(delivery)
+        limits: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(self.concurrency))
+
+        async def send_chat(key: tuple[str, str, str], items: list[Delivery]) -> None:
+            async with limits[key[0]]:
+                for delivery in items:
+                    outcome = await self._send(delivery)
+                    self._record(delivery, outcome, report)
+                    if outcome.status != "sent":
+                        break  # keep this chat's alerts in order: the rest wait for the next drain
+
+        await asyncio.gather(*(send_chat(key, items) for key, items in by_chat.items()))
+        return report
+
+    async def _send(self, delivery: Delivery) -> SendOutcome:
+        notifier = self.notifiers[delivery.channel]
+        chart = None
+        if self.chart_for is not None:
+            try:
+                chart = self.chart_for(delivery)
+            except Exception:  # a chart is a bonus: never let it block the alert's text
+                log.exception("chart for alert %s could not be drawn", delivery.alert_id)
+        alert = OutgoingAlert((delivery.event,), delivery.text, chart)
+        try:
+            return await asyncio.wait_for(
+                notifier.send(ChatTarget(delivery.chat_id, delivery.thread_id), alert), SEND_TIMEOUT_SECONDS
+            )
+        except asyncio.TimeoutError:
+            return SendOutcome("retry", None, f"{delivery.channel}: send timed out")
+        except Exception as exc:  # an adapter bug must not stop the other channels
+            log.exception("%s notifier raised while sending alert %s", delivery.channel, delivery.alert_id)
+            return SendOutcome("retry", None, f"{delivery.channel}: {type(exc).__name__}: {exc}")
+
+    def _record(self, delivery: Delivery, outcome: SendOutcome, report: DrainReport) -> None:
+        now = self.clock()
+        status = outcome.status
+        if status == "sent":
+            self.store.mark_sent(delivery.id, now)
+            report.delivered.append(delivery)
+        elif status == "retry" and delivery.attempts + 1 < self.max_attempts:
+            delay = retry_delay(
+                delivery.attempts + 1, self.retry_base_seconds, self.retry_max_seconds, outcome.retry_after, self.rng
+            )
+            self.store.mark_retry(delivery.id, now + timedelta(seconds=delay), outcome.error)
+            log.info("%s chat %s: %s; retrying in %.0f s", delivery.channel, delivery.chat_id, outcome.error, delay)
+        else:
+            status = "failed"
+            self.store.mark_failed(delivery.id, outcome.error or "gave up after retries")
+            log.warning("%s chat %s: delivery failed for good: %s", delivery.channel, delivery.chat_id, outcome.error)
+            if outcome.chat_gone and delivery.subscription_id is not None:
+                self.store.deactivate_subscription(delivery.subscription_id, outcome.error)
+                log.warning("%s chat %s: subscription deactivated (%s)", delivery.channel, delivery.chat_id,
+                            outcome.error)
+        report.outcomes[(delivery.channel, status)] += 1
+        self.totals[(delivery.channel, status)] += 1

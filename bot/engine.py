@@ -1,0 +1,140 @@
+"""The engine: new bars in, rules stepped, alerts recorded with their deliveries — one transaction per batch."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Mapping, Sequence
+
+from alerts.bars import Bar
+from alerts.evaluate import step_rule
+from alerts.events import AlertEvent
+from alerts.messages import format_alert
+from alerts.rules.base import Rule, RuleContext
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestReport:
+    """What one batch of bars did: bars taken, alerts recorded (sent or silent), duplicates skipped."""
+
+    bars: int = 0
+    alerts: list[tuple[int, AlertEvent]] = field(default_factory=list)
+    silent: int = 0
+    duplicates: int = 0
+
+
+@dataclass
+class _Binding:
+    rule: Rule
+    symbols: tuple[str, ...]
+    # Hook for the notify policy (frequency, cooldown): None sends every new event once.
+    config: Any = None
+
+
+class Engine:
+    """Step every rule over new bars in time order and record what they fire."""
+
+    def __init__(
+        self,
+        store: Store,
+        rules: Sequence[tuple[Rule, Any]],
+        symbol_order: Sequence[str],
+        flows_of: Callable[[str], Sequence[tuple[datetime, float]]] | None = None,
+    ) -> None:
+        self.store = store
+        self.bindings = [_Binding(rule, tuple(cfg.symbols), cfg) for rule, cfg in rules]
+        self.order = {symbol: index for index, symbol in enumerate(symbol_order)}
+        self.flows_of = flows_of or (lambda symbol: ())
+        self.truncated_since: dict[str, datetime] = {}
+        self._windows: dict[str, deque[Bar]] = {}
+        self._states: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime | None]] = {}
+        self.fired = Counter()  # (rule_id, symbol) -> alerts sent, for summaries and metrics
+
+    def rules_for(self, symbol: str) -> list[_Binding]:
+        """Return the rules that watch a symbol."""
+        return [b for b in self.bindings if symbol in b.symbols]
+
+    def window(self, symbol: str) -> deque[Bar]:
+        """Return the recent final bars kept for a symbol (loaded from the cache on first use)."""
+        if symbol not in self._windows:
+            size = max([b.rule.lookback for b in self.bindings] + [1]) + 1
+            self._windows[symbol] = deque(self.store.recent_bars(symbol, size), maxlen=size)
+        return self._windows[symbol]
+
+    def state(self, rule_id: str, symbol: str) -> tuple[Mapping[str, Any] | None, datetime | None]:
+        """Return a rule's committed state for a symbol and the last bar time it saw."""
+        key = (rule_id, symbol)
+        if key not in self._states:
+            self._states[key] = self.store.rule_state(rule_id, symbol)
+        return self._states[key]
+
+    def ingest(self, bars_by_symbol: Mapping[str, Sequence[Bar]], now: datetime, live_since: datetime) -> IngestReport:
+        """Store new bars, step the rules over them in time order, and record every new alert."""
+        report = IngestReport()
+        queue = sorted(
+            ((bar.time, self.order.get(symbol, len(self.order)), symbol, bar)
+             for symbol, bars in bars_by_symbol.items() for bar in bars),
+            key=lambda item: item[:3],
+        )
+        if not queue:
+            return report
+        try:
+            return self._ingest(queue, now, live_since, report)
+        except BaseException:
+            # The transaction rolled back: forget what memory believed, and reload it from the database.
+            self._states.clear()
+            self._windows.clear()
+            raise
+
+    def _ingest(self, queue: list, now: datetime, live_since: datetime, report: IngestReport) -> IngestReport:
+        dirty: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime]] = {}
+        cycle: list[AlertEvent] = []
+        with self.store.transaction():
+            for _, _, symbol, bar in queue:
+                window = self.window(symbol)
+                if bar.final and window and bar.time <= window[-1].time:
+                    continue  # not newer than what we hold: never evaluated twice
+                ctx = RuleContext(
+                    recent=tuple(window),
+                    truncated_since=self.truncated_since.get(symbol),
+                    cycle_events=tuple(cycle),
+                    bars_of=lambda other: tuple(self._windows.get(other, ())),
+                    flows=self.flows_of(symbol),
+                )
+                for binding in self.rules_for(symbol):
+                    rule_id = binding.rule.rule_id
+                    state, seen = self.state(rule_id, symbol)
+                    if seen is not None and bar.time <= seen and bar.final:
+                        continue
+                    new_state, events = step_rule(binding.rule, state, symbol, bar, ctx)
+                    if bar.final:
+                        self._states[(rule_id, symbol)] = (new_state, bar.time)
+                        dirty[(rule_id, symbol)] = (new_state, bar.time)
+                    for event in events:
+                        cycle.append(event)
+                        self._record(event, bar, now, live_since, report)
+                if bar.final:
+                    window.append(bar)
+                    self.store.upsert_bars(symbol, [bar])
+                    report.bars += 1
+            for (rule_id, symbol), (state, seen) in dirty.items():
+                self.store.save_rule_state(rule_id, symbol, state, seen, now)
+        return report
+
+    def _record(self, event: AlertEvent, bar: Bar, now: datetime, live_since: datetime, report: IngestReport) -> None:
+        # A bar that closed before the bot went live is history: remember its events, send nothing.
+        silent = bar.final and bar.close_time <= live_since
+        recipients = () if silent else self.store.recipients(event, now)
+        alert_id = self.store.record_alert(event, format_alert(event), now, recipients, silent=silent)
+        if alert_id is None:
+            report.duplicates += 1
+        elif silent:
+            report.silent += 1
+        else:
+            report.alerts.append((alert_id, event))
+            self.fired[(event.rule_id, event.symbol)] += 1

@@ -1,0 +1,160 @@
+"""The replay feed: a folder of daily CSVs served one market day per poll, as if live."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import logging
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.bars import Bar, bar_problem
+from alerts.errors import RiskonError
+from bot.feeds.base import FeedResult
+
+log = logging.getLogger(__name__)
+
+
+class ReplaySettings(BaseModel):
+    """Settings of a replay feed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    path: str = Field(description="folder of daily CSVs: date,open,high,low,close,volume; file stem = symbol's csv name")
+    start: date | None = Field(None, description="replay from this date; earlier bars are history (silent backfill)")
+    end: date | None = Field(None, description="stop after this date")
+
+
+class ReplayError(RiskonError):
+    """Signal that a replay folder or file cannot be used."""
+
+
+def read_daily_csv(path: Path) -> tuple[list[Bar], list[str]]:
+    """Read a daily OHLCV CSV into bars, returning the bad rows as messages instead of raising."""
+    bars: list[Bar] = []
+    problems: list[str] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"date", "open", "high", "low", "close"} - set(reader.fieldnames or ())
+        if missing:
+            raise ReplayError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        previous: datetime | None = None
+        for line, row in enumerate(reader, start=2):
+            try:
+                moment = datetime.strptime(row["date"].strip()[:10], "%Y-%m-%d").replace(tzinfo=timezone.utc)
+                bar = Bar(moment, float(row["open"]), float(row["high"]), float(row["low"]), float(row["close"]),
+                          float(row.get("volume") or 0))
+            except (ValueError, TypeError, AttributeError) as exc:
+                problems.append(f"{path.name}:{line}: unreadable row ({exc})")
+                continue
+            problem = bar_problem(bar)
+            if problem:
+                problems.append(f"{path.name}:{line}: {problem}")
+                continue
+            if previous is not None and moment <= previous:
+                problems.append(f"{path.name}:{line}: date {moment.date()} is not after {previous.date()}")
+                continue
+            previous = moment
+            bars.append(bar)
+    return bars, problems
+
+
+class ReplayFeed:
+    """Serve history from CSV files one market day per fetch; its clock is the day being replayed."""
+
+    def __init__(self, name: str, settings: ReplaySettings, symbols: Sequence[Any]) -> None:
+        self.name = name
+        self.settings = settings
+        self._stems = {s.id: s.csv_stem for s in symbols}
+        self._bars: dict[str, list[Bar]] = {}
+        self._times: dict[str, list[datetime]] = {}
+        self._days: list[datetime] = []
+        self._cursor = -1  # index into _days of the last day served
+        self.loaded = False
+        self.problems: list[str] = []
+
+    def load(self) -> None:
+        """Read every symbol's CSV (once); symbols without a file are reported, not fatal."""
+        if self.loaded:
+            return
+        folder = Path(self.settings.path)
+        if not folder.is_dir():
+            raise ReplayError(f"replay folder {folder} does not exist")
+        days: set[datetime] = set()
+        for symbol, stem in self._stems.items():
+            path = folder / f"{stem}.csv"
+            if not path.exists():
+                self.problems.append(f"{symbol}: no file {path.name} in {folder}")
+                continue
+            bars, problems = read_daily_csv(path)
+            self.problems.extend(problems)
+            self._bars[symbol] = bars
+            self._times[symbol] = [b.time for b in bars]
+            days.update(self._times[symbol])
+        start = _utc(self.settings.start)
+        end = _utc(self.settings.end)
+        ordered = sorted(d for d in days if end is None or d <= end)
+        first_live = bisect.bisect_left(ordered, start) if start else 0
+        # The first fetch serves everything before `start` at once: that is history, not news.
+        self._days = ordered
+        self._first_live = min(first_live, len(ordered))
+        self.loaded = True
+        for problem in self.problems:
+            log.warning("replay %s: %s", self.name, problem)
+
+    @property
+    def exhausted(self) -> bool:
+        """Say whether every day has been served."""
+        return self.loaded and self._cursor >= len(self._days) - 1
+
+    @property
+    def day_count(self) -> int:
+        """Return how many market days the replay covers."""
+        self.load()
+        return len(self._days)
+
+    def clock(self) -> datetime:
+        """Return the replay's 'now': the close of the day last served (the start, before any)."""
+        self.load()
+        if self._cursor < 0:
+            start = self._days[self._first_live] if self._first_live < len(self._days) else None
+            return start or datetime.now(timezone.utc)
+        return self._days[self._cursor] + timedelta(days=1)
+
+    def live_since(self) -> datetime:
+        """Return when news starts: bars closing before this are history."""
+        self.load()
+        if self._first_live < len(self._days):
+            return self._days[self._first_live]
+        return self._days[-1] + timedelta(days=1) if self._days else datetime.now(timezone.utc)
+
+    async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
+        """Advance one market day (the first call also serves the history before the start) and return its bars."""
+        self.load()
+        if self.exhausted:
+            return FeedResult()
+        if self._cursor < 0 and self._first_live > 0:
+            self._cursor = self._first_live - 1
+        else:
+            self._cursor += 1
+        upto = self._days[self._cursor]
+        out: dict[str, list[Bar]] = {}
+        for symbol in symbols:
+            times = self._times.get(symbol)
+            if not times:
+                continue
+            after = since.get(symbol)
+            lo = bisect.bisect_right(times, after) if after else 0
+            hi = bisect.bisect_right(times, upto)
+            if hi > lo:
+                out[symbol] = self._bars[symbol][lo:hi]
+        return FeedResult(bars=out)
+
+    async def close(self) -> None:
+        """Release nothing: the files are read once."""
+
+
+def _utc(day: date | None) -> datetime | None:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) if day else None

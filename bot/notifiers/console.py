@@ -1,0 +1,44 @@
+"""The console notifier: alerts printed to standard output, the default when no chat is configured."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed
+
+CONSOLE_CHAT = ChatTarget("stdout")
+
+
+class ConsoleSettings(BaseModel):
+    """Settings of the console channel."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+
+
+class ConsoleNotifier:
+    """Print each alert, separated by a blank line."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def stop(self) -> None:
+        """Nothing to release."""
+
+    async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
+        """Write the alert text to the stream."""
+        stream = self.stream or sys.stdout
+        try:
+            stream.write(alert.text.rstrip() + "\n\n")
+            stream.flush()
+        except (OSError, ValueError) as exc:  # a closed pipe is not worth retrying
+            return failed(f"console write failed: {exc}")
+        return SENT

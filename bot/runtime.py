@@ -1,0 +1,216 @@
+"""The runtime: builds feeds, engine, notifiers and dispatcher from config, and runs one poll or drain at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, TextIO
+
+from bot.charts import AlertCharts
+from bot.config import Config, load_config
+from bot.delivery import Dispatcher, DrainReport
+from bot.engine import Engine, IngestReport
+from bot.feeds import FEEDS, Feed
+from bot.notifiers import NOTIFIERS, Notifier
+from bot.notifiers.console import CONSOLE_CHAT
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeedHealth:
+    """How a feed is doing: last success, consecutive failures, when it may be polled again."""
+
+    last_ok: datetime | None = None
+    last_error: str = ""
+    failures: int = 0
+    next_try: datetime | None = None
+    symbol_errors: dict[str, str] = field(default_factory=dict)
+
+
+def system_clock() -> datetime:
+    """Return the current UTC time."""
+    return datetime.now(timezone.utc)
+
+
+class Runtime:
+    """Everything a running riskon holds; chat commands read it, the scheduler drives it."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = system_clock,
+        console_stream: TextIO | None = None,
+        feeds: dict[str, Feed] | None = None,
+        live_since: datetime | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.console_stream = console_stream
+        self.started_at = clock()
+        self.live_since = live_since or self.started_at
+        self.feeds = feeds if feeds is not None else self._build_feeds()
+        self.feed_symbols = {name: [s.id for s in config.symbols if s.feed == name] for name in self.feeds}
+        self.health = {name: FeedHealth() for name in self.feeds}
+        self.engine = Engine(store, config.build_rules(), [s.id for s in config.symbols])
+        self.notifiers = self._build_notifiers()
+        self.charts = AlertCharts(store)  # one chart per alert, shared by every chat it goes to
+        self.dispatcher = Dispatcher(
+            store, self.notifiers, clock,
+            config.schedule.retry_base_seconds, config.schedule.retry_max_seconds, config.schedule.max_attempts,
+            chart_for=self.charts.for_delivery,
+        )
+        self.rng = random.Random()
+        self._lock = asyncio.Lock()
+        self.bars_processed = 0
+        self.stop_requested = asyncio.Event()
+
+    # --- construction -------------------------------------------------------------------------
+    def _build_feeds(self) -> dict[str, Feed]:
+        feeds: dict[str, Feed] = {}
+        for name, feed_config in self.config.feeds.items():
+            kind = FEEDS[feed_config.kind]
+            symbols = [s for s in self.config.symbols if s.feed == name or s.history_feed == name]
+            feeds[name] = kind.build(name, kind.Settings(**feed_config.settings), symbols, self.store)
+        return feeds
+
+    def _build_notifiers(self) -> dict[str, Notifier]:
+        """Build every configured channel; the console is the default when no chat channel is configured."""
+        channels = dict(self.config.channels)
+        if not any(name != "console" for name in channels) and "console" not in channels:
+            channels["console"] = {"enabled": True}
+        notifiers: dict[str, Notifier] = {}
+        problems = []
+        for name, settings in channels.items():
+            kind = NOTIFIERS[name]
+            parsed = kind.Settings.model_validate(settings or {})
+            if getattr(parsed, "enabled", True) is False:
+                continue
+            try:
+                notifiers[name] = kind.build(parsed, self)
+            except Exception as exc:  # collect every channel's problem, report them together
+                problems.append(f"channels.{name}: {exc}")
+        if problems:
+            from alerts.errors import RiskonError
+
+            raise RiskonError("cannot set up channels:\n" + "\n".join(problems))
+        if "console" in notifiers:
+            self.store.subscribe("console", CONSOLE_CHAT.chat_id)
+        return notifiers
+
+    # --- state shared with chat commands ---------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """Say whether an admin paused alerting (persisted across restarts)."""
+        return self.store.setting("paused", "0") == "1"
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume alerting."""
+        self.store.set_setting("paused", "1" if paused else "0")
+
+    def now(self) -> datetime:
+        """Return the runtime's clock (the replayed day in a replay)."""
+        return self.clock()
+
+    async def reload(self) -> list[str]:
+        """Re-read config.yaml and rebuild the rules, keeping every stored state; return what changed."""
+        if not self.config.source_path:
+            return ["no config file to reload"]
+        fresh = load_config(self.config.source_path)
+        async with self._lock:
+            before = {r.id for r in self.config.rules}
+            self.config = fresh
+            self.engine = Engine(self.store, fresh.build_rules(), [s.id for s in fresh.symbols])
+            after = {r.id for r in fresh.rules}
+        return [f"rules added: {', '.join(sorted(after - before)) or 'none'}",
+                f"rules removed: {', '.join(sorted(before - after)) or 'none'}"]
+
+    def feed_status(self) -> dict[str, FeedHealth]:
+        """Return each feed's health."""
+        return self.health
+
+    # --- the two jobs -------------------------------------------------------------------------
+    async def poll(self, feed_name: str) -> IngestReport | None:
+        """Poll one feed, store its new bars and record the alerts they fire; never raise for a source error."""
+        feed = self.feeds[feed_name]
+        health = self.health[feed_name]
+        now = self.clock()
+        if health.next_try is not None and now < health.next_try:
+            return None
+        symbols = self.feed_symbols[feed_name]
+        since = {symbol: self.engine_last_bar(symbol) for symbol in symbols}
+        try:
+            result = await feed.fetch(symbols, since, now)
+        except Exception as exc:  # one failing source never stops the others
+            self._feed_failed(feed_name, health, now, exc)
+            return None
+        async with self._lock:
+            for symbol, started in result.truncated_since.items():
+                self.engine.truncated_since[symbol] = started
+            if self.paused:
+                # Paused: keep the data current, but record nothing as news.
+                report = self.engine.ingest(result.bars, now, live_since=datetime.max.replace(tzinfo=timezone.utc))
+            else:
+                report = self.engine.ingest(result.bars, now, self.live_since)
+        self.bars_processed += report.bars
+        self._feed_ok(feed_name, health, now, result.errors)
+        return report
+
+    def engine_last_bar(self, symbol: str) -> datetime | None:
+        """Return the newest bar held for a symbol."""
+        window = self.engine.window(symbol)
+        return window[-1].time if window else None
+
+    def _feed_failed(self, name: str, health: FeedHealth, now: datetime, exc: Exception) -> None:
+        health.failures += 1
+        health.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        every = self.config.feeds[name].every_seconds if name in self.config.feeds else 60.0
+        delay = min(self.config.schedule.backoff_max_seconds, every * 2 ** (health.failures - 1))
+        delay *= 0.8 + 0.4 * self.rng.random()
+        health.next_try = now + timedelta(seconds=delay)
+        # Logged once per backoff step, not on every tick.
+        log.warning("feed %s failed (%d in a row): %s; next try in %.0f s", name, health.failures, health.last_error, delay)
+        self.store.record_poll(name, now, health.last_error)
+
+    def _feed_ok(self, name: str, health: FeedHealth, now: datetime, errors: dict[str, str]) -> None:
+        if health.failures:
+            log.info("feed %s recovered after %d failures", name, health.failures)
+        for symbol, error in errors.items():
+            if health.symbol_errors.get(symbol) != error:
+                log.warning("feed %s: %s: %s", name, symbol, error)
+        health.symbol_errors = dict(errors)
+        health.failures, health.next_try, health.last_ok = 0, None, now
+        self.store.record_poll(name, now)
+
+    async def deliver(self) -> DrainReport:
+        """Drain the outbox once."""
+        return await self.dispatcher.drain()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect every notifier; one that cannot start is logged and left out, the others go on."""
+        for name, notifier in list(self.notifiers.items()):
+            try:
+                await notifier.start()
+            except Exception as exc:
+                log.error("channel %s could not start: %s", name, exc)
+
+    async def close(self) -> None:
+        """Stop notifiers, close feeds, then the database."""
+        for name, notifier in self.notifiers.items():
+            try:
+                await notifier.stop()
+            except Exception as exc:
+                log.warning("channel %s did not stop cleanly: %s", name, exc)
+        for name, feed in self.feeds.items():
+            try:
+                await feed.close()
+            except Exception as exc:
+                log.warning("feed %s did not close cleanly: %s", name, exc)

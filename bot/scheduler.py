@@ -1,0 +1,120 @@
+"""The scheduler: APScheduler jobs that poll each feed and drain the outbox, in one asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 8.0
+FINAL_DRAIN_ROUNDS = 20
+
+
+class Scheduler:
+    """Poll every feed at its interval (backing off when it fails) and deliver alerts as they are recorded."""
+
+    def __init__(self, runtime: Runtime, replay_seconds_per_bar: float | None = None) -> None:
+        # replay_seconds_per_bar: None for live polling; 0 replays as fast as possible.
+        self.runtime = runtime
+        self.replay_seconds_per_bar = replay_seconds_per_bar
+        self.scheduler = AsyncIOScheduler(
+            timezone=timezone.utc,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.stopped = asyncio.Event()
+        self.finished_replay = False
+
+    def _wall_now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def _schedule_poll(self, name: str, at: datetime) -> None:
+        # A fresh one-shot job per poll: re-adding the running job's own id would be refused by
+        # max_instances, and the chain of polls would silently stop.
+        self.scheduler.add_job(self._poll_job, "date", run_date=at, args=[name], name=f"poll {name}")
+
+    def _next_poll(self, name: str) -> datetime:
+        wall = self._wall_now()
+        if self.replay_seconds_per_bar is not None:
+            return wall + timedelta(seconds=self.replay_seconds_per_bar)
+        runtime = self.runtime
+        delay = runtime.config.feeds[name].every_seconds if name in runtime.config.feeds else 60.0
+        health = runtime.health[name]
+        if health.next_try is not None:
+            delay = max(delay, (health.next_try - runtime.now()).total_seconds())
+        feed = runtime.feeds[name]
+        next_due = getattr(feed, "next_poll_time", None)
+        if callable(next_due):
+            # Market-hours feeds say when the next poll is worth making (e.g. the next NYSE open).
+            due = next_due(runtime.now())
+            if due is not None:
+                delay = max(delay, (due - runtime.now()).total_seconds())
+        return wall + timedelta(seconds=delay)
+
+    async def _poll_job(self, name: str) -> None:
+        if self.stopped.is_set():
+            return
+        try:
+            report = await self.runtime.poll(name)
+            if report is not None and report.alerts:
+                await self.runtime.deliver()  # tell traders at once, not at the next delivery tick
+        except Exception:
+            # A bug, not a source error (those are handled inside poll): log it loudly and keep polling.
+            log.exception("poll of feed %s failed unexpectedly", name)
+        feed = self.runtime.feeds[name]
+        if getattr(feed, "exhausted", False):
+            await self._finish_replay()
+            return
+        if not self.stopped.is_set():
+            self._schedule_poll(name, self._next_poll(name))
+
+    async def _deliver_job(self) -> None:
+        if self.stopped.is_set():
+            return
+        try:
+            await self.runtime.deliver()
+        except Exception:
+            log.exception("delivery job failed unexpectedly")
+
+    async def _finish_replay(self) -> None:
+        if all(getattr(feed, "exhausted", False) for feed in self.runtime.feeds.values()):
+            for _ in range(FINAL_DRAIN_ROUNDS):
+                report = await self.runtime.deliver()
+                if not report.outcomes:
+                    break
+            self.finished_replay = True
+            self.stop()
+
+    def start(self) -> None:
+        """Schedule the first poll of every feed now and the delivery job at its interval."""
+        now = self._wall_now()
+        for name in self.runtime.feeds:
+            self._schedule_poll(name, now)
+        self.scheduler.add_job(
+            self._deliver_job, "interval", seconds=self.runtime.config.schedule.deliver_every_seconds,
+            id="deliver", next_run_time=now,
+        )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        """Ask every job to stop after its current step."""
+        self.stopped.set()
+
+    async def run(self) -> None:
+        """Run until stopped (a signal, or the end of a replay), then shut down cleanly."""
+        self.start()
+        try:
+            await self.stopped.wait()
+        finally:
+            self.scheduler.shutdown(wait=False)
+            # Let a poll or drain in progress finish its step (its writes are one transaction anyway).
+            try:
+                await asyncio.wait_for(self.runtime._lock.acquire(), SHUTDOWN_GRACE_SECONDS)
+                self.runtime._lock.release()
+            except asyncio.TimeoutError:
+                log.warning("a step was still running after %.0f s; stopping anyway", SHUTDOWN_GRACE_SECONDS)
