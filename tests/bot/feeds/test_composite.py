@@ -1,0 +1,97 @@
+"""The composite feed: an altcoin index from members' stored bars (real CSV history)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from alerts.bars import Bar
+from bot.config import SymbolConfig
+from bot.feeds.composite import CompositeFeed, CompositeIndex, CompositeSettings
+from tests.fakes.yahoo import read_csv_rows
+
+MEMBERS = ["SOL", "XRP", "ADA", "DOGE", "BNB"]
+BASE = date(2025, 7, 1)
+LAST = date(2025, 8, 13)
+NOW = datetime(2025, 8, 14, 6, 0, tzinfo=timezone.utc)
+
+
+def utc_day(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def members(market_data, store):
+    closes = {}
+    for member in MEMBERS:
+        rows = [r for r in read_csv_rows(market_data / f"{member}-USD.csv", until=LAST) if r.day >= date(2025, 6, 1)]
+        store.upsert_bars(member, [Bar(utc_day(r.day), r.open, r.high, r.low, r.close, r.volume or 0) for r in rows])
+        closes[member] = {r.day: r.close for r in rows}
+    return closes
+
+
+def make_feed(store, **index) -> CompositeFeed:
+    settings = CompositeSettings(indexes={"ALTS": CompositeIndex(members=MEMBERS, **index)}, stale_after_seconds=3600)
+    return CompositeFeed("alts", settings, [SymbolConfig(id="ALTS", feed="alts", asset_class="composite")], store)
+
+
+async def test_equal_weights_start_at_100_on_the_base_date(store, members):
+    feed = make_feed(store, base_date=BASE)
+    result = await feed.fetch(["ALTS"], {"ALTS": None}, NOW)
+
+    bars = {b.time.date(): b for b in result.bars["ALTS"]}
+    assert bars[BASE].close == pytest.approx(100.0)
+    expected = 100 * sum(members[m][LAST] / members[m][BASE] for m in MEMBERS) / len(MEMBERS)
+    assert bars[LAST].close == pytest.approx(expected)
+    assert min(bars) == date(2025, 6, 1) and all(b.final for b in bars.values())
+    assert all(b.low <= min(b.open, b.close) and b.high >= max(b.open, b.close) for b in bars.values())
+
+
+async def test_supply_weights_make_a_market_cap_index(store, members):
+    supply = {"SOL": 5.4e8, "XRP": 5.9e10, "ADA": 3.6e10, "DOGE": 1.5e11, "BNB": 1.4e8}
+    feed = make_feed(store, base_date=BASE, weighting="supply", supply=supply)
+    result = await feed.fetch(["ALTS"], {"ALTS": None}, NOW)
+
+    last = result.bars["ALTS"][-1]
+    cap = lambda day: sum(supply[m] * members[m][day] for m in MEMBERS)  # noqa: E731
+    assert last.close == pytest.approx(100 * cap(LAST) / cap(BASE))
+
+
+async def test_later_polls_return_only_newer_days(store, members):
+    feed = make_feed(store, base_date=BASE)
+    result = await feed.fetch(["ALTS"], {"ALTS": utc_day(LAST - timedelta(days=2))}, NOW)
+    assert [b.time.date() for b in result.bars["ALTS"]] == [LAST - timedelta(days=1), LAST]
+    full = await make_feed(store, base_date=BASE).fetch(["ALTS"], {"ALTS": None}, NOW)
+    assert result.bars["ALTS"][-1].close == pytest.approx(full.bars["ALTS"][-1].close)
+
+
+async def test_a_lagging_member_holds_the_index_back_and_is_named(store, members):
+    store.db.execute("delete from bars where symbol = 'DOGE' and time >= ?", [utc_day(LAST).isoformat()])
+    feed = make_feed(store, base_date=BASE)
+    result = await feed.fetch(["ALTS"], {"ALTS": None}, NOW)
+
+    assert result.bars["ALTS"][-1].time.date() == LAST - timedelta(days=1)
+    later = NOW + timedelta(hours=2)
+    assert "DOGE" in feed.stale(later)["ALTS"].why
+
+
+async def test_a_base_date_no_member_has_is_an_error_not_a_crash(store, members):
+    feed = make_feed(store, base_date=date(2019, 1, 1))
+    result = await feed.fetch(["ALTS"], {"ALTS": None}, NOW)
+    assert result.bars == {} and "base date" in result.errors["ALTS"]
+
+
+@pytest.mark.parametrize(
+    "index, message",
+    [
+        ({"members": ["SOL", "XRP"], "weighting": "supply", "supply": {"SOL": 1.0}}, "missing XRP"),
+        ({"members": ["SOL", "SOL"]}, "listed twice"),
+        ({"members": ["SOL"], "supply": {"ETH": 1.0}}, "not members"),
+        ({"members": []}, "at least 1"),
+    ],
+)
+def test_bad_index_definitions_are_named(index, message):
+    with pytest.raises(ValidationError, match=message):
+        CompositeIndex(**index)
