@@ -85,6 +85,14 @@ def alert_embed(event: AlertEvent, text: str, budget: int = EMBED_TOTAL_LIMIT) -
     return embed
 
 
+def event_text(event: AlertEvent) -> str:
+    """Return an event's alert text; a figure the formatter misses costs the wording, never the alert."""
+    try:
+        return format_alert(event)
+    except (KeyError, TypeError, ValueError):
+        return f"🔔 {event.symbol} {event.kind.replace('_', ' ')}\nBar: {event.bar_time:%Y-%m-%d} · rule {event.rule_id}"
+
+
 @dataclass(frozen=True)
 class AlertMessage:
     """An alert as Discord receives it: its embeds and, when there is a chart, the image's file name."""
@@ -100,12 +108,14 @@ class AlertMessage:
 def alert_message(alert: OutgoingAlert) -> AlertMessage:
     """Render an alert (one event or several) as embeds, never over 10 embeds or 6,000 characters in all."""
     events = list(alert.events)
-    texts = [alert.text] if len(events) == 1 else [format_alert(e) for e in events]
+    texts = [alert.text] if len(events) == 1 else [event_text(e) for e in events]
     shown = events[:EMBEDS_PER_MESSAGE]
-    share = EMBED_TOTAL_LIMIT // max(len(shown), 1)
+    # Each embed gets an equal share of the 6,000 characters, less room for the "and N more" note.
+    share = (EMBED_TOTAL_LIMIT - 100) // max(len(shown), 1)
     embeds = [alert_embed(event, text, share) for event, text in zip(shown, texts)]
     if len(events) > len(shown) and embeds:
-        embeds[-1].set_footer(text=f"{embeds[-1].footer.text} · and {len(events) - len(shown)} more alerts")
+        note = f" · and {len(events) - len(shown)} more alerts"
+        embeds[-1].set_footer(text=clip(embeds[-1].footer.text or "", FOOTER_LIMIT - len(note)) + note)
     if not embeds:  # no events: the text alone (a test message, say)
         embeds = [discord.Embed(description=clip(alert.text, DESCRIPTION_LIMIT), colour=DEFAULT_COLOUR)]
     if alert.chart_png and embeds:

@@ -1,0 +1,170 @@
+"""Webhook-only Discord channels: alerts with no bot token, over real HTTP to a fake Discord webhook endpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from alerts.errors import RiskonError
+from alerts.events import AlertEvent
+from alerts.messages import format_alert
+from bot.config import ConfigError, parse_config
+from bot.runtime import Runtime
+from storage import Store
+from tests.fakes.discord_api import FakeDiscord, riskon_config
+
+NOW = datetime(2026, 3, 2, 21, 0, tzinfo=timezone.utc)
+
+
+def event(symbol: str) -> AlertEvent:
+    rule = "rut_ath" if symbol == "^RUT" else "btc_ath"
+    return AlertEvent(rule, "new_ath", symbol, datetime(2026, 3, 2, tzinfo=timezone.utc),
+                      {"price": 2450.5, "by": "close", "previous_ath": 2440.0, "previous_ath_time": "2025-11-10",
+                       "days_since_previous_ath": 112, "pct_above_previous": 0.43})
+
+
+@pytest.fixture
+async def fake():
+    server = await FakeDiscord().start()
+    server.guild = server.add_guild()
+    yield server
+    await server.stop()
+
+
+def build(fake, tmp_path, hooks, env, store=None, api_base=True) -> Runtime:
+    webhook = {"hooks": hooks, "send_timeout_seconds": 5}
+    if api_base:
+        webhook["api_base"] = fake.api_base
+    config = parse_config(riskon_config(tmp_path, webhook=webhook), env=env)
+    return Runtime(config, store or Store.memory(), feeds={}, clock=lambda: NOW)
+
+
+def record(runtime: Runtime, alert: AlertEvent) -> None:
+    store = runtime.store
+    store.record_alert(alert, format_alert(alert), NOW, store.recipients(alert, NOW))
+
+
+async def test_a_webhook_channel_gets_alerts_with_no_bot_token(fake, tmp_path):
+    alerts = fake.channel(fake.guild, "alerts")
+    thread = fake.add_channel(fake.guild, "crypto-thread", parent_id=alerts["id"])
+    env = {"ALL_URL": fake.add_webhook(alerts["id"]), "BTC_URL": fake.add_webhook(alerts["id"])}
+    runtime = build(fake, tmp_path, {
+        "everything": {"url": "${ALL_URL}", "username": "riskon alerts"},
+        "btc-only": {"url": "${BTC_URL}", "symbols": ["BTC"], "thread_id": int(thread["id"])},
+    }, env)
+    await runtime.start()
+    try:
+        record(runtime, event("^RUT"))
+        record(runtime, event("BTC"))
+        assert (await runtime.deliver()).outcomes == {("discord_webhook", "sent"): 3}
+        assert (await runtime.deliver()).outcomes == {}
+    finally:
+        await runtime.close()
+    everything, btc_only = (url.split("/")[-2] for url in (env["ALL_URL"], env["BTC_URL"]))
+    received = [(m.webhook_id, m.embeds[0]["title"].split(" new")[0], m.thread_id) for m in fake.messages]
+    assert sorted(received) == sorted([(everything, "📈 ^RUT", ""), (everything, "📈 BTC", ""),
+                                       (btc_only, "📈 BTC", thread["id"])])
+    assert all(m.payload.get("username") == "riskon alerts" for m in fake.messages if m.webhook_id == everything)
+    # No bot ever logged in: every request was a webhook execution.
+    assert {path.split("/")[3] for _, path in fake.requests} == {"webhooks"}
+
+
+async def test_a_deleted_webhook_stops_its_subscription(fake, tmp_path):
+    url = fake.add_webhook(fake.channel(fake.guild, "alerts")["id"])
+    runtime = build(fake, tmp_path, {"announce": {"url": "${HOOK}"}}, {"HOOK": url})
+    await runtime.start()
+    try:
+        fake.delete_webhook(url)
+        record(runtime, event("BTC"))
+        assert (await runtime.deliver()).outcomes == {("discord_webhook", "failed"): 1}
+        assert not runtime.store.subscription("discord_webhook", "announce").active
+        [error] = runtime.store.db.execute("select last_error from deliveries").fetchone()
+        assert "404" in error and "Unknown Webhook" in error and url.split("/")[-1] not in error
+    finally:
+        await runtime.close()
+
+
+async def test_a_webhook_rate_limit_is_waited_out(fake, tmp_path):
+    url = fake.add_webhook(fake.channel(fake.guild, "alerts")["id"])
+    runtime = build(fake, tmp_path, {"announce": {"url": "${HOOK}"}}, {"HOOK": url})
+    await runtime.start()
+    try:
+        fake.rate_limit_next(url.split("/")[-2], 0.1, 0.1)
+        record(runtime, event("BTC"))
+        assert (await runtime.deliver()).outcomes == {("discord_webhook", "sent"): 1}
+        assert len(fake.messages) == 1
+        assert len([p for m, p in fake.requests if m == "POST"]) == 3
+    finally:
+        await runtime.close()
+
+
+async def test_a_webhook_removed_from_config_stops_receiving(fake, tmp_path):
+    channel = fake.channel(fake.guild, "alerts")["id"]
+    env = {"A": fake.add_webhook(channel), "B": fake.add_webhook(channel)}
+    store = Store.open(tmp_path / "riskon.db")
+    build(fake, tmp_path, {"a": {"url": "${A}"}, "b": {"url": "${B}"}}, env, store)
+    assert {s.chat_id for s in store.active_subscriptions("discord_webhook")} == {"a", "b"}
+    build(fake, tmp_path, {"a": {"url": "${A}", "symbols": ["BTC"]}}, env, store)
+    [only] = store.active_subscriptions("discord_webhook")
+    assert (only.chat_id, only.symbols) == ("a", ("BTC",))
+    store.close()
+
+
+def test_webhook_config_errors_name_the_key_and_never_show_the_url(tmp_path):
+    secret = "https://example.com/hooks/123/" + "s" * 70
+    with pytest.raises(ConfigError) as caught:
+        parse_config(riskon_config(tmp_path, webhook={"hooks": {"announce": {"url": "${HOOK}"}}}), env={"HOOK": secret})
+    assert "channels.discord_webhook.hooks.announce.url: must be a Discord webhook URL" in str(caught.value)
+    assert secret not in str(caught.value) and "s" * 70 not in str(caught.value)
+    with pytest.raises(ConfigError, match="channels.discord_webhook.hooks.announce.url: environment variable HOOK"):
+        parse_config(riskon_config(tmp_path, webhook={"hooks": {"announce": {"url": "${HOOK}"}}}), env={})
+    with pytest.raises(ConfigError, match="hooks: must not be empty"):
+        parse_config(riskon_config(tmp_path, webhook={"hooks": {}}), env={})
+    with pytest.raises(ConfigError, match="thread_id: 'general' is not a Discord id"):
+        parse_config(riskon_config(tmp_path, webhook={"hooks": {"a": {"url": "${H}", "thread_id": "general"}}}),
+                     env={"H": "https://discord.com/api/webhooks/" + "1" * 18 + "/" + "t" * 68})
+
+
+def test_unknown_rules_or_symbols_of_a_webhook_are_refused_together(tmp_path):
+    url = "https://discord.com/api/webhooks/" + "1" * 18 + "/" + "t" * 68
+    config = parse_config(riskon_config(tmp_path, webhook={"hooks": {
+        "a": {"url": "${H}", "rules": ["nope_ath"], "symbols": ["ETH"]}}}), env={"H": url})
+    with pytest.raises(RiskonError) as caught:
+        Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+    message = str(caught.value)
+    assert "channels.discord_webhook.hooks.a.rules: unknown rule 'nope_ath'" in message
+    assert "channels.discord_webhook.hooks.a.symbols: unknown symbol 'ETH'" in message
+
+
+def test_bot_config_errors(tmp_path):
+    def problems(**bot):
+        with pytest.raises(ConfigError) as caught:
+            parse_config(riskon_config(tmp_path, bot={"token": "${T}", **bot}), env={"T": "abc.def.ghi"})
+        return str(caught.value)
+
+    assert "channels.discord.guilds: 'my server' is not a Discord id" in problems(guilds=["my server"])
+    assert "channels.discord.api_base: must be a http or https URL" in problems(api_base="discord.com")
+    assert "channels.discord.gateway: must be a ws or wss URL" in problems(gateway="http://x")
+    assert "channels.discord.max_ratelimit_wait_seconds: must be at least 30" in problems(max_ratelimit_wait_seconds=1)
+    assert "channels.discord.tokn: unknown key (did you mean 'token'?)" in problems(tokn="x")
+    with pytest.raises(ConfigError, match="channels.discord.token: is required"):
+        parse_config(riskon_config(tmp_path, bot={}), env={})
+
+
+async def test_a_refused_bot_token_is_reported_and_alerts_wait(tmp_path):
+    fake = await FakeDiscord().start()
+    fake.add_guild()
+    bot = {"token": "${T}", "api_base": fake.api_base, "gateway": fake.gateway, "ready_timeout_seconds": 1}
+    config = parse_config(riskon_config(tmp_path, bot=bot), env={"T": "wrong-token"})
+    runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+    try:
+        notifier = runtime.notifiers["discord"]
+        with pytest.raises(RiskonError, match="Discord refused the bot token"):
+            await notifier.start()
+        runtime.store.subscribe("discord", fake.channel(next(iter(fake.guilds.values())), "alerts")["id"])
+        record(runtime, event("BTC"))
+        assert (await runtime.deliver()).outcomes == {("discord", "retry"): 1}
+    finally:
+        await runtime.close()
+        await fake.stop()
