@@ -34,7 +34,9 @@ class OutflowDivergenceParams(RuleParams):
         5, ge=1, le=1000, description="after an alert, the divergence must be gone this many bars before it re-alerts"
     )
     max_flow_lag_days: int = Field(
-        7, ge=0, le=60, description="flow data must reach within this many days of both ends of the window"
+        4, ge=0, le=60,
+        description="flow data must reach within this many calendar days of both ends of the window "
+        "(4 spans a long weekend)",
     )
 
     @model_validator(mode="after")
@@ -125,7 +127,7 @@ class OutflowDivergence(Rule):
         # Unknown flows are not zero flows: without data near both ends of the window, stay silent.
         if first_after >= last_through:
             return None
-        if _utc(flows[first_after][0]) > base_time + lag + timedelta(days=1):
+        if _utc(flows[first_after][0]) > base_time + lag:
             return None  # the flow series starts after the window does
         if _utc(flows[last_through - 1][0]) < bar.time - lag:
             return None  # the flow series is stale
