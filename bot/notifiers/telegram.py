@@ -13,6 +13,7 @@ import logging
 import time
 import warnings
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from telegram import BotCommand, LinkPreviewOptions, Update
@@ -166,7 +167,7 @@ class TelegramNotifier:
                 raise RuntimeError("webhook mode needs channels.telegram.webhook_url")
             secret = s.webhook_secret.get_secret_value() if s.webhook_secret else None
             await updater.start_webhook(listen=s.webhook_listen, port=s.webhook_port,
-                                        url_path=s.webhook_url.rstrip("/").rsplit("/", 1)[-1],
+                                        url_path=urlsplit(s.webhook_url).path.strip("/"),
                                         webhook_url=s.webhook_url, secret_token=secret, allowed_updates=allowed)
         else:
             await updater.start_polling(poll_interval=0.0, timeout=s.poll_timeout_seconds, allowed_updates=allowed,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import socket
 import logging
 from datetime import datetime, timezone
 
+import aiohttp
 import pytest
 
+from alerts.errors import RiskonError
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
 from bot.config import parse_config
@@ -150,6 +153,7 @@ async def test_long_alert_is_split_and_chart_sent_as_photo(fake, runtime):
     assert outcome.status == "sent"
     sent = fake.messages_to(ALICE)
     assert len(sent) == 4 and sent[-1].photo == b"\x89PNG fake chart"
+    assert fake.too_many_requests == 0  # paced at one message a second per chat, not told to by a 429
     assert sent[0].text.startswith("<b>🚀 &lt;BTC&gt; &amp; friends</b>")
 
 
@@ -196,3 +200,40 @@ async def test_no_log_line_holds_the_token(fake, tmp_path):
     lines = stream.getvalue().splitlines()
     assert any("HTTP Request" in line and "/bot***/" in line for line in lines), "httpx lines were captured"
     assert not [line for line in lines if TOKEN in line or TOKEN.split(":")[1] in line]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_webhook_mode_receives_commands_pushed_by_telegram(fake, tmp_path):
+    port = free_port()
+    extra = (f"    mode: webhook\n    webhook_url: http://127.0.0.1:{port}/riskon/telegram\n"
+             f"    webhook_port: {port}\n    webhook_secret: ${{WEBHOOK_SECRET}}\n")
+    config = parse_config(config_text(fake, tmp_path, extra), env={"TELEGRAM_BOT_TOKEN": TOKEN,
+                                                                   "WEBHOOK_SECRET": "s3cret-value"})
+    running = Runtime(config, Store.memory())
+    await running.start()
+    try:
+        assert fake.webhook == {"url": f"http://127.0.0.1:{port}/riskon/telegram", "secret_token": "s3cret-value"}
+        assert "Subscribed this chat" in await ask(fake, ALICE, ALICE, "/subscribe")
+        assert fake.call_counts["getUpdates"] == 0
+        # A caller without the secret is turned away.
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{port}/riskon/telegram", json={"update_id": 99}) as response:
+                assert response.status == 403
+    finally:
+        await running.close()
+
+
+async def test_a_rejected_token_is_reported_without_the_token(fake, tmp_path):
+    wrong = "654321:WRONG-secret_token"
+    config = parse_config(config_text(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": wrong})
+    running = Runtime(config, Store.memory())
+    with pytest.raises(RiskonError) as failure:
+        await running.notifiers["telegram"].start()
+    assert "Telegram did not start" in str(failure.value)
+    assert wrong not in str(failure.value) and "WRONG-secret_token" not in str(failure.value)
+    await running.close()
