@@ -133,6 +133,16 @@ async def test_chart_is_attached_to_the_embed(fake, guild, setup):
         assert message.embeds[0]["image"]["url"] == "attachment://chart.png"
 
 
+async def test_a_chart_too_large_for_discord_is_dropped_not_the_alert(fake, guild, setup):
+    runtime, ids, clock = setup
+    fake.attachment_limit = len(PNG) - 1
+    alert = OutgoingAlert((ath(),), format_alert(ath()), PNG)
+    for channel, chat in (("discord", ChatTarget(ids["crypto"])), ("discord_webhook", ChatTarget("announce"))):
+        assert (await runtime.notifiers[channel].send(chat, alert)).status == "sent"
+    assert len(fake.messages) == 2
+    assert all(m.files == {} and "image" not in m.embeds[0] for m in fake.messages)
+
+
 async def test_a_short_rate_limit_is_waited_out_and_sent_once(fake, guild, setup):
     runtime, ids, clock = setup
     fake.rate_limit_next(ids["crypto"], 0.2)

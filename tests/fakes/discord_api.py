@@ -143,10 +143,12 @@ class FakeDiscord:
         heartbeat_interval_ms: int = 41250,
         channel_limit: int = 5,
         channel_window: float = 5.0,
+        attachment_limit: int = 10 * 1024 * 1024,
     ) -> None:
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.channel_limit, self.channel_window = channel_limit, channel_window
+        self.attachment_limit = attachment_limit
         self.application_id = snowflake()
         self.bot_user = {"id": self.application_id, "username": "riskon", "discriminator": "0", "global_name": None,
                          "avatar": None, "bot": True, "flags": 0}
@@ -430,6 +432,11 @@ class FakeDiscord:
         channel = self.channels.get(request.match_info["channel"])
         return _json(channel) if channel else _error(404, 10003, "Unknown Channel")
 
+    def _too_large(self, files: dict[str, bytes]) -> web.Response | None:
+        if sum(len(data) for data in files.values()) > self.attachment_limit:
+            return _error(413, 40005, "Request entity too large")
+        return None
+
     async def _read_message(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
         if request.content_type.startswith("multipart/"):
             payload: dict[str, Any] = {}
@@ -494,6 +501,8 @@ class FakeDiscord:
         payload, files = await self._read_message(request)
         if files:
             payload.setdefault("attachments", list(files))
+        if (refused := self._too_large(files)) is not None:
+            return refused
         problem = validate_message(payload)
         if problem:
             return _json(problem, 400, headers)
@@ -526,6 +535,8 @@ class FakeDiscord:
         if limited is not None:
             return limited
         payload, files = await self._read_message(request)
+        if (refused := self._too_large(files)) is not None:
+            return refused
         problem = validate_message(payload)
         if problem:
             return _json(problem, 400, headers)

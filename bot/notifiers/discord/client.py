@@ -9,9 +9,9 @@ from typing import Any
 
 import discord
 
-from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
-from bot.notifiers.discord.outcomes import outcome_of
-from bot.notifiers.discord.render import NO_MENTIONS, alert_message, send_nonce
+from bot.notifiers.base import ChatTarget, OutgoingAlert, SendOutcome, failed, retry
+from bot.notifiers.discord.outcomes import post_alert
+from bot.notifiers.discord.render import NO_MENTIONS, AlertMessage, send_nonce
 from bot.notifiers.discord.settings import DiscordSettings, DiscordSetupError, apply_endpoints
 from bot.notifiers.discord.slash import CHANNEL, build_tree
 
@@ -111,19 +111,16 @@ class DiscordNotifier:
             return failed(f"{where}: not a Discord channel id", chat_gone=True)
         if self.client is None or not self._logged_in:
             return retry("discord: not logged in (see the start-up log)")
-        message = alert_message(alert)
-        extra: dict[str, Any] = {}
-        file = message.file()
-        if file is not None:
-            extra["file"] = file
         channel = self.client.get_partial_messageable(int(target))
-        try:
+        nonce = send_nonce(alert, chat)
+
+        async def post(message: AlertMessage) -> None:
+            file = message.file()
             # The same nonce for the same alert and chat: if a crash hid Discord's answer, the resend is dropped.
-            await channel.send(embeds=message.embeds, allowed_mentions=NO_MENTIONS,
-                               nonce=send_nonce(alert, chat), **extra)
-        except Exception as exc:  # every failure becomes an outcome; the delivery job records it
-            return outcome_of(exc, where)
-        return SENT
+            await channel.send(embeds=message.embeds, allowed_mentions=NO_MENTIONS, nonce=nonce,
+                               **({"file": file} if file else {}))
+
+        return await post_alert(alert, post, where)
 
 
 def build_bot(settings: DiscordSettings, runtime: Any) -> DiscordNotifier:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 import discord
 
-from bot.notifiers.base import SendOutcome, failed, retry
+from bot.notifiers.base import SENT, OutgoingAlert, SendOutcome, failed, retry
+from bot.notifiers.discord.render import AlertMessage, alert_message
+
+log = logging.getLogger(__name__)
 
 
 def outcome_of(exc: Exception, where: str, webhook: bool = False) -> SendOutcome:
@@ -30,3 +36,20 @@ def outcome_of(exc: Exception, where: str, webhook: bool = False) -> SendOutcome
     if isinstance(exc, (aiohttp.ClientError, OSError, asyncio.TimeoutError)):
         return retry(f"{where}: network error: {type(exc).__name__}: {exc}")
     return retry(f"{where}: {type(exc).__name__}: {exc}")
+
+
+async def post_alert(
+    alert: OutgoingAlert, post: Callable[[AlertMessage], Awaitable[Any]], where: str, webhook: bool = False
+) -> SendOutcome:
+    """Post an alert with `post` and say what came of it; a chart Discord finds too large is dropped, not the alert."""
+    message = alert_message(alert)
+    try:
+        await post(message)
+    except discord.HTTPException as exc:
+        if exc.status == 413 and alert.chart_png:
+            log.warning("%s: chart refused as too large; sending the alert without it", where)
+            return await post_alert(dataclasses.replace(alert, chart_png=None), post, where, webhook)
+        return outcome_of(exc, where, webhook)
+    except Exception as exc:  # every failure becomes an outcome; the delivery job records it
+        return outcome_of(exc, where, webhook)
+    return SENT

@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
-from bot.notifiers.discord.outcomes import outcome_of
-from bot.notifiers.discord.render import NO_MENTIONS, alert_message
+from bot.notifiers.base import ChatTarget, OutgoingAlert, SendOutcome, failed, retry
+from bot.notifiers.discord.outcomes import post_alert
+from bot.notifiers.discord.render import NO_MENTIONS, AlertMessage
 from bot.notifiers.discord.settings import (
     DiscordSettings, DiscordSetupError, DiscordWebhookSettings, apply_endpoints, check_filters,
 )
@@ -52,24 +52,20 @@ class DiscordWebhookNotifier:
                 return failed(f"{where}: no such webhook in channels.discord_webhook.hooks", chat_gone=True)
             return retry(f"{where}: not started yet")
         hook = self.settings.hooks[chat.chat_id]
-        message = alert_message(alert)
-        extra: dict[str, Any] = {}
-        if chat.thread_id:
-            extra["thread"] = discord.Object(int(chat.thread_id))
+        extra: dict[str, Any] = {"thread": discord.Object(int(chat.thread_id))} if chat.thread_id else {}
         if hook.username:
             extra["username"] = hook.username
-        file = message.file()
-        if file is not None:
-            extra["file"] = file
-        try:
+
+        async def post(message: AlertMessage) -> None:
+            file = message.file()
             # discord.py waits out short 429s itself; the timeout stops a long one from holding the drain.
             await asyncio.wait_for(
-                webhook.send(embeds=message.embeds, allowed_mentions=NO_MENTIONS, wait=True, **extra),
+                webhook.send(embeds=message.embeds, allowed_mentions=NO_MENTIONS, wait=True,
+                             **extra, **({"file": file} if file else {})),
                 self.settings.send_timeout_seconds,
             )
-        except Exception as exc:  # every failure becomes an outcome; the delivery job records it
-            return outcome_of(exc, where, webhook=True)
-        return SENT
+
+        return await post_alert(alert, post, where, webhook=True)
 
 
 def build_webhooks(settings: DiscordWebhookSettings, runtime: Any) -> DiscordWebhookNotifier:
