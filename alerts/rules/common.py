@@ -49,8 +49,8 @@ def parse_time(text: str) -> datetime:
 
 
 def pct_change(start: float, end: float) -> float:
-    """Return the percent change from `start` to `end`."""
-    return (end / start - 1.0) * 100.0
+    """Return the percent change from `start` to `end`, rounded past float noise so 100 -> 90 is -10 exactly."""
+    return round((end / start - 1.0) * 100.0, 9)
 
 
 # Prices and thresholds are floats: 100 * 1.005 is 100.49999999999999. A tie must stay a tie, so

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
-from alerts.rules.common import iso
+from alerts.rules.common import iso, pct_change
 
 
 class DrawdownParams(RuleParams):
@@ -45,7 +45,7 @@ class Drawdown(Rule):
         ath = float(state["ath"])
         if bar.close > ath:
             return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": []})
-        depth = (1 - bar.close / ath) * 100
+        depth = -pct_change(ath, bar.close)
         alerted = list(state.get("alerted", []))
         crossed = [t for t in p.thresholds_pct if depth >= t and t not in alerted]
         new_state = {"ath": ath, "ath_time": state["ath_time"], "alerted": sorted(alerted + crossed)}

@@ -9,13 +9,13 @@ from pydantic import Field, field_validator
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
-from alerts.rules.common import LevelsParam, check_levels, level_key, levels_field, levels_for, pct_change
+from alerts.rules.common import LevelsParam, check_levels, level_key, levels_for, pct_change
 
 
 class LevelCrossParams(RuleParams):
     """Parameters of the level-cross rule."""
 
-    levels: LevelsParam = levels_field("price levels: a list for every symbol, or a mapping symbol -> list")
+    levels: LevelsParam = Field(description="price levels: a list for every symbol, or a mapping symbol -> list")
     direction: Literal["up", "down", "either"] = Field("either", description="which crossings alert")
     rearm_pct: float = Field(
         0.0, ge=0, le=50,
