@@ -173,6 +173,17 @@ async def test_long_replies_are_split_into_messages_within_2000_characters(fake,
     assert "BTC new all-time high: close 90,028.00" in texts[0]
 
 
+async def test_a_slow_answer_is_deferred_then_sent(fake, guild, tmp_path):
+    runtime = await start_runtime(fake, tmp_path, answer_within_seconds=0)
+    try:
+        answer = await fake.interact(guild, fake.channel(guild, "alerts"), "status")
+        deferral = fake.responses[fake.last_interaction_id][0]
+        assert deferral["type"] == 5  # "riskon is thinking…"
+        assert answer.get("followup") and "Bot: running" in fake.text_of(answer)
+    finally:
+        await runtime.close()
+
+
 async def test_chart_reply(fake, guild, runtime):
     reply = await say(fake, guild, "chart", {"symbol": "BTC"})
     assert "BTC" in reply or "Charts" in reply

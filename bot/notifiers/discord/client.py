@@ -40,6 +40,8 @@ class DiscordNotifier:
         # Slash commands arrive as interactions, so no privileged intent (message content, members) is asked.
         intents = discord.Intents.none()
         intents.guilds = True
+        # riskon never joins voice: spare users discord.py's warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         self.client = client = discord.Client(
             intents=intents,
             guild_ready_timeout=self.settings.guild_ready_timeout,

@@ -17,7 +17,6 @@ from bot.notifiers.discord.settings import DiscordSettings
 
 log = logging.getLogger(__name__)
 CHANNEL = "discord"
-DEFER_AFTER_SECONDS = 2.0  # Discord wants an answer within 3 s; a slower command first says "thinking"
 DURATIONS = ("30m", "1h", "6h", "12h", "1d", "3d", "1w")
 
 
@@ -56,7 +55,10 @@ async def run_command(interaction: discord.Interaction, runtime: Any, settings: 
     """Run one command through the shared command layer and answer the interaction with its reply."""
     ctx = context_of(interaction, settings)
     task = asyncio.ensure_future(dispatch(runtime, ctx, name, args))
-    done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER_SECONDS)
+    # Discord wants an answer within 3 s; a slower command first says "thinking", then edits in its reply.
+    done: set[Any] = set()
+    if settings.answer_within_seconds > 0:
+        done, _ = await asyncio.wait({task}, timeout=settings.answer_within_seconds)
     try:
         if not done:
             await interaction.response.defer(thinking=True)
