@@ -35,7 +35,8 @@ CAPTION_LIMIT = 1024
 CHAT_GONE = ("chat not found", "message thread not found", "bot was kicked", "bot is not a member",
              "have no rights to send", "not enough rights to send", "topic_closed", "topic_deleted", "user is deactivated")
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-CONTINUATION_BUDGET_SECONDS = 40.0  # below the delivery job's own send timeout
+CONTINUATION_BUDGET_SECONDS = 40.0
+LOGGERS_WITH_URLS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Updater", "telegram.ext.Application")  # below the delivery job's own send timeout
 
 
 class TelegramSettings(BaseModel):
@@ -115,7 +116,12 @@ class TelegramNotifier:
         self.settings = settings
         self.runtime = runtime
         self._token = settings.token.get_secret_value()
-        self._redact = RedactSecrets([self._token])
+        secrets = [self._token] + ([settings.webhook_secret.get_secret_value()] if settings.webhook_secret else [])
+        self._redact = RedactSecrets(secrets)
+        # httpx logs each request URL, and PTB its base URL, with the token in it: redact at the source,
+        # whatever handlers the process has (riskon's own setup redacts again on its handler).
+        for name in LOGGERS_WITH_URLS:
+            logging.getLogger(name).addFilter(self._redact)
         self._next_slot: dict[tuple[int | str, str], float] = {}
         self.app = self._build_application()
 
@@ -144,8 +150,6 @@ class TelegramNotifier:
     # --- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
         """Log in (getMe), publish the commands, and start listening for them."""
-        # httpx logs each request URL, token included, at INFO: redact at the source, whatever handlers exist.
-        logging.getLogger("httpx").addFilter(self._redact)
         for spec in COMMANDS:
             self.app.add_handler(CommandHandler(
                 spec.name, self._on_command, filters=filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST))
@@ -185,21 +189,25 @@ class TelegramNotifier:
                 await self.app.stop()
             await self.app.shutdown()
         finally:
-            logging.getLogger("httpx").removeFilter(self._redact)
+            for name in LOGGERS_WITH_URLS:
+                logging.getLogger(name).removeFilter(self._redact)
 
     # --- alerts -----------------------------------------------------------------------------------
     async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
         """Send one alert (split if long, then its chart); return sent, retry or failed, never raise."""
         pieces = [to_html(piece, bold_first_line=(i == 0)) for i, piece in enumerate(split_text(alert.text))]
+        chart = alert.chart_png
+        # A short alert with a chart is one message: the photo with the text as its caption.
+        photo = chart if chart and len(pieces) == 1 and _units(pieces[0]) <= CAPTION_LIMIT else None
         try:
-            await self._send_piece(chat, pieces[0])
+            chat, chart_sent = await self._send_first(chat, pieces[0], photo)
         except TelegramError as exc:
             return self._outcome(exc)
         # The alert has reached the chat: from here on a retry of the whole alert would repeat it, so the
         # rest (more text, the chart) is retried here, within a bounded time.
         extras: list[tuple[str, bytes | None]] = [(p, None) for p in pieces[1:]]
-        if alert.chart_png:
-            extras.append(("", alert.chart_png))
+        if chart and not chart_sent:
+            extras.append(("", chart))
         deadline = time.monotonic() + CONTINUATION_BUDGET_SECONDS
         for text, photo in extras:
             problem = await self._send_continuation(chat, text, photo, deadline)
@@ -207,6 +215,32 @@ class TelegramNotifier:
                 log.warning("telegram chat %s: alert delivered, but a follow-up part was not: %s", chat.chat_id, problem)
                 return SendOutcome("sent", error=problem)
         return SENT
+
+    async def _send_first(self, chat: ChatTarget, text: str, photo: bytes | None) -> tuple[ChatTarget, bool]:
+        """Send the alert's first message; follow a group's move to a supergroup; return the chat and chart sent."""
+        try:
+            await self._send_piece(chat, text, photo)
+            return chat, photo is not None
+        except ChatMigrated as exc:
+            chat = self._follow_migration(chat, exc.new_chat_id)
+        except BadRequest as exc:
+            if photo is None or self._outcome(exc).chat_gone:
+                raise
+            log.warning("telegram chat %s: chart refused (%s); sending the text alone", chat.chat_id, self._clean(exc))
+            photo = None
+        await self._send_piece(chat, text, photo)
+        return chat, photo is not None
+
+    def _follow_migration(self, chat: ChatTarget, new_chat_id: int) -> ChatTarget:
+        """Move a group's subscription to the supergroup it became, and send there."""
+        moved = ChatTarget(str(new_chat_id), chat.thread_id)
+        store = self.runtime.store
+        old = store.subscription(self.name, chat.chat_id, chat.thread_id)
+        if old is not None and old.active:
+            store.subscribe(self.name, moved.chat_id, moved.thread_id, old.rules, old.symbols, now=self.runtime.now())
+            store.deactivate_subscription(old.id, f"group became supergroup {new_chat_id}")
+        log.info("telegram chat %s became supergroup %s; its subscription moved", chat.chat_id, new_chat_id)
+        return moved
 
     async def _send_piece(self, chat: ChatTarget, text: str, photo: bytes | None = None) -> None:
         await self._pace(chat)

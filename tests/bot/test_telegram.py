@@ -146,6 +146,25 @@ def test_html_escaping_and_splitting_keep_telegram_happy():
     assert "".join(split_text(one_long_line)) == one_long_line
 
 
+async def test_short_alert_with_chart_is_one_photo_with_caption(fake, runtime):
+    outcome = await runtime.notifiers["telegram"].send(
+        ChatTarget(str(FORUM), str(TOPIC)), OutgoingAlert((event(),), format_alert(event()), b"\x89PNG chart"))
+    assert outcome.status == "sent"
+    [photo] = fake.messages_to(FORUM)
+    assert photo.photo == b"\x89PNG chart" and photo.thread_id == TOPIC and "all-time high" in photo.text
+
+
+async def test_a_group_that_became_a_supergroup_keeps_its_alerts(fake, runtime):
+    old, new = -5001, -1005001
+    fake.add_group(old).migrated_to = new
+    fake.add_group(new)
+    runtime.store.subscribe("telegram", str(old), symbols=["BTC"])
+    outcome = await runtime.notifiers["telegram"].send(ChatTarget(str(old)), OutgoingAlert((event(),), "hi"))
+    assert outcome.status == "sent" and [m.text for m in fake.messages_to(new)] == ["<b>hi</b>"]
+    assert not runtime.store.subscription("telegram", str(old)).active
+    assert runtime.store.subscription("telegram", str(new)).symbols == ("BTC",)
+
+
 async def test_long_alert_is_split_and_chart_sent_as_photo(fake, runtime):
     notifier = runtime.notifiers["telegram"]
     text = "🚀 <BTC> & friends\n" + "\n".join(f"row {i}: {'y' * 100}" for i in range(100))
@@ -237,3 +256,17 @@ async def test_a_rejected_token_is_reported_without_the_token(fake, tmp_path):
     assert "Telegram did not start" in str(failure.value)
     assert wrong not in str(failure.value) and "WRONG-secret_token" not in str(failure.value)
     await running.close()
+
+
+async def test_no_record_holds_the_token_even_without_riskon_logging_setup(fake, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)  # any handler a user or library adds sees these records
+    config = parse_config(config_text(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": TOKEN})
+    running = Runtime(config, Store.memory())
+    await running.start()
+    fake.inject("timeout", ALICE)
+    await running.notifiers["telegram"].send(ChatTarget(str(ALICE)), OutgoingAlert((event(),), "hi"))
+    await ask(fake, ALICE, ALICE, "/help")
+    await running.close()
+    texts = [record.getMessage() + (record.exc_text or "") for record in caplog.records]
+    assert any("HTTP Request" in text for text in texts)
+    assert not [text for text in texts if TOKEN in text]

@@ -42,6 +42,7 @@ class FakeChat:
     topics: set[int] = field(default_factory=set)
     blocked: bool = False  # a private chat whose user blocked the bot, or a group that kicked it
     gone: bool = False  # deleted: "chat not found"
+    migrated_to: int | None = None  # a group upgraded to a supergroup with this id
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.type}
@@ -343,6 +344,9 @@ class FakeTelegram:
         chat = self.chats.get(chat_id)
         if chat is None or chat.gone:
             return _error(400, "Bad Request: chat not found")
+        if chat.migrated_to is not None:
+            return _error(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                          {"migrate_to_chat_id": chat.migrated_to})
         if chat.blocked:
             reason = "bot was blocked by the user" if chat.type == "private" else "bot was kicked from the supergroup chat"
             return _error(403, f"Forbidden: {reason}")
