@@ -131,6 +131,18 @@ async def test_a_thread_has_its_own_subscription(fake, guild, runtime):
     assert runtime.store.subscription("discord", alerts["id"]) is None
 
 
+async def test_a_dm_with_the_bot_is_its_users_own_chat(fake, guild, runtime):
+    dm = fake.add_dm()
+    answer = await fake.interact(None, dm, "subscribe", {"what": "BTC"})
+    assert "Subscribed this chat: symbols BTC" in fake.text_of(answer)
+    assert runtime.store.subscription("discord", dm["id"]).symbols == ("BTC",)
+    store = runtime.store
+    event = AlertEvent("btc_ath", "new_ath", "BTC", NOW, {"price": 100000.0})
+    store.record_alert(event, "📈 BTC new all-time high", NOW, store.recipients(event, NOW))
+    assert (await runtime.deliver()).outcomes == {("discord", "sent"): 1}
+    assert fake.sent_to(dm["id"])[0].embeds[0]["title"] == "📈 BTC new all-time high"
+
+
 async def test_autocomplete_offers_rules_and_symbols(fake, guild, runtime):
     answer = await fake.interact(guild, fake.channel(guild, "alerts"), "subscribe", {"what": "bt"}, autocomplete="what")
     assert answer["type"] == 8

@@ -208,6 +208,14 @@ class FakeDiscord:
         self.channels[channel["id"]] = channel
         return channel
 
+    def add_dm(self) -> dict[str, Any]:
+        """Open a DM channel between the bot and a new user; the user's id is the channel's `user_id`."""
+        user_id = snowflake()
+        channel = {"id": snowflake(), "type": 1, "last_message_id": None, "user_id": user_id,
+                   "recipients": [{"id": user_id, "username": "dm-trader", "discriminator": "0", "avatar": None}]}
+        self.channels[channel["id"]] = channel
+        return channel
+
     def channel(self, guild: dict[str, Any], name: str) -> dict[str, Any]:
         """Return a guild's channel or thread by name."""
         return next(c for c in guild["channels"] + guild["threads"] if c["name"] == name)
@@ -287,7 +295,7 @@ class FakeDiscord:
     # --- what tests do as Discord users ----------------------------------------------------------------
     async def interact(
         self,
-        guild: dict[str, Any],
+        guild: dict[str, Any] | None,
         channel: dict[str, Any],
         command: str,
         options: dict[str, Any] | None = None,
@@ -311,17 +319,22 @@ class FakeDiscord:
                 "avatar": None}
         interaction = {
             "id": interaction_id, "application_id": self.application_id, "token": token, "version": 1,
-            "type": 4 if autocomplete else 2, "guild_id": guild["id"], "channel_id": channel["id"],
+            "type": 4 if autocomplete else 2, "channel_id": channel["id"],
             "channel": {k: channel[k] for k in ("id", "type", "name", "guild_id", "parent_id", "position",
-                                                 "permission_overwrites", "nsfw") if k in channel},
+                                                 "permission_overwrites", "nsfw", "recipients") if k in channel},
             "data": {"id": snowflake(), "name": command, "type": 1, "options": option_list},
-            "member": {"user": user, "roles": [self.role_id(guild, name) for name in roles], "nick": None,
-                       "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False, "mute": False, "flags": 0,
-                       "permissions": str(permissions)},
-            "app_permissions": str(MEMBER_PERMISSIONS), "locale": "en-US", "guild_locale": "en-US",
-            "entitlements": [], "authorizing_integration_owners": {"0": guild["id"]}, "context": 0,
+            "app_permissions": str(MEMBER_PERMISSIONS), "locale": "en-US", "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
         }
+        if guild is None:  # a DM: a user, no member, no server
+            interaction.update(user={**user, "id": user_id or channel["user_id"]}, context=1,
+                               authorizing_integration_owners={"1": user_id or channel["user_id"]})
+        else:
+            interaction.update(guild_id=guild["id"], guild_locale="en-US", context=0,
+                               authorizing_integration_owners={"0": guild["id"]},
+                               member={"user": user, "roles": [self.role_id(guild, name) for name in roles],
+                                       "nick": None, "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False,
+                                       "mute": False, "flags": 0, "permissions": str(permissions)})
         self._interactions[token] = interaction
         self._answered[interaction_id] = asyncio.Event()
         self.last_interaction_id = interaction_id
