@@ -29,13 +29,18 @@ FOLLOWER_COLOURS = ("#1f77b4", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e37
 _NOT_DRAWABLE = re.compile(r"[^\u0000-\uffff]")  # emoji outside the fonts matplotlib ships
 
 
-def _figure(width: float, height: float, rows: int = 1, ratios: Sequence[float] | None = None):
+def _figure(width: float, height: float, rows: int = 1, ratios: Sequence[float] | None = None, top_inches: float = 0.45):
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    # Fixed margins instead of a layout engine: one draw per chart instead of two.
+    figure = Figure(figsize=(width, height), dpi=100)
+    figure.subplots_adjust(left=0.8 / width, right=1 - 0.2 / width, top=1 - top_inches / height,
+                           bottom=0.55 / height, hspace=0.45 * rows / max(height / 2.6, 1))
     if rows == 1:
         return figure, [figure.add_subplot(1, 1, 1)]
-    grid = figure.add_gridspec(rows, 1, height_ratios=list(ratios or [1] * rows))
+    grid = figure.add_gridspec(rows, 1, height_ratios=list(ratios or [1] * rows), left=0.8 / width,
+                               right=1 - 0.2 / width, top=1 - top_inches / height, bottom=0.55 / height,
+                               hspace=0.12 if ratios else 0.35)
     first = figure.add_subplot(grid[0])
     axes = [first] + [figure.add_subplot(grid[i], sharex=first) for i in range(1, rows)]
     return figure, axes
@@ -106,6 +111,8 @@ def alert_chart(
     shown = [(b, a) for b, a in zip(final, running) if b.time >= start]
     if len(shown) < MIN_BARS:
         return None
+    if not any(timedelta(0) <= event.bar_time - b.time <= timedelta(days=7) for b, _ in shown):
+        return None  # no bar at the alert: the chart could not show what the alert is about
     times = [b.time for b, _ in shown]
     flows_shown = [(t, f) for t, f in flows if t >= start and math.isfinite(f)]
     rows = 2 if flows_shown else 1
@@ -115,22 +122,31 @@ def alert_chart(
     price_axis.plot(times, [b.close for b, _ in shown], color=PRICE, linewidth=1.4, label=f"{event.symbol} close")
     price_axis.step(times, [a for _, a in shown], where="post", color=ATH, linewidth=1.0, linestyle="--",
                     label="all-time high" + (" (intraday)" if by_high else " (close)"))
-    all_levels = sorted(set(tracked_levels(event)) | {float(x) for x in levels if x and math.isfinite(x)})
+    closes_by_time = {b.time: b.close for b, _ in shown}
+    events = [e for e in events if e.symbol == event.symbol and e.bar_time in closes_by_time]
+    flips = [e for e in events if e.kind.endswith("flip") and not e.kind.startswith("failed")]
+    failed = [e for e in events if e.kind.startswith("failed")]
+    all_levels = set(tracked_levels(event)) | {float(x) for x in levels if x and math.isfinite(x)}
+    for flip in flips + failed:
+        all_levels |= set(tracked_levels(flip))
+    all_levels = sorted(all_levels)
     low = min(b.low for b, _ in shown)
     high = max(b.high for b, _ in shown)
     for index, level in enumerate(all_levels):
         if low * 0.5 <= level <= high * 1.5:  # a level far off the chart would flatten the price line
             price_axis.axhline(level, color=LEVEL, linewidth=1.0, linestyle=":",
                                label="tracked level" if index == 0 else None)
-            price_axis.annotate(f"{level:,.2f}", (times[0], level), textcoords="offset points", xytext=(2, 3),
-                                fontsize=8, color=LEVEL)
-    closes_by_time = {b.time: b.close for b, _ in shown}
-    flips = [e for e in events if e.symbol == event.symbol and "flip" in e.kind and e.bar_time in closes_by_time]
+            # Labelled mid-chart: the legend sits top left and the alert's own label at the right.
+            price_axis.text(0.5, level, f"level {level:,.2f}", transform=price_axis.get_yaxis_transform(),
+                            fontsize=8, color=LEVEL, ha="center", va="bottom",
+                            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
     if flips:
         price_axis.scatter([e.bar_time for e in flips], [closes_by_time[e.bar_time] for e in flips], marker="^",
-                           s=60, color=FLIP, zorder=4, label="resistance flip")
-    others = [e for e in events if e.symbol == event.symbol and e.bar_time in closes_by_time
-              and "flip" not in e.kind and e.bar_time != event.bar_time]
+                           s=60, color=FLIP, zorder=4, label="resistance turned support")
+    if failed:
+        price_axis.scatter([e.bar_time for e in failed], [closes_by_time[e.bar_time] for e in failed], marker="x",
+                           s=50, color=DOWN, zorder=4, label="failed flip")
+    others = [e for e in events if "flip" not in e.kind and e.bar_time != event.bar_time]
     if others:
         price_axis.scatter([e.bar_time for e in others], [closes_by_time[e.bar_time] for e in others], marker="o",
                            s=14, color=ATH, zorder=3, label="earlier alerts")
@@ -152,7 +168,12 @@ def alert_chart(
                       color=[UP if f >= 0 else DOWN for _, f in flows_shown])
         flow_axis.axhline(0, color="#444444", linewidth=0.6)
         flow_axis.set_ylabel("net flow $M")
-    figure.autofmt_xdate()
+    for label in axes[-1].get_xticklabels():
+        label.set_rotation(20)
+        label.set_horizontalalignment("right")
+    if rows == 2:
+        for label in axes[0].get_xticklabels():
+            label.set_visible(False)
     return _png(figure)
 
 
@@ -209,7 +230,7 @@ def study_chart(
                 if paths.size and np.isfinite(paths).any()}
     if not drawable:
         return None
-    figure, axes = _figure(9, 3.4 * len(drawable), len(drawable))
+    figure, axes = _figure(9, 3.4 * len(drawable), len(drawable), top_inches=0.75)
     for index, (axis, (name, (grid, paths))) in enumerate(zip(axes, drawable.items())):
         _style(axis)
         colour = FOLLOWER_COLOURS[index % len(FOLLOWER_COLOURS)]
