@@ -13,7 +13,7 @@ import pytest
 from alerts.errors import RiskonError
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
-from bot.config import parse_config
+from bot.config import ConfigError, parse_config
 from bot.logs import setup_logging
 from bot.notifiers.base import ChatTarget, OutgoingAlert
 from bot.notifiers.telegram import TEXT_LIMIT, split_text, to_html
@@ -270,3 +270,19 @@ async def test_no_record_holds_the_token_even_without_riskon_logging_setup(fake,
     texts = [record.getMessage() + (record.exc_text or "") for record in caplog.records]
     assert any("HTTP Request" in text for text in texts)
     assert not [text for text in texts if TOKEN in text]
+
+
+@pytest.mark.parametrize(
+    "token, extra, problem",
+    [
+        ("not-a-token-value", "", "channels.telegram.token: must be a bot token like 123456:ABC-def"),
+        (TOKEN, "    mode: webhook\n", "webhook mode needs webhook_url"),
+        (TOKEN, "    messages_per_second: 0\n", "channels.telegram.messages_per_second: must be greater than 0"),
+        (TOKEN, "    tokn: x\n", "channels.telegram.tokn: unknown key (did you mean 'token'?)"),
+    ],
+)
+def test_config_problems_are_named_without_showing_the_token(fake, tmp_path, token, extra, problem):
+    with pytest.raises(ConfigError) as failure:
+        parse_config(config_text(fake, tmp_path, extra), env={"TELEGRAM_BOT_TOKEN": token})
+    assert problem in str(failure.value)
+    assert token not in str(failure.value)

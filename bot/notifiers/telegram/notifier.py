@@ -8,14 +8,12 @@ bot and each group, and a per-chat spacing keeps one chat at one message a secon
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import time
 import warnings
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -26,85 +24,17 @@ from alerts.errors import RiskonError
 from bot.commands import COMMANDS, CommandContext, Reply, dispatch
 from bot.logs import RedactSecrets
 from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
+from bot.notifiers.telegram.settings import TelegramSettings
+from bot.notifiers.telegram.text import CAPTION_LIMIT, split_text, to_html, units
 
 log = logging.getLogger(__name__)
 
-TEXT_LIMIT = 4096
-CAPTION_LIMIT = 1024
 # Errors that mean the chat (or topic) will never take a message again: stop its subscription.
 CHAT_GONE = ("chat not found", "message thread not found", "bot was kicked", "bot is not a member",
              "have no rights to send", "not enough rights to send", "topic_closed", "topic_deleted", "user is deactivated")
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-CONTINUATION_BUDGET_SECONDS = 40.0
-LOGGERS_WITH_URLS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Updater", "telegram.ext.Application")  # below the delivery job's own send timeout
-
-
-class TelegramSettings(BaseModel):
-    """Settings of the Telegram channel (`channels.telegram` in config.yaml)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = True
-    token: SecretStr = Field(description="bot token from @BotFather; write ${TELEGRAM_BOT_TOKEN}, never the value")
-    base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL (a self-hosted server's)")
-    base_file_url: str = Field("https://api.telegram.org/file/bot", description="Bot API file base URL")
-    mode: Literal["polling", "webhook"] = Field("polling", description="how commands arrive")
-    poll_timeout_seconds: int = Field(30, ge=0, le=50, description="long-polling wait of getUpdates")
-    webhook_url: str | None = Field(None, description="public HTTPS URL Telegram posts updates to (webhook mode)")
-    webhook_listen: str = Field("127.0.0.1", description="address the webhook server binds")
-    webhook_port: int = Field(8443, ge=0, le=65535, description="port the webhook server binds")
-    webhook_secret: SecretStr | None = Field(None, description="secret Telegram sends back in each webhook call")
-    messages_per_second: float = Field(29.0, gt=0, le=1000, description="whole-bot pace (Telegram allows about 30)")
-    group_messages_per_minute: float = Field(20.0, gt=0, le=1000, description="pace per group (Telegram: 20/min)")
-    chat_interval_seconds: float = Field(1.0, ge=0, le=60, description="least time between two messages to one chat")
-    request_timeout_seconds: float = Field(20.0, gt=0, le=300, description="connect/read/write timeout of a call")
-    register_commands: bool = Field(True, description="publish the command list with setMyCommands at start")
-
-    @field_validator("token")
-    @classmethod
-    def _token_shape(cls, value: SecretStr) -> SecretStr:
-        text = value.get_secret_value()
-        head, _, tail = text.partition(":")
-        if not head.isdigit() or not tail or any(not (c.isalnum() or c in "_-") for c in tail):
-            raise ValueError("must be a bot token like 123456:ABC-def (as @BotFather gives it); the value is not shown")
-        return value
-
-
-def to_html(text: str, bold_first_line: bool = False) -> str:
-    """Escape plain text for Telegram's HTML parse mode; optionally bold the headline."""
-    if not bold_first_line:
-        return html.escape(text, quote=False)
-    head, newline, rest = text.partition("\n")
-    return f"<b>{html.escape(head, quote=False)}</b>{newline}{html.escape(rest, quote=False)}"
-
-
-def _units(text: str) -> int:
-    """Return the length Telegram counts: UTF-16 code units (an emoji is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Split plain text into pieces whose escaped HTML fits `limit`, on line boundaries where possible."""
-    budget = limit - 7  # room for the <b></b> around a headline
-    pieces: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while _units(html.escape(line, quote=False)) > budget:  # one line too long: cut it at the budget
-            cut = len(line)
-            while _units(html.escape(line[:cut], quote=False)) > budget:
-                cut = max(1, cut * budget // max(_units(html.escape(line[:cut], quote=False)), 1) - 1)
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(line[:cut])
-            line = line[cut:]
-        candidate = f"{current}\n{line}" if current else line
-        if current and _units(html.escape(candidate, quote=False)) > budget:
-            pieces.append(current)
-            candidate = line
-        current = candidate
-    if current.strip() or not pieces:
-        pieces.append(current)
-    return [p for p in pieces if p.strip()] or [text[:budget]]
+CONTINUATION_BUDGET_SECONDS = 40.0  # below the delivery job's own send timeout
+LOGGERS_WITH_URLS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Updater", "telegram.ext.Application")
 
 
 class TelegramNotifier:
@@ -167,8 +97,6 @@ class TelegramNotifier:
         s, updater = self.settings, self.app.updater
         allowed = [Update.MESSAGE, Update.CHANNEL_POST]
         if s.mode == "webhook":
-            if not s.webhook_url:
-                raise RuntimeError("webhook mode needs channels.telegram.webhook_url")
             secret = s.webhook_secret.get_secret_value() if s.webhook_secret else None
             await updater.start_webhook(listen=s.webhook_listen, port=s.webhook_port,
                                         url_path=urlsplit(s.webhook_url).path.strip("/"),
@@ -198,7 +126,7 @@ class TelegramNotifier:
         pieces = [to_html(piece, bold_first_line=(i == 0)) for i, piece in enumerate(split_text(alert.text))]
         chart = alert.chart_png
         # A short alert with a chart is one message: the photo with the text as its caption.
-        photo = chart if chart and len(pieces) == 1 and _units(pieces[0]) <= CAPTION_LIMIT else None
+        photo = chart if chart and len(pieces) == 1 and units(pieces[0]) <= CAPTION_LIMIT else None
         try:
             chat, chart_sent = await self._send_first(chat, pieces[0], photo)
         except TelegramError as exc:
@@ -327,7 +255,7 @@ class TelegramNotifier:
     async def _answer(self, chat: ChatTarget, reply: Reply) -> None:
         """Send a command's reply; a failure is logged (redacted), never raised into PTB."""
         try:
-            if reply.image_png is not None and _units(html.escape(reply.text, quote=False)) <= CAPTION_LIMIT:
+            if reply.image_png is not None and units(to_html(reply.text)) <= CAPTION_LIMIT:
                 await self._send_piece(chat, to_html(reply.text), reply.image_png)
                 return
             for piece in split_text(reply.text):
