@@ -240,3 +240,25 @@ async def test_a_thread_subscription_posts_into_the_thread(fake, guild, setup):
     record(runtime, ath("^RUT"))
     await runtime.deliver()
     assert len(fake.sent_to(thread["id"])) == 1 and len(fake.sent_to(ids["small-caps"])) == 1
+
+
+async def test_fan_out_is_paced_under_discords_global_limit(tmp_path):
+    fake = await FakeDiscord(global_per_second=10).start()
+    guild = fake.add_guild()
+    channels = [fake.add_channel(guild, f"alerts-{i}")["id"] for i in range(12)]
+    bot = {"token": "${DISCORD_BOT_TOKEN}", "api_base": fake.api_base, "gateway": fake.gateway,
+           "guild_ready_timeout": 0.05, "sync_commands": False, "messages_per_second": 8}
+    config = parse_config(riskon_config(tmp_path, bot=bot), env={"DISCORD_BOT_TOKEN": fake.token})
+    runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+    await runtime.start()
+    try:
+        for channel in channels:
+            runtime.store.subscribe("discord", channel)
+        record(runtime, ath("BTC"))
+        started = asyncio.get_running_loop().time()
+        assert (await runtime.deliver()).outcomes == {("discord", "sent"): 12}
+        assert asyncio.get_running_loop().time() - started >= 11 / 8 * 0.9  # paced, not in one burst
+        assert fake.global_429s == 0 and [len(fake.sent_to(c)) for c in channels] == [1] * 12
+    finally:
+        await runtime.close()
+        await fake.stop()

@@ -9,6 +9,7 @@ Access, 404 Unknown Channel / Unknown Webhook, 400 Invalid Form Body for over-lo
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -144,11 +145,15 @@ class FakeDiscord:
         channel_limit: int = 5,
         channel_window: float = 5.0,
         attachment_limit: int = 10 * 1024 * 1024,
+        global_per_second: int = 50,
     ) -> None:
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.channel_limit, self.channel_window = channel_limit, channel_window
         self.attachment_limit = attachment_limit
+        self.global_per_second = global_per_second
+        self._recent: collections.deque[float] = collections.deque()  # times of the bot's recent requests
+        self.global_429s = 0
         self.application_id = snowflake()
         self.bot_user = {"id": self.application_id, "username": "riskon", "discriminator": "0", "global_name": None,
                          "avatar": None, "bot": True, "flags": 0}
@@ -464,6 +469,21 @@ class FakeDiscord:
             return payload, files
         return await request.json(), {}
 
+    def _global_limited(self) -> web.Response | None:
+        """Apply Discord's global limit on a bot (50 requests a second); return the 429 when it is over."""
+        now = time.monotonic()
+        while self._recent and self._recent[0] <= now - 1.0:
+            self._recent.popleft()
+        if len(self._recent) >= self.global_per_second:
+            self.global_429s += 1
+            retry_after = round(self._recent[0] + 1.0 - now, 3)
+            headers = {"Retry-After": str(max(1, round(retry_after))), "X-RateLimit-Global": "true",
+                       "X-RateLimit-Scope": "global", "Via": "1.1 google"}
+            return _json({"message": "You are being rate limited.", "retry_after": retry_after, "global": True},
+                         429, headers)
+        self._recent.append(now)
+        return None
+
     def _limited(self, target: str, bucket_id: str) -> tuple[web.Response | None, dict[str, str]]:
         """Apply a queued or earned 429 for a channel or webhook; return it, or the headers for a success."""
         now = time.monotonic()
@@ -508,6 +528,8 @@ class FakeDiscord:
             return _error(403, 50001, "Missing Access")
         if channel_id not in self.channels or self.gone.get(channel_id) == 404:
             return _error(404, 10003, "Unknown Channel")
+        if (refused := self._global_limited()) is not None:
+            return refused
         limited, headers = self._limited(channel_id, "channel-messages")
         if limited is not None:
             return limited

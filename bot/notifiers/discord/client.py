@@ -32,6 +32,8 @@ class DiscordNotifier:
         self.ready = asyncio.Event()
         self._gateway: asyncio.Task[None] | None = None
         self._logged_in = False
+        self._pace = asyncio.Lock()
+        self._next_slot = 0.0
 
     async def start(self) -> None:
         """Log in, register the slash commands, and connect to the gateway (waiting a while for READY)."""
@@ -117,12 +119,23 @@ class DiscordNotifier:
         nonce = send_nonce(alert, chat)
 
         async def post(message: AlertMessage) -> None:
+            await self._wait_for_slot()
             file = message.file()
             # The same nonce for the same alert and chat: if a crash hid Discord's answer, the resend is dropped.
             await channel.send(embeds=message.embeds, allowed_mentions=NO_MENTIONS, nonce=nonce,
                                **({"file": file} if file else {}))
 
         return await post_alert(alert, post, where)
+
+
+    async def _wait_for_slot(self) -> None:
+        """Space messages evenly at `messages_per_second`, under Discord's global limit (a 429 there stalls all)."""
+        loop = asyncio.get_running_loop()
+        async with self._pace:
+            now = loop.time()
+            if self._next_slot > now:
+                await asyncio.sleep(self._next_slot - now)
+            self._next_slot = max(now, self._next_slot) + 1.0 / self.settings.messages_per_second
 
 
 def build_bot(settings: DiscordSettings, runtime: Any) -> DiscordNotifier:

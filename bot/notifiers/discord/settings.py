@@ -77,6 +77,9 @@ class DiscordSettings(Endpoints):
     sync_commands: bool = Field(True, description="register the slash commands with Discord at start")
     ready_timeout_seconds: float = Field(30.0, gt=0, le=600, description="how long start-up waits for the gateway")
     guild_ready_timeout: float = Field(2.0, ge=0, le=60, description="discord.py's wait for servers after READY")
+    messages_per_second: float = Field(
+        40.0, gt=0, le=50, description="whole-bot pace of alert messages (Discord allows a bot 50 requests a second)"
+    )
     answer_within_seconds: float = Field(
         2.0, ge=0, le=2.5, description="a command slower than this first shows 'thinking…' (Discord allows 3 s); 0: always"
     )
