@@ -76,12 +76,31 @@ def yahoo_session(base_url: str | None = None) -> Any:
             self._local = threading.local()
 
         def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-            if self.base_url:
+            redirected = bool(self.base_url) and YAHOO_HOST.match(str(url)) is not None
+            if redirected:
                 url = YAHOO_HOST.sub(self.base_url, str(url), count=1)
             response = super().request(method, url, *args, **kwargs)
+            if redirected:
+                self._file_cookies_under_yahoo()
             if response.status_code == 429:
                 self._local.retry_after = retry_after_seconds(dict(response.headers))
             return response
+
+        def _file_cookies_under_yahoo(self) -> None:
+            """Copy the mirror's cookies to .yahoo.com, where yfinance looks for (and caches) its session cookie.
+
+            Without this, yfinance never finds its cookie behind a mirror and fetches a new one before every
+            request while holding its global lock, which turns concurrent requests into a queue.
+            """
+            import copy
+
+            jar = getattr(self.cookies, "jar", self.cookies)
+            for cookie in list(jar):
+                if "yahoo" in cookie.domain:
+                    continue
+                twin = copy.copy(cookie)
+                twin.domain, twin.domain_specified, twin.domain_initial_dot = ".yahoo.com", True, True
+                jar.set_cookie(twin)
 
         def take_retry_after(self) -> float | None:
             """Return (and forget) the Retry-After this thread last received."""
