@@ -70,6 +70,8 @@ class CommandContext:
     is_private: bool = False
     # Ask the chat service whether this user may change this chat's subscriptions (a group admin).
     may_manage: Callable[[], Awaitable[bool]] = field(default=_always, compare=False)
+    # Who may change subscriptions, in the chat service's words (for the refusal).
+    managers: str = "this group's admins"
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ async def dispatch(runtime: Any, ctx: CommandContext, name: str, args: Sequence[
             log.warning("could not check whether user %s may manage chat %s", ctx.user_id, ctx.chat_id, exc_info=True)
             return Reply("Could not check your rights in this chat right now; try again in a minute.")
         if not allowed:
-            return Reply(f"Only this group's admins can use /{name} here. Everyone can use /status.")
+            return Reply(f"Only {ctx.managers} can use /{name} here. Everyone can use /status.")
     try:
         return await HANDLERS[name](runtime, ctx, list(args))
     except UsageError as exc:
