@@ -95,7 +95,7 @@ async def test_everyone_may_read(fake, guild, runtime):
 ])
 async def test_members_without_manage_channels_cannot_change_subscriptions(fake, guild, runtime, command, options):
     reply = await say(fake, guild, command, options, roles=("traders",))
-    assert reply.startswith(f"Only this group's admins can use /{command}")
+    assert reply.startswith(f"Only members with Manage Channels or the Alert-Managers role can use /{command} here")
     assert runtime.store.active_subscriptions("discord") == []
 
 

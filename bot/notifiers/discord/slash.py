@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 import re
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 import discord
 from discord import app_commands
@@ -30,8 +30,9 @@ def context_of(interaction: discord.Interaction, settings: DiscordSettings) -> C
     async def may_manage() -> bool:
         return member_may_manage(interaction, settings)
 
+    managers = "members with Manage Channels" + "".join(f" or the {role} role" for role in settings.manager_roles)
     return CommandContext(CHANNEL, chat_id, thread_id, str(interaction.user.id),
-                          is_private=interaction.guild_id is None, may_manage=may_manage)
+                          is_private=interaction.guild_id is None, may_manage=may_manage, managers=managers)
 
 
 def member_may_manage(interaction: discord.Interaction, settings: DiscordSettings) -> bool:
@@ -100,56 +101,54 @@ def build_tree(client: discord.Client, runtime: Any, settings: DiscordSettings) 
     async def durations(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return _choices(list(DURATIONS), current)
 
-    def run(name: str):  # noqa: ANN202 - returns the coroutine factory a command calls
-        async def call(interaction: discord.Interaction, *values: Optional[str]) -> None:
-            await run_command(interaction, runtime, settings, name, words(*values))
-        return call
+    async def run(interaction: discord.Interaction, name: str, *values: Optional[str]) -> None:
+        await run_command(interaction, runtime, settings, name, words(*values))
 
     def describe(name: str) -> str:
         return SPECS[name].description[:100]
 
-    for plain in ("help", "list", "rules", "unmute", "pause", "resume", "reload", "health"):
-        tree.add_command(app_commands.Command(name=plain, description=describe(plain), callback=_no_options(run(plain))))
+    def without_options(name: str) -> Callable[[discord.Interaction], Awaitable[None]]:
+        async def callback(interaction: discord.Interaction) -> None:
+            await run(interaction, name)
+        return callback
+
+    for name in ("help", "list", "rules", "unmute", "pause", "resume", "reload", "health"):
+        tree.add_command(app_commands.Command(name=name, description=describe(name), callback=without_options(name)))
 
     @tree.command(name="status", description=describe("status"))
     @app_commands.describe(symbol="a symbol, e.g. ^RUT (empty: every symbol)")
     @app_commands.autocomplete(symbol=symbols)
     async def status(interaction: discord.Interaction, symbol: Optional[str] = None) -> None:
-        await run("status")(interaction, symbol)
+        await run(interaction, "status", symbol)
 
     @tree.command(name="chart", description=describe("chart"))
     @app_commands.describe(symbol="the symbol to draw")
     @app_commands.autocomplete(symbol=symbols)
     async def chart(interaction: discord.Interaction, symbol: str) -> None:
-        await run("chart")(interaction, symbol)
+        await run(interaction, "chart", symbol)
 
     @tree.command(name="subscribe", description=describe("subscribe"))
     @app_commands.describe(what="rules and/or symbols, e.g. BTC or smallcap_ath (empty: every alert)")
     @app_commands.autocomplete(what=rules_and_symbols)
     async def subscribe(interaction: discord.Interaction, what: Optional[str] = None) -> None:
-        await run("subscribe")(interaction, what)
+        await run(interaction, "subscribe", what)
 
     @tree.command(name="unsubscribe", description=describe("unsubscribe"))
     @app_commands.describe(what="rules and/or symbols to drop (empty: stop every alert)")
     @app_commands.autocomplete(what=rules_and_symbols)
     async def unsubscribe(interaction: discord.Interaction, what: Optional[str] = None) -> None:
-        await run("unsubscribe")(interaction, what)
+        await run(interaction, "unsubscribe", what)
 
     @tree.command(name="mute", description=describe("mute"))
     @app_commands.describe(duration="how long, e.g. 30m, 6h, 2d", what="one rule or symbol (empty: everything)")
     @app_commands.autocomplete(duration=durations, what=rules_and_symbols)
     async def mute(interaction: discord.Interaction, duration: str, what: Optional[str] = None) -> None:
-        await run("mute")(interaction, duration, what)
+        await run(interaction, "mute", duration, what)
 
     @tree.command(name="alerts", description=describe("alerts"))
     @app_commands.describe(count="how many (1-50, default 5)")
     async def alerts(interaction: discord.Interaction, count: Optional[app_commands.Range[int, 1, 50]] = None) -> None:
-        await run("alerts")(interaction, str(count) if count is not None else None)
+        await run(interaction, "alerts", str(count) if count is not None else None)
 
     return tree
 
-
-def _no_options(call: Any) -> Any:
-    async def callback(interaction: discord.Interaction) -> None:
-        await call(interaction)
-    return callback
