@@ -167,7 +167,7 @@ def _line_map(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...
     lines.setdefault(path, node.start_mark.line + 1)
     budget[0] -= 1
     if budget[0] < 0:
-        raise ConfigError([f"config is too large or too deeply aliased to be a riskon config ({lines and ''})"])
+        raise ConfigError(["config expands to more than 20,000 values (nested YAML aliases?): refusing a possible alias bomb"])
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
@@ -248,8 +248,9 @@ def _describe_error(error: dict[str, Any], known_fields: list[str]) -> str:
         return "must be one of " + error.get("ctx", {}).get("expected", "the allowed values")
     template = FRIENDLY.get(kind)
     if template:
+        ctx = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in error.get("ctx", {}).items()}
         try:
-            return template.format(**error.get("ctx", {}))
+            return template.format(**ctx)
         except (KeyError, IndexError):
             return template
     return error["msg"][0].lower() + error["msg"][1:]

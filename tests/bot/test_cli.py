@@ -1,0 +1,96 @@
+"""The riskon command line: help, version, check-config exit codes, and a broken config writes nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "config"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def riskon(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["replay"], ["check-config"], ["backtest"]])
+def test_every_command_has_help(command, tmp_path):
+    result = riskon(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "usage: riskon" in result.stdout
+
+
+def test_version(tmp_path):
+    result = riskon("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("riskon ")
+
+
+def test_check_config_summarises_a_good_config(tmp_path):
+    result = riskon("check-config", str(FIXTURES / "good_minimal.yaml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "rules (1)" in result.stdout and "rut_ath" in result.stdout and "^RUT" in result.stdout
+
+
+def test_check_config_lists_every_problem_and_exits_2(tmp_path):
+    result = riskon("check-config", str(FIXTURES / "bad" / "wrong_type.yaml"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "rules[2].min_gap_days: must be a whole number (wrong_type.yaml:11)" in result.stderr
+
+
+def test_check_config_of_a_missing_file_exits_2(tmp_path):
+    result = riskon("check-config", "nope.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "no such config file" in result.stderr
+
+
+def test_run_with_a_broken_config_exits_2_and_writes_nothing(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text((FIXTURES / "bad" / "unknown_key.yaml").read_text())
+    result = riskon("run", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "rules[0].rearm_pc: unknown key (did you mean 'rearm_pct'?)" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+
+
+def test_bad_arguments_say_what_is_wrong(tmp_path):
+    result = riskon("replay", "--data", ".", "--from", "yesterday", cwd=tmp_path)
+    assert result.returncode == 2 and "'yesterday' is not a date" in result.stderr
+
+
+def test_run_without_network_keeps_going_and_stops_cleanly_on_sigterm(tmp_path):
+    """With every source unreachable the bot logs the failure, backs off, and exits 0 on SIGTERM."""
+    (tmp_path / "config.yaml").write_text(
+        """
+storage: {path: live.db}
+feeds:
+  markets: {kind: exchange, every_seconds: 1, exchange: kraken, base_url: "http://127.0.0.1:9"}
+symbols:
+  - {id: BTC, feed: markets, source: BTC/USD, asset_class: crypto}
+rules:
+  - {id: ath, kind: new_ath, symbols: [BTC]}
+"""
+    )
+    process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)
+        assert process.poll() is None, process.stderr.read()
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=15)
+        elapsed = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = process.stderr.read()
+    assert code == 0, stderr
+    assert elapsed < 10
+    assert "feed markets: BTC: cannot load kraken markets" in stderr
+    assert "Traceback" not in stderr
+    assert (tmp_path / "live.db").exists()

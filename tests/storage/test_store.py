@@ -1,0 +1,133 @@
+"""Store: dedup forever, alert + outbox in one transaction, subscriptions and mutes, file permissions."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from datetime import timedelta
+
+import pytest
+
+from alerts.bars import Bar, utc
+from alerts.events import AlertEvent
+from storage import Store
+from storage.db import StorageError
+
+NOW = utc(2024, 11, 25, 21)
+EVENT = AlertEvent("rut_ath", "new_ath", "^RUT", utc(2024, 11, 25), {"price": 2466.49})
+
+
+def test_an_alert_is_recorded_once_ever(store):
+    first = store.record_alert(EVENT, "text", NOW)
+    again = store.record_alert(EVENT, "text", NOW + timedelta(days=3))
+    assert first is not None and again is None
+    assert store.alert_count() == 1
+
+
+def test_dedup_survives_reopening_the_file(tmp_path):
+    path = tmp_path / "riskon.db"
+    db = Store.open(path)
+    db.subscribe("console", "stdout")
+    assert db.record_alert(EVENT, "text", NOW, db.active_subscriptions()) is not None
+    db.close()
+    reopened = Store.open(path)
+    assert reopened.record_alert(EVENT, "text", NOW, reopened.active_subscriptions()) is None
+    assert reopened.outbox_counts()["pending"] == 1
+
+
+def test_alert_and_outbox_rows_commit_together_or_not_at_all(store):
+    subs = [store.subscribe("telegram", str(chat)) for chat in (1, 2, 3)]
+    # A real database fault on the second write: the deliveries table refuses inserts.
+    store.db.execute(
+        "create trigger refuse_deliveries before insert on deliveries begin select raise(abort, 'disk full'); end"
+    )
+    with pytest.raises(StorageError, match="disk full"):
+        store.record_alert(EVENT, "text", NOW, subs)
+    assert store.alert_count() == 0 and store.outbox_counts()["pending"] == 0
+    store.db.execute("drop trigger refuse_deliveries")
+    assert store.record_alert(EVENT, "text", NOW, subs) is not None
+    assert store.outbox_counts()["pending"] == 3
+
+
+def test_silent_alerts_are_remembered_but_owe_nothing(store):
+    store.subscribe("console", "stdout")
+    assert store.record_alert(EVENT, "text", NOW, store.active_subscriptions(), silent=True) is not None
+    assert store.outbox_counts()["pending"] == 0
+    assert store.recent_alerts() == []
+    assert store.has_alert(EVENT.dedup_key)
+
+
+def test_delivery_states_move_pending_retrying_sent_and_failed(store):
+    a, b = store.subscribe("telegram", "1"), store.subscribe("telegram", "2")
+    store.record_alert(EVENT, "text", NOW, [a, b])
+    first, second = store.due_deliveries(NOW)
+    store.mark_retry(first.id, NOW + timedelta(minutes=5), "429")
+    store.mark_failed(second.id, "chat not found")
+    assert store.due_deliveries(NOW) == []
+    [due] = store.due_deliveries(NOW + timedelta(minutes=5))
+    assert due.status == "retrying" and due.attempts == 1
+    store.mark_sent(due.id, NOW)
+    assert store.outbox_counts() == {"pending": 0, "sent": 1, "retrying": 0, "failed": 1}
+
+
+def test_filters_and_mutes_decide_recipients(store):
+    everything = store.subscribe("telegram", "1")
+    btc_only = store.subscribe("telegram", "2", symbols=["BTC"])
+    muted = store.subscribe("telegram", "3")
+    store.mute(muted.id, NOW + timedelta(hours=1), symbol="^RUT")
+    assert [s.id for s in store.recipients(EVENT, NOW)] == [everything.id]
+    assert btc_only.id not in [s.id for s in store.recipients(EVENT, NOW)]
+    assert muted.id in [s.id for s in store.recipients(EVENT, NOW + timedelta(hours=2))]
+
+
+def test_a_topic_is_its_own_subscription(store):
+    group = store.subscribe("telegram", "-100", "")
+    topic = store.subscribe("telegram", "-100", "7")
+    assert group.id != topic.id
+    store.subscribe("telegram", "-100", "7", rules=["rut_ath"])
+    assert len(store.active_subscriptions()) == 2
+
+
+def test_bars_upsert_by_symbol_interval_and_time(store):
+    day = utc(2024, 1, 2)
+    store.upsert_bars("^RUT", [Bar(day, 1, 2, 0.5, 1.5, 10)])
+    store.upsert_bars("^RUT", [Bar(day, 1, 3, 0.5, 2.5, 11), Bar(day + timedelta(days=1), 2, 3, 1, 2, 5)])
+    bars = store.load_bars("^RUT")
+    assert [b.close for b in bars] == [2.5, 2]
+    assert store.last_bar_time("^RUT") == day + timedelta(days=1)
+    assert [b.close for b in store.recent_bars("^RUT", 1)] == [2]
+
+
+def test_forming_bars_are_never_cached(store):
+    store.upsert_bars("BTC", [Bar(utc(2024, 1, 2), 1, 2, 0.5, 1.5, final=False)])
+    assert store.load_bars("BTC") == []
+
+
+def test_rule_state_round_trips(store):
+    store.save_rule_state("rut_ath", "^RUT", {"ath": 2442.74}, utc(2021, 11, 8), NOW)
+    assert store.rule_state("rut_ath", "^RUT") == ({"ath": 2442.74}, utc(2021, 11, 8))
+    assert store.rule_state("rut_ath", "IWM") == (None, None)
+
+
+def test_database_file_is_private_and_in_wal_mode(tmp_path):
+    path = tmp_path / "sub" / "riskon.db"
+    db = Store.open(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert db.db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_migrations_apply_once(tmp_path):
+    path = tmp_path / "riskon.db"
+    Store.open(path).close()
+    db = Store.open(path)
+    names = [row["name"] for row in db.db["migrations"].rows]
+    assert len(names) == len(set(names)) and names[0] == "0001_core"
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "riskon.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError, match="cannot open database"):
+        Store.open(path)
