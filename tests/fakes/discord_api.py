@@ -244,7 +244,7 @@ class FakeDiscord:
         self.queued_429.setdefault(target_id, []).extend(retry_after)
 
     def make_gone(self, channel_id: str, status: int = 404) -> None:
-        """Answer every send to a channel with 403 Missing Access or 404 Unknown Channel."""
+        """Answer every send to a channel with 403 Missing Access, 404 Unknown Channel or 400 Thread is archived."""
         self.gone[channel_id] = status
 
     def hold_answers(self, channel_id: str, seconds: float) -> None:
@@ -526,6 +526,8 @@ class FakeDiscord:
         channel_id = request.match_info["channel"]
         if self.gone.get(channel_id) == 403:
             return _error(403, 50001, "Missing Access")
+        if self.gone.get(channel_id) == 400:
+            return _error(400, 50083, "Thread is archived")
         if channel_id not in self.channels or self.gone.get(channel_id) == 404:
             return _error(404, 10003, "Unknown Channel")
         if (refused := self._global_limited()) is not None:

@@ -14,6 +14,7 @@ from bot.notifiers.base import SENT, OutgoingAlert, SendOutcome, failed, retry
 from bot.notifiers.discord.render import AlertMessage, alert_message
 
 log = logging.getLogger(__name__)
+ARCHIVED_THREAD = 50083  # Discord's error code for a send to a thread the bot cannot unarchive
 
 
 def outcome_of(exc: Exception, where: str, webhook: bool = False) -> SendOutcome:
@@ -25,6 +26,8 @@ def outcome_of(exc: Exception, where: str, webhook: bool = False) -> SendOutcome
         return failed(f"{where}: {exc.status} {exc.text or exc}", chat_gone=True)
     if isinstance(exc, discord.HTTPException):
         status = exc.status
+        if exc.code == ARCHIVED_THREAD:
+            return failed(f"{where}: the thread is archived or locked", chat_gone=True)
         if status == 401 and webhook:  # a bot's 401 is its token, fixable; a webhook's is the chat itself
             return failed(f"{where}: 401 invalid webhook token", chat_gone=True)
         if status == 429:
