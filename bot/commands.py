@@ -18,6 +18,7 @@ from alerts.messages import format_pct, format_price, format_usd
 log = logging.getLogger(__name__)
 
 MAX_ALERTS_SHOWN = 50
+MAX_ARGS, MAX_ARG_LENGTH = 40, 64  # more than any real command needs; keeps replies from echoing a flood
 MAX_MUTE = timedelta(days=365)
 
 
@@ -91,7 +92,9 @@ async def dispatch(runtime: Any, ctx: CommandContext, name: str, args: Sequence[
     name = name.lstrip("/").split("@", 1)[0].lower()
     spec = SPECS.get(name)
     if spec is None:
-        return Reply(f"Unknown command /{name}. Send /help for the list.")
+        return Reply(f"Unknown command /{name[:32]}. Send /help for the list.")
+    if len(args) > MAX_ARGS or any(len(arg) > MAX_ARG_LENGTH for arg in args):
+        return Reply(f"Too many or too long arguments.\nUsage: {spec.usage}")
     if spec.admin_only and not is_admin(runtime, ctx):
         return Reply(f"/{name} is for riskon's admins only.")
     if spec.changes_subscriptions and not ctx.is_private:

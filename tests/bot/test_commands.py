@@ -143,6 +143,12 @@ async def test_unknown_command_points_to_help(runtime):
     assert "/help" in await run(runtime, PRIVATE, "/frobnicate")
 
 
+async def test_a_flood_of_arguments_is_refused_without_echoing_it(runtime):
+    answer = await run(runtime, PRIVATE, "/subscribe " + "x" * 5000)
+    assert "Usage: /subscribe" in answer and len(answer) < 200
+    assert "Usage:" in await run(runtime, PRIVATE, "/subscribe " + " BTC" * 100)
+
+
 async def test_mute_keeps_alerts_from_this_chat_until_unmuted(runtime):
     store = runtime.store
     await run(runtime, PRIVATE, "/subscribe")

@@ -132,6 +132,7 @@ async def test_admin_commands_refuse_others(fake, runtime):
 async def test_bad_arguments_get_the_usage_line(fake, runtime):
     answer = await ask(fake, ALICE, ALICE, "/mute forever")
     assert "Usage: /mute DURATION [RULE|SYMBOL]" in answer
+    assert "Send /help" in await ask(fake, ALICE, ALICE, "/frobnicate")
 
 
 def test_html_escaping_and_splitting_keep_telegram_happy():

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTypes, filters
+from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTypes, MessageHandler, filters
 from telegram.request import HTTPXRequest
 
 from alerts.errors import RiskonError
@@ -83,6 +83,9 @@ class TelegramNotifier:
         for spec in COMMANDS:
             self.app.add_handler(CommandHandler(
                 spec.name, self._on_command, filters=filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST))
+        # In a private chat an unknown command gets a pointer to /help; in groups it may be another bot's.
+        self.app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE,
+                                            self._on_command))
         try:
             await self.app.initialize()
             if self.settings.register_commands:
@@ -249,7 +252,7 @@ class TelegramNotifier:
 
         ctx = CommandContext("telegram", str(chat.id), thread, str(user.id) if user else "",
                              chat.type == ChatType.PRIVATE, may_manage)
-        reply = await dispatch(self.runtime, ctx, name, context.args or [])
+        reply = await dispatch(self.runtime, ctx, name, message.text.split()[1:])
         await self._answer(ChatTarget(str(chat.id), thread), reply)
 
     async def _answer(self, chat: ChatTarget, reply: Reply) -> None:
