@@ -59,7 +59,7 @@ class Runtime:
         self.feeds = feeds if feeds is not None else self._build_feeds()
         self.feed_symbols = {name: [s.id for s in config.symbols if s.feed == name] for name in self.feeds}
         self.health = {name: FeedHealth() for name in self.feeds}
-        self.engine = Engine(store, config.build_rules(), [s.id for s in config.symbols])
+        self.engine = Engine(store, config.build_rules(), [s.id for s in config.symbols], flows_of=store.load_flows)
         self.notifiers = self._build_notifiers()
         self.charts = AlertCharts(store)  # one chart per alert, shared by every chat it goes to
         self.dispatcher = Dispatcher(
@@ -127,7 +127,8 @@ class Runtime:
         async with self._lock:
             before = {r.id for r in self.config.rules}
             self.config = fresh
-            self.engine = Engine(self.store, fresh.build_rules(), [s.id for s in fresh.symbols])
+            self.engine = Engine(self.store, fresh.build_rules(), [s.id for s in fresh.symbols],
+                                 flows_of=self.store.load_flows)
             after = {r.id for r in fresh.rules}
         return [f"rules added: {', '.join(sorted(after - before)) or 'none'}",
                 f"rules removed: {', '.join(sorted(before - after)) or 'none'}"]
@@ -146,6 +147,9 @@ class Runtime:
             return None
         symbols = self.feed_symbols[feed_name]
         since = {symbol: self.engine_last_bar(symbol) for symbol in symbols}
+        if any(since[s] is None for s in symbols):
+            await self._backfill_from_history_feeds([s for s in symbols if since[s] is None], now)
+            since = {symbol: self.engine_last_bar(symbol) for symbol in symbols}
         try:
             result = await feed.fetch(symbols, since, now)
         except Exception as exc:  # one failing source never stops the others
@@ -162,6 +166,25 @@ class Runtime:
         self.bars_processed += report.bars
         self._feed_ok(feed_name, health, now, result.errors)
         return report
+
+    async def _backfill_from_history_feeds(self, symbols: list[str], now: datetime) -> None:
+        """Fill empty symbols from their `history_feed` (a longer history than the live feed serves)."""
+        by_feed: dict[str, list[str]] = {}
+        for symbol in symbols:
+            config = self.config.symbol(symbol)
+            if config is not None and config.history_feed and config.history_feed in self.feeds:
+                by_feed.setdefault(config.history_feed, []).append(symbol)
+        for name, wanted in by_feed.items():
+            try:
+                result = await self.feeds[name].fetch(wanted, {s: None for s in wanted}, now)
+            except Exception as exc:  # the live feed's own (possibly shorter) history is the fallback
+                log.warning("history from feed %s failed for %s: %s", name, ", ".join(wanted), exc)
+                continue
+            for symbol, error in result.errors.items():
+                log.warning("history from feed %s for %s: %s", name, symbol, error)
+            finals = {s: [b for b in bars if b.final] for s, bars in result.bars.items() if s in wanted}
+            async with self._lock:
+                self.engine.ingest(finals, now, self.live_since)
 
     def engine_last_bar(self, symbol: str) -> datetime | None:
         """Return the newest bar held for a symbol."""

@@ -147,6 +147,7 @@ class YahooFeed:
         self.store = store
         self.sources: dict[str, str] = {}
         self.asset_classes: dict[str, str] = {}
+        self.live: set[str] = set()  # symbols whose live bars come from here (others only take history)
         for symbol in symbols:
             self.add_symbol(symbol)
         self.session = yahoo_session(settings.base_url)
@@ -167,6 +168,7 @@ class YahooFeed:
             source = symbol.history_source or symbol.id
         else:
             source = symbol.source_name
+            self.live.add(symbol.id)
         self.sources[symbol.id] = source
         self.asset_classes[symbol.id] = symbol.asset_class
 
@@ -180,12 +182,12 @@ class YahooFeed:
         return self._calendar
 
     def stale(self, now: datetime) -> dict[str, StaleMark]:
-        """Return the symbols whose data stopped updating, with since-when and why."""
-        return self.tracker.stale(now)
+        """Return the live symbols whose data stopped updating, with since-when and why."""
+        return {s: mark for s, mark in self.tracker.stale(now).items() if s in self.live}
 
     def next_poll_time(self, now: datetime) -> datetime | None:
         """Say when the next poll is worth making: None while trading (or for crypto), else the confirm or open."""
-        if any(c == "crypto" for c in self.asset_classes.values()) or not self.sources:
+        if not self.live or any(self.asset_classes.get(s) == "crypto" for s in self.live):
             return None
         delay = timedelta(minutes=self.settings.confirm_after_close_minutes)
         clock = market_clock(self.calendar, now, delay)
