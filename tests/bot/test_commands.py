@@ -240,3 +240,11 @@ async def test_chart_is_a_png_of_stored_history(runtime, market_data):
     reply = await dispatch(runtime, PRIVATE, "chart", ["BTC"])
     assert reply.image_png is not None and reply.image_png.startswith(b"\x89PNG")
     assert "BTC: last close" in reply.text
+
+
+async def test_status_shows_a_funds_recent_net_flows(runtime):
+    days = [NOW - timedelta(days=d) for d in range(1, 31)]
+    runtime.store.upsert_flows("IWM", [(day, -250e6, None, None, "test") for day in days], NOW)
+    detail = await run(runtime, PRIVATE, "/status IWM")
+    assert "Net flow, last 5 days: -$1.2B" in detail  # five days of -$250M (day 1..5 inside the window)
+    assert "Net flow, last 20 days: -$5.0B" in detail

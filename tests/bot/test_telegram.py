@@ -21,6 +21,8 @@ from bot.runtime import Runtime
 from storage import Store
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram, check_html
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # PTB 22: retry_after int -> timedelta
+
 ADMIN = 900  # riskon admin (config `admins`)
 GROUP_ADMIN, MEMBER, ALICE = 301, 302, 111
 GROUP, FORUM, TOPIC = -1001, -1002, 7
