@@ -258,6 +258,8 @@ async def test_a_rejected_token_is_reported_without_the_token(fake, tmp_path):
         await running.notifiers["telegram"].start()
     assert "Telegram did not start" in str(failure.value)
     assert wrong not in str(failure.value) and "WRONG-secret_token" not in str(failure.value)
+    outcome = await running.notifiers["telegram"].send(ChatTarget(str(ALICE)), OutgoingAlert((event(),), "hi"))
+    assert outcome.status == "retry" and "not connected" in outcome.error  # kept in the outbox for later
     await running.close()
 
 

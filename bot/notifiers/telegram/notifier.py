@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTypes, MessageHandler, filters
 from telegram.request import HTTPXRequest
 
@@ -53,6 +53,7 @@ class TelegramNotifier:
         for name in LOGGERS_WITH_URLS:
             logging.getLogger(name).addFilter(self._redact)
         self._next_slot: dict[tuple[int | str, str], float] = {}
+        self._started = False
         self.app = self._build_application()
 
     def _build_application(self) -> Application:
@@ -92,8 +93,9 @@ class TelegramNotifier:
                 await self.app.bot.set_my_commands([BotCommand(c.name, c.description[:256]) for c in COMMANDS])
             await self.app.start()
             await self._listen()
-        except (TelegramError, RuntimeError) as exc:
+        except (TelegramError, RuntimeError, OSError) as exc:
             raise RiskonError(f"Telegram did not start: {self._clean(exc)}") from None
+        self._started = True
         log.info("telegram: logged in as @%s, listening by %s", self.app.bot.username, self.settings.mode)
 
     async def _listen(self) -> None:
@@ -113,6 +115,7 @@ class TelegramNotifier:
 
     async def stop(self) -> None:
         """Stop listening, then stop and shut down the application."""
+        self._started = False
         try:
             if self.app.updater is not None and self.app.updater.running:
                 await self.app.updater.stop()
@@ -126,6 +129,8 @@ class TelegramNotifier:
     # --- alerts -----------------------------------------------------------------------------------
     async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
         """Send one alert (split if long, then its chart); return sent, retry or failed, never raise."""
+        if not self._started:
+            return retry("telegram: not connected (see the start-up error in the log)")
         pieces = [to_html(piece, bold_first_line=(i == 0)) for i, piece in enumerate(split_text(alert.text))]
         chart = alert.chart_png
         # A short alert with a chart is one message: the photo with the text as its caption.
@@ -226,9 +231,8 @@ class TelegramNotifier:
             return failed(f"telegram: {text}", chat_gone=gone)
         if isinstance(exc, InvalidToken):
             return retry("telegram: the bot token was rejected (revoked?)")
-        if isinstance(exc, (NetworkError, TelegramError)):  # TimedOut, 5xx, bad gateway pages
-            return retry(f"telegram: {type(exc).__name__}: {text}")
-        return retry(f"telegram: {text}")  # pragma: no cover - every TelegramError is handled above
+        # TimedOut, NetworkError (5xx, a bad-gateway page, a dropped connection) and anything new: try again later.
+        return retry(f"telegram: {type(exc).__name__}: {text}")
 
     def _clean(self, exc: BaseException) -> str:
         """Return an error's text with the token removed."""
@@ -275,7 +279,3 @@ def _retry_seconds(exc: RetryAfter) -> float:
         value = exc.retry_after
     return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
 
-
-def build(settings: TelegramSettings, runtime: Any) -> TelegramNotifier:
-    """Build the notifier from its validated settings."""
-    return TelegramNotifier(settings, runtime)
