@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -259,6 +260,34 @@ async def test_fan_out_is_paced_under_discords_global_limit(tmp_path):
         assert (await runtime.deliver()).outcomes == {("discord", "sent"): 12}
         assert asyncio.get_running_loop().time() - started >= 11 / 8 * 0.9  # paced, not in one burst
         assert fake.global_429s == 0 and [len(fake.sent_to(c)) for c in channels] == [1] * 12
+    finally:
+        await runtime.close()
+        await fake.stop()
+
+
+async def test_discord_unreachable_at_start_is_retried_in_the_background(tmp_path):
+    fake = FakeDiscord()
+    guild = fake.add_guild()
+    with socket.socket() as probe:  # a free port, left closed: riskon starts while Discord cannot be reached
+        probe.bind(("127.0.0.1", 0))
+        fake.port = probe.getsockname()[1]
+    bot = {"token": "${DISCORD_BOT_TOKEN}", "api_base": fake.api_base, "gateway": fake.gateway,
+           "guild_ready_timeout": 0.05, "login_retry_seconds": 0.1}
+    clock = Clock()
+    config = parse_config(riskon_config(tmp_path, bot=bot), env={"DISCORD_BOT_TOKEN": fake.token})
+    runtime = Runtime(config, Store.memory(), feeds={}, clock=clock)
+    await runtime.start()  # returns at once: the login is retried in the background
+    notifier = runtime.notifiers["discord"]
+    try:
+        channel = fake.channel(guild, "alerts")["id"]
+        runtime.store.subscribe("discord", channel)
+        record(runtime, ath("BTC"))
+        assert (await runtime.deliver()).outcomes == {("discord", "retry"): 1}
+        await fake.start(port=fake.port)
+        await asyncio.wait_for(notifier.ready.wait(), 5)
+        clock.now = NOW + timedelta(minutes=1)
+        assert (await runtime.deliver()).outcomes == {("discord", "sent"): 1}
+        assert len(fake.sent_to(channel)) == 1 and {c["name"] for c in fake.synced_commands["global"]}
     finally:
         await runtime.close()
         await fake.stop()

@@ -266,8 +266,8 @@ class FakeDiscord:
         """Return the gateway URL for DiscordWebSocket.DEFAULT_GATEWAY."""
         return f"ws://127.0.0.1:{self.port}/"
 
-    async def start(self) -> "FakeDiscord":
-        """Listen on a free port of 127.0.0.1."""
+    async def start(self, port: int = 0) -> "FakeDiscord":
+        """Listen on 127.0.0.1, on a free port unless one is given."""
         app = web.Application(client_max_size=30 * 1024 * 1024)
         app.router.add_get("/", self._gateway)
         r = app.router
@@ -284,7 +284,7 @@ class FakeDiscord:
         r.add_patch(API + "/webhooks/{id}/{token}/messages/{message}", self._edit_original)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self

@@ -17,6 +17,7 @@ from bot.notifiers.discord.slash import CHANNEL, build_tree
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_SECONDS = 10.0
+MAX_LOGIN_RETRY_SECONDS = 300.0
 
 
 class DiscordNotifier:
@@ -31,6 +32,7 @@ class DiscordNotifier:
         self.tree: discord.app_commands.CommandTree | None = None
         self.ready = asyncio.Event()
         self._gateway: asyncio.Task[None] | None = None
+        self._login: asyncio.Task[None] | None = None
         self._logged_in = False
         self._pace = asyncio.Lock()
         self._next_slot = 0.0
@@ -38,40 +40,74 @@ class DiscordNotifier:
     async def start(self) -> None:
         """Log in, register the slash commands, and connect to the gateway (waiting a while for READY)."""
         apply_endpoints(self.settings)
+        try:
+            await self._log_in()
+        except DiscordSetupError:
+            raise
+        except Exception as exc:  # Discord or the network is down: keep trying; alerts wait in the outbox
+            log.warning("discord: cannot log in yet (%s: %s); retrying in the background", type(exc).__name__, exc)
+            self._login = asyncio.create_task(self._log_in_later(), name="discord-login")
+            return
+        await self._go_online()
+        try:
+            await asyncio.wait_for(self.ready.wait(), self.settings.ready_timeout_seconds)
+        except asyncio.TimeoutError:
+            # Alerts still go out over REST; slash commands work once the gateway connects.
+            log.warning("discord: gateway not ready after %.0f s; still trying", self.settings.ready_timeout_seconds)
+
+    def _new_client(self) -> discord.Client:
         # Guilds is the only intent needed: it brings the channels, threads and roles access checks read.
         # Slash commands arrive as interactions, so no privileged intent (message content, members) is asked.
         intents = discord.Intents.none()
         intents.guilds = True
         # riskon never joins voice: spare users discord.py's warnings about voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-        self.client = client = discord.Client(
+        client = discord.Client(
             intents=intents,
             guild_ready_timeout=self.settings.guild_ready_timeout,
             max_ratelimit_timeout=self.settings.max_ratelimit_wait_seconds,
         )
-        self.tree = build_tree(client, self.runtime, self.settings)
 
         async def on_ready() -> None:
             self.ready.set()
             log.info("discord: connected as %s to %d servers", client.user, len(client.guilds))
 
         client.event(on_ready)
+        return client
+
+    async def _log_in(self) -> None:
+        client = self._new_client()
         try:
             await client.login(self.settings.token.get_secret_value())
         except discord.LoginFailure:
             await client.close()
-            raise DiscordSetupError(
-                "channels.discord: Discord refused the bot token (401 Unauthorized)"
-            ) from None
+            raise DiscordSetupError("channels.discord: Discord refused the bot token (401 Unauthorized)") from None
+        except BaseException:
+            await client.close()  # a client that failed to log in is not reused: its session is closed here
+            raise
+        self.client, self.tree = client, build_tree(client, self.runtime, self.settings)
         self._logged_in = True
+
+    async def _log_in_later(self) -> None:
+        delay = self.settings.login_retry_seconds
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._log_in()
+                break
+            except DiscordSetupError as exc:
+                log.error("%s", exc)
+                return
+            except Exception as exc:
+                delay = min(delay * 2, MAX_LOGIN_RETRY_SECONDS)
+                log.warning("discord: still cannot log in (%s: %s); next try in %.0f s", type(exc).__name__, exc, delay)
+        log.info("discord: logged in")
+        await self._go_online()
+
+    async def _go_online(self) -> None:
         if self.settings.sync_commands:
             await self.sync_commands()
         self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
-        try:
-            await asyncio.wait_for(self.ready.wait(), self.settings.ready_timeout_seconds)
-        except asyncio.TimeoutError:
-            # Alerts still go out over REST; slash commands work once the gateway connects.
-            log.warning("discord: gateway not ready after %.0f s; still trying", self.settings.ready_timeout_seconds)
 
     async def _connect(self) -> None:
         assert self.client is not None
@@ -100,6 +136,10 @@ class DiscordNotifier:
 
     async def stop(self) -> None:
         """Close the gateway and HTTP session."""
+        if self._login is not None and not self._login.done():
+            self._login.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._login
         if self.client is not None:
             await self.client.close()
         if self._gateway is not None:

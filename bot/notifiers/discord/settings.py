@@ -75,6 +75,9 @@ class DiscordSettings(Endpoints):
     manager_roles: list[str] = Field(default_factory=list, description="role names whose members may change a "
                                                                        "channel's subscriptions (Manage Channels always may)")
     sync_commands: bool = Field(True, description="register the slash commands with Discord at start")
+    login_retry_seconds: float = Field(
+        5.0, gt=0, le=300, description="first wait before logging in again when Discord cannot be reached at start"
+    )
     ready_timeout_seconds: float = Field(30.0, gt=0, le=600, description="how long start-up waits for the gateway")
     guild_ready_timeout: float = Field(2.0, ge=0, le=60, description="discord.py's wait for servers after READY")
     messages_per_second: float = Field(
