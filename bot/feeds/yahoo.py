@@ -82,9 +82,16 @@ def yahoo_session(base_url: str | None = None) -> Any:
             response = super().request(method, url, *args, **kwargs)
             if redirected:
                 self._file_cookies_under_yahoo()
+            self._local.status = response.status_code
             if response.status_code == 429:
                 self._local.retry_after = retry_after_seconds(dict(response.headers))
             return response
+
+        def take_status(self) -> int | None:
+            """Return (and forget) the HTTP status of this thread's last response."""
+            value = getattr(self._local, "status", None)
+            self._local.status = None
+            return value
 
         def _file_cookies_under_yahoo(self) -> None:
             """Copy the mirror's cookies to .yahoo.com, where yfinance looks for (and caches) its session cookie.
@@ -109,6 +116,10 @@ def yahoo_session(base_url: str | None = None) -> Any:
             return value
 
     return YahooSession()
+
+
+class YahooHTTPError(Exception):
+    """Yahoo (or the mirror) answered with an HTTP error status."""
 
 
 @dataclass(frozen=True)
@@ -274,8 +285,12 @@ class YahooFeed:
                 frame = ticker.history(start=last.date().isoformat(), **options)
         except Exception as exc:  # yfinance raises many kinds; each is this symbol's failure, not the poll's
             retry_after = self.session.take_retry_after()
+            status = self.session.take_status()
             if retry_after is not None or type(exc).__name__ == "YFRateLimitError":
                 exc.retry_after = retry_after  # type: ignore[attr-defined]
+            elif status is not None and status >= 400:
+                # yfinance reports an error page as undecodable JSON; the status says what happened.
+                raise YahooHTTPError(f"Yahoo answered HTTP {status} for {source}") from exc
             raise
         rows = []
         for stamp, record in frame.iterrows():
@@ -314,6 +329,8 @@ def _describe(exc: BaseException, source: str) -> str:
         return f"Yahoo did not answer for {source} in time"
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, YahooHTTPError):
+        return text
     if name == "YFRateLimitError":
         after = getattr(exc, "retry_after", None)
         return f"Yahoo rate limit (429){f', retry after {after:g}s' if after else ''}"

@@ -123,7 +123,7 @@ async def test_next_poll_waits_for_the_next_open_over_a_holiday(feed):
 @pytest.mark.parametrize(
     "fault, status, expected",
     [
-        ("status", 502, "JSONDecodeError"),
+        ("status", 502, "HTTP 502"),
         ("malformed", 200, "malformed"),
         ("empty", 200, "YFPricesMissingError"),
     ],
