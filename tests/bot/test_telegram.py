@@ -13,7 +13,7 @@ import pytest
 from alerts.errors import RiskonError
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
-from bot.config import ConfigError, parse_config
+from bot.config import ConfigError, load_config, parse_config
 from bot.logs import setup_logging
 from bot.notifiers.base import ChatTarget, OutgoingAlert
 from bot.notifiers.telegram import TEXT_LIMIT, split_text, to_html
@@ -291,3 +291,42 @@ def test_config_problems_are_named_without_showing_the_token(fake, tmp_path, tok
         parse_config(config_text(fake, tmp_path, extra), env={"TELEGRAM_BOT_TOKEN": token})
     assert problem in str(failure.value)
     assert token not in str(failure.value)
+
+
+EVERY_COMMAND = ["/start", "/help", "/status", "/status BTC", "/subscribe BTC", "/list", "/alerts 2", "/rules",
+                 "/mute 1h", "/unmute", "/chart BTC", "/unsubscribe BTC", "/pause", "/resume", "/reload", "/health"]
+
+
+@pytest.mark.parametrize(
+    "chat, user, thread, refused_subscription, refused_admin",
+    [
+        (GROUP, MEMBER, None, 4, 4),
+        (GROUP, GROUP_ADMIN, None, 0, 4),
+        (FORUM, GROUP_ADMIN, TOPIC, 0, 4),
+        (ALICE, ALICE, None, 0, 4),
+        (ADMIN, ADMIN, None, 0, 0),
+    ],
+    ids=["group member", "group admin", "forum topic admin", "private", "riskon admin"],
+)
+async def test_every_command_over_telegram(tmp_path, chat, user, thread, refused_subscription, refused_admin):
+    fake = await FakeTelegram(chat_per_second=50, chat_burst=50, max_poll_seconds=1).start()
+    fake.add_private_chat(ALICE), fake.add_private_chat(ADMIN)
+    fake.add_group(GROUP, admins={GROUP_ADMIN})
+    fake.add_group(FORUM, admins={GROUP_ADMIN}, forum=True, topics={TOPIC})
+    path = tmp_path / "config.yaml"
+    path.write_text(config_text(fake, tmp_path, "    chat_interval_seconds: 0.02\n"))
+    running = Runtime(load_config(path, env={"TELEGRAM_BOT_TOKEN": TOKEN}), Store.memory())
+    await running.start()
+    try:
+        for text in EVERY_COMMAND:
+            fake.post_command(chat, user, text, thread)
+        await fake.wait_until(lambda: len(fake.messages_to(chat)) >= len(EVERY_COMMAND), timeout=20)
+    finally:
+        await running.close()
+        await fake.stop()
+    answers = [m.text for m in fake.messages_to(chat)]
+    assert all(m.thread_id == thread for m in fake.messages_to(chat))
+    assert sum("Only this group's admins" in a for a in answers) == refused_subscription
+    assert sum("for riskon's admins only" in a for a in answers) == refused_admin
+    assert not [a for a in answers if "failed on riskon" in a or "Usage:" in a]
+    assert fake.too_many_requests == 0
