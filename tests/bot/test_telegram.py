@@ -50,7 +50,7 @@ channels:
 
 @pytest.fixture
 async def fake():
-    server = await FakeTelegram(hang_seconds=2.0, max_poll_seconds=1.0).start()
+    server = await FakeTelegram(hang_seconds=2.0, max_poll_seconds=0.3).start()
     server.add_private_chat(ALICE)
     server.add_private_chat(ADMIN)
     server.add_private_chat(MEMBER)
