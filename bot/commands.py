@@ -425,37 +425,51 @@ def _ath(runtime: Any, symbol_id: str) -> tuple[float, datetime, str] | None:
     return (best[0], best[1], " (highest stored close)") if best else None
 
 
-def _price_bits(runtime: Any, symbol: Any, now: datetime) -> tuple[list[str], bool]:
+def _price_bits(runtime: Any, symbol: Any, now: datetime) -> list[str]:
     bars = runtime.store.recent_bars(symbol.id, 2)
     change = figures.day_change(bars)
-    stale = figures.is_stale(bars[-1].time if bars else None, now, symbol.asset_class)
-    bits: list[str] = []
     if change is None:
-        return ["no data yet"], True
+        return ["no data yet"]
     day = f" ({format_pct(change.change_pct)} on the day)" if change.change_pct is not None else ""
-    bits.append(f"{format_price(change.price)}{day}")
+    bits = [f"{format_price(change.price)}{day}"]
     ath = _ath(runtime, symbol.id)
     if ath is not None:
         high, when, note = ath
-        bits.append(f"ATH {format_price(high)} on {when:%Y-%m-%d}{note}, {format_pct(figures.distance_from_high(change.price, high))} from it")
-    return bits, stale
+        distance = format_pct(figures.distance_from_high(change.price, high))
+        bits.append(f"ATH {format_price(high)} on {when:%Y-%m-%d}{note}, {distance} from it")
+    return bits
+
+
+def _staleness(runtime: Any, symbol: Any, now: datetime) -> str | None:
+    """Say why a symbol's data is stale (its feed's own mark, or a last bar too old), or None when current."""
+    feed = getattr(runtime, "feeds", {}).get(symbol.feed)
+    marks = {}
+    if feed is not None and callable(getattr(feed, "stale", None)):
+        try:
+            marks = feed.stale(now)
+        except Exception:  # a feed's bookkeeping must not break /status
+            log.warning("feed %s could not say which symbols are stale", symbol.feed, exc_info=True)
+    mark = marks.get(symbol.id)
+    if mark is not None:
+        return f"no good update since {mark.since:%Y-%m-%d %H:%M} UTC: {mark.why}"
+    last = runtime.store.last_bar_time(symbol.id)
+    if last is not None and figures.is_stale(last, now, symbol.asset_class):
+        return f"last bar {_age(now - last)} old"
+    return None
 
 
 def _symbol_line(runtime: Any, symbol: Any, now: datetime) -> str:
-    bits, stale = _price_bits(runtime, symbol, now)
-    flag = "⚠️ STALE " if stale and bits != ["no data yet"] else ""
-    return f"{flag}{symbol.id}: " + "; ".join(bits)
+    stale = _staleness(runtime, symbol, now)
+    return ("⚠️ STALE " if stale else "") + f"{symbol.id}: " + "; ".join(_price_bits(runtime, symbol, now))
 
 
 def _symbol_detail(runtime: Any, symbol: Any, now: datetime) -> list[str]:
     store, config = runtime.store, runtime.config
-    bits, stale = _price_bits(runtime, symbol, now)
-    lines = [f"{symbol.id} ({symbol.asset_class})", *bits]
+    lines = [f"{symbol.id} ({symbol.asset_class})", *_price_bits(runtime, symbol, now)]
     last = store.last_bar_time(symbol.id)
-    if last is None:
-        lines.append("Data: nothing stored yet")
-    else:
-        lines.append(f"Data: last daily bar {last:%Y-%m-%d}" + (f" — ⚠️ STALE ({_age(now - last)} old)" if stale else ""))
+    stale = _staleness(runtime, symbol, now)
+    data = f"Data: last daily bar {last:%Y-%m-%d}" if last is not None else "Data: nothing stored yet"
+    lines.append(data + (f" — ⚠️ STALE, {stale}" if stale else ""))
     latest = store.recent_bars(symbol.id, 1)
     for rule in config.rules:
         if symbol.id not in rule.symbols or rule.kind == "new_ath":

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from alerts.bars import Bar
 from alerts.events import AlertEvent
 from bot.commands import COMMANDS, SPECS, CommandContext, dispatch
 from bot.config import load_config
+from bot.feeds.quality import StaleMark
 from bot.feeds.replay import read_daily_csv
 from bot.runtime import Runtime
 from storage import Store
@@ -248,3 +250,29 @@ async def test_status_shows_a_funds_recent_net_flows(runtime):
     detail = await run(runtime, PRIVATE, "/status IWM")
     assert "Net flow, last 5 days: -$1.2B" in detail  # five days of -$250M (day 1..5 inside the window)
     assert "Net flow, last 20 days: -$5.0B" in detail
+
+
+class SilentFeed:
+    """A feed whose source stopped answering: it says so through `stale`, as riskon's live feeds do."""
+
+    name = "replay"
+
+    async def fetch(self, symbols, since, now):
+        raise ConnectionError("unreachable")
+
+    def stale(self, now):
+        return {"BTC": StaleMark(NOW - timedelta(hours=3), "HTTP 503 from the exchange")}
+
+    async def close(self):
+        pass
+
+
+async def test_status_shows_why_a_feed_marked_a_symbol_stale(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG)
+    runtime = Runtime(load_config(path), Store.memory(), clock=lambda: NOW, feeds={"replay": SilentFeed()})
+    runtime.store.upsert_bars("BTC", [Bar(NOW - timedelta(days=1), 1.0, 1.0, 1.0, 1.0)])
+    assert "⚠️ STALE BTC" in await run(runtime, PRIVATE, "/status")
+    assert "⚠️ STALE, no good update since 2026-09-26 09:00 UTC: HTTP 503 from the exchange" in await run(
+        runtime, PRIVATE, "/status BTC")
+    assert "STALE" not in await run(runtime, PRIVATE, "/status IWM")
