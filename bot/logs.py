@@ -10,6 +10,9 @@ from typing import Iterable
 
 # Bot API URLs carry the token in the path (/bot<TOKEN>/method): redact the shape even for unknown tokens.
 TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
+# Discord webhook and interaction URLs carry their token in the path (/webhooks/<id>/<TOKEN>), and discord.py
+# logs them at DEBUG with the API base it was pointed at, so the configured URL alone does not match.
+DISCORD_TOKEN_IN_URL = re.compile(r"(/(?:webhooks|interactions)/\d+/)[A-Za-z0-9._-]{20,}")
 REDACTED = "***"
 
 
@@ -24,6 +27,7 @@ class RedactSecrets(logging.Filter):
         """Return text with every secret replaced."""
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
+        text = DISCORD_TOKEN_IN_URL.sub(r"\g<1>" + REDACTED, text)
         return TOKEN_IN_URL.sub("/bot" + REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:

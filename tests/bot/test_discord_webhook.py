@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from datetime import datetime, timezone
 
 import pytest
@@ -10,6 +12,7 @@ from alerts.errors import RiskonError
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
 from bot.config import ConfigError, parse_config
+from bot.logs import setup_logging
 from bot.runtime import Runtime
 from storage import Store
 from tests.fakes.discord_api import FakeDiscord, riskon_config
@@ -168,3 +171,36 @@ async def test_a_refused_bot_token_is_reported_and_alerts_wait(tmp_path):
     finally:
         await runtime.close()
         await fake.stop()
+
+
+async def test_no_log_line_holds_a_discord_secret(tmp_path):
+    fake = await FakeDiscord().start()
+    guild = fake.add_guild()
+    channel = fake.channel(guild, "alerts")
+    url = fake.add_webhook(channel["id"])
+    token = "MTE4.secret-bot-token.xyz"
+    fake.token = token
+    stream = io.StringIO()
+    setup_logging("DEBUG", secrets=[token, url])  # what `riskon run` does with the ${VAR} values of config
+    logging.getLogger().handlers[0].setStream(stream)
+    try:
+        bot = {"token": "${T}", "api_base": fake.api_base, "gateway": fake.gateway, "guild_ready_timeout": 0.05}
+        config = parse_config(riskon_config(tmp_path, bot=bot, webhook={"hooks": {"a": {"url": "${H}"}}}),
+                              env={"T": token, "H": url})
+        runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+        await runtime.start()
+        runtime.store.subscribe("discord", channel["id"])
+        record(runtime, event("BTC"))
+        fake.rate_limit_next(url.split("/")[-2], 0.05)
+        assert (await runtime.deliver()).outcomes == {("discord", "sent"): 1, ("discord_webhook", "sent"): 1}
+        await fake.interact(guild, channel, "status")
+        await runtime.close()
+    finally:
+        logging.getLogger().handlers.clear()
+        await fake.stop()
+    text = stream.getvalue()
+    assert "webhooks/" in text and "POST" in text  # discord.py did log the requests, at DEBUG
+    assert token not in text
+    assert url.split("/")[-1] not in text  # the webhook's token, logged by discord.py with the API base's URL
+    # (An interaction's own token shows in discord.py's DEBUG dump of gateway events: it answers that one
+    # command, for 15 minutes, and is not riskon's to hide.)
