@@ -118,10 +118,34 @@ async def _exchange_cycles(data: Path, runs: int = 5) -> tuple[list[float], list
             result = await feed.fetch(ids, since, now)
             rollover.append(time.perf_counter() - started)
             assert not result.errors, result.errors
-        return steady, rollover, fake.max_in_flight
+        streamed = await _stream_cycle(fake, symbols, ids, since, now, runs)
+        return steady, rollover, fake.max_in_flight, streamed
     finally:
         await feed.close()
         await fake.stop()
+
+
+async def _stream_cycle(fake, symbols, ids, since, now, runs: int) -> list[float]:
+    """Time steady polls with `stream: true` once every websocket ticker has arrived."""
+    from bot.feeds.exchange import ExchangeFeed, ExchangeSettings
+
+    fake.ws_interval = 1.0
+    feed = ExchangeFeed("x", ExchangeSettings(exchange="binance", base_url=fake.url, stream=True), symbols, None)
+    try:
+        await feed.fetch(ids, since, now)
+        for _ in range(200):
+            if len(feed._live) == len(ids):
+                break
+            await asyncio.sleep(0.05)
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            result = await feed.fetch(ids, since, now)
+            times.append(time.perf_counter() - started)
+            assert not result.errors and len(result.bars) == SYMBOLS, result.errors
+        return times
+    finally:
+        await feed.close()
 
 
 class _FakesInThread:
@@ -230,14 +254,17 @@ def main() -> list[tuple[str, str]]:
     """Run every feed benchmark and return (figure, value) pairs."""
     data = _data()
     yahoo = asyncio.run(_yahoo_cycle(data))
-    steady, rollover, in_flight = asyncio.run(_exchange_cycles(data))
+    steady, rollover, in_flight, streamed = asyncio.run(_exchange_cycles(data))
     cold, peak_mb, cached = _cold_start(data)
     y, s, r = statistics.median(yahoo), statistics.median(steady), statistics.median(rollover)
+    w = statistics.median(streamed)
     return [
         ("yahoo poll, 40 symbols, 150 ms/request: wall / latency", f"{y / LATENCY:.2f} ({y * 1000:.0f} ms median)"),
         ("exchange poll, 40 symbols, steady (tickers): wall / latency", f"{s / LATENCY:.2f} ({s * 1000:.0f} ms median)"),
         ("exchange poll, 40 symbols, day rollover (candles, binance rate limit): wall / latency",
          f"{r / LATENCY:.2f} ({r * 1000:.0f} ms median, {in_flight} requests in flight at most)"),
+        ("exchange poll, 40 symbols, stream: true (websocket tickers, no request): wall / latency",
+         f"{w / LATENCY:.2f} ({w * 1000:.0f} ms median)"),
         ("riskon run cold start to first completed poll (40 symbols cached)",
          f"{cold:.2f} s ({cached:,} bars cached)"),
         ("riskon run peak RSS at first poll (40 symbols cached)", f"{peak_mb:.0f} MB"),

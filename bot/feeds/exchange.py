@@ -250,6 +250,9 @@ class ExchangeFeed:
         window = self.history_window
         if window is not None:
             limit = min(limit, window)
+        if last is not None:
+            # Ask only for the days missing: exchanges weigh a candles request by its limit (binance: 1 below 100).
+            limit = min(limit, max(10, (now - last).days + 3))
         cursor = 0 if last is None else int(last.timestamp() * 1000) + DAY_MS
         candles: list[list[Any]] = []
         first_page: list[list[Any]] | None = None
