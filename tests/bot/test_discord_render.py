@@ -32,8 +32,8 @@ def test_an_ath_alert_is_one_embed_with_its_figures():
     assert embed["timestamp"].startswith("2026-03-02T00:00:00")
     assert embed["footer"]["text"] == "riskon · rule rut_ath · ^RUT"
     fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert fields == {"Price": "2,450.50", "By": "close", "Previous ath": "2,440.00",
-                      "Previous ath time": "2025-11-10", "Days since previous ath": "112",
+    assert fields == {"Price": "2,450.50", "By": "close", "Previous ATH": "2,440.00",
+                      "Previous ATH time": "2025-11-10", "Days since previous ATH": "112",
                       "% above previous": "+0.4%", "Fresh episode": "yes"}
     assert "image" not in embed
 

@@ -32,6 +32,7 @@ KIND_COLOURS = {
     "drawdown": 0xE74C3C,  # red: a fall from the high
 }
 DEFAULT_COLOUR = 0x95A5A6
+FIELD_WORDS = {"pct": "%", "usd": "USD", "ath": "ATH", "atl": "ATL", "ma": "MA", "rsi": "RSI", "etf": "ETF"}
 NO_MENTIONS = discord.AllowedMentions.none()
 
 
@@ -61,7 +62,8 @@ def alert_fields(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     for key, value in values.items():
         shown = figure(key, value)
         if shown:
-            name = key.replace("_", " ").replace("pct", "%").replace("usd", "USD").strip().capitalize()
+            name = " ".join(FIELD_WORDS.get(word, word) for word in key.split("_") if word) or key
+            name = name[0].upper() + name[1:]
             fields.append((clip(name, FIELD_NAME_LIMIT), clip(shown, FIELD_VALUE_LIMIT)))
     return fields[:FIELDS_PER_EMBED]
 
@@ -95,7 +97,7 @@ def event_text(event: AlertEvent) -> str:
 
 @dataclass(frozen=True)
 class AlertMessage:
-    """An alert as Discord receives it: its embeds and, when there is a chart, the image's file name."""
+    """An alert as Discord receives it: its embeds and, when there is one, the chart they show."""
 
     embeds: list[discord.Embed]
     chart_png: bytes | None
