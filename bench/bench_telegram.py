@@ -44,7 +44,8 @@ channels:
               register_commands: false}}
 """, env={"TELEGRAM_BOT_TOKEN": TOKEN})
         now = datetime.now(timezone.utc)
-        runtime = Runtime(config, Store.memory())
+        # A database file, as in production: each outcome is committed (and synced) as it happens.
+        runtime = Runtime(config, Store.open(Path(folder) / "riskon.db"))
         store = runtime.store
         for chat_id in range(1, chats + 1):
             store.subscribe("telegram", str(10_000 + chat_id))
@@ -57,6 +58,7 @@ channels:
         report = await runtime.deliver()
         elapsed = time.monotonic() - started
         await runtime.close()
+        store.close()
     finally:
         await fake.stop()
     return {
