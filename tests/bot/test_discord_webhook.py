@@ -204,3 +204,22 @@ async def test_no_log_line_holds_a_discord_secret(tmp_path):
     assert url.split("/")[-1] not in text  # the webhook's token, logged by discord.py with the API base's URL
     # (An interaction's own token shows in discord.py's DEBUG dump of gateway events: it answers that one
     # command, for 15 minutes, and is not riskon's to hide.)
+
+
+def test_both_discord_channels_share_one_api_base(tmp_path):
+    url = "https://discord.com/api/webhooks/" + "1" * 18 + "/" + "t" * 68
+    env = {"T": "abc.def", "H": url}
+    hooks = {"a": {"url": "${H}"}}
+
+    def runtime(bot_base, hook_base):
+        bot = {"token": "${T}", **({"api_base": bot_base} if bot_base else {})}
+        webhook = {"hooks": hooks, **({"api_base": hook_base} if hook_base else {})}
+        config = parse_config(riskon_config(tmp_path, bot=bot, webhook=webhook), env=env)
+        return Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+
+    inherited = runtime("http://127.0.0.1:1/api/v10", None).notifiers["discord_webhook"]
+    assert inherited.settings.api_base == "http://127.0.0.1:1/api/v10"
+    assert runtime("http://proxy:1/api/v10", "http://proxy:1/api/v10/").notifiers["discord_webhook"]
+    for bot_base, hook_base in (("http://a:1/api/v10", "http://b:1/api/v10"), (None, "http://b:1/api/v10")):
+        with pytest.raises(RiskonError, match="discord.py has one API base per process"):
+            runtime(bot_base, hook_base)

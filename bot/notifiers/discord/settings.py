@@ -47,28 +47,23 @@ def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
     return value.rstrip("/") if schemes[0] == "http" else value
 
 
-class Endpoints(BaseModel):
-    """Where Discord is: its REST API base and gateway, for self-hosted proxies (and tests)."""
+class ApiBase(BaseModel):
+    """Where Discord's REST API is, for a self-hosted proxy (and tests)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     api_base: str | None = Field(None, description="REST API base URL; default https://discord.com/api/v10")
-    gateway: str | None = Field(None, description="gateway WebSocket URL; default wss://gateway.discord.gg/")
 
     @field_validator("api_base")
     @classmethod
     def _api_url(cls, value: str | None) -> str | None:
         return _check_url(value, ("http", "https"))
 
-    @field_validator("gateway")
-    @classmethod
-    def _gateway_url(cls, value: str | None) -> str | None:
-        return _check_url(value, ("ws", "wss"))
 
-
-class DiscordSettings(Endpoints):
+class DiscordSettings(ApiBase):
     """Settings of the Discord bot channel: alerts to server channels and slash commands."""
 
     enabled: bool = True
+    gateway: str | None = Field(None, description="gateway WebSocket URL (a proxy's); default wss://gateway.discord.gg/")
     token: SecretStr = Field(description="bot token from the Developer Portal; write ${DISCORD_BOT_TOKEN}, never the value")
     guilds: list[str] = Field(default_factory=list, description="server ids to sync slash commands to at once; "
                                                                 "empty: global commands (Discord may take up to an hour)")
@@ -97,6 +92,11 @@ class DiscordSettings(Endpoints):
         if not text or text != text.strip() or any(c.isspace() for c in text):
             raise invalid("must be a bot token (one word, no spaces); the value is not shown")
         return value
+
+    @field_validator("gateway")
+    @classmethod
+    def _gateway_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("ws", "wss"))
 
     @field_validator("guilds", mode="before")
     @classmethod
@@ -138,7 +138,7 @@ class WebhookChat(BaseModel):
         return _check_ids([value])[0] if value is not None else None
 
 
-class DiscordWebhookSettings(Endpoints):
+class DiscordWebhookSettings(ApiBase):
     """Settings of webhook-only Discord channels: alerts with no bot token at all."""
 
     enabled: bool = True
@@ -154,14 +154,15 @@ class DiscordWebhookSettings(Endpoints):
         return value
 
 
-def apply_endpoints(endpoints: Endpoints) -> None:
+def apply_endpoints(settings: ApiBase) -> None:
     """Point discord.py at the configured API base and gateway (process-wide settings of the library)."""
     import discord
 
-    if endpoints.api_base:
-        discord.http.Route.BASE = endpoints.api_base
-    if endpoints.gateway:
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(endpoints.gateway)
+    if settings.api_base:
+        discord.http.Route.BASE = settings.api_base
+    gateway = getattr(settings, "gateway", None)
+    if gateway:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
 
 
 def check_filters(config: Any, rules: list[str], symbols: list[str], where: str) -> list[str]:

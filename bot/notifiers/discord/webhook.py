@@ -72,14 +72,14 @@ def build_webhooks(settings: DiscordWebhookSettings, runtime: Any) -> DiscordWeb
     """Check every webhook's filters, subscribe it (and stop webhooks no longer configured), build the notifier."""
     config = runtime.config
     bot_settings = config.channels.get("discord")
-    if bot_settings is not None and settings.api_base is None:
-        # One API base per process (discord.py keeps it on a class): inherit the bot's.
-        settings = settings.model_copy(update={"api_base": DiscordSettings.model_validate(bot_settings).api_base})
-    elif bot_settings is not None:
+    if bot_settings is not None:
+        # discord.py keeps one API base per process (on a class): both channels must agree on it.
         bot_base = DiscordSettings.model_validate(bot_settings).api_base
-        if bot_base and bot_base != settings.api_base:
+        if settings.api_base is None:
+            settings = settings.model_copy(update={"api_base": bot_base})
+        elif settings.api_base != bot_base:
             raise DiscordSetupError("channels.discord_webhook.api_base differs from channels.discord.api_base; "
-                                    "discord.py has one API base per process")
+                                    "discord.py has one API base per process: set the same (or only the bot's)")
     problems: list[str] = []
     for name, hook in settings.hooks.items():
         problems += check_filters(config, hook.rules, hook.symbols, f"channels.discord_webhook.hooks.{name}")
