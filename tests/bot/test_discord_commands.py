@@ -122,6 +122,14 @@ async def test_a_manager_role_from_config_may_change_subscriptions(fake, guild, 
     assert runtime.store.subscription("discord", fake.channel(guild, "market-talk")["id"]).rules == ("rut_ath",)
 
 
+async def test_subscribe_warns_when_the_bot_cannot_post_here(fake, guild, runtime):
+    reply = await say(fake, guild, "subscribe", permissions=MANAGER, bot_permissions=MEMBER_PERMISSIONS)
+    assert "Subscribed" in reply
+    assert "riskon lacks Embed Links, Attach Files here" in reply
+    assert "lacks" not in await say(fake, guild, "subscribe", permissions=MANAGER)
+    assert "lacks" not in await say(fake, guild, "subscribe", channel="market-talk", bot_permissions=MEMBER_PERMISSIONS)
+
+
 async def test_a_thread_has_its_own_subscription(fake, guild, runtime):
     alerts, thread = fake.channel(guild, "alerts"), fake.channel(guild, "btc-thread")
     assert "this topic" in await say(fake, guild, "subscribe", {"what": "BTC"}, channel="btc-thread",

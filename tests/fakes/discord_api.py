@@ -23,6 +23,8 @@ API = "/api/v10"
 MANAGE_CHANNELS = 1 << 4
 # What an ordinary member may do in a channel: view, send, read history, use application commands.
 MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 31)
+# What riskon's invite URL grants the bot: view, send, embed links, attach files, read history, send in threads.
+BOT_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 38)
 TEXT_CHANNEL, PUBLIC_THREAD = 0, 11
 _snowflakes = itertools.count(1_180_000_000_000_000_000)
 
@@ -309,6 +311,7 @@ class FakeDiscord:
         permissions: int = MEMBER_PERMISSIONS,
         roles: tuple[str, ...] = (),
         autocomplete: str | None = None,
+        bot_permissions: int = BOT_PERMISSIONS,
         timeout: float = 5.0,
     ) -> dict[str, Any]:
         """Run a slash command as a member (or ask for autocomplete of option `autocomplete`); return the reply."""
@@ -328,7 +331,7 @@ class FakeDiscord:
             "channel": {k: channel[k] for k in ("id", "type", "name", "guild_id", "parent_id", "position",
                                                  "permission_overwrites", "nsfw", "recipients") if k in channel},
             "data": {"id": snowflake(), "name": command, "type": 1, "options": option_list},
-            "app_permissions": str(MEMBER_PERMISSIONS), "locale": "en-US", "entitlements": [],
+            "app_permissions": str(bot_permissions), "locale": "en-US", "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
         }
         if guild is None:  # a DM: a user, no member, no server

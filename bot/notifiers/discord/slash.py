@@ -46,6 +46,26 @@ def member_may_manage(interaction: discord.Interaction, settings: DiscordSetting
     return isinstance(member, discord.Member) and any(role.name.casefold() in wanted for role in member.roles)
 
 
+def _subscribed(runtime: Any, ctx: CommandContext) -> bool:
+    subscription = runtime.store.subscription(ctx.channel, ctx.chat_id, ctx.thread_id)
+    return subscription is not None and subscription.active
+
+
+def missing_permissions_note(interaction: discord.Interaction) -> str:
+    """Warn, on /subscribe, when the bot lacks a permission its alerts need in this channel; else say nothing."""
+    if interaction.guild_id is None:
+        return ""
+    granted = interaction.app_permissions  # the bot's own permissions here, as Discord computed them
+    send = "send_messages_in_threads" if isinstance(interaction.channel, discord.Thread) else "send_messages"
+    needed = {send: "Send Messages" + (" in Threads" if send != "send_messages" else ""),
+              "embed_links": "Embed Links", "attach_files": "Attach Files"}
+    missing = [label for flag, label in needed.items() if not getattr(granted, flag)]
+    if not missing:
+        return ""
+    return (f"\n⚠️ riskon lacks {', '.join(missing)} here: alerts to this channel will fail "
+            "until a server admin grants them.")
+
+
 def words(*values: Optional[str]) -> list[str]:
     """Turn optional option values into command arguments (a value may hold several names)."""
     return [part for value in values if value for part in re.split(r"[\s,]+", value.strip()) if part]
@@ -63,7 +83,10 @@ async def run_command(interaction: discord.Interaction, runtime: Any, settings: 
     try:
         if not done:
             await interaction.response.defer(thinking=True)
-        await answer(interaction, await task)
+        reply = await task
+        if name == "subscribe" and _subscribed(runtime, ctx):
+            reply = Reply(reply.text + missing_permissions_note(interaction), reply.image_png)
+        await answer(interaction, reply)
     except discord.HTTPException as exc:  # the interaction expired or Discord refused: nothing more to do
         log.warning("discord: could not answer /%s in channel %s: %s", name, interaction.channel_id, exc)
 
