@@ -1,0 +1,29 @@
+"""Helpers shared by the benchmarks: where the market data is, medians, peak RSS of children."""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def market_data() -> Path:
+    """Return the market data folder from RISKON_MARKET_DATA (or ../shared/data/market)."""
+    folder = Path(os.environ.get("RISKON_MARKET_DATA") or REPO.parent / "shared" / "data" / "market")
+    if not folder.is_dir():
+        sys.exit(f"market data folder {folder} not found: set RISKON_MARKET_DATA")
+    return folder
+
+
+def median(values: list[float]) -> float:
+    """Return the median."""
+    return statistics.median(values)
+
+
+def children_peak_rss_mb() -> float:
+    """Return the peak resident memory of any finished child process, in MiB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
