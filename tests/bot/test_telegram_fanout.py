@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -16,6 +18,8 @@ from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
+VALUES = {"price": 2500.0, "previous_ath": 2442.74, "previous_ath_time": "2021-11-08", "pct_above_previous": 2.3,
+          "days_since_previous_ath": 1400}
 PRIVATE = range(10_000, 11_900)
 GROUPS = range(-2_000_100, -2_000_000)
 BLOCKED = set(list(PRIVATE)[::97]) | {GROUPS[5]}  # blocked the bot / kicked it
@@ -50,9 +54,7 @@ channels:
         store = runtime.store
         for chat_id in [*PRIVATE, *GROUPS]:
             store.subscribe("telegram", str(chat_id))
-        event = AlertEvent("rut_ath", "new_ath", "^RUT", clock[0] - timedelta(days=1),
-                           {"price": 2500.0, "previous_ath": 2442.74, "previous_ath_time": "2021-11-08",
-                            "pct_above_previous": 2.3, "days_since_previous_ath": 1400})
+        event = AlertEvent("rut_ath", "new_ath", "^RUT", clock[0] - timedelta(days=1), VALUES)
         store.record_alert(event, format_alert(event), clock[0], store.recipients(event, clock[0]))
         await runtime.start()
         started = time.monotonic()
@@ -79,3 +81,44 @@ channels:
     assert active == set(reachable)
     assert fake.too_many_requests == 0, "riskon paced itself below Telegram's limits"
     assert elapsed < 60
+
+
+async def test_stopping_mid_fan_out_then_restarting_sends_each_chat_one_copy(tmp_path):
+    fake = await FakeTelegram(overall_per_second=100, max_poll_seconds=0.3).start()
+    chats = range(20_000, 20_300)
+    for chat_id in chats:
+        fake.add_private_chat(chat_id)
+    config = parse_config(f"""
+feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}
+symbols: [{{id: "^RUT", feed: replay}}]
+rules: [{{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}]
+channels:
+  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
+              messages_per_second: 95, register_commands: false}}
+""", env={"TELEGRAM_BOT_TOKEN": TOKEN})
+    store = Store.open(tmp_path / "riskon.db")
+    try:
+        now = datetime.now(timezone.utc)
+        for chat_id in chats:
+            store.subscribe("telegram", str(chat_id))
+        event = AlertEvent("rut_ath", "new_ath", "^RUT", now, VALUES)
+        store.record_alert(event, format_alert(event), now, store.recipients(event, now))
+        first = Runtime(config, store)
+        await first.start()
+        drain = asyncio.ensure_future(first.deliver())
+        await fake.wait_until(lambda: len(fake.sent) >= 60)
+        await first.close()  # shutdown arrives mid-fan-out: in-flight sends finish and are recorded
+        await drain
+        stopped_at = len(fake.sent)
+        assert 60 <= stopped_at < len(chats)
+        assert store.outbox_counts()["sent"] == stopped_at
+        second = Runtime(config, store, clock=lambda: datetime.now(timezone.utc) + timedelta(hours=1))
+        await second.start()
+        await second.deliver()
+        await second.close()
+    finally:
+        await fake.stop()
+    counts = Counter(message.chat_id for message in fake.sent)
+    assert sorted(counts) == list(chats) and set(counts.values()) == {1}
+    assert store.outbox_counts()["sent"] == len(chats)
+    store.close()

@@ -54,6 +54,9 @@ class TelegramNotifier:
             logging.getLogger(name).addFilter(self._redact)
         self._next_slot: dict[tuple[int | str, str], float] = {}
         self._started = False
+        self._sending = 0  # sends in flight: stop() lets them finish so their outcomes are recorded
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.app = self._build_application()
 
     def _build_application(self) -> Application:
@@ -115,7 +118,13 @@ class TelegramNotifier:
 
     async def stop(self) -> None:
         """Stop listening, then stop and shut down the application."""
-        self._started = False
+        self._started = False  # new sends now return "retry": they stay in the outbox for the next start
+        try:
+            # A message already on its way may have reached the chat: wait for its answer, so the delivery
+            # job records it as sent instead of sending it again after a restart.
+            await asyncio.wait_for(self._idle.wait(), self.settings.request_timeout_seconds + 5)
+        except asyncio.TimeoutError:
+            log.warning("telegram: %d sends still unanswered at shutdown", self._sending)
         try:
             if self.app.updater is not None and self.app.updater.running:
                 await self.app.updater.stop()
@@ -130,7 +139,17 @@ class TelegramNotifier:
     async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
         """Send one alert (split if long, then its chart); return sent, retry or failed, never raise."""
         if not self._started:
-            return retry("telegram: not connected (see the start-up error in the log)")
+            return retry("telegram: not connected (stopped, or see the start-up error in the log)")
+        self._sending += 1
+        self._idle.clear()
+        try:
+            return await self._send_alert(chat, alert)
+        finally:
+            self._sending -= 1
+            if self._sending == 0:
+                self._idle.set()
+
+    async def _send_alert(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
         pieces = [to_html(piece, bold_first_line=(i == 0)) for i, piece in enumerate(split_text(alert.text))]
         chart = alert.chart_png
         # A short alert with a chart is one message: the photo with the text as its caption.
