@@ -85,7 +85,7 @@ def load_csv_history(config: Config, folder: str | Path, end: date | None = None
     computed = _composite_feeds(config)
     for symbol in config.symbols:
         if symbol.feed in computed:
-            continue  # an index made from other symbols: computed below by its own feed, as live
+            continue  # an index made from other symbols: its own feed computes it as the rules run, as live
         path = folder / f"{symbol.csv_stem}.csv"
         if not path.exists():
             history.problems.append(f"{symbol.id}: no file {path.name} in {folder}; left out of the backtest")
@@ -103,45 +103,11 @@ def load_csv_history(config: Config, folder: str | Path, end: date | None = None
             history.bars[symbol.id] = bars
         else:
             history.problems.append(f"{symbol.id}: {path.name} has no usable rows" + (f" up to {end}" if end else ""))
-    if computed:
-        asyncio.run(_add_composites(config, history, computed))
     return history
 
 
 def _composite_feeds(config: Config) -> set[str]:
     return {name for name, feed in config.feeds.items() if feed.kind == "composite"}
-
-
-async def _add_composites(config: Config, history: History, feed_names: set[str]) -> None:
-    """Compute composite symbols (e.g. ALTS) from their members' bars with the live composite feed."""
-    from bot.feeds import FEEDS
-    from storage import Store
-
-    store = Store.memory()
-    try:
-        for symbol, bars in history.bars.items():
-            store.upsert_bars(symbol, bars)
-        now = max(b.close_time for bars in history.bars.values() for b in bars[-1:]) if history.bars else EPOCH
-        for name in sorted(feed_names):
-            served = [s for s in config.symbols if s.feed == name]
-            kind = FEEDS[config.feeds[name].kind]
-            try:
-                feed = kind.build(name, kind.Settings(**config.feeds[name].settings), served, store)
-            except Exception as exc:
-                history.problems.append(f"feed {name}: cannot be set up: {exc}")
-                continue
-            try:
-                await _drain_feed(feed, [s.id for s in served], store, now, history)
-            finally:
-                await feed.close()
-            for symbol in served:
-                bars = store.load_bars(symbol.id)
-                if bars:
-                    history.bars[symbol.id] = bars
-                else:
-                    history.problems.append(f"{symbol.id}: composite feed {name} computed no bars; left out")
-    finally:
-        store.close()
 
 
 async def fetch_live_history(config: Config, cache_path: str | Path, end: date | None = None,
@@ -221,6 +187,14 @@ def _utc_day(day: date | None) -> datetime | None:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) if day else None
 
 
+@dataclass
+class RuleRun:
+    """What the rules did over history: the alerts, and the bars of computed symbols (composites) as live."""
+
+    alerts: list[AlertEvent]
+    computed: dict[str, list[Bar]] = field(default_factory=dict)
+
+
 def run_rules(
     config: Config,
     bars_by_symbol: Mapping[str, Sequence[Bar]],
@@ -228,7 +202,28 @@ def run_rules(
     flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
 ) -> list[AlertEvent]:
     """Run the configured rules over history through the live Engine, one market day per batch; return alerts."""
+    return replay_rules(config, bars_by_symbol, start, flows).alerts
+
+
+def replay_rules(
+    config: Config,
+    bars_by_symbol: Mapping[str, Sequence[Bar]],
+    start: date | None = None,
+    flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
+) -> RuleRun:
+    """Feed history to the live Engine as `riskon replay` does: each market day's bars in one batch, then each
+    computed feed (composites) polled over what is stored, its new bars in a batch of their own."""
+    return asyncio.run(_replay_rules(config, bars_by_symbol, start, flows))
+
+
+async def _replay_rules(
+    config: Config,
+    bars_by_symbol: Mapping[str, Sequence[Bar]],
+    start: date | None,
+    flows: Mapping[str, Sequence[tuple[datetime, float]]] | None,
+) -> RuleRun:
     from bot.engine import Engine
+    from bot.feeds import FEEDS
     from storage import Store
 
     flows = {fund: sorted(items) for fund, items in (flows or {}).items()}
@@ -242,12 +237,21 @@ def run_rules(
         return flows[fund][: bisect.bisect_right(flow_times[fund], today[0])]
 
     store = Store.memory()
+    computed_feeds: list[tuple[Any, list[str]]] = []
     try:
         engine = Engine(store, config.build_rules(), [s.id for s in config.symbols], flows_of=flows_known)
+        for name in sorted(_composite_feeds(config)):
+            served = [s for s in config.symbols if s.feed == name]
+            kind = FEEDS[config.feeds[name].kind]
+            feed = kind.build(name, kind.Settings(**config.feeds[name].settings), served, store)
+            computed_feeds.append((feed, [s.id for s in served]))
+        computed_ids = {symbol for _, symbols in computed_feeds for symbol in symbols}
         # Bars closing before `start` warm the rules up; their events are history, not alerts.
         live_since = _utc_day(start) or EPOCH
         days: dict[datetime, dict[str, list[Bar]]] = {}
         for symbol, bars in bars_by_symbol.items():
+            if symbol in computed_ids:
+                continue  # computed below from its members, day by day, as the live feed does
             for bar in bars:
                 if bar.final:
                     days.setdefault(bar.time, {}).setdefault(symbol, []).append(bar)
@@ -258,8 +262,17 @@ def run_rules(
             today[0] = moment
             report = engine.ingest(batch, now, live_since)
             alerts.extend(event for _, event in report.alerts)
-        return alerts
+            for feed, symbols in computed_feeds:
+                since = {s: (engine.window(s)[-1].time if engine.window(s) else None) for s in symbols}
+                result = await feed.fetch(symbols, since, now)
+                if result.bars:
+                    report = engine.ingest(result.bars, now, live_since)
+                    alerts.extend(event for _, event in report.alerts)
+        computed = {symbol: store.load_bars(symbol) for symbol in computed_ids}
+        return RuleRun(alerts, {symbol: bars for symbol, bars in computed.items() if bars})
     finally:
+        for feed, _ in computed_feeds:
+            await feed.close()
         store.close()
 
 
@@ -338,17 +351,20 @@ def backtest(
         raise BacktestError("no history for any configured symbol" + (f" in {history.source}" if history.source else ""))
     if not config.build_rules():
         raise BacktestError("no enabled rules in the config: nothing to backtest")
-    alerts = run_rules(config, history.bars, start, history.flows)
-    closes = {symbol: closes_from_bars(bars) for symbol, bars in history.bars.items()}
-    lead, follow = choose_roles(config, history.bars, leaders, followers)
+    run = replay_rules(config, history.bars, start, history.flows)
+    alerts = run.alerts
+    all_bars = {**history.bars, **run.computed}
+    all_bars = {s.id: all_bars[s.id] for s in config.symbols if s.id in all_bars}
+    closes = {symbol: closes_from_bars(bars) for symbol, bars in all_bars.items()}
+    lead, follow = choose_roles(config, all_bars, leaders, followers)
     leader_alerts = [a for a in alerts if a.symbol in lead]
     signals = signal_episodes(leader_alerts, episode_gap_days)
     studies = event_study(signals, closes, {f: closes[f] for f in follow}, horizons)
     moves = [comovement(l, closes[l], f, closes[f], windows) for l in lead for f in follow]
     spans = [
         SymbolSpan(s.id, "leader" if s.id in lead else "follower" if s.id in follow else "other",
-                   len(history.bars[s.id]), history.bars[s.id][0].time.date(), history.bars[s.id][-1].time.date())
-        for s in config.symbols if s.id in history.bars
+                   len(all_bars[s.id]), all_bars[s.id][0].time.date(), all_bars[s.id][-1].time.date())
+        for s in config.symbols if s.id in all_bars
     ]
     return BacktestResult(
         config.source_path or "config", history.source, start, end, tuple(sorted(set(int(h) for h in horizons))),

@@ -95,6 +95,10 @@ class CompositeFeed:
         self.store = store
         self.sources = {s.id: s.source_name for s in symbols if getattr(s, "feed", name) == name}
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
+        # The base date found on the first full computation of an index without one: pinned, so later polls
+        # read only the members' new bars instead of their whole history (a replay would grow quadratically).
+        self._found_base: dict[str, date] = {}
+        self._base_bars: dict[tuple[str, date], list[Bar]] = {}
 
     def stale(self, now: datetime) -> dict[str, StaleMark]:
         """Return the indexes that stopped updating, with since-when and why."""
@@ -113,8 +117,15 @@ class CompositeFeed:
                 errors[symbol] = "a composite needs the bars store"
                 continue
             last = since.get(symbol)
-            member_bars = self._member_bars(index, last)
+            if index.base_date is None and last is not None and symbol in self._found_base:
+                index = index.model_copy(update={"base_date": self._found_base[symbol]})
+            if last is None and any(self.store.last_bar_time(m) is None for m in index.members):
+                member_bars: dict[str, list[Bar]] = {}  # a member has no bar yet: no common date, nothing to read
+            else:
+                member_bars = self._member_bars(index, last)
             computed, base_day = compute_index(index, member_bars)
+            if computed and base_day is not None:
+                self._found_base.setdefault(symbol, base_day)
             if not computed:
                 why = (f"base date {base_day} is not a date every member has a bar for" if base_day
                        else "its members have no date in common yet")
@@ -143,8 +154,12 @@ class CompositeFeed:
             return {m: self.store.load_bars(m) for m in index.members}
         out = {}
         for member in index.members:
-            base = [b for b in self.store.load_bars(member, since=_stamp(index.base_date))[:1]
-                    if _day(b.time) == index.base_date]
+            base = self._base_bars.get((member, index.base_date))
+            if base is None:
+                base = [b for b in self.store.load_bars(member, since=_stamp(index.base_date))[:1]
+                        if _day(b.time) == index.base_date]
+                if base:  # a final bar of a past day does not change: read it once
+                    self._base_bars[(member, index.base_date)] = base
             recent = self.store.load_bars(member, since=last - timedelta(days=1))
             out[member] = base + [b for b in recent if not base or b.time > base[0].time]
         return out
