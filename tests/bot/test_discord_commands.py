@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 
 import pytest
@@ -210,13 +211,17 @@ async def test_chart_reply(fake, guild, runtime):
     assert "Usage: /chart" in await say(fake, guild, "chart", {"symbol": "XYZ"})
 
 
+async def test_commands_work_again_after_the_gateway_drops(fake, guild, runtime):
+    await fake.drop_gateway()
+    await asyncio.wait_for(fake.resumed.wait(), 10)  # discord.py resumes its session
+    assert "Bot: running" in await say(fake, guild, "status")
+
+
 async def test_heartbeats_are_answered(tmp_path):
     fake = await FakeDiscord(heartbeat_interval_ms=100).start()
     fake.add_guild()
     runtime = await start_runtime(fake, tmp_path)
     try:
-        import asyncio
-
         for _ in range(100):
             if fake.heartbeats_answered >= 2:
                 break

@@ -168,6 +168,7 @@ class FakeDiscord:
         self.requests: list[tuple[str, str]] = []
         self.heartbeats_answered = 0
         self.identified = asyncio.Event()
+        self.resumed = asyncio.Event()
         self.gone: dict[str, int] = {}  # channel id -> 403 or 404 for every send
         self.queued_429: dict[str, list[float]] = {}  # channel or webhook id -> retry_after of the next answers
         self.buckets: dict[str, Bucket] = {}
@@ -363,6 +364,13 @@ class FakeDiscord:
         """Return the text of an interaction answer (a reply, an edit or a follow-up)."""
         return (answer.get("data") or {}).get("content") or ""
 
+    async def drop_gateway(self, code: int = 4000) -> None:
+        """Close every gateway connection as Discord does in an outage (4000: unknown error, resumable)."""
+        self.identified.clear()
+        self.resumed = asyncio.Event()
+        for socket in list(self._sockets):
+            await socket.close(code=code, message=b"Unknown error")
+
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a gateway dispatch to every connected client."""
         if not self._sockets:
@@ -398,6 +406,7 @@ class FakeDiscord:
                     await self._ready(socket)
                 elif op == 6:
                     await socket.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": next(self._sequence), "d": {}}))
+                    self.resumed.set()
         finally:
             self._sockets.remove(socket)
         return socket
