@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import socket
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import aiohttp
 import pytest
 
+from alerts.bars import Bar
 from alerts.errors import RiskonError
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
@@ -330,3 +331,14 @@ async def test_every_command_over_telegram(tmp_path, chat, user, thread, refused
     assert sum("for riskon's admins only" in a for a in answers) == refused_admin
     assert not [a for a in answers if "failed on riskon" in a or "Usage:" in a]
     assert fake.too_many_requests == 0
+
+
+async def test_chart_command_answers_with_a_photo(fake, runtime):
+    pytest.importorskip("alerts.charts")
+    start = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    runtime.store.upsert_bars("BTC", [Bar(start + timedelta(days=i), 100 + i, 101 + i, 99 + i, 100.5 + i)
+                                      for i in range(60)])
+    fake.post_command(ALICE, ALICE, "/chart BTC")
+    await fake.wait_until(lambda: any(m.photo for m in fake.messages_to(ALICE)), timeout=20)
+    [photo] = [m for m in fake.messages_to(ALICE) if m.photo]
+    assert photo.photo.startswith(b"\x89PNG") and photo.text.startswith("BTC: last close 159.50")
