@@ -36,7 +36,9 @@ def outcome_of(exc: Exception, where: str, webhook: bool = False) -> SendOutcome
         if status >= 500 or status in (401, 408):
             return retry(f"{where}: Discord answered {status}")
         return failed(f"{where}: Discord refused the message: {status} {exc.text[:200]}")
-    if isinstance(exc, (aiohttp.ClientError, OSError, asyncio.TimeoutError)):
+    if isinstance(exc, asyncio.TimeoutError):
+        return retry(f"{where}: no answer in time (a long rate limit, or Discord is slow)")
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
         return retry(f"{where}: network error: {type(exc).__name__}: {exc}")
     return retry(f"{where}: {type(exc).__name__}: {exc}")
 
