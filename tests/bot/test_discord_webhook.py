@@ -102,6 +102,22 @@ async def test_a_webhook_rate_limit_is_waited_out(fake, tmp_path):
         await runtime.close()
 
 
+async def test_a_long_webhook_rate_limit_goes_back_to_the_outbox(fake, tmp_path):
+    url = fake.add_webhook(fake.channel(fake.guild, "alerts")["id"])
+    webhook = {"hooks": {"announce": {"url": "${HOOK}"}}, "send_timeout_seconds": 0.3, "api_base": fake.api_base}
+    config = parse_config(riskon_config(tmp_path, webhook=webhook), env={"HOOK": url})
+    runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+    await runtime.start()
+    try:
+        fake.rate_limit_next(url.split("/")[-2], 30.0)
+        record(runtime, event("BTC"))
+        assert (await runtime.deliver()).outcomes == {("discord_webhook", "retry"): 1}
+        [error] = runtime.store.db.execute("select last_error from deliveries").fetchone()
+        assert "no answer in time" in error and fake.messages == []
+    finally:
+        await runtime.close()
+
+
 async def test_a_webhook_removed_from_config_stops_receiving(fake, tmp_path):
     channel = fake.channel(fake.guild, "alerts")["id"]
     env = {"A": fake.add_webhook(channel), "B": fake.add_webhook(channel)}
