@@ -178,6 +178,8 @@ async def unsubscribe(runtime: Any, ctx: CommandContext, args: list[str]) -> Rep
         return Reply(f"Unsubscribed {_here(ctx)}. /subscribe to start again.")
     config = runtime.config
     drop_rules, drop_symbols = _parse_filters(config, args)
+    # A rule kind (new_ath) stands for every rule of that kind.
+    drop_rules = sorted(set(drop_rules) | {r.id for r in config.rules if r.kind in drop_rules})
     # An unfiltered subscription means "everything": spell everything out so some of it can be removed.
     rules = set(current.rules) or ({r.id for r in config.rules} if drop_rules else set())
     symbols = set(current.symbols) or ({s.id for s in config.symbols} if drop_symbols else set())

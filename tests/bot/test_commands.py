@@ -109,6 +109,9 @@ async def test_subscribe_filters_add_up_and_unsubscribe_removes_them(runtime):
     # From "everything", dropping a symbol spells out the others.
     assert "symbols IWM, ^RUT" in await run(runtime, PRIVATE, "/unsubscribe BTC")
     assert "Unsubscribed this chat" in await run(runtime, PRIVATE, "/unsubscribe all")
+    await run(runtime, PRIVATE, "/subscribe")
+    assert "rules rut_flip" in await run(runtime, PRIVATE, "/unsubscribe new_ath")  # a kind: all its rules
+    assert "Unsubscribed this chat" in await run(runtime, PRIVATE, "/unsubscribe all")
     assert "not subscribed" in await run(runtime, PRIVATE, "/unsubscribe")
 
 
