@@ -6,6 +6,7 @@ user, calls `dispatch`, and sends `Reply.text` (plain text; the adapter escapes 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -270,16 +271,21 @@ async def draw_chart(runtime: Any, ctx: CommandContext, args: list[str]) -> Repl
         return Reply("Charts arrive with the backtest issue; /status shows the figures meanwhile.")
     store, now = runtime.store, runtime.now()
     bars = store.load_bars(symbol.id)
+    if not bars:
+        return Reply(f"No bars of {symbol.id} stored yet.")
     alerts = [a for a in store.recent_alerts(200) if a["symbol"] == symbol.id]
     if alerts:
         events = [AlertEvent(a["rule_id"], a["kind"], a["symbol"], datetime.fromisoformat(a["bar_time"]), a["values"])
                   for a in alerts]
-        png = charts.alert_chart(events[0], bars, events=events[1:], flows=_flows(store, symbol.id, now) or (),
-                                 levels=_tracked_levels(runtime, symbol.id), title=f"{symbol.id}: the last year")
+        # Drawing takes a moment of CPU: off the event loop, so alerts and other commands keep flowing.
+        png = await asyncio.to_thread(
+            charts.alert_chart, events[0], bars, events=events[1:], flows=_flows(store, symbol.id, now) or (),
+            levels=_tracked_levels(runtime, symbol.id), title=f"{symbol.id}: the last year")
     else:
         recent = bars[-365:]
-        png = charts.signals_chart(symbol.id, [b.time.date() for b in recent], [b.close for b in recent], [],
-                                   title=f"{symbol.id}: the last year (no alerts yet)")
+        png = await asyncio.to_thread(
+            charts.signals_chart, symbol.id, [b.time.date() for b in recent], [b.close for b in recent], [],
+            title=f"{symbol.id}: the last year (no alerts yet)")
     if png is None:
         return Reply(f"Too few bars of {symbol.id} stored to draw a chart yet.")
     return Reply(f"{symbol.id}: last close {format_price(bars[-1].close)} on {bars[-1].time:%Y-%m-%d}", png)
@@ -313,7 +319,9 @@ async def reload(runtime: Any, ctx: CommandContext, args: list[str]) -> Reply:
 async def report_health(runtime: Any, ctx: CommandContext, args: list[str]) -> Reply:
     """Show feeds, outbox and pause state in detail."""
     now = runtime.now()
-    lines = _health_summary(runtime, now)
+    started = getattr(runtime, "started_at", None)
+    lines = [f"Up since {started:%Y-%m-%d %H:%M} UTC ({_age(now - started)})"] if started else []
+    lines += _health_summary(runtime, now)
     counts = runtime.store.outbox_counts()
     lines.append("Outbox: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     lines.append(f"Alerts recorded: {runtime.store.alert_count()}")
