@@ -200,7 +200,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise RiskonError(f"--data {args.data}: no such folder")
     config = replay_config(load_config(args.config), args.data, args.start, args.end)
     setup_logging(args.log_level, args.json_logs)
-    store = Store.open(args.db)
+    # A replay re-creates history: it needs no fsync per commit (the live bot's database keeps it).
+    store = Store.open(args.db, durable=False)
     started = time.perf_counter()
     summary: dict = {}
 

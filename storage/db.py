@@ -79,8 +79,12 @@ class Store:
         migrate(self.db)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> "Store":
-        """Open (creating if needed, readable by its owner only) the database file at `path`."""
+    def open(cls, path: str | os.PathLike[str], durable: bool = True) -> "Store":
+        """Open (creating if needed, readable by its owner only) the database file at `path`.
+
+        durable=False skips the fsync at each commit: still safe against a crash of the process, but the last
+        transactions may be lost on power failure — right for replays of history, not for the live bot.
+        """
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +96,7 @@ class Store:
             # its outbox rows, or a whole poll's writes, commit together or not at all.
             db = Database(sqlite3.connect(str(path), isolation_level=None))
             db.enable_wal()
+            db.conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             return cls(db)
         except (OSError, sqlite3.DatabaseError) as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
