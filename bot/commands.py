@@ -494,7 +494,7 @@ def _symbol_detail(runtime: Any, symbol: Any, now: datetime) -> list[str]:
             if total is not None:
                 lines.append(f"Net flow, last {days} days: {format_usd(total)}")
     leader = _leader(config)
-    if symbol.asset_class == "crypto" and leader is not None:
+    if symbol.asset_class in ("crypto", "composite") and leader is not None:  # ALTS: the altcoin composite
         follower_bars = store.load_bars(symbol.id, since=now - timedelta(days=100))
         leader_bars = store.load_bars(leader.id, since=now - timedelta(days=100))
         for days in (30, 90):
