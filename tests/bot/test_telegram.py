@@ -29,7 +29,7 @@ GROUP_ADMIN, MEMBER, ALICE = 301, 302, 111
 GROUP, FORUM, TOPIC = -1001, -1002, 7
 
 
-def config_text(fake: FakeTelegram, tmp_path, extra: str = "") -> str:
+def config_text(fake: FakeTelegram, tmp_path, extra: str = "", chat_interval: float = 0.2) -> str:
     return f"""
 feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}
 symbols:
@@ -46,12 +46,14 @@ channels:
     base_file_url: {fake.base_file_url}
     poll_timeout_seconds: 1
     request_timeout_seconds: 1
+    chat_interval_seconds: {chat_interval}
 {extra}"""
 
 
 @pytest.fixture
 async def fake():
-    server = await FakeTelegram(hang_seconds=2.0, max_poll_seconds=0.3).start()
+    # Tests pace one chat at 5 messages/s, and the fake holds them to it, to keep the suite quick.
+    server = await FakeTelegram(chat_per_second=5, hang_seconds=2.0, max_poll_seconds=0.3).start()
     server.add_private_chat(ALICE)
     server.add_private_chat(ADMIN)
     server.add_private_chat(MEMBER)
@@ -315,7 +317,7 @@ async def test_every_command_over_telegram(tmp_path, chat, user, thread, refused
     fake.add_group(GROUP, admins={GROUP_ADMIN})
     fake.add_group(FORUM, admins={GROUP_ADMIN}, forum=True, topics={TOPIC})
     path = tmp_path / "config.yaml"
-    path.write_text(config_text(fake, tmp_path, "    chat_interval_seconds: 0.02\n"))
+    path.write_text(config_text(fake, tmp_path, chat_interval=0.02))
     running = Runtime(load_config(path, env={"TELEGRAM_BOT_TOKEN": TOKEN}), Store.memory())
     await running.start()
     try:
