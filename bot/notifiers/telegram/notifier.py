@@ -78,6 +78,7 @@ class TelegramNotifier:
                                   write_timeout=timeout, pool_timeout=timeout))
             .get_updates_request(HTTPXRequest(connect_timeout=timeout, read_timeout=s.poll_timeout_seconds + timeout))
             .concurrent_updates(16)
+            .job_queue(None)  # riskon has its own scheduler
             .build()
         )
 
