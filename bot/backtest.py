@@ -213,15 +213,16 @@ def replay_rules(
 ) -> RuleRun:
     """Feed history to the live Engine as `riskon replay` does: each market day's bars in one batch, then each
     computed feed (composites) polled over what is stored, its new bars in a batch of their own."""
-    return asyncio.run(_replay_rules(config, bars_by_symbol, start, flows))
+    return asyncio.run(replay_rules_async(config, bars_by_symbol, start, flows))
 
 
-async def _replay_rules(
+async def replay_rules_async(
     config: Config,
     bars_by_symbol: Mapping[str, Sequence[Bar]],
-    start: date | None,
-    flows: Mapping[str, Sequence[tuple[datetime, float]]] | None,
+    start: date | None = None,
+    flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
 ) -> RuleRun:
+    """Do what `replay_rules` does, inside a running event loop."""
     from bot.engine import Engine
     from bot.feeds import FEEDS
     from storage import Store
@@ -326,11 +327,29 @@ def choose_roles(config: Config, available: Iterable[str], leaders: Sequence[str
         if name not in known:
             raise BacktestError(f"unknown symbol '{name}' (configured: {', '.join(sorted(known))})")
     classes = {s.id: s.asset_class for s in config.symbols}
-    chosen_followers = tuple(f for f in (followers or [s for s in available if classes[s] in FOLLOWER_CLASSES])
-                             if f in available)
-    chosen_leaders = tuple(l for l in (leaders or [s for s in available if s not in chosen_followers])
-                           if l in available)
+    members = composite_members(config)
+    # By default the followers are the crypto symbols a trader watches (BTC, ETH, ALTS), not ALTS's members.
+    default_followers = [s for s in available if classes[s] in FOLLOWER_CLASSES and s not in members]
+    chosen_followers = tuple(f for f in (followers or default_followers) if f in available)
+    default_leaders = [s for s in available if classes[s] not in FOLLOWER_CLASSES and s not in members]
+    chosen_leaders = tuple(l for l in (leaders or default_leaders) if l in available)
     return chosen_leaders, chosen_followers
+
+
+def _main_kind(config: Config, rule_id: str) -> str:
+    rule = next((r for r in config.rules if r.id == rule_id), None)
+    return rule.kind if rule else ""
+
+
+def composite_members(config: Config) -> set[str]:
+    """Return the symbols that are members of a configured composite index (e.g. ALTS's coins)."""
+    members: set[str] = set()
+    for feed in config.feeds.values():
+        if feed.kind == "composite":
+            for index in (feed.settings.get("indexes") or {}).values():
+                if isinstance(index, Mapping):
+                    members.update(str(m) for m in index.get("members") or ())
+    return members
 
 
 def backtest(
@@ -360,6 +379,9 @@ def backtest(
     leader_alerts = [a for a in alerts if a.symbol in lead]
     signals = signal_episodes(leader_alerts, episode_gap_days)
     studies = event_study(signals, closes, {f: closes[f] for f in follow}, horizons)
+    symbol_order = {s.id: i for i, s in enumerate(config.symbols)}
+    rule_order = {r.id: i for i, r in enumerate(config.rules)}
+    studies.sort(key=lambda s: (symbol_order.get(s.leader, 0), rule_order.get(s.rule_id, 0), s.kind != _main_kind(config, s.rule_id)))
     moves = [comovement(l, closes[l], f, closes[f], windows) for l in lead for f in follow]
     spans = [
         SymbolSpan(s.id, "leader" if s.id in lead else "follower" if s.id in follow else "other",
@@ -488,35 +510,36 @@ def _print_study(result: BacktestResult, console: Any) -> None:
 def _print_signals(studies: list[Study], horizons: Sequence[int], console: Any) -> None:
     from rich.table import Table
 
-    table = Table(title="each signal (own high: days to the follower's first close above all earlier ones)",
-                  title_justify="left", show_header=True)
-    table.add_column("signal", no_wrap=True)
-    table.add_column("alerts", justify="right")
-    for study in studies:
-        for h in horizons:
-            table.add_column(f"{study.follower} +{h}d", justify="right", no_wrap=True)
-        table.add_column(f"{study.follower} high", justify="right", no_wrap=True)
-    rows = 0
-    for index, signal in enumerate(studies[0].signals):
-        cells = [str(signal.day), str(signal.alerts)]
-        if all(s.outcome(signal.day, horizons[0]) is None or s.outcome(signal.day, horizons[0]).status == "no_data"
-               for s in studies):
-            continue
-        for study in studies:
+    for first in range(0, len(studies), 2):  # two followers per table keeps a row on one line
+        chunk = studies[first:first + 2]
+        table = Table(title=f"each signal: {', '.join(s.follower for s in chunk)} (high: days to the follower's first "
+                      "close above all its earlier ones)", title_justify="left", show_header=True)
+        table.add_column("signal", no_wrap=True)
+        table.add_column("alerts", justify="right")
+        for study in chunk:
             for h in horizons:
-                outcome = study.outcome(signal.day, h)
-                cells.append("–" if outcome is None or outcome.status == "no_data" else
-                             "…" if outcome.status == "not_yet" else pct(outcome.return_pct))
-            days = study.follower_ath_days[index] if index < len(study.follower_ath_days) else None
-            cells.append(f"+{days}d" if days is not None else "")
-        table.add_row(*cells)
-        rows += 1
-    if rows:
-        console.print(table)
-        console.print("  …: not yet, see below")
-    pending = [o for s in studies for o in s.outcomes if o.status == "not_yet"]
-    for outcome in sorted({(o.signal_day, o.horizon, o.needs_data_to) for o in pending}):
-        console.print(f"  signal {outcome[0]} +{outcome[1]}d: not yet: needs data to {outcome[2]}")
+                table.add_column(f"{study.follower} +{h}d", justify="right", no_wrap=True)
+            table.add_column(f"{study.follower} high", justify="right", no_wrap=True)
+        rows = 0
+        for index, signal in enumerate(chunk[0].signals):
+            if all((o := s.outcome(signal.day, horizons[0])) is None or o.status == "no_data" for s in chunk):
+                continue
+            cells = [str(signal.day), str(signal.alerts)]
+            for study in chunk:
+                for h in horizons:
+                    outcome = study.outcome(signal.day, h)
+                    cells.append("–" if outcome is None or outcome.status == "no_data" else
+                                 "…" if outcome.status == "not_yet" else pct(outcome.return_pct))
+                days = study.follower_ath_days[index] if index < len(study.follower_ath_days) else None
+                cells.append(f"+{days}d" if days is not None else "")
+            table.add_row(*cells)
+            rows += 1
+        if rows:
+            console.print(table)
+    pending = sorted({(o.signal_day, o.horizon, o.needs_data_to) for s in studies for o in s.outcomes
+                      if o.status == "not_yet"})
+    for day, horizon, needed in pending:
+        console.print(f"  … signal {day} +{horizon}d: not yet: needs data to {needed}")
 
 
 def _print_comovement(result: BacktestResult, console: Any) -> None:
@@ -903,7 +926,8 @@ def add_backtest_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("--leaders", type=_symbols, metavar="SYMBOLS",
                         help="comma-separated leaders (default: every non-crypto symbol)")
     parser.add_argument("--followers", type=_symbols, metavar="SYMBOLS",
-                        help="comma-separated followers (default: crypto and composite symbols)")
+                        help="comma-separated followers (default: crypto and composite symbols, "
+                        "except the members of a composite)")
     parser.add_argument("--csv", metavar="DIR", help="write alerts, signals, outcomes, study and co-movement CSVs here")
     parser.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with charts")

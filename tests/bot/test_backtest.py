@@ -8,9 +8,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 
 from alerts.events import AlertEvent
-from bot.backtest import BacktestError, backtest, load_csv_history, run_rules
+from bot.backtest import BacktestError, backtest, load_csv_history, replay_rules_async
 from bot.cli import main, replay_config
 from bot.config import load_config, parse_config
 from bot.feeds import FEEDS
@@ -34,9 +35,24 @@ def default_config(market):
     return load_config(REPO / "config.yaml", env={"RISKON_MARKET_DATA": str(market)})
 
 
+@pytest.fixture(scope="module")
+def ath_config(default_config):
+    """The default symbols with just the two new-high rules: the fast case for command-line tests."""
+    rules = [r.model_copy(update={"symbols": [s for s in r.symbols if s in ("^RUT", "IWM", "IWN", "BTC", "ETH")]})
+             for r in default_config.rules if r.id in ("smallcap_ath", "crypto_ath")]
+    symbols = [s for s in default_config.symbols if s.id in ("^RUT", "IWM", "IWN", "BTC", "ETH")]
+    return default_config.model_copy(update={"rules": rules, "symbols": symbols})
+
+
+@pytest.fixture(scope="module")
+def default_result(default_config, market):
+    """The backtest of the default config over the real history (computed once for this module)."""
+    return backtest(default_config, load_csv_history(default_config, market))
+
+
 def as_recorded(event: AlertEvent) -> tuple:
     """Return an event as the store keeps it (values through JSON), for exact comparison."""
-    return (event.dedup_key, event.rule_id, event.kind, event.symbol, event.bar_time.isoformat(),
+    return (event.rule_id, event.kind, event.symbol, event.bar_time.isoformat(),
             json.loads(json.dumps(dict(event.values), default=str)))
 
 
@@ -61,31 +77,35 @@ async def live_path_alerts(config, market: Path, start: date | None = None) -> l
         assert polls <= feed.day_count + 1, "the replay did not finish"
     rows = store.recent_alerts(1_000_000, include_silent=False)[::-1]
     store.close()
-    return [(f"{r['rule_id']}|{r['symbol']}|{r['kind']}|{datetime.fromisoformat(r['bar_time']):%Y-%m-%dT%H:%MZ}",
-             r["rule_id"], r["kind"], r["symbol"], r["bar_time"], r["values"]) for r in rows]
+    return [(r["rule_id"], r["kind"], r["symbol"], r["bar_time"], r["values"]) for r in rows]
 
 
-async def test_one_truth_backtest_gives_exactly_the_alerts_of_the_live_bar_by_bar_path(default_config, market):
-    history = load_csv_history(default_config, market)
-    backtested = [as_recorded(e) for e in run_rules(default_config, history.bars)]
+async def test_one_truth_backtest_gives_exactly_the_alerts_of_the_live_bar_by_bar_path(
+    default_config, default_result, market
+):
+    backtested = [as_recorded(e) for e in default_result.alerts]
     live = await live_path_alerts(default_config, market)
     assert len(backtested) > 100  # the real history has many new highs: this compares something
-    assert {a[3] for a in backtested} >= {"^RUT", "IWM", "IWN", "BTC", "ETH"}
+    assert {a[2] for a in backtested} >= {"^RUT", "IWM", "IWN", "BTC", "ETH"}
     assert backtested == live  # same alerts, same values, same order
 
 
-async def test_one_truth_holds_with_a_warm_up_before_from(default_config, market):
+async def test_one_truth_holds_with_a_warm_up_before_from(ath_config, market):
     start = date(2021, 1, 1)
-    history = load_csv_history(default_config, market)
-    backtested = [as_recorded(e) for e in run_rules(default_config, history.bars, start)]
-    live = await live_path_alerts(default_config, market, start)
-    assert backtested and all(a[4] >= "2021-01-01" for a in backtested)
+    history = load_csv_history(ath_config, market)
+    backtested = [as_recorded(e) for e in (await replay_rules_async(ath_config, history.bars, start)).alerts]
+    live = await live_path_alerts(ath_config, market, start)
+    assert backtested and all(a[3] >= "2021-01-01" for a in backtested)
     assert backtested == live
 
 
-def test_the_study_uses_the_alerts_of_the_leaders_and_says_what_is_not_yet_known(default_config, market):
-    result = backtest(default_config, load_csv_history(default_config, market))
-    assert result.leaders == ("^RUT", "IWM", "IWN") and result.followers == ("BTC", "ETH")
+def test_the_study_uses_the_alerts_of_the_leaders_and_says_what_is_not_yet_known(default_result):
+    result = default_result
+    # ^RUJ has no history file; ALTS's members are not followers in their own right.
+    assert result.leaders == ("^RUT", "IWM", "IWN") and result.followers == ("BTC", "ETH", "ALTS")
+    assert any("^RUJ: no file RUJ.csv" in p for p in result.problems)
+    alts = next(s for s in result.spans if s.symbol == "ALTS")
+    assert (alts.first, alts.last) == (date(2020, 4, 10), date(2025, 8, 13))  # computed from its members
     rut_btc = next(s for s in result.studies if s.leader == "^RUT" and s.follower == "BTC")
     assert date(2020, 11, 13) in [s.day for s in rut_btc.signals]
     assert rut_btc.outcome(date(2020, 11, 13), 30).return_pct == pytest.approx(17.31, abs=0.01)
@@ -97,9 +117,10 @@ def test_the_study_uses_the_alerts_of_the_leaders_and_says_what_is_not_yet_known
     assert rut_btc.skipped == len([s for s in rut_btc.signals if s.day < date(2014, 9, 17)])
 
 
-def test_backtest_command_prints_the_tables_and_writes_csv_json_and_html(market, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("RISKON_MARKET_DATA", str(market))
-    code = main(["backtest", "--data", str(market), "--config", str(REPO / "config.yaml"),
+def test_backtest_command_prints_the_tables_and_writes_csv_json_and_html(ath_config, market, tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(ath_config.model_dump(mode="json", exclude={"source_path"})))
+    code = main(["backtest", "--data", str(market), "--config", str(config),
                  "--csv", str(tmp_path / "csv"), "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")])
     out = capsys.readouterr().out
     assert code == 0
