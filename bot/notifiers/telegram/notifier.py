@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # Errors that mean the chat (or topic) will never take a message again: stop its subscription.
 CHAT_GONE = ("chat not found", "message thread not found", "bot was kicked", "bot is not a member",
-             "have no rights to send", "not enough rights to send", "topic_closed", "topic_deleted", "user is deactivated")
+             "have no rights to send", "not enough rights to send", "topic_deleted", "user is deactivated")
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 CONTINUATION_BUDGET_SECONDS = 40.0  # below the delivery job's own send timeout
 LOGGERS_WITH_URLS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Updater", "telegram.ext.Application")
