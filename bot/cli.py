@@ -142,9 +142,14 @@ async def _serve(runtime, scheduler) -> None:
         except (NotImplementedError, RuntimeError):  # not on the main thread (tests) or not on this OS
             pass
     await runtime.start()
+    from bot.health import start_health
+
+    health = await start_health(runtime, _secrets_of(runtime.config))
     try:
         await scheduler.run()
     finally:
+        if health is not None:
+            await health.stop()
         await runtime.close()
 
 

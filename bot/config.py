@@ -18,6 +18,7 @@ from alerts.rules.base import Rule, RuleParams
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_ALIASES = 200  # a YAML "billion laughs" document expands aliases exponentially; real configs need few
+MAX_DEPTH = 30  # real configs nest five or six levels; deeper ones would exhaust the parser's recursion
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -49,6 +50,19 @@ class ScheduleConfig(Section):
     retry_max_seconds: float = Field(900.0, gt=0, le=86400, description="longest delay between delivery retries")
     max_attempts: int = Field(12, ge=1, le=1000, description="attempts before a delivery is marked failed")
     backoff_max_seconds: float = Field(900.0, gt=0, le=86400, description="longest pause before re-polling a failing feed")
+
+
+class HealthConfig(Section):
+    """The optional HTTP endpoint for monitoring: /healthz and Prometheus /metrics."""
+
+    enabled: bool = Field(False, description="serve /healthz and /metrics over HTTP")
+    host: str = Field("127.0.0.1", min_length=1, description="address to bind; 0.0.0.0 only inside a container or "
+                                                            "behind a firewall")
+    port: int = Field(9108, ge=0, le=65535, description="port to bind (0: any free port, logged at start)")
+    outbox_backlog: int = Field(1000, ge=1, le=10_000_000, description="deliveries waiting (pending or retrying) "
+                                                                       "above which /healthz says degraded")
+    channel_retries: int = Field(10, ge=1, le=100_000, description="sends in a row a channel must retry before "
+                                                                   "/healthz says it is down")
 
 
 class FeedConfig(Section):
@@ -116,6 +130,7 @@ class Config(Section):
     rules: list[RuleConfig] = Field(default_factory=list)
     channels: dict[str, Any] = Field(default_factory=dict)
     admins: list[str] = Field(default_factory=list, description="user ids allowed to run admin commands")
+    health: HealthConfig = HealthConfig()
     source_path: str | None = Field(None, exclude=True)
 
     @field_validator("admins", mode="before")
@@ -165,6 +180,9 @@ def format_path(path: tuple[Any, ...]) -> str:
 
 def _line_map(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], budget: list[int]) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
+    if len(path) > MAX_DEPTH:
+        raise ConfigError([f"{format_path(path[:MAX_DEPTH])}: nested more than {MAX_DEPTH} levels deep "
+                           f"(line {node.start_mark.line + 1}); not a riskon config"])
     budget[0] -= 1
     if budget[0] < 0:
         raise ConfigError(["config expands to more than 20,000 values (nested YAML aliases?): refusing a possible alias bomb"])
@@ -395,6 +413,8 @@ def parse_config(text: str, filename: str = "config.yaml", env: dict[str, str] |
             loader.dispose()
     except ConfigError:
         raise
+    except RecursionError:
+        raise ConfigError([f"{filename}: nested too deeply to read; not a riskon config"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{filename}:{mark.line + 1}" if mark else filename
@@ -409,6 +429,8 @@ def parse_config(text: str, filename: str = "config.yaml", env: dict[str, str] |
         data = yaml.load(text, Loader=_CountingLoader)  # noqa: S506 - a SafeLoader subclass
     except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError([f"not valid YAML: {exc} ({filename})"]) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits, or a date like 2020-13-45
+        raise ConfigError([f"a value cannot be read: {str(exc).split(';')[0]} ({filename})"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"(top level): must be a mapping of sections (storage, feeds, symbols, rules, channels) ({filename}:1)"])
     if any(not isinstance(key, str) for key in data):

@@ -58,6 +58,7 @@ class Dispatcher:
         self.rng = random.Random()
         self._missing_channels_logged: set[str] = set()
         self.totals: Counter = Counter()
+        self.retries_in_a_row: Counter = Counter()  # channel -> sends retried since its last success (/healthz)
 
     async def drain(self, limit: int = 5000) -> DrainReport:
         """Send every delivery that is due now; return what happened."""
@@ -107,9 +108,11 @@ class Dispatcher:
         now = self.clock()
         status = outcome.status
         if status == "sent":
+            self.retries_in_a_row[delivery.channel] = 0
             self.store.mark_sent(delivery.id, now)
             report.delivered.append(delivery)
         elif status == "retry" and delivery.attempts + 1 < self.max_attempts:
+            self.retries_in_a_row[delivery.channel] += 1
             delay = retry_delay(
                 delivery.attempts + 1, self.retry_base_seconds, self.retry_max_seconds, outcome.retry_after, self.rng
             )

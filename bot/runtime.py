@@ -30,6 +30,8 @@ class FeedHealth:
     failures: int = 0
     next_try: datetime | None = None
     symbol_errors: dict[str, str] = field(default_factory=dict)
+    polls: int = 0  # since start, for /metrics
+    failed_polls: int = 0
 
 
 def system_clock() -> datetime:
@@ -193,6 +195,8 @@ class Runtime:
 
     def _feed_failed(self, name: str, health: FeedHealth, now: datetime, exc: Exception) -> None:
         health.failures += 1
+        health.polls += 1
+        health.failed_polls += 1
         health.last_error = f"{type(exc).__name__}: {exc}"[:300]
         every = self.config.feeds[name].every_seconds if name in self.config.feeds else 60.0
         delay = min(self.config.schedule.backoff_max_seconds, every * 2 ** (health.failures - 1))
@@ -209,6 +213,7 @@ class Runtime:
             if health.symbol_errors.get(symbol) != error:
                 log.warning("feed %s: %s: %s", name, symbol, error)
         health.symbol_errors = dict(errors)
+        health.polls += 1
         health.failures, health.next_try, health.last_ok = 0, None, now
         self.store.record_poll(name, now)
 

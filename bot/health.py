@@ -1,0 +1,206 @@
+"""The optional monitoring endpoint: /healthz (ok, or degraded with reasons) and Prometheus /metrics.
+
+Served by aiohttp inside the bot's own asyncio loop, so every figure is read from the running Runtime at the
+moment it is asked for (the Store's connection belongs to this thread). Off unless `health.enabled`; bound to
+127.0.0.1 unless `health.host` says otherwise. Each server has its own CollectorRegistry, never the global one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any, Iterable, Iterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from alerts import status as figures
+from bot.logs import RedactSecrets
+
+log = logging.getLogger(__name__)
+
+MAX_REASON = 300  # a feed's error text can be long; a reason is a line on a dashboard
+
+
+def degraded_reasons(runtime: Any, now: datetime, redact: RedactSecrets | None = None) -> list[str]:
+    """Say, one line each, what is wrong: failing feeds, stale symbols, an outbox backlog, channels down."""
+    settings = runtime.config.health
+    reasons: list[str] = []
+    for name, health in runtime.health.items():
+        if health.failures:
+            reasons.append(f"feed {name}: {health.failures} failed polls in a row ({health.last_error})")
+        for symbol, error in sorted(health.symbol_errors.items()):
+            reasons.append(f"feed {name}: {symbol}: {error}")
+    for symbol in runtime.config.symbols:
+        why = _staleness(runtime, symbol, now)
+        if why:
+            reasons.append(f"symbol {symbol.id} is stale: {why}")
+    counts = runtime.store.outbox_counts()
+    waiting = counts.get("pending", 0) + counts.get("retrying", 0)
+    if waiting > settings.outbox_backlog:
+        reasons.append(f"outbox backlog: {waiting} deliveries waiting (more than {settings.outbox_backlog})")
+    for channel, retries in sorted(runtime.dispatcher.retries_in_a_row.items()):
+        if retries >= settings.channel_retries:
+            reasons.append(f"channel {channel} is down: its last {retries} sends all have to be retried")
+    clean = redact or RedactSecrets()
+    return [clean.redact(reason)[:MAX_REASON] for reason in reasons]
+
+
+def _staleness(runtime: Any, symbol: Any, now: datetime) -> str | None:
+    """Say why a symbol's data is stale (its feed's own mark, or a last bar too old), or None when current."""
+    feed = runtime.feeds.get(symbol.feed)
+    if feed is not None and callable(getattr(feed, "stale", None)):
+        try:
+            mark = feed.stale(now).get(symbol.id)
+        except Exception:  # a feed's bookkeeping must not break the health check
+            log.warning("feed %s could not say which symbols are stale", symbol.feed, exc_info=True)
+            mark = None
+        if mark is not None:
+            return f"no good update since {mark.since:%Y-%m-%d %H:%M} UTC: {mark.why}"
+    last = runtime.store.last_bar_time(symbol.id)
+    if last is None:
+        feed_health = runtime.health.get(symbol.feed)
+        # Before its feed's first good poll a symbol has simply not been fetched yet.
+        return "no bars at all after a good poll of its feed" if feed_health and feed_health.last_ok else None
+    if figures.is_stale(last, now, symbol.asset_class):
+        return f"last bar {last:%Y-%m-%d %H:%M} UTC"
+    return None
+
+
+class RuntimeCollector(Collector):
+    """Read riskon's figures from a running Runtime each time Prometheus scrapes."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Any]:
+        runtime = self.runtime
+        now = runtime.now()
+        polls = CounterMetricFamily("riskon_feed_polls", "Polls of each feed since start", labels=["feed"])
+        failures = CounterMetricFamily("riskon_feed_poll_failures", "Failed polls of each feed since start",
+                                       labels=["feed"])
+        in_a_row = GaugeMetricFamily("riskon_feed_failures_in_a_row", "Failed polls of each feed since its last "
+                                     "good one", labels=["feed"])
+        symbol_errors = GaugeMetricFamily("riskon_feed_symbol_errors", "Symbols a feed could not serve at its last "
+                                          "poll", labels=["feed"])
+        for name, health in runtime.health.items():
+            polls.add_metric([name], getattr(health, "polls", 0))
+            failures.add_metric([name], getattr(health, "failed_polls", 0))
+            in_a_row.add_metric([name], health.failures)
+            symbol_errors.add_metric([name], len(health.symbol_errors))
+        yield from (polls, failures, in_a_row, symbol_errors)
+
+        bar_age = GaugeMetricFamily("riskon_last_bar_age_seconds", "Seconds since the open time of the newest "
+                                    "stored bar of each symbol", labels=["symbol"])
+        for symbol in runtime.config.symbols:
+            last = runtime.store.last_bar_time(symbol.id)
+            if last is not None:
+                bar_age.add_metric([symbol.id], max((now - last).total_seconds(), 0.0))
+        yield bar_age
+
+        fired = CounterMetricFamily("riskon_alerts_fired", "Alerts recorded for sending since start (or the last "
+                                    "/reload), by rule and symbol", labels=["rule", "symbol"])
+        for (rule, symbol), count in sorted(runtime.engine.fired.items()):
+            fired.add_metric([rule, symbol], count)
+        yield fired
+
+        deliveries = CounterMetricFamily("riskon_deliveries", "Delivery attempts since start by channel and outcome "
+                                         "(sent, retry, failed)", labels=["channel", "outcome"])
+        for (channel, outcome), count in sorted(runtime.dispatcher.totals.items()):
+            deliveries.add_metric([channel, outcome], count)
+        yield deliveries
+        retries = GaugeMetricFamily("riskon_channel_retries_in_a_row", "Sends of each channel retried since its "
+                                    "last success", labels=["channel"])
+        for channel in runtime.notifiers:
+            retries.add_metric([channel], runtime.dispatcher.retries_in_a_row.get(channel, 0))
+        yield retries
+
+        counts = runtime.store.outbox_counts()
+        outbox = GaugeMetricFamily("riskon_outbox_deliveries", "Deliveries in the outbox by status", labels=["status"])
+        for status, count in counts.items():
+            outbox.add_metric([status], count)
+        yield outbox
+        yield GaugeMetricFamily("riskon_outbox_depth", "Deliveries waiting to be sent (pending or retrying)",
+                                value=counts.get("pending", 0) + counts.get("retrying", 0))
+        yield GaugeMetricFamily("riskon_paused", "1 while an admin has paused alerting", value=int(runtime.paused))
+        yield GaugeMetricFamily("riskon_healthy", "1 when /healthz says ok, 0 when degraded",
+                                value=int(not degraded_reasons(runtime, now)))
+        yield GaugeMetricFamily("riskon_start_time_seconds", "When this process started, in Unix seconds",
+                                value=runtime.started_at.timestamp())
+
+
+def metrics_registry(runtime: Any) -> CollectorRegistry:
+    """Return a registry of its own holding the runtime's figures (never the process-wide default one)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RuntimeCollector(runtime))
+    return registry
+
+
+class HealthServer:
+    """Serve /healthz and /metrics for one runtime on host:port."""
+
+    def __init__(self, runtime: Any, host: str = "127.0.0.1", port: int = 9108, secrets: Iterable[str] = ()) -> None:
+        self.runtime = runtime
+        self.host, self.port = host, port
+        self.registry = metrics_registry(runtime)
+        self.redact = RedactSecrets(secrets)
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        """Bind and start serving; the bound port replaces 0."""
+        app = web.Application()
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("health endpoint on http://%s:%d/healthz and /metrics", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """Answer 200 when all is well, 503 with the reasons when degraded."""
+        runtime, now = self.runtime, self.runtime.now()
+        reasons = degraded_reasons(runtime, now, self.redact)
+        body = {
+            "status": "degraded" if reasons else "ok",
+            "reasons": reasons,
+            "paused": runtime.paused,
+            "uptime_seconds": round((now - runtime.started_at).total_seconds(), 1),
+            "outbox": runtime.store.outbox_counts(),
+        }
+        return web.Response(status=503 if reasons else 200, text=json.dumps(body, ensure_ascii=False),
+                            content_type="application/json")
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Answer the Prometheus text exposition of the runtime's figures."""
+        payload = self.redact.redact(generate_latest(self.registry).decode("utf-8"))
+        return web.Response(body=payload.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def start_health(runtime: Any, secrets: Iterable[str] = ()) -> HealthServer | None:
+    """Start the endpoint when config enables it; log (never raise) when it cannot bind, alerts matter more."""
+    settings = runtime.config.health
+    if not settings.enabled:
+        return None
+    server = HealthServer(runtime, settings.host, settings.port, secrets)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("health endpoint could not bind %s:%d: %s; running without it", settings.host, settings.port, exc)
+        return None
+    return server
