@@ -376,6 +376,7 @@ def backtest(
     all_bars = {s.id: all_bars[s.id] for s in config.symbols if s.id in all_bars}
     closes = {symbol: closes_from_bars(bars) for symbol, bars in all_bars.items()}
     lead, follow = choose_roles(config, all_bars, leaders, followers)
+    members = composite_members(config)
     leader_alerts = [a for a in alerts if a.symbol in lead]
     signals = signal_episodes(leader_alerts, episode_gap_days)
     studies = event_study(signals, closes, {f: closes[f] for f in follow}, horizons)
@@ -384,7 +385,8 @@ def backtest(
     studies.sort(key=lambda s: (symbol_order.get(s.leader, 0), rule_order.get(s.rule_id, 0), s.kind != _main_kind(config, s.rule_id)))
     moves = [comovement(l, closes[l], f, closes[f], windows) for l in lead for f in follow]
     spans = [
-        SymbolSpan(s.id, "leader" if s.id in lead else "follower" if s.id in follow else "other",
+        SymbolSpan(s.id, "leader" if s.id in lead else "follower" if s.id in follow else
+                   "composite member" if s.id in members else "not studied",
                    len(all_bars[s.id]), all_bars[s.id][0].time.date(), all_bars[s.id][-1].time.date())
         for s in config.symbols if s.id in all_bars
     ]
@@ -705,6 +707,8 @@ tr.sep td{border-top:2px solid #b8c4d3}.pos{color:#1b6e2a}.neg{color:#b3261e}.di
 img{max-width:100%;border:1px solid #e3e3e3;margin:6px 0}
 details summary{cursor:pointer;font-weight:600;margin:8px 0}
 .explain{font-size:13px;color:#333;max-width:900px}
+.wide{overflow-x:auto;max-width:100%}table.small{font-size:12px}table.small th,table.small td{padding:2px 6px}
+a{color:#1f4e79;text-decoration:none}a:hover{text-decoration:underline}
 """
 
 
@@ -749,14 +753,16 @@ def render_html(result: BacktestResult) -> str:
         "chance, not with zero; a green median beats the baseline's, a red one trails it. <i>Own high within</i> "
         "counts signals after which the follower closed above every earlier close in its data within the horizon. "
         "Signals too recent for a horizon say <i>not yet</i> and the date the data must reach.</p>")
-    out.append("<h2>Event study</h2>")
     by_label: dict[str, list[Study]] = {}
     for study in result.studies:
         by_label.setdefault(study_label(study), []).append(study)
+    if by_label:
+        out.append(_glance_table(by_label, result.horizons))
+    out.append("<h2>Event study</h2>")
     if not by_label:
         out.append("<p>No leader signals in this history.</p>")
-    for label, studies in by_label.items():
-        out.append(f"<h3>{e(label)}</h3>")
+    for number, (label, studies) in enumerate(by_label.items()):
+        out.append(f"<h3 id='study-{number}'>{e(label)}</h3>")
         out.append(_img(charts[label]["signals"], f"{label} signals"))
         out.append(_study_table(studies))
         out.append(_img(charts[label]["paths"], f"{label} follower paths"))
@@ -780,6 +786,39 @@ def render_html(result: BacktestResult) -> str:
                    f"<td class='l'>{e(event.symbol)}</td><td class='l'>{e(head)}</td><td class='l'>{e(detail)}</td></tr>")
     out.append("</table></details></body></html>")
     return "\n".join(out)
+
+
+def _glance_table(by_label: Mapping[str, list[Study]], horizons: Sequence[int]) -> str:
+    """Render one line per signal kind: each follower's median return after it, against the baseline's."""
+    e = html.escape
+    followers = list(dict.fromkeys(s.follower for studies in by_label.values() for s in studies))
+    head = "".join(f"<th colspan={len(horizons)} class='grp'>{e(f)}</th>" for f in followers)
+    sub = "".join(f"<th>+{h}d</th>" for _ in followers for h in horizons)
+    rows = ["<h2>At a glance</h2><p class='explain'>Median return of each follower after the signals; green where "
+            "it beats the median of every day in the same years (the baseline), red where it trails it. "
+            "n: signals while the first follower traded. Click a signal for its tables and charts.</p>"
+            f"<div class='wide'><table><tr><th class='l' rowspan=2>signal</th><th rowspan=2>n</th>{head}</tr>"
+            f"<tr>{sub}</tr>"]
+    for number, (label, studies) in enumerate(by_label.items()):
+        by_follower = {s.follower: s for s in studies}
+        first = studies[0]
+        cells = []
+        for follower in followers:
+            study = by_follower.get(follower)
+            for h in horizons:
+                row = next((r for r in study.rows if r.horizon == h), None) if study else None
+                if row is None or row.signals.median is None:
+                    cells.append("<td class='dim'>–</td>")
+                    continue
+                better = row.baseline.median is not None and row.signals.median > row.baseline.median
+                verdict = "better" if better else "worse" if row.baseline.median is not None else ""
+                cells.append(f"<td class='{verdict}' title='{row.signals.count} signals; baseline median "
+                             f"{e(pct(row.baseline.median))}'>{e(pct(row.signals.median))}</td>")
+        counted = len(first.signals) - first.skipped
+        rows.append(f"<tr><td class='l'><a href='#study-{number}'>{e(label)}</a></td><td>{counted}</td>"
+                    f"{''.join(cells)}</tr>")
+    rows.append("</table></div>")
+    return "".join(rows)
 
 
 def _study_table(studies: list[Study]) -> str:
@@ -818,7 +857,7 @@ def _signal_table(studies: list[Study], horizons: Sequence[int]) -> str:
     cols = "".join(f"<th>{e(s.follower)} +{h}d</th>" for s in studies for h in horizons)
     cols += "".join(f"<th>{e(s.follower)} own high</th>" for s in studies)
     rows = [f"<details open><summary>each signal (own high: days to the follower's first close above every "
-            f"earlier close in its data)</summary><table><tr><th class='l'>signal day</th><th>alerts</th>"
+            f"earlier close in its data)</summary><div class='wide'><table class='small'><tr><th class='l'>signal day</th><th>alerts</th>"
             f"<th>leader close</th>{cols}</tr>"]
     before = 0
     for index, signal in enumerate(studies[0].signals):
@@ -840,7 +879,7 @@ def _signal_table(studies: list[Study], horizons: Sequence[int]) -> str:
             cells.append(f"<td>{'+%dd' % days if days is not None else ''}</td>")
         price = f"{signal.price:,.2f}" if signal.price else ""
         rows.append(f"<tr><td class='l'>{signal.day}</td><td>{signal.alerts}</td><td>{price}</td>{''.join(cells)}</tr>")
-    rows.append("</table>")
+    rows.append("</table></div>")
     if before:
         rows.append(f"<p class='dim'>{before} earlier signal(s) came before any follower had a price.</p>")
     rows.append("</details>")
