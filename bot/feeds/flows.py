@@ -49,7 +49,13 @@ class FlowsSettings(FeedSettings):
     """Settings of a flows feed."""
 
     funds: dict[str, Fund] = Field(default_factory=dict, description="fund id (e.g. IWM) -> its sources")
-    yahoo_base_url: str | None = Field(None, description="send Yahoo requests here instead (proxy, mirror, fake)")
+    stale_after_seconds: float = Field(
+        3 * 86400.0, gt=0, le=30 * 86400, description="a fund whose sources all fail for this long is reported stale"
+    )
+    yahoo_base_url: str | None = Field(
+        None, description="send Yahoo requests here instead (proxy, mirror, fake); use the yahoo feed's base_url: "
+        "yfinance keeps one session per process"
+    )
     ishares_base_url: str | None = Field(None, description="send iShares requests here instead")
     use_yahoo: bool = Field(True, description="fall back to yfinance's get_shares_full when iShares fails")
     max_daily_change_pct: float = Field(
