@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
@@ -16,6 +16,8 @@ from alerts.rules.base import Rule, RuleContext
 from storage import Store
 
 log = logging.getLogger(__name__)
+
+RECENT_EVENTS = 1000  # events kept for cross-asset rules (follow_through) across polls and restarts
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Engine:
         self._windows: dict[str, deque[Bar]] = {}
         self._states: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime | None]] = {}
         self.fired = Counter()  # (rule_id, symbol) -> alerts sent, for summaries and metrics
+        self._recent_events: deque[AlertEvent] | None = None
 
     def rules_for(self, symbol: str) -> list[_Binding]:
         """Return the rules that watch a symbol."""
@@ -65,6 +68,17 @@ class Engine:
             size = max([b.rule.lookback for b in self.bindings] + [1]) + 1
             self._windows[symbol] = deque(self.store.recent_bars(symbol, size), maxlen=size)
         return self._windows[symbol]
+
+    def recent_events(self) -> deque[AlertEvent]:
+        """Return the events of earlier cycles (seeded from the recorded alerts on first use)."""
+        if self._recent_events is None:
+            rows = self.store.recent_alerts(RECENT_EVENTS, include_silent=True)
+            self._recent_events = deque(
+                (AlertEvent(r["rule_id"], r["kind"], r["symbol"], datetime.fromisoformat(r["bar_time"]), r["values"])
+                 for r in reversed(rows)),
+                maxlen=RECENT_EVENTS,
+            )
+        return self._recent_events
 
     def state(self, rule_id: str, symbol: str) -> tuple[Mapping[str, Any] | None, datetime | None]:
         """Return a rule's committed state for a symbol and the last bar time it saw."""
@@ -89,6 +103,7 @@ class Engine:
             # The transaction rolled back: forget what memory believed, and reload it from the database.
             self._states.clear()
             self._windows.clear()
+            self._recent_events = None
             raise
 
     def _ingest(self, queue: list, now: datetime, live_since: datetime, report: IngestReport) -> IngestReport:
@@ -103,6 +118,7 @@ class Engine:
                     recent=tuple(window),
                     truncated_since=self.truncated_since.get(symbol),
                     cycle_events=tuple(cycle),
+                    recent_events=tuple(self.recent_events()),
                     bars_of=lambda other: tuple(self._windows.get(other, ())),
                     flows=self.flows_of(symbol),
                 )
@@ -111,12 +127,16 @@ class Engine:
                     state, seen = self.state(rule_id, symbol)
                     if seen is not None and bar.time <= seen and bar.final:
                         continue
-                    new_state, events = step_rule(binding.rule, state, symbol, bar, ctx)
+                    # Each rule sees what the rules before it fired on this very bar (e.g. a flip that
+                    # confirms a follow-through).
+                    bar_ctx = replace(ctx, cycle_events=tuple(cycle))
+                    new_state, events = step_rule(binding.rule, state, symbol, bar, bar_ctx)
                     if bar.final:
                         self._states[(rule_id, symbol)] = (new_state, bar.time)
                         dirty[(rule_id, symbol)] = (new_state, bar.time)
                     for event in events:
                         cycle.append(event)
+                        self.recent_events().append(event)  # for later cycles: other feeds' polls
                         self._record(event, bar, now, live_since, report)
                 if bar.final:
                     window.append(bar)

@@ -29,6 +29,9 @@ class RuleContext:
     truncated_since: datetime | None = None
     # Events other rules fired on this bar time earlier in the same evaluation cycle.
     cycle_events: Sequence[AlertEvent] = ()
+    # Events fired in earlier cycles (and before a restart), oldest first, a bounded number: cross-asset
+    # rules need them because a leader's bar and a follower's bar often arrive in different polls.
+    recent_events: Sequence[AlertEvent] = ()
     # Recent final bars of any other symbol (for cross-asset rules); empty when unknown.
     bars_of: Callable[[str], Sequence[Bar]] = field(default=lambda symbol: ())
     # Daily net flows (USD) of the symbol's fund, oldest first, as (time, flow_usd); empty when none.

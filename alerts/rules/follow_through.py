@@ -44,7 +44,9 @@ class FollowThroughParams(RuleParams):
 class FollowThrough(Rule):
     """Open a watch window on each follower when a leader breaks out; alert when the follower confirms.
 
-    Triggers come from `ctx.cycle_events`: the engine steps a cycle's bars in time order, leaders first.
+    Triggers come from `ctx.cycle_events` (the engine steps a cycle's bars in time order, leaders first)
+    and `ctx.recent_events` (events of earlier polls and before a restart: BTC's daily bar closes hours
+    after ^RUT's, in another feed's poll).
     The follower's own confirmation is judged from its own bars: the rule tracks the follower's highest
     close itself (a new ATH), its close on the trigger day (the move), and flip events fired on the
     follower's bar earlier in the cycle.
@@ -67,8 +69,11 @@ class FollowThrough(Rule):
         events: list[AlertEvent] = []
 
         # One window per rule and follower: ^RUT, IWM and IWN breaking out together are one move, not three.
-        triggers = sorted((e for e in ctx.cycle_events if self._is_trigger(e, p)),
-                          key=lambda e: (e.bar_time, p.leaders.index(e.symbol)))
+        # Triggers of this cycle, and of earlier ones (a leader's poll and a follower's are often apart);
+        # the same trigger seen again is harmless: it cannot reopen a window (see blocked_until).
+        found = {(e.rule_id, e.symbol, e.kind, e.bar_time): e
+                 for e in (*ctx.recent_events, *ctx.cycle_events) if self._is_trigger(e, p)}
+        triggers = sorted(found.values(), key=lambda e: (e.bar_time, p.leaders.index(e.symbol)))
         for trigger in triggers:
             day = trigger.bar_time
             if (bar.time - day).days > p.window_days or day > bar.time:

@@ -71,6 +71,6 @@ class LevelCross(Rule):
         """Say in words what this rule watches."""
         p: LevelCrossParams = self.params  # type: ignore[assignment]
         way = {"up": "crossing up through", "down": "crossing down through", "either": "crossing"}[p.direction]
-        parts = [f"{s} {', '.join(f'{x:g}' for x in levels_for(p.levels, s))}" for s in symbols
+        parts = [f"{s} {', '.join(f'{x:.10g}' for x in levels_for(p.levels, s))}" for s in symbols
                  if levels_for(p.levels, s)]
         return f"Close {way} a level: {'; '.join(parts) or ', '.join(symbols)}"

@@ -150,13 +150,14 @@ class ResistanceFlip(Rule):
         broken: list[tuple[float, str]] = []
         highest_close_after = float("-inf")  # the highest close after a pivot, up to the previous bar
         for i in range(len(recent) - 1, -1, -1):
-            if strength <= i < len(recent) - strength:
-                left, right = prices[i - strength:i], prices[i + 1:i + strength + 1]
-                level = prices[i]
-                threshold = level * (1 + p.break_pct / 100)
-                if (level > max(left) and level >= max(right) and not above(highest_close_after, threshold)
-                        and above(bar.close, threshold) and iso(recent[i].time) not in used_set):
-                    broken.append((level, iso(recent[i].time)))
+            level = prices[i]
+            threshold = level * (1 + p.break_pct / 100)
+            # Cheapest test first: most bars of the window are not even below this close.
+            if (strength <= i < len(recent) - strength and above(bar.close, threshold)
+                    and not above(highest_close_after, threshold)
+                    and level > max(prices[i - strength:i]) and level >= max(prices[i + 1:i + strength + 1])
+                    and iso(recent[i].time) not in used_set):
+                broken.append((level, iso(recent[i].time)))
             highest_close_after = max(highest_close_after, recent[i].close)
         if broken:
             level, when = max(broken)
@@ -224,7 +225,7 @@ class ResistanceFlip(Rule):
         for symbol in symbols:
             levels = levels_for(p.levels, symbol)
             if levels:
-                parts.append(f"{symbol} at {', '.join(f'{x:g}' for x in levels)}")
+                parts.append(f"{symbol} at {', '.join(f'{x:.10g}' for x in levels)}")
         where = "; ".join(parts) if parts else ", ".join(symbols)
         found = {"off": "", "prior_ath": " and at the prior all-time high",
                  "swing_highs": f" and at swing highs of the last {p.lookback} bars"}[p.detect]
