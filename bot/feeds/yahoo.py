@@ -166,6 +166,7 @@ class YahooFeed:
         self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
         self._calendar: Any = None
+        self._tickers: dict[str, Any] = {}
         import yfinance as yf
 
         # Errors must reach us as exceptions: an empty frame would read as "no new data".
@@ -276,7 +277,10 @@ class YahooFeed:
         """Download daily rows: all of them (period=max) on first start, else from the last stored day on."""
         import yfinance as yf
 
-        ticker = yf.Ticker(source, session=self.session)
+        ticker = self._tickers.get(source)
+        if ticker is None:
+            # Kept between polls: a Ticker remembers its exchange timezone, which saves a cache lookup each time.
+            ticker = self._tickers[source] = yf.Ticker(source, session=self.session)
         options = dict(interval="1d", auto_adjust=False, actions=False, timeout=self.settings.timeout_seconds)
         try:
             if last is None:
@@ -284,6 +288,8 @@ class YahooFeed:
             else:
                 frame = ticker.history(start=last.date().isoformat(), **options)
         except Exception as exc:  # yfinance raises many kinds; each is this symbol's failure, not the poll's
+            # A Ticker created while Yahoo failed keeps a missing timezone for good: start afresh next time.
+            self._tickers.pop(source, None)
             retry_after = self.session.take_retry_after()
             status = self.session.take_status()
             if retry_after is not None or type(exc).__name__ == "YFRateLimitError":
