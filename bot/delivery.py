@@ -59,9 +59,16 @@ class Dispatcher:
         self._missing_channels_logged: set[str] = set()
         self.totals: Counter = Counter()
         self.retries_in_a_row: Counter = Counter()  # channel -> sends retried since its last success (/healthz)
+        # One drain at a time: the poll job drains right after recording alerts while the delivery job ticks on,
+        # and two drains at once would read the same pending rows and send each chat its alert twice.
+        self._draining = asyncio.Lock()
 
     async def drain(self, limit: int = 5000) -> DrainReport:
-        """Send every delivery that is due now; return what happened."""
+        """Send every delivery that is due now (after any drain already running); return what happened."""
+        async with self._draining:
+            return await self._drain(limit)
+
+    async def _drain(self, limit: int) -> DrainReport:
         report = DrainReport()
         due = self.store.due_deliveries(self.clock(), limit)
         by_chat: dict[tuple[str, str, str], list[Delivery]] = defaultdict(list)

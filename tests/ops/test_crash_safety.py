@@ -1,0 +1,191 @@
+"""Crash safety: `riskon run` as a real process, SIGKILLed at random moments mid-fan-out, loses and repeats nothing.
+
+One alert (BTC's forming daily bar trades above its all-time high) fans out to 1,000 Telegram subscribers, ten
+of whom blocked the bot. The process is killed with SIGKILL at least 20 times and restarted each time, against
+fake Yahoo and fake Telegram servers running in this test's event loop on 127.0.0.1.
+
+What may be repeated, and the bound asserted: a send becomes a duplicate only when Telegram accepted it and the
+process died before the outbox row was marked sent (one SQLite commit right after the answer). Those are exactly
+the sends in flight at the kill. The Dispatcher runs at most `concurrency` (32) sends per channel at once, so a
+kill can leave at most 32 such messages. The test does not only check the bound: after each kill it reads the
+database and counts, per chat, the messages the fake delivered in that run whose delivery is not marked sent,
+then asserts that every chat holds exactly 1 + (times it was counted so) copies.
+
+The fake Telegram here allows 200 messages/s (Telegram allows about 30) and riskon is configured to pace itself
+at 150/s, so 1,000 sends take seconds, not half a minute; the pacing code is the same either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bot.delivery import Dispatcher
+from storage import Store
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fakes.yahoo import FakeYahoo, Instrument, read_csv_rows
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+REPO = Path(__file__).resolve().parents[2]
+SUBSCRIBERS = range(500_000, 501_000)
+BLOCKED = set(SUBSCRIBERS[::100])  # ten users who blocked the bot: never reachable
+KILLS = 20
+SEED = int(os.environ.get("RISKON_CRASH_SEED", "20261124"))
+IN_FLIGHT_BOUND = Dispatcher(None, {}, lambda: None).concurrency  # sends one channel runs at once
+
+CONFIG = """
+storage: {{path: "{db}"}}
+schedule: {{deliver_every_seconds: 0.5, retry_base_seconds: 1}}
+feeds:
+  yahoo: {{kind: yahoo, base_url: "{yahoo}", every_seconds: 2, timeout_seconds: 5, cache_dir: "{cache}"}}
+symbols:
+  - {{id: BTC, feed: yahoo, source: BTC-USD, asset_class: crypto}}
+rules:
+  - {{id: btc_ath, kind: new_ath, symbols: [BTC], by: high}}
+channels:
+  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{telegram}", base_file_url: "{telegram_files}",
+              poll_timeout_seconds: 1, request_timeout_seconds: 5, messages_per_second: 150,
+              register_commands: false}}
+"""
+
+
+def btc_history(market_data: Path) -> Instrument:
+    """Serve 400 real BTC days relabelled to end yesterday, and today's forming bar 2% above their high."""
+    rows = read_csv_rows(market_data / "BTC-USD.csv")
+    peak = max(range(len(rows)), key=lambda i: rows[i].high)
+    window = rows[max(0, peak - 399): peak + 1]  # ends on the record day, so today's move stays small
+    today = datetime.now(timezone.utc).date()
+    relabelled = [replace(row, day=today - timedelta(days=len(window) - i)) for i, row in enumerate(window)]
+    last = relabelled[-1]
+    record = max(r.high for r in relabelled)
+    forming = replace(last, day=today, open=last.close, high=record * 1.02, low=last.close * 0.99,
+                      close=record * 1.01)
+    return Instrument("BTC-USD", relabelled, timezone="UTC", instrument_type="CRYPTOCURRENCY", forming=forming)
+
+
+def delivery_status(db: Path) -> dict[int, str]:
+    """Return each chat's delivery status as the (dead or live) process left it in the database."""
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        return {int(chat): status for chat, status in conn.execute("select chat_id, status from deliveries")}
+    finally:
+        conn.close()
+
+
+async def spawn(config: Path, log: Path) -> asyncio.subprocess.Process:
+    """Start `riskon run` (python -m bot run) as its own process."""
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+    with open(log, "ab") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", "--config", str(config), "--log-level", "INFO",
+            cwd=REPO, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink,
+        )
+
+
+async def wait_for(condition, timeout: float, process: asyncio.subprocess.Process, log: Path) -> bool:
+    """Wait (bounded) until condition() holds; fail at once if the bot died by itself."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.returncode is not None:
+            pytest.fail(f"riskon exited by itself ({process.returncode}):\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
+
+
+@pytest.mark.slow
+async def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight_sends(tmp_path, market_data):
+    rng = random.Random(SEED)
+    yahoo, telegram = FakeYahoo(), FakeTelegram(overall_per_second=200, max_poll_seconds=1)
+    yahoo.add(btc_history(market_data))
+    for chat_id in SUBSCRIBERS:
+        telegram.add_private_chat(chat_id).blocked = chat_id in BLOCKED
+    await yahoo.start()
+    await telegram.start()
+    db, config, log = tmp_path / "riskon.db", tmp_path / "config.yaml", tmp_path / "riskon.log"
+    config.write_text(CONFIG.format(db=db, yahoo=yahoo.url, cache=tmp_path / "yf", telegram=telegram.base_url,
+                                    telegram_files=telegram.base_file_url))
+    store = Store.open(db)
+    for chat_id in SUBSCRIBERS:
+        store.subscribe("telegram", str(chat_id))
+    store.close()
+
+    in_flight_at_kill: list[int] = []  # per kill: messages delivered whose delivery was not yet recorded
+    counted: Counter = Counter()  # chat -> times a copy of its alert was in flight at a kill
+    kills_mid_fan_out = 0
+    process = None
+    started = time.monotonic()
+    try:
+        for kill in range(KILLS):
+            first = len(telegram.sent)
+            process = await spawn(config, log)
+            if rng.random() < 0.2:
+                # Anywhere in start-up: imports, opening the database, the first poll, recording the alert.
+                await wait_for(lambda: False, rng.uniform(0.0, 3.0), process, log)
+            else:
+                # Mid-fan-out, after a random number of messages of this run reached Telegram.
+                target = first + rng.randint(1, 45)
+                await wait_for(lambda: len(telegram.sent) >= target, 40.0, process, log)
+                await asyncio.sleep(rng.uniform(0.0, 0.02))
+            process.send_signal(signal.SIGKILL)
+            assert await process.wait() == -signal.SIGKILL
+            await asyncio.sleep(0.1)  # let the fake finish requests that were already on the wire
+            status = delivery_status(db) if db.exists() else {}
+            this_run = telegram.sent[first:]
+            kills_mid_fan_out += bool(this_run)
+            unrecorded = [m.chat_id for m in this_run if status.get(m.chat_id) != "sent"]
+            in_flight_at_kill.append(len(unrecorded))
+            counted.update(unrecorded)
+
+        # One last run finishes the fan-out; then SIGTERM stops it cleanly.
+        process = await spawn(config, log)
+        reachable = [c for c in SUBSCRIBERS if c not in BLOCKED]
+
+        def fan_out_done() -> bool:
+            status = delivery_status(db)
+            return len(status) == len(SUBSCRIBERS) and all(s in ("sent", "failed") for s in status.values())
+
+        assert await wait_for(fan_out_done, 90.0, process, log), "the last run did not finish the fan-out"
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    finally:
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
+        await telegram.stop()
+        await yahoo.stop()
+    elapsed = time.monotonic() - started
+
+    copies = Counter(m.chat_id for m in telegram.sent)
+    lost = [c for c in reachable if copies[c] == 0]
+    unexplained = {c: n for c, n in copies.items() if n != 1 + counted[c]}
+    duplicates = sum(copies.values()) - len(copies)
+    print(f"\ncrash safety (seed {SEED}): {KILLS} SIGKILLs survived ({kills_mid_fan_out} mid-fan-out), "
+          f"{len(reachable)} reachable subscribers, lost {len(lost)}, duplicates {duplicates} "
+          f"(in flight at each kill: {in_flight_at_kill}; bound {IN_FLIGHT_BOUND} per kill), {elapsed:.0f} s")
+    assert lost == [], f"{len(lost)} reachable subscribers never got the alert"
+    assert not BLOCKED & set(copies)
+    assert unexplained == {}, "copies beyond those in flight at a kill"
+    assert duplicates == sum(in_flight_at_kill)
+    assert max(in_flight_at_kill) <= IN_FLIGHT_BOUND
+    assert kills_mid_fan_out >= KILLS // 2, "too few kills landed mid-fan-out to prove anything"
+    final = Store.open(db)
+    try:
+        assert final.outbox_counts() == {"pending": 0, "sent": len(reachable), "retrying": 0, "failed": len(BLOCKED)}
+        assert final.alert_count() == 1, "one alert, recorded once across every restart"
+        assert {int(s.chat_id) for s in final.active_subscriptions("telegram")} == set(reachable)
+    finally:
+        final.close()
