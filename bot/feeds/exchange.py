@@ -210,20 +210,21 @@ class ExchangeFeed:
         prices = await self._last_prices(quoted, now, errors)
         result_bars: dict[str, list[Bar]] = {}
         for symbol in quoted:
-            if symbol in errors:
-                continue
             got = list(bars.get(symbol, []))
             finals = [b for b in got if b.final]
-            forming = self._forming_bar(symbol, today, prices.get(symbol), finals, since.get(symbol))
-            if forming is not None:
-                got = finals + [forming]
+            if not finals and symbol in errors:
+                continue
+            # Closed days fetched this poll are kept even when the price request failed; the forming bar is not.
+            price = prices.get(symbol)
+            forming = self._forming_bar(symbol, today, price, finals, since.get(symbol)) if price is not None else None
+            got = finals + ([forming] if forming is not None else [])
             previous = newest_stored(self.store, symbol) if since.get(symbol) is not None else None
             screened = screen_bars(symbol, got, now, previous,
                                    self.settings.spike_threshold(self.asset_classes.get(symbol, "crypto")), self.name)
             if screened.kept:
                 result_bars[symbol] = list(screened.kept)
-            self.backoff.succeeded(symbol)
-            if prices.get(symbol) is not None or finals:
+            if symbol not in errors:
+                self.backoff.succeeded(symbol)
                 self.tracker.ok(symbol, now, screened.kept)
         return FeedResult(bars=result_bars, errors=errors, truncated_since=dict(self._truncated))
 
@@ -335,12 +336,9 @@ class ExchangeFeed:
                 prices[symbol] = last
         return prices
 
-    def _forming_bar(self, symbol: str, today: datetime, last: float | None, finals: Sequence[Bar],
+    def _forming_bar(self, symbol: str, today: datetime, last: float, finals: Sequence[Bar],
                      since: datetime | None) -> Bar | None:
         """Build today's forming bar from today's candle (exact open) and the last traded price."""
-        if last is None:
-            return self._today.get(symbol) if self._today.get(symbol, None) and self._today[symbol].time == today \
-                else None
         candle = self._today.get(symbol)
         if candle is not None and candle.time == today:
             bar = Bar(today, candle.open, max(candle.high, last), min(candle.low, last), last, candle.volume, "1d",

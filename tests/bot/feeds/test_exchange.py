@@ -129,6 +129,21 @@ async def test_a_new_day_fetches_the_closed_bar(binance):
         await feed.close()
 
 
+async def test_a_failed_price_request_still_delivers_the_closed_day(binance):
+    feed = make_feed(binance, ["BTC/USDT"])
+    try:
+        await feed.fetch(["BTC"], {"BTC": None}, NOON)
+        closed = binance.markets["BTC/USDT"].forming
+        binance.markets["BTC/USDT"].rows.append(closed)
+        binance.markets["BTC/USDT"].forming = replace(closed, day=TODAY + timedelta(days=1))
+        binance.fail("/api/v3/ticker/24hr", "status", status=502)
+        result = await feed.fetch(["BTC"], {"BTC": YESTERDAY}, NOON + timedelta(hours=13))
+        assert [(b.time.date(), b.final) for b in result.bars["BTC"]] == [(TODAY, True)]
+        assert "unavailable" in result.errors["BTC"]
+    finally:
+        await feed.close()
+
+
 async def test_symbols_are_fetched_concurrently(market_data):
     stems = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD"]
     markets = [market(market_data, s, s.replace("-USD", "/USDT"), until=date(2025, 8, 13)) for s in stems]
