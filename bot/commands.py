@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Sequence
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 MAX_ALERTS_SHOWN = 50
 MAX_ARGS, MAX_ARG_LENGTH = 40, 64  # more than any real command needs; keeps replies from echoing a flood
 MAX_MUTE = timedelta(days=365)
+COMMANDS_PER_MINUTE, COMMAND_BURST = 30.0, 30.0  # per user: a burst of 30, then one every 2 s
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,36 @@ class UsageError(Exception):
     """Signal bad arguments; the reply names what is wrong and gives the usage line."""
 
 
+class CommandRateLimit:
+    """Let each user run a burst of commands, then a steady number a minute (a token bucket per user)."""
+
+    def __init__(self, per_minute: float = COMMANDS_PER_MINUTE, burst: float = COMMAND_BURST,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = per_minute / 60.0, burst, clock
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # user -> (tokens, when counted)
+
+    def wait_needed(self, ctx: CommandContext) -> float:
+        """Take one command from the user's bucket; return 0 when it may run, else seconds until one may."""
+        now = self.clock()
+        key = (ctx.channel, ctx.user_id or f"chat:{ctx.chat_id}")  # anonymous senders share their chat's bucket
+        tokens, then = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self._buckets[key] = (tokens - 1, now)
+        if len(self._buckets) > 10_000:  # forget users whose buckets have refilled: memory stays bounded
+            full = now - self.burst / self.rate
+            self._buckets = {k: v for k, v in self._buckets.items() if v[1] > full}
+        return 0.0
+
+
 async def dispatch(runtime: Any, ctx: CommandContext, name: str, args: Sequence[str]) -> Reply:
     """Run one command for one user in one chat; never raise, always answer."""
+    limit = getattr(runtime, "command_limit", None)
+    wait = limit.wait_needed(ctx) if limit is not None else 0.0
+    if wait > 0:
+        return Reply(f"Slow down: at most {limit.rate * 60:g} commands a minute each. Try again in {math.ceil(wait)} s.")
     name = name.lstrip("/").split("@", 1)[0].lower()
     spec = SPECS.get(name)
     if spec is None:
@@ -207,7 +238,7 @@ async def list_subscription(runtime: Any, ctx: CommandContext, args: list[str]) 
 
 async def list_alerts(runtime: Any, ctx: CommandContext, args: list[str]) -> Reply:
     """Show the most recent alerts, newest first."""
-    if len(args) > 1 or (args and not args[0].isdigit()):
+    if len(args) > 1 or (args and not (args[0].isascii() and args[0].isdigit())):  # "²".isdigit(), int("²") fails
         raise UsageError("N must be a whole number.")
     count = int(args[0]) if args else 5
     if not 1 <= count <= MAX_ALERTS_SHOWN:
@@ -520,7 +551,19 @@ def _health_summary(runtime: Any, now: datetime) -> list[str]:
         lines.append(f"Feed {row['feed']}: {when}{failing}")
     counts = store.outbox_counts()
     lines.append(f"Deliveries pending: {counts.get('pending', 0) + counts.get('retrying', 0)}")
-    return lines
+    return lines + _degraded(runtime, now)
+
+
+def _degraded(runtime: Any, now: datetime) -> list[str]:
+    """Say what is degraded, one line each (the same reasons /healthz gives), or that all is well."""
+    from bot.health import degraded_reasons
+
+    try:
+        reasons = degraded_reasons(runtime, now)
+    except Exception:  # a partial runtime (tests, start-up) must not break /status
+        log.debug("degraded reasons not available", exc_info=True)
+        return []
+    return ["Degraded:", *(f"• {reason}" for reason in reasons)] if reasons else ["All feeds and channels OK"]
 
 
 def _age(delta: timedelta) -> str:

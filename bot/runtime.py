@@ -73,6 +73,9 @@ class Runtime:
         self._lock = asyncio.Lock()
         self.bars_processed = 0
         self.stop_requested = asyncio.Event()
+        from bot.commands import CommandRateLimit
+
+        self.command_limit = CommandRateLimit()  # per-user pace of chat commands
 
     # --- construction -------------------------------------------------------------------------
     def _build_feeds(self) -> dict[str, Feed]:
