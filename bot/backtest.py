@@ -311,6 +311,7 @@ class BacktestResult:
     closes: dict[str, pd.Series] = field(repr=False, default_factory=dict)
     leaders: tuple[str, ...] = ()
     followers: tuple[str, ...] = ()
+    rules_seconds: float = 0.0  # of `seconds`, the time the rules took
 
     @property
     def bar_count(self) -> int:
@@ -371,6 +372,7 @@ def backtest(
     if not config.build_rules():
         raise BacktestError("no enabled rules in the config: nothing to backtest")
     run = replay_rules(config, history.bars, start, history.flows)
+    rules_seconds = time.perf_counter() - started
     alerts = run.alerts
     all_bars = {**history.bars, **run.computed}
     all_bars = {s.id: all_bars[s.id] for s in config.symbols if s.id in all_bars}
@@ -393,7 +395,7 @@ def backtest(
     return BacktestResult(
         config.source_path or "config", history.source, start, end, tuple(sorted(set(int(h) for h in horizons))),
         episode_gap_days, spans, alerts, signals, studies, moves, list(history.problems),
-        time.perf_counter() - started, closes, lead, follow,
+        time.perf_counter() - started, closes, lead, follow, rules_seconds,
     )
 
 

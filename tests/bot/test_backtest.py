@@ -219,3 +219,20 @@ def test_a_config_without_enabled_rules_is_refused(tmp_path, small):
     config = parse_config(CONFIG.replace("rules:\n  - {id: rut_ath", "rules:\n  - {enabled: false, id: rut_ath"))
     with pytest.raises(BacktestError, match="no enabled rules"):
         backtest(config, load_csv_history(config, folder))
+
+
+def test_live_fetches_through_the_configured_feeds_caches_and_agrees_with_data(small, tmp_path, capsys):
+    folder, config = small
+    config.write_text(CONFIG.replace('path: "."', f'path: "{folder}"'))
+    cache = tmp_path / "cache.db"
+    assert main(["backtest", "--live", "--cache", str(cache), "--config", str(config),
+                 "--json", str(tmp_path / "live.json")]) == 0
+    assert main(["backtest", "--data", str(folder), "--config", str(config), "--json", str(tmp_path / "data.json")]) == 0
+    live = json.loads((tmp_path / "live.json").read_text())
+    data = json.loads((tmp_path / "data.json").read_text())
+    assert live["alerts"] and live["alerts"] == data["alerts"]
+    assert cache.exists()
+    # A second run reads the cache and asks the feed only for what is new.
+    assert main(["backtest", "--live", "--cache", str(cache), "--config", str(config),
+                 "--json", str(tmp_path / "again.json")]) == 0
+    assert json.loads((tmp_path / "again.json").read_text())["alerts"] == live["alerts"]
