@@ -24,7 +24,9 @@ DAY = timedelta(days=1)
 DAY_MS = 86_400_000
 # Exchanges whose daily OHLCV endpoint serves only the newest N candles, however far back `since` asks.
 PARTIAL_HISTORY = {"kraken": 720, "krakenfutures": 2000}
-MAX_PAGES = 40  # 40 pages of 1000 daily candles is over a century: a guard against a source that never ends
+GENESIS_MS = 1_230_940_800_000  # 2009-01-03: no crypto traded before
+EMPTY_STEP_MS = 200 * DAY_MS  # how far to look on past an empty page before a listing (below any exchange's page)
+MAX_PAGES = 60  # a guard against a source that never ends: 60 pages reach back over 30 years
 HOST = re.compile(r"^(https?|wss?)://[^/]+", re.IGNORECASE)
 
 
@@ -225,7 +227,13 @@ class ExchangeFeed:
                 result_bars[symbol] = list(screened.kept)
             if symbol not in errors:
                 self.backoff.succeeded(symbol)
-                self.tracker.ok(symbol, now, screened.kept)
+                closed_day_due = symbol in needs_candles and since.get(symbol) is not None \
+                    and since[symbol] < today - DAY
+                if closed_day_due and not finals:
+                    # Asked for a closed day and got none (late, or an unreadable answer): asked again next poll.
+                    self.tracker.failed(symbol, now, f"no candle yet for {(today - DAY).date()}")
+                else:
+                    self.tracker.ok(symbol, now, screened.kept)
         return FeedResult(bars=result_bars, errors=errors, truncated_since=dict(self._truncated))
 
     def _fail(self, symbol: str, now: datetime, exc: BaseException, errors: dict[str, str]) -> None:
@@ -254,7 +262,13 @@ class ExchangeFeed:
         if last is not None:
             # Ask only for the days missing: exchanges weigh a candles request by its limit (binance: 1 below 100).
             limit = min(limit, max(10, (now - last).days + 3))
-        cursor = 0 if last is None else int(last.timestamp() * 1000) + DAY_MS
+        today_ms = int(_utc_day(now).timestamp() * 1000)
+        if last is not None:
+            cursor: int | None = int(last.timestamp() * 1000) + DAY_MS
+        else:
+            # An exchange that keeps only its newest candles is asked for just those; the others from the
+            # first day any crypto traded, page after page up to today.
+            cursor = None if window is not None else GENESIS_MS
         candles: list[list[Any]] = []
         first_page: list[list[Any]] | None = None
         for _ in range(MAX_PAGES):
@@ -266,13 +280,17 @@ class ExchangeFeed:
                 raise ValueError(f"{self.settings.exchange} sent a malformed answer: not daily candles")
             if first_page is None:
                 first_page = page
-            page = [c for c in page if c and c[0] is not None and c[0] >= cursor]
+            if cursor is not None:
+                page = [c for c in page if c[0] >= cursor]
             if candles:
                 page = [c for c in page if c[0] > candles[-1][0]]
             if not page:
+                if last is None and not candles and cursor is not None and cursor < today_ms - EMPTY_STEP_MS:
+                    cursor += EMPTY_STEP_MS  # nothing yet: the market was listed later
+                    continue
                 break
             candles.extend(page)
-            if len(page) < limit // 2 or page[-1][0] >= int(_utc_day(now).timestamp() * 1000):
+            if page[-1][0] >= today_ms:
                 break
             cursor = page[-1][0] + DAY_MS
         else:
