@@ -227,7 +227,7 @@ def market() -> Path:
 
 
 def test_btc_30_days_after_the_november_2020_russell_high_recomputed_by_hand(market):
-    """^RUT closed at an all-time high on 2020-11-13 after three years without one; what did BTC do next?"""
+    """^RUT closed at an all-time high on 2020-11-13, its first in 805 days; what did BTC do next?"""
     rut = read_closes(market / "RUT.csv")
     btc = read_closes(market / "BTC-USD.csv")
     signal = date(2020, 11, 13)
