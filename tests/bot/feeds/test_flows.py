@@ -71,6 +71,8 @@ def test_ishares_header_gives_date_shares_and_nav():
     assert parse_ishares_fund_csv(text) == SharesCount(date(2026, 5, 15), 266_900_000.0, 221.45, "ishares")
     with pytest.raises(ValueError, match="Shares Outstanding"):
         parse_ishares_fund_csv("<html>maintenance</html>")
+    with pytest.raises(ValueError, match="not in a known format"):  # iShares' "no data today" file
+        parse_ishares_fund_csv('iShares Russell 2000 ETF\nFund Holdings as of,"-"\nShares Outstanding,"-"\n')
 
 
 async def test_yahoo_shares_with_a_stale_duplicate_never_show_a_phantom_flow(market_data, store, iwm_closes):
