@@ -127,8 +127,14 @@ class CompositeFeed:
             if computed and base_day is not None:
                 self._found_base.setdefault(symbol, base_day)
             if not computed:
-                why = (f"base date {base_day} is not a date every member has a bar for" if base_day
-                       else "its members have no date in common yet")
+                empty = [m for m in index.members if self.store.last_bar_time(m) is None]
+                if base_day:
+                    why = f"base date {base_day} is not a date every member has a bar for"
+                elif empty:
+                    why = (f"no bars yet for {', '.join(empty)} (each member must be a configured symbol whose "
+                           "feed has polled)")
+                else:
+                    why = "its members have no date in common yet"
                 errors[symbol] = why
                 self.tracker.failed(symbol, now, why)
                 continue
