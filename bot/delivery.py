@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
+from alerts.policy import group_alerts, merged_text
 from bot.notifiers.base import ChatTarget, Notifier, OutgoingAlert, SendOutcome
 from storage import Delivery, Store
 
@@ -46,6 +47,7 @@ class Dispatcher:
         max_attempts: int = 12,
         concurrency: int = 32,
         chart_for: Callable[[Delivery], bytes | None] | None = None,
+        group_cycles: bool = False,
     ) -> None:
         self.store = store
         self.notifiers = notifiers
@@ -55,6 +57,8 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.concurrency = concurrency
         self.chart_for = chart_for
+        # Alerts of one engine cycle for one chat go out as one message (alerts.policy.group_alerts).
+        self.group_cycles = group_cycles
         self.rng = random.Random()
         self._missing_channels_logged: set[str] = set()
         self.totals: Counter = Counter()
@@ -83,24 +87,32 @@ class Dispatcher:
 
         async def send_chat(key: tuple[str, str, str], items: list[Delivery]) -> None:
             async with limits[key[0]]:
-                for delivery in items:
-                    outcome = await self._send(delivery)
-                    self._record(delivery, outcome, report)
+                # Alerts of one engine cycle go to a chat as one message (split only past a message's size).
+                if self.group_cycles:
+                    groups = group_alerts(items, chat_of=lambda d: key, cycle_of=lambda d: d.fired_at or d.alert_id,
+                                          text_of=lambda d: d.text)
+                else:
+                    groups = [[d] for d in items]
+                for group in groups:
+                    outcome = await self._send(group)
+                    for delivery in group:
+                        self._record(delivery, outcome, report)
                     if outcome.status != "sent":
                         break  # keep this chat's alerts in order: the rest wait for the next drain
 
         await asyncio.gather(*(send_chat(key, items) for key, items in by_chat.items()))
         return report
 
-    async def _send(self, delivery: Delivery) -> SendOutcome:
+    async def _send(self, group: list[Delivery]) -> SendOutcome:
+        delivery = group[0]
         notifier = self.notifiers[delivery.channel]
         chart = None
-        if self.chart_for is not None:
+        if self.chart_for is not None and len(group) == 1:
             try:
                 chart = self.chart_for(delivery)
             except Exception:  # a chart is a bonus: never let it block the alert's text
                 log.exception("chart for alert %s could not be drawn", delivery.alert_id)
-        alert = OutgoingAlert((delivery.event,), delivery.text, chart)
+        alert = OutgoingAlert(tuple(d.event for d in group), merged_text([d.text for d in group]), chart)
         try:
             return await asyncio.wait_for(
                 notifier.send(ChatTarget(delivery.chat_id, delivery.thread_id), alert), SEND_TIMEOUT_SECONDS

@@ -12,6 +12,7 @@ from alerts.bars import Bar
 from alerts.evaluate import step_rule
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
+from alerts.policy import LastAlert, NotifyPolicy, decide, policy_from
 from alerts.rules.base import Rule, RuleContext
 from storage import Store
 
@@ -28,6 +29,7 @@ class IngestReport:
     alerts: list[tuple[int, AlertEvent]] = field(default_factory=list)
     silent: int = 0
     duplicates: int = 0
+    suppressed: int = 0  # new events the rule's notify policy held back (cooldown, re-arm, once per bar)
 
 
 @dataclass
@@ -136,8 +138,8 @@ class Engine:
                         dirty[(rule_id, symbol)] = (new_state, bar.time)
                     for event in events:
                         cycle.append(event)
-                        self.recent_events().append(event)  # for later cycles: other feeds' polls
-                        self._record(event, bar, now, live_since, report)
+                        if self._record(event, bar, now, live_since, report, self._policy(binding)):
+                            self.recent_events().append(event)  # for later cycles: other feeds' polls
                 if bar.final:
                     window.append(bar)
                     self.store.upsert_bars(symbol, [bar])
@@ -146,7 +148,26 @@ class Engine:
                 self.store.save_rule_state(rule_id, symbol, state, seen, now)
         return report
 
-    def _record(self, event: AlertEvent, bar: Bar, now: datetime, live_since: datetime, report: IngestReport) -> None:
+    @staticmethod
+    def _policy(binding: _Binding) -> NotifyPolicy:
+        from bot.config import parse_duration
+
+        cooldown = getattr(binding.config, "cooldown", None)
+        return policy_from(getattr(binding.config, "frequency", "once"), parse_duration(cooldown) if cooldown else None)
+
+    def _record(self, event: AlertEvent, bar: Bar, now: datetime, live_since: datetime, report: IngestReport,
+                policy: NotifyPolicy = NotifyPolicy()) -> bool:
+        """Record an event the notify policy lets through; return False when the policy held it back."""
+        if not self.store.has_alert(event.dedup_key):
+            last = self.store.last_alert(event.rule_id, event.symbol)
+            price = last[2].get("price") if last else None
+            before = LastAlert(last[0], last[1], float(price) if isinstance(price, (int, float)) else None) if last else None
+            decision = decide(policy, event, before)
+            if not decision.notify:
+                report.suppressed += 1
+                log.info("%s on %s %s: %s (%s)", event.rule_id, event.symbol, event.bar_time.date(),
+                         decision.reason, decision.detail)
+                return False
         # A bar that closed before the bot went live is history: remember its events, send nothing.
         silent = bar.final and bar.close_time <= live_since
         recipients = () if silent else self.store.recipients(event, now)
@@ -158,3 +179,4 @@ class Engine:
         else:
             report.alerts.append((alert_id, event))
             self.fired[(event.rule_id, event.symbol)] += 1
+        return True

@@ -58,6 +58,8 @@ class Delivery:
     attempts: int
     text: str
     event: AlertEvent
+    # When the alert was recorded: alerts of one engine cycle share it, and go to a chat as one message.
+    fired_at: datetime | None = None
 
 
 def _iso(moment: datetime) -> str:
@@ -238,6 +240,15 @@ class Store:
         """Say whether an alert with this key was ever recorded."""
         return self.db.execute("select 1 from alerts where dedup_key = ?", [dedup_key]).fetchone() is not None
 
+    def last_alert(self, rule_id: str, symbol: str) -> tuple[str, datetime, dict[str, Any]] | None:
+        """Return the newest recorded alert of a rule on a symbol as (dedup_key, bar_time, values), for the notify policy."""
+        row = self.db.execute(
+            "select dedup_key, bar_time, values_json from alerts where rule_id = ? and symbol = ? "
+            "order by bar_time desc, id desc limit 1",
+            [rule_id, symbol],
+        ).fetchone()
+        return (row[0], _parse(row[1]), json.loads(row[2] or "{}")) if row else None
+
     def recent_alerts(self, limit: int = 10, include_silent: bool = False) -> list[dict[str, Any]]:
         """Return the newest recorded alerts, newest first."""
         where = "" if include_silent else "where silent = 0"
@@ -263,7 +274,7 @@ class Store:
         """Return pending or retrying deliveries whose time has come, oldest alert first."""
         rows = self.db.execute(
             "select d.id, d.alert_id, d.subscription_id, d.channel, d.chat_id, d.thread_id, d.status, d.attempts, "
-            "a.text, a.rule_id, a.kind, a.symbol, a.bar_time, a.values_json "
+            "a.text, a.rule_id, a.kind, a.symbol, a.bar_time, a.values_json, a.fired_at "
             "from deliveries d join alerts a on a.id = d.alert_id "
             "where d.status in ('pending', 'retrying') and d.next_attempt_at <= ? "
             "order by d.alert_id, d.id limit ?",
@@ -271,9 +282,10 @@ class Store:
         ).fetchall()
         out = []
         for (did, aid, sid, channel, chat, thread, status, attempts, text, rule_id, kind, symbol, bar_time,
-             values) in rows:
+             values, fired_at) in rows:
             event = AlertEvent(rule_id, kind, symbol, _parse(bar_time), json.loads(values or "{}"))
-            out.append(Delivery(did, aid, sid, channel, chat, thread or "", status, attempts, text or "", event))
+            out.append(Delivery(did, aid, sid, channel, chat, thread or "", status, attempts, text or "", event,
+                                _parse(fired_at) if fired_at else None))
         return out
 
     def mark_sent(self, delivery_id: int, now: datetime) -> None:

@@ -1,0 +1,62 @@
+"""The notify policy inside the engine: a rule's cooldown and frequency hold alerts back, restart-proof."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from alerts.bars import Bar, utc
+from alerts.rules import RULES
+from bot.engine import Engine
+from storage import Store
+
+DAY0 = utc(2025, 1, 1)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The parts of a rule's config the engine reads."""
+
+    symbols: tuple[str, ...]
+    frequency: str = "once"
+    cooldown: str | None = None
+
+
+def closes(values):
+    return [Bar(DAY0 + timedelta(days=i), c, c, c, c) for i, c in enumerate(values)]
+
+
+# Level 100 crossed up on days 1, 3 and 9 (down on 2 and 8).
+SERIES = closes([95, 101, 99, 101, 101, 101, 101, 101, 99, 101])
+
+
+def run(bound: Bound, cut: int | None = None) -> tuple[list[str], int]:
+    store = Store.memory()
+    rule = RULES["level_cross"]("cross", RULES["level_cross"].Params(levels=[100.0], direction="up"))
+    live = utc(2000, 1, 1)
+    parts = [SERIES] if cut is None else [SERIES[:cut], SERIES[cut:]]
+    suppressed = 0
+    for part in parts:  # a new engine per part: a restart
+        report = Engine(store, [(rule, bound)], ["X"]).ingest({"X": part}, DAY0 + timedelta(days=30), live)
+        suppressed += report.suppressed
+    days = sorted(a["bar_time"][:10] for a in store.recent_alerts(50, include_silent=True))
+    return days, suppressed
+
+
+@pytest.mark.parametrize(
+    "bound,expected,held",
+    [
+        (Bound(("X",)), ["2025-01-02", "2025-01-04", "2025-01-10"], 0),
+        (Bound(("X",), cooldown="3d"), ["2025-01-02", "2025-01-10"], 1),
+        (Bound(("X",), cooldown="2d"), ["2025-01-02", "2025-01-04", "2025-01-10"], 0),
+        (Bound(("X",), frequency="every_time", cooldown="30d"), ["2025-01-02", "2025-01-04", "2025-01-10"], 0),
+    ],
+    ids=["no policy", "3-day cooldown holds the second", "cooldown exactly over", "every_time ignores cooldown"],
+)
+def test_policy_in_the_engine(bound, expected, held):
+    """Suppressed events are not recorded; the same with a restart in the middle."""
+    assert run(bound) == (expected, held)
+    for cut in range(1, len(SERIES)):
+        assert run(bound, cut) == (expected, held)
