@@ -112,6 +112,8 @@ class Outcome:
     needs_data_to: date | None = None
     # Days from the signal to the follower's first own all-time-high close within the horizon, if any.
     ath_after_days: int | None = None
+    # Days from the signal to the follower's first own resistance flip within the horizon, if any.
+    flip_after_days: int | None = None
 
     @property
     def note(self) -> str:
@@ -157,6 +159,8 @@ class HorizonRow:
     not_yet: int  # signals too recent for this horizon
     ath_within: int  # signals after which the follower made its own ATH within the horizon
     needs_data_to: date | None = None  # the latest date a pending signal needs
+    # Signals after which the follower's own resistance flip fired within the horizon; None: no flip rule watches it.
+    flip_within: int | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,9 @@ class Study:
     baseline_years: tuple[int, int] | None
     skipped: int = 0  # signals before the follower had any price
     follower_ath_days: tuple[int | None, ...] = field(default_factory=tuple)
+    # Days to the follower's first own flip within the longest horizon; all None when no flip rule watches it.
+    follower_flip_days: tuple[int | None, ...] = field(default_factory=tuple)
+    flips_watched: bool = False
 
     def outcome(self, signal_day: date, horizon: int) -> Outcome | None:
         """Return the outcome of one signal at one horizon."""
@@ -236,8 +243,13 @@ def event_study(
     leader_closes: Mapping[str, pd.Series],
     follower_closes: Mapping[str, pd.Series],
     horizons: Sequence[int] = DEFAULT_HORIZONS,
+    follower_flips: Mapping[str, Sequence[date]] | None = None,
 ) -> list[Study]:
-    """Study every (leader rule, symbol) signal group against every follower, beside the baseline."""
+    """Study every (leader rule, symbol) signal group against every follower, beside the baseline.
+
+    `follower_flips` gives, per follower watched by a flip rule, the days its own resistance flips fired.
+    """
+    follower_flips = follower_flips or {}
     horizons = tuple(sorted({int(h) for h in horizons if int(h) > 0}))
     groups: dict[tuple[str, str, str], list[Signal]] = {}
     for signal in signals:
@@ -248,16 +260,29 @@ def event_study(
         for follower_name, closes in follower_closes.items():
             if follower_name == leader:
                 continue
+            flips = follower_flips.get(follower_name)
+            flip_days = None if flips is None else np.unique(np.array([_day_number(d) for d in flips], dtype=np.int64))
             studies.append(_study_one(leader, rule_id, kind, follower_name, group, leader_closes.get(leader),
-                                      _Follower(closes), horizons))
+                                      _Follower(closes), horizons, flip_days))
     return studies
 
 
 def _study_one(
     leader: str, rule_id: str, kind: str, follower_name: str, group: list[Signal],
     leader_series: pd.Series | None, follower: _Follower, horizons: tuple[int, ...],
+    flip_days: np.ndarray | None = None,
 ) -> Study:
     starts = np.array([_day_number(s.day) for s in group], dtype=np.int64)
+    # Days from each signal to the follower's first flip strictly after it (-1: none, or no flip rule).
+    flip_after = np.full(starts.shape, -1, dtype=np.int64)
+    if flip_days is not None and flip_days.size:
+        nxt = np.searchsorted(flip_days, starts, side="right")
+        found = nxt < flip_days.size
+        flip_after[found] = flip_days[nxt[found]] - starts[found]
+
+    def flip_within(i: int, h: int) -> int | None:
+        return int(flip_after[i]) if 0 <= flip_after[i] <= h else None
+
     outcomes: list[Outcome] = []
     rows: list[HorizonRow] = []
     counted = np.zeros(len(group), dtype=bool)
@@ -280,12 +305,12 @@ def _study_one(
             if not f["ready"][i]:
                 outcomes.append(Outcome(signal.day, follower_name, h, "not_yet", _as_date(follower.days[entry_i]),
                                         float(follower.closes[entry_i]), needs_data_to=_as_date(f["targets"][i]),
-                                        ath_after_days=ath if ath >= 0 else None))
+                                        ath_after_days=ath if ath >= 0 else None, flip_after_days=flip_within(i, h)))
                 continue
             outcomes.append(Outcome(
                 signal.day, follower_name, h, "ok", _as_date(follower.days[entry_i]), float(follower.closes[entry_i]),
                 _as_date(follower.days[exit_i]), float(follower.closes[exit_i]), float(f["returns"][i]),
-                ath_after_days=ath if ath >= 0 else None,
+                ath_after_days=ath if ath >= 0 else None, flip_after_days=flip_within(i, h),
             ))
         pending = [o for o in outcomes if o.horizon == h and o.status == "not_yet"]
         base = follower.forward(baseline_starts, h) if baseline_starts.size else None
@@ -296,14 +321,18 @@ def _study_one(
             len(pending),
             int(((f["ath_days"] >= 0) & f["has_entry"]).sum()),
             max((o.needs_data_to for o in pending if o.needs_data_to), default=None),
+            None if flip_days is None else sum(1 for i in range(len(group))
+                                               if f["has_entry"][i] and flip_within(i, h) is not None),
         ))
     longest = per_horizon[horizons[-1]] if horizons else None
     ath_days = tuple(
         (int(longest["ath_days"][i]) if longest is not None and longest["ath_days"][i] >= 0 else None)
         for i in range(len(group))
     )
+    longest_h = horizons[-1] if horizons else 0
+    flips = tuple(flip_within(i, longest_h) if counted[i] else None for i in range(len(group)))
     return Study(leader, rule_id, kind, follower_name, tuple(group), tuple(outcomes), tuple(rows), years,
-                 int((~counted).sum()), ath_days)
+                 int((~counted).sum()), ath_days, flips, flip_days is not None)
 
 
 def follower_paths(signal_days: Sequence[date], closes: pd.Series, days: int) -> tuple[np.ndarray, np.ndarray]:

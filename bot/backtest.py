@@ -46,6 +46,7 @@ from bot.config import Config, load_config
 log = logging.getLogger(__name__)
 
 FOLLOWER_CLASSES = ("crypto", "composite")
+FLIP_KIND = "resistance_flip"  # a follower's own flip: old resistance turned support
 LIVE_FETCH_ROUNDS = 50  # a live feed serves its whole history in a few pages; more rounds means it is stuck
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -381,7 +382,10 @@ def backtest(
     members = composite_members(config)
     leader_alerts = [a for a in alerts if a.symbol in lead]
     signals = signal_episodes(leader_alerts, episode_gap_days)
-    studies = event_study(signals, closes, {f: closes[f] for f in follow}, horizons)
+    flip_watched = {symbol for rule in config.rules if rule.enabled and rule.kind == FLIP_KIND for symbol in rule.symbols}
+    follower_flips = {f: [a.bar_time.date() for a in alerts if a.symbol == f and a.kind == FLIP_KIND]
+                      for f in follow if f in flip_watched}
+    studies = event_study(signals, closes, {f: closes[f] for f in follow}, horizons, follower_flips)
     symbol_order = {s.id: i for i, s in enumerate(config.symbols)}
     rule_order = {r.id: i for i, r in enumerate(config.rules)}
     studies.sort(key=lambda s: (symbol_order.get(s.leader, 0), rule_order.get(s.rule_id, 0), s.kind != _main_kind(config, s.rule_id)))
@@ -491,7 +495,7 @@ def _print_study(result: BacktestResult, console: Any) -> None:
     for label, studies in by_label.items():
         table = Table(title=label, title_justify="left", show_lines=False)
         for column in ("follower", "after", "n", "median", "mean", "up", "worst", "best",
-                       "base n", "base median", "base up", "own high", "not yet"):
+                       "base n", "base median", "base up", "own high", "own flip", "not yet"):
             table.add_column(column, justify="right" if column not in ("follower",) else "left", no_wrap=True)
         for study in studies:
             for index, row in enumerate(study.rows):
@@ -499,7 +503,8 @@ def _print_study(result: BacktestResult, console: Any) -> None:
                 table.add_row(
                     study.follower if index == 0 else "", f"+{row.horizon}d", str(s.count), pct(s.median),
                     pct(s.mean), pct(s.share_positive, False), pct(s.worst), pct(s.best), f"{b.count:,}", pct(b.median),
-                    pct(b.share_positive, False), f"{row.ath_within}", f"{row.not_yet}" if row.not_yet else "",
+                    pct(b.share_positive, False), f"{row.ath_within}",
+                    "–" if row.flip_within is None else f"{row.flip_within}", f"{row.not_yet}" if row.not_yet else "",
                     end_section=index == len(study.rows) - 1,
                 )
         console.print(table)
@@ -517,13 +522,16 @@ def _print_signals(studies: list[Study], horizons: Sequence[int], console: Any) 
     for first in range(0, len(studies), 2):  # two followers per table keeps a row on one line
         chunk = studies[first:first + 2]
         table = Table(title=f"each signal: {', '.join(s.follower for s in chunk)} (high: days to the follower's first "
-                      "close above all its earlier ones)", title_justify="left", show_header=True)
+                      "close above all its earlier ones; flip: to its own resistance flip)", title_justify="left",
+                      show_header=True)
         table.add_column("signal", no_wrap=True)
         table.add_column("alerts", justify="right")
         for study in chunk:
             for h in horizons:
                 table.add_column(f"{study.follower} +{h}d", justify="right", no_wrap=True)
             table.add_column(f"{study.follower} high", justify="right", no_wrap=True)
+            if study.flips_watched:
+                table.add_column(f"{study.follower} flip", justify="right", no_wrap=True)
         rows = 0
         for index, signal in enumerate(chunk[0].signals):
             if all((o := s.outcome(signal.day, horizons[0])) is None or o.status == "no_data" for s in chunk):
@@ -536,6 +544,9 @@ def _print_signals(studies: list[Study], horizons: Sequence[int], console: Any) 
                                  "…" if outcome.status == "not_yet" else pct(outcome.return_pct))
                 days = study.follower_ath_days[index] if index < len(study.follower_ath_days) else None
                 cells.append(f"+{days}d" if days is not None else "")
+                if study.flips_watched:
+                    flip = study.follower_flip_days[index]
+                    cells.append(f"+{flip}d" if flip is not None else "")
             table.add_row(*cells)
             rows += 1
         if rows:
@@ -603,16 +614,19 @@ def write_csv(result: BacktestResult, folder: str | Path) -> list[Path]:
     table("signals.csv", ["day", "leader", "rule", "kind", "alerts_in_episode", "price"],
           ((s.day, s.symbol, s.rule_id, s.kind, s.alerts, s.price) for s in result.signals))
     table("outcomes.csv", ["signal_day", "leader", "rule", "follower", "horizon_days", "status", "entry_day",
-                           "entry_price", "exit_day", "exit_price", "return_pct", "needs_data_to", "own_high_after_days"],
+                           "entry_price", "exit_day", "exit_price", "return_pct", "needs_data_to", "own_high_after_days",
+                           "own_flip_after_days"],
           ((o.signal_day, s.leader, s.rule_id, o.follower, o.horizon, o.status, o.entry_day, o.entry_price, o.exit_day,
-            o.exit_price, o.return_pct, o.needs_data_to, o.ath_after_days) for s in result.studies for o in s.outcomes))
+            o.exit_price, o.return_pct, o.needs_data_to, o.ath_after_days, o.flip_after_days)
+           for s in result.studies for o in s.outcomes))
     table("study.csv", ["leader", "rule", "kind", "follower", "horizon_days", "signals", "median_pct", "mean_pct",
                         "share_positive_pct", "worst_pct", "best_pct", "baseline_days", "baseline_median_pct",
                         "baseline_mean_pct", "baseline_share_positive_pct", "baseline_worst_pct", "baseline_best_pct",
-                        "own_high_within", "not_yet", "baseline_first_year", "baseline_last_year"],
+                        "own_high_within", "own_flip_within", "not_yet", "baseline_first_year", "baseline_last_year"],
           ((s.leader, s.rule_id, s.kind, s.follower, r.horizon, r.signals.count, r.signals.median, r.signals.mean,
             r.signals.share_positive, r.signals.worst, r.signals.best, r.baseline.count, r.baseline.median,
-            r.baseline.mean, r.baseline.share_positive, r.baseline.worst, r.baseline.best, r.ath_within, r.not_yet,
+            r.baseline.mean, r.baseline.share_positive, r.baseline.worst, r.baseline.best, r.ath_within, r.flip_within,
+            r.not_yet,
             *(s.baseline_years or (None, None))) for s in result.studies for r in s.rows))
     windows = result.comovements[0].windows if result.comovements else DEFAULT_WINDOWS
     table("comovement_by_year.csv", ["leader", "follower", "year", "days", "correlation",
@@ -753,7 +767,9 @@ def render_html(result: BacktestResult) -> str:
         "US equity close that made the signal) and exits at its close the given number of calendar days later. "
         "The <i>baseline</i> starts on every day the leader traded in the same years, so a signal is compared with "
         "chance, not with zero; a green median beats the baseline's, a red one trails it. <i>Own high within</i> "
-        "counts signals after which the follower closed above every earlier close in its data within the horizon. "
+        "counts signals after which the follower closed above every earlier close in its data within the horizon; "
+        "<i>own flip within</i> those after which the follower's own resistance flip fired (– where no flip rule "
+        "watches it). "
         "Signals too recent for a horizon say <i>not yet</i> and the date the data must reach.</p>")
     by_label: dict[str, list[Study]] = {}
     for study in result.studies:
@@ -826,7 +842,7 @@ def _glance_table(by_label: Mapping[str, list[Study]], horizons: Sequence[int]) 
 def _study_table(studies: list[Study]) -> str:
     head = ("<table><tr><th class='l' rowspan=2>follower</th><th rowspan=2>after</th>"
             "<th colspan=6 class='grp'>after the signals</th><th colspan=4 class='grp'>baseline: every day</th>"
-            "<th rowspan=2>own high<br>within</th><th rowspan=2>not yet</th></tr>"
+            "<th rowspan=2>own high<br>within</th><th rowspan=2>own flip<br>within</th><th rowspan=2>not yet</th></tr>"
             "<tr><th>n</th><th>median</th><th>mean</th><th>up</th><th>worst</th><th>best</th>"
             "<th>n</th><th>median</th><th>mean</th><th>up</th></tr>")
     rows = [head]
@@ -844,6 +860,7 @@ def _study_table(studies: list[Study]) -> str:
                 f"<td>{html.escape(pct(s.share_positive, False))}</td>{_cell(s.worst)}{_cell(s.best)}"
                 f"<td>{b.count:,}</td>{_cell(b.median)}{_cell(b.mean)}<td>{html.escape(pct(b.share_positive, False))}</td>"
                 f"<td>{row.ath_within} of {s.count + row.not_yet}</td>"
+                f"<td>{'–' if row.flip_within is None else f'{row.flip_within} of {s.count + row.not_yet}'}</td>"
                 f"<td>{row.not_yet or ''}{'*' if row.not_yet else ''}</td></tr>")
     rows.append("</table>")
     pending = sorted({(o.signal_day, o.horizon, o.needs_data_to) for st in studies for o in st.outcomes
@@ -858,6 +875,7 @@ def _signal_table(studies: list[Study], horizons: Sequence[int]) -> str:
     e = html.escape
     cols = "".join(f"<th>{e(s.follower)} +{h}d</th>" for s in studies for h in horizons)
     cols += "".join(f"<th>{e(s.follower)} own high</th>" for s in studies)
+    cols += "".join(f"<th>{e(s.follower)} own flip</th>" for s in studies if s.flips_watched)
     rows = [f"<details open><summary>each signal (own high: days to the follower's first close above every "
             f"earlier close in its data)</summary><div class='wide'><table class='small'><tr><th class='l'>signal day</th><th>alerts</th>"
             f"<th>leader close</th>{cols}</tr>"]
@@ -879,6 +897,10 @@ def _signal_table(studies: list[Study], horizons: Sequence[int]) -> str:
         for study in studies:
             days = study.follower_ath_days[index] if index < len(study.follower_ath_days) else None
             cells.append(f"<td>{'+%dd' % days if days is not None else ''}</td>")
+        for study in studies:
+            if study.flips_watched:
+                flip = study.follower_flip_days[index]
+                cells.append(f"<td>{'+%dd' % flip if flip is not None else ''}</td>")
         price = f"{signal.price:,.2f}" if signal.price else ""
         rows.append(f"<tr><td class='l'>{signal.day}</td><td>{signal.alerts}</td><td>{price}</td>{''.join(cells)}</tr>")
     rows.append("</table></div>")

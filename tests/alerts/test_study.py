@@ -150,6 +150,22 @@ def test_own_ath_after_the_signal_is_found_and_timed():
     assert study.follower_ath_days == (3,)
 
 
+def test_own_flip_after_the_signal_is_found_and_timed():
+    follower = daily(D0, [100.0] * 60)
+    day = D0 + timedelta(days=5)
+    flips = [D0 + timedelta(days=2), D0 + timedelta(days=5), D0 + timedelta(days=25)]  # before, same day, after
+    signals = [Signal(day, "^RUT", "rut_ath", "new_ath")]
+    leader = weekdays(D0, [100.0] * 50)
+    (study,) = event_study(signals, {"^RUT": leader}, {"BTC": follower}, (7, 30), {"BTC": flips})
+    assert study.outcome(day, 7).flip_after_days is None
+    assert study.outcome(day, 30).flip_after_days == 20
+    assert [r.flip_within for r in study.rows] == [0, 1]
+    assert study.flips_watched and study.follower_flip_days == (20,)
+    # No flip rule watches the follower: nothing is claimed either way.
+    (unwatched,) = event_study(signals, {"^RUT": leader}, {"BTC": follower}, (7,))
+    assert unwatched.rows[0].flip_within is None and not unwatched.flips_watched
+
+
 def test_baseline_takes_every_leader_day_of_the_signal_years():
     leader = weekdays(date(2020, 1, 1), [100.0] * 900)  # 2020 .. mid 2023
     follower = daily(date(2019, 1, 1), list(np.linspace(100, 400, 2000)))  # rises every day
