@@ -498,6 +498,8 @@ def _print_study(result: BacktestResult, console: Any) -> None:
                        "base n", "base median", "base up", "own high", "own flip", "not yet"):
             table.add_column(column, justify="right" if column not in ("follower",) else "left", no_wrap=True)
         for study in studies:
+            if study.skipped == len(study.signals):
+                continue  # no signal while this follower traded: said in the line under the table
             for index, row in enumerate(study.rows):
                 s, b = row.signals, row.baseline
                 table.add_row(
@@ -847,6 +849,10 @@ def _study_table(studies: list[Study]) -> str:
             "<th>n</th><th>median</th><th>mean</th><th>up</th></tr>")
     rows = [head]
     for study in studies:
+        if study.skipped == len(study.signals):
+            rows.append(f"<tr class=sep><td class='l'>{html.escape(study.follower)}</td>"
+                        "<td colspan=14 class='l dim'>no signal while it traded</td></tr>")
+            continue
         years = f" ({study.baseline_years[0]}–{study.baseline_years[1]})" if study.baseline_years else ""
         for index, row in enumerate(study.rows):
             s, b = row.signals, row.baseline
