@@ -1,0 +1,105 @@
+"""SIGTERM in the middle of a fan-out: `riskon run` drains and exits 0 within 10 s, and after a restart every
+subscriber holds the alert exactly once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from storage import Store
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.ops.bot_process import BotProcess
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+SUBSCRIBERS = 300  # about ten seconds of sends at Telegram's 30 messages a second
+FIRST_CHAT = 10_000
+
+
+def write_history(folder: Path) -> None:
+    """Write 60 days up to yesterday, then tomorrow: one new all-time high, the one alert of the run."""
+    folder.mkdir()
+    today = datetime.now(timezone.utc).date()
+    lines = ["date,open,high,low,close,volume"]
+    for offset in range(-60, 0):
+        lines.append(f"{today + timedelta(days=offset)},1900,1905,1895,{1900 + offset},1000")
+    lines.append(f"{today + timedelta(days=1)},1900,2010,1900,2000,1000")
+    (folder / "RUT.csv").write_text("\n".join(lines) + "\n")
+
+
+def config(folder: Path, telegram: FakeTelegram) -> str:
+    tomorrow = datetime.now(timezone.utc).date() + timedelta(days=1)
+    return f"""
+storage: {{path: riskon.db}}
+schedule: {{deliver_every_seconds: 0.5, retry_base_seconds: 0.5, retry_max_seconds: 2}}
+feeds:
+  replay: {{kind: replay, path: "{folder}", start: "{tomorrow}", every_seconds: 0.5}}
+  # A second feed keeps the bot running once the replay has served its last day (it fails: nothing listens).
+  dead: {{kind: exchange, exchange: kraken, base_url: "http://127.0.0.1:9", every_seconds: 5, timeout_seconds: 1}}
+symbols:
+  - {{id: "^RUT", feed: replay, csv: RUT, asset_class: index}}
+  - {{id: BTC, feed: dead, source: BTC/USD, asset_class: crypto}}
+rules:
+  - {{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}
+channels:
+  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{telegram.base_url}", poll_timeout_seconds: 1,
+             register_commands: false}}
+"""
+
+
+def outbox(path: Path) -> dict[str, str]:
+    """Return each chat's delivery status, read from the database the bot left."""
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("select chat_id, status from deliveries").fetchall())
+
+
+async def test_sigterm_mid_fan_out_exits_0_within_10_s_and_loses_nothing(tmp_path):
+    telegram = await FakeTelegram(max_poll_seconds=1).start()
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + SUBSCRIBERS))
+    store = Store.open(tmp_path / "riskon.db")
+    for chat in chats:
+        telegram.add_private_chat(chat)
+        store.subscribe("telegram", str(chat))
+    store.close()
+    write_history(tmp_path / "data")
+    (tmp_path / "config.yaml").write_text(config(tmp_path / "data", telegram))
+    alerts = lambda: [m for m in telegram.sent if "new all-time high" in m.text]  # noqa: E731
+    runs = []
+    try:
+        for until in (60, SUBSCRIBERS):  # stop mid-fan-out, then after a restart once everyone has it
+            bot = await BotProcess(["run", "--config", "config.yaml", "--json-logs"], tmp_path,
+                                   env={"TELEGRAM_BOT_TOKEN": TOKEN}).start()
+            try:
+                await telegram.wait_until(lambda: len({m.chat_id for m in alerts()}) >= until, 60)
+                received_at_signal = len(alerts())
+                code, seconds = await bot.stop()
+            finally:
+                await bot.kill()
+            runs.append((code, seconds, received_at_signal, len(alerts()), outbox(tmp_path / "riskon.db"), bot))
+    finally:
+        await telegram.stop()
+
+    (code, seconds, at_signal, after_exit, first_outbox, first), (code2, seconds2, _, _, final_outbox, second) = runs
+    assert code == 0 and code2 == 0, "\n".join(first.lines[-20:] + second.lines[-20:])
+    assert seconds < 10 and seconds2 < 10, (seconds, seconds2)
+    assert at_signal < SUBSCRIBERS, "the signal came mid-fan-out"
+    # At the exit, the outbox says exactly who has the alert: in-flight sends finished and were recorded.
+    sent_first = {int(chat) for chat, status in first_outbox.items() if status == "sent"}
+    received_first = [m.chat_id for m in alerts()[:after_exit]]
+    assert sorted(received_first) == sorted(sent_first), "a message arrived that the outbox does not know of"
+    assert set(first_outbox.values()) <= {"sent", "pending", "retrying"} and len(first_outbox) == SUBSCRIBERS
+    # After the restart: everyone holds it, exactly once.
+    copies = Counter(m.chat_id for m in alerts())
+    assert set(copies) == set(chats), f"{len(set(chats) - set(copies))} subscribers lost the alert"
+    assert [chat for chat, count in copies.items() if count > 1] == [], "a subscriber got the alert twice"
+    assert set(final_outbox.values()) == {"sent"}
+    # --json-logs: every line on stderr is one JSON object.
+    for line in first.stderr + second.stderr:
+        assert isinstance(json.loads(line), dict), line
+    print(f"\nSIGTERM after {at_signal} of {SUBSCRIBERS} sends: exit 0 in {seconds:.2f} s; restart delivered "
+          f"{SUBSCRIBERS - len(sent_first)} more, exit in {seconds2:.2f} s; lost 0, duplicates 0")
