@@ -344,3 +344,17 @@ async def test_chart_command_answers_with_a_photo(fake, runtime):
     await fake.wait_until(lambda: any(m.photo for m in fake.messages_to(ALICE)), timeout=20)
     [photo] = [m for m in fake.messages_to(ALICE) if m.photo]
     assert photo.photo.startswith(b"\x89PNG") and photo.text.startswith("BTC: last close 159.50")
+
+
+async def test_a_chart_is_uploaded_once_then_sent_by_file_id(fake, runtime):
+    chats = [ALICE, ADMIN, MEMBER]
+    chart = b"\x89PNG one chart for every chat"
+    for chat in chats:
+        outcome = await runtime.notifiers["telegram"].send(ChatTarget(str(chat)), OutgoingAlert((event(),), "hi", chart))
+        assert outcome.status == "sent"
+    assert [m.photo for chat in chats for m in fake.messages_to(chat)] == [chart] * 3
+    assert fake.uploads == 1
+    fake.files.clear()  # Telegram no longer knows the file_id: the bytes go again
+    assert (await runtime.notifiers["telegram"].send(ChatTarget(str(ALICE)), OutgoingAlert((event(),), "hi", chart))
+            ).status == "sent"
+    assert fake.messages_to(ALICE)[-1].photo == chart and fake.uploads == 2

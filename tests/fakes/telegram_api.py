@@ -151,6 +151,8 @@ class FakeTelegram:
         self.too_many_requests = 0  # 429 answers given for flood limits (not injected ones)
         self.faults: dict[int | None, list[str]] = defaultdict(list)  # chat id (None: any chat) -> faults to come
         self.commands: list[dict[str, Any]] = []
+        self.files: dict[str, bytes] = {}  # file_id -> photo bytes, as Telegram keeps uploads
+        self.uploads = 0  # photos that arrived as bytes (multipart), not as a file_id
         self.webhook: dict[str, Any] = {}
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 1
@@ -324,8 +326,14 @@ class FakeTelegram:
 
     async def _api_sendPhoto(self, params: dict[str, Any]) -> web.Response:
         photo = params.get("photo")
-        if not isinstance(photo, bytes) or not photo:
+        if isinstance(photo, str) and photo:  # a file_id of a photo sent before: Telegram reuses the upload
+            if photo not in self.files:
+                return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            photo = self.files[photo]
+        elif not isinstance(photo, bytes) or not photo:
             return _error(400, "Bad Request: there is no photo in the request")
+        else:
+            self.uploads += 1
         return await self._deliver(params, str(params.get("caption") or ""), photo)
 
     async def _deliver(self, params: dict[str, Any], text: str, photo: bytes | None) -> web.Response:
@@ -375,7 +383,9 @@ class FakeTelegram:
                                    "chat": chat.as_json(),
                                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "riskon"}}
         if photo is not None:
-            message["photo"] = [{"file_id": f"photo{len(self.sent)}", "file_unique_id": f"u{len(self.sent)}",
+            file_id = next((k for k, v in self.files.items() if v == photo), f"AgACphoto{len(self.files) + 1}")
+            self.files[file_id] = photo
+            message["photo"] = [{"file_id": file_id, "file_unique_id": f"u{file_id}",
                                  "width": 800, "height": 500, "file_size": len(photo)}]
             if text:
                 message["caption"] = text

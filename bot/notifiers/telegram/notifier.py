@@ -8,6 +8,7 @@ bot and each group, and a per-chat spacing keeps one chat at one message a secon
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import warnings
@@ -54,6 +55,7 @@ class TelegramNotifier:
             logging.getLogger(name).addFilter(self._redact)
         self._next_slot: dict[tuple[int | str, str], float] = {}
         self._started = False
+        self._photo_ids: dict[bytes, str] = {}  # sha256 of a chart -> Telegram's file_id for it
         self._sending = 0  # sends in flight: stop() lets them finish so their outcomes are recorded
         self._idle = asyncio.Event()
         self._idle.set()
@@ -202,8 +204,22 @@ class TelegramNotifier:
         await self._pace(chat)
         thread = int(chat.thread_id) if chat.thread_id else None
         if photo is not None:
-            await self.app.bot.send_photo(chat.chat_id, photo, caption=text or None, parse_mode=ParseMode.HTML,
-                                          message_thread_id=thread)
+            # One alert's chart goes to every chat: upload it once, then send Telegram's file_id for it.
+            key = hashlib.sha256(photo).digest()
+            try:
+                sent = await self.app.bot.send_photo(chat.chat_id, self._photo_ids.get(key, photo),
+                                                     caption=text or None, parse_mode=ParseMode.HTML,
+                                                     message_thread_id=thread)
+            except BadRequest as exc:
+                if key not in self._photo_ids or "file" not in str(exc).lower():
+                    raise
+                del self._photo_ids[key]  # Telegram forgot the upload: send the bytes again
+                sent = await self.app.bot.send_photo(chat.chat_id, photo, caption=text or None,
+                                                     parse_mode=ParseMode.HTML, message_thread_id=thread)
+            if sent.photo and key not in self._photo_ids:
+                self._photo_ids[key] = sent.photo[-1].file_id
+                while len(self._photo_ids) > 256:  # keep the newest charts' ids
+                    self._photo_ids.pop(next(iter(self._photo_ids)))
         else:
             await self.app.bot.send_message(chat.chat_id, text, parse_mode=ParseMode.HTML, message_thread_id=thread,
                                             link_preview_options=NO_PREVIEW)
