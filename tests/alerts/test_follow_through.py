@@ -168,3 +168,14 @@ def test_golden_restart_midway_gives_the_same_alerts():
 
 def day_of(bar):
     return bar.time.date().isoformat()
+
+
+def test_no_follow_through_message():
+    """The expiry alert names the leader's breakout and where the follower stands against its trigger-day close."""
+    rule = make_rule("follow_through", "ft", **PARAMS)
+    bars = bars_from([150, 100, 100] + [95] * 11)
+    events = drive(rule, bars, symbol="ETH",
+                   context=lambda b: {"cycle_events": (trigger(2),) if b.time == bars[2].time else ()}).events
+    text = format_alert(events[0])
+    assert text.startswith("💤 ETH did not follow ^RUT: no breakout within 10 days of ^RUT's new all-time high of 2024-01-03")
+    assert "ETH close 95.00, -5.0% from its trigger-day close 100.00." in text

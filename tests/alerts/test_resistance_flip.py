@@ -185,3 +185,11 @@ def test_golden_restart_midway_on_real_history():
     whole = drive(rule, bars, symbol="^RUT").events
     cut = next(i for i, b in enumerate(bars) if b.time.date().isoformat() == "2025-09-22")
     assert drive_with_restart(rule, bars, cut, symbol="^RUT") == whole
+
+
+def test_failed_flip_message():
+    """A failed flip says the level, that it happened before any retest, and the breakout that did not hold."""
+    (event,) = drive(make_rule("resistance_flip", **BASE), bars_from([95, 102, 103, 98.9]), symbol="IWM").events
+    text = format_alert(event)
+    assert text.startswith("⚠️ IWM failed flip at 100.00: back below the level before any retest")
+    assert "Close 98.90, -1.1% from the level; the breakout of 2024-01-02 (close 102.00) did not hold." in text
