@@ -4,7 +4,9 @@ subscriber holds the alert exactly once."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import subprocess
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -52,6 +54,21 @@ channels:
 """
 
 
+def back_up_while_running(database: Path, folder: Path) -> list[Path]:
+    """Copy the live database the two ways docs/operations.md shows, while the bot writes to it."""
+    online, vacuumed = folder / "online.db", folder / "vacuumed.db"
+    with sqlite3.connect(database) as live:
+        with sqlite3.connect(online) as copy:
+            live.backup(copy)  # the sqlite3 shell's .backup
+        live.execute(f"VACUUM INTO '{vacuumed}'")
+    live.close()
+    copies = [online, vacuumed]
+    if shutil.which("sqlite3"):  # the shell itself, where installed
+        subprocess.run(["sqlite3", str(database), f".backup '{folder / 'shell.db'}'"], check=True, timeout=30)
+        copies.append(folder / "shell.db")
+    return copies
+
+
 def outbox(path: Path) -> dict[str, str]:
     """Return each chat's delivery status, read from the database the bot left."""
     with sqlite3.connect(path) as db:
@@ -75,6 +92,9 @@ async def test_sigterm_mid_fan_out_exits_0_within_10_s_and_loses_nothing(tmp_pat
             bot = await BotProcess(["run", "--config", "config.yaml", "--json-logs"], tmp_path,
                                    env={"TELEGRAM_BOT_TOKEN": TOKEN}).start()
             try:
+                if not runs:  # a backup in the middle of the fan-out, while the outbox is being written
+                    await telegram.wait_until(lambda: len(alerts()) >= 20, 60)
+                    backups = back_up_while_running(tmp_path / "riskon.db", tmp_path)
                 await telegram.wait_until(lambda: len({m.chat_id for m in alerts()}) >= until, 60)
                 received_at_signal = len(alerts())
                 code, seconds = await bot.stop()
@@ -98,6 +118,14 @@ async def test_sigterm_mid_fan_out_exits_0_within_10_s_and_loses_nothing(tmp_pat
     assert set(copies) == set(chats), f"{len(set(chats) - set(copies))} subscribers lost the alert"
     assert [chat for chat, count in copies.items() if count > 1] == [], "a subscriber got the alert twice"
     assert set(final_outbox.values()) == {"sent"}
+    # The backups taken mid-fan-out are whole, consistent databases that riskon opens.
+    for backup in backups:
+        with sqlite3.connect(backup) as db:
+            assert db.execute("pragma integrity_check").fetchone() == ("ok",)
+        copy = Store.open(backup)
+        assert len(copy.active_subscriptions("telegram")) == SUBSCRIBERS and copy.alert_count() == 1
+        assert sum(copy.outbox_counts().values()) == SUBSCRIBERS
+        copy.close()
     # --json-logs: every line on stderr is one JSON object.
     for line in first.stderr + second.stderr:
         assert isinstance(json.loads(line), dict), line
