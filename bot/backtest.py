@@ -369,7 +369,10 @@ def backtest(
     """Run the rules over the history, then study what followers did after the leaders' signals."""
     started = time.perf_counter()
     if not history.bars:
-        raise BacktestError("no history for any configured symbol" + (f" in {history.source}" if history.source else ""))
+        why = "".join(f"\n  {problem}" for problem in history.problems[:8])
+        more = f"\n  … and {len(history.problems) - 8} more" if len(history.problems) > 8 else ""
+        raise BacktestError("no history for any configured symbol"
+                            + (f" in {history.source}" if history.source else "") + why + more)
     if not config.build_rules():
         raise BacktestError("no enabled rules in the config: nothing to backtest")
     run = replay_rules(config, history.bars, start, history.flows)
