@@ -269,3 +269,45 @@ def test_btc_30_days_after_the_november_2020_russell_high_recomputed_by_hand(mar
     # BTC's first close above every earlier close in the file came within days.
     first_high = next(d for d in sorted(btc) if d > signal and btc[d] > max(c for e, c in btc.items() if e < d))
     assert outcome.ath_after_days == (first_high - signal).days
+
+
+# --- bad input: never a crash, never an invented figure ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "closes",
+    [
+        pd.Series([], dtype="float64", index=pd.DatetimeIndex([])),
+        daily(D0, [float("nan")] * 40),
+        daily(D0, [0.0] * 40),
+        daily(D0, [-5.0] * 40),
+    ],
+    ids=["empty", "all-nan", "zero", "negative"],
+)
+def test_a_follower_without_usable_prices_gives_no_figures(closes):
+    study = study_of([D0 + timedelta(days=3)], closes)
+    assert [o.status for o in study.outcomes] == ["no_data", "no_data"]
+    assert all(r.signals.count == 0 and r.signals.median is None for r in study.rows)
+    grid, paths = follower_paths([D0], closes, 10)
+    assert np.isnan(paths).all()
+
+
+def test_gaps_and_bad_prices_inside_a_series_are_skipped_not_used():
+    closes = daily(D0, [100.0 + i for i in range(40)])
+    closes.iloc[10] = float("nan")
+    closes.iloc[17] = 0.0
+    outcome = study_of([D0 + timedelta(days=10)], closes).outcome(D0 + timedelta(days=10), 7)
+    assert outcome.entry_day == D0 + timedelta(days=9)  # the NaN day falls back to the day before
+    assert outcome.exit_day == D0 + timedelta(days=16)  # and the zero close is no exit price
+    assert outcome.return_pct == pytest.approx((116 / 109 - 1) * 100)
+
+
+def test_a_signal_on_the_follower_alone_is_not_studied_against_itself():
+    leader = weekdays(D0, [100.0] * 60)
+    signals = [Signal(D0, "BTC", "crypto_ath", "new_ath")]
+    assert event_study(signals, {"BTC": leader}, {"BTC": leader}) == []
+
+
+def test_horizons_are_sorted_and_deduplicated():
+    study = study_of([D0], daily(D0, [100.0] * 400), horizons=(30, 7, 30, 0, -5))
+    assert [r.horizon for r in study.rows] == [7, 30]
