@@ -186,7 +186,7 @@ async def test_fault_mixes_deliver_every_real_alert_once_and_no_false_one(tmp_pa
                           env={"TELEGRAM_BOT_TOKEN": TOKEN})
     clock = Clock(closing(THURSDAY))
     store = Store.open(tmp_path / "riskon.db")
-    runtime = Runtime(config, store, clock=clock, live_since=closing(THURSDAY))
+    runtime = Runtime(config, store, clock=clock, live_since=closing(THURSDAY) + timedelta(hours=4))  # Friday 00:00
     for chat_id in CHATS:
         store.subscribe("telegram", str(chat_id))
     faults = Counter({"telegram 403 blocked": len(BLOCKED), "telegram 400 chat not found": len(VANISHED)})
