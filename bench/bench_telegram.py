@@ -2,6 +2,7 @@
 
 Runs the real path: outbox rows recorded with the alert, the delivery job (bot/delivery.py), the Telegram
 notifier (python-telegram-bot with its rate limiter) over HTTP to tests/fakes/telegram_api.py.
+The alert carries its chart, as live alerts do: uploaded once, then sent by Telegram's file_id.
 Figures: achieved messages/s as a fraction of 30/s (target >= 0.95) and 429 answers received (target 0).
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from alerts.bars import Bar  # noqa: E402
 from alerts.events import AlertEvent  # noqa: E402
 from alerts.messages import format_alert  # noqa: E402
 from bot.config import parse_config  # noqa: E402
@@ -49,6 +51,10 @@ channels:
         store = runtime.store
         for chat_id in range(1, chats + 1):
             store.subscribe("telegram", str(10_000 + chat_id))
+        # A year of ^RUT bars, so the alert carries its chart as it does live: one photo per chat.
+        day0 = now - timedelta(days=366)
+        store.upsert_bars("^RUT", [Bar(day0 + timedelta(days=i), 2000 + i, 2005 + i, 1995 + i, 2001 + i)
+                                   for i in range(365)])
         event = AlertEvent("rut_ath", "new_ath", "^RUT", now - timedelta(days=1),
                            {"price": 2500.0, "previous_ath": 2442.74, "previous_ath_time": "2021-11-08",
                             "pct_above_previous": 2.3, "days_since_previous_ath": 1400})
@@ -66,6 +72,8 @@ channels:
         "sent": len(fake.sent),
         "too_many_requests": fake.too_many_requests,
         "not_sent_first_drain": sum(n for (_, status), n in report.outcomes.items() if status != "sent"),
+        "photos": sum(1 for message in fake.sent if message.photo),
+        "uploads": fake.uploads,
     }
 
 
@@ -82,6 +90,7 @@ def main() -> list[tuple[str, str]]:
         ("telegram rate / 30 msg/s (target >= 0.95)", f"{rate / TELEGRAM_LIMIT:.3f}"),
         ("telegram 429s received (target 0)", f"{result['too_many_requests']}"),
         ("telegram deliveries left for a retry", f"{result['not_sent_first_drain']}"),
+        ("telegram messages with the chart / chart uploads", f"{result['photos']} / {result['uploads']}"),
     ]
 
 

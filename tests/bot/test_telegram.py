@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
 import logging
@@ -349,9 +350,10 @@ async def test_chart_command_answers_with_a_photo(fake, runtime):
 async def test_a_chart_is_uploaded_once_then_sent_by_file_id(fake, runtime):
     chats = [ALICE, ADMIN, MEMBER]
     chart = b"\x89PNG one chart for every chat"
-    for chat in chats:
-        outcome = await runtime.notifiers["telegram"].send(ChatTarget(str(chat)), OutgoingAlert((event(),), "hi", chart))
-        assert outcome.status == "sent"
+    notifier = runtime.notifiers["telegram"]
+    outcomes = await asyncio.gather(*(notifier.send(ChatTarget(str(chat)), OutgoingAlert((event(),), "hi", chart))
+                                      for chat in chats))  # all at once, as a fan-out does
+    assert [o.status for o in outcomes] == ["sent"] * 3
     assert [m.photo for chat in chats for m in fake.messages_to(chat)] == [chart] * 3
     assert fake.uploads == 1
     fake.files.clear()  # Telegram no longer knows the file_id: the bytes go again

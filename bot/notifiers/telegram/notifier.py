@@ -56,6 +56,7 @@ class TelegramNotifier:
         self._next_slot: dict[tuple[int | str, str], float] = {}
         self._started = False
         self._photo_ids: dict[bytes, str] = {}  # sha256 of a chart -> Telegram's file_id for it
+        self._uploading: dict[bytes, asyncio.Future] = {}  # charts whose first upload is on its way
         self._sending = 0  # sends in flight: stop() lets them finish so their outcomes are recorded
         self._idle = asyncio.Event()
         self._idle.set()
@@ -204,25 +205,38 @@ class TelegramNotifier:
         await self._pace(chat)
         thread = int(chat.thread_id) if chat.thread_id else None
         if photo is not None:
-            # One alert's chart goes to every chat: upload it once, then send Telegram's file_id for it.
-            key = hashlib.sha256(photo).digest()
+            await self._send_photo(chat.chat_id, thread, text, photo)
+        else:
+            await self.app.bot.send_message(chat.chat_id, text, parse_mode=ParseMode.HTML, message_thread_id=thread,
+                                            link_preview_options=NO_PREVIEW)
+
+    async def _send_photo(self, chat_id: str, thread: int | None, caption: str, photo: bytes) -> None:
+        """Send a chart: the first chat gets the upload, the others Telegram's file_id for it."""
+        key = hashlib.sha256(photo).digest()
+        first = self._uploading.get(key)
+        if key not in self._photo_ids and first is not None:
+            await asyncio.wait({first})  # a fan-out starts many sends at once: let one upload go first
+        file_id = self._photo_ids.get(key)
+        uploading = file_id is None and key not in self._uploading
+        if uploading:
+            self._uploading[key] = asyncio.get_running_loop().create_future()
+        try:
             try:
-                sent = await self.app.bot.send_photo(chat.chat_id, self._photo_ids.get(key, photo),
-                                                     caption=text or None, parse_mode=ParseMode.HTML,
-                                                     message_thread_id=thread)
+                sent = await self.app.bot.send_photo(chat_id, file_id or photo, caption=caption or None,
+                                                     parse_mode=ParseMode.HTML, message_thread_id=thread)
             except BadRequest as exc:
-                if key not in self._photo_ids or "file" not in str(exc).lower():
+                if file_id is None or "file" not in str(exc).lower():
                     raise
-                del self._photo_ids[key]  # Telegram forgot the upload: send the bytes again
-                sent = await self.app.bot.send_photo(chat.chat_id, photo, caption=text or None,
+                self._photo_ids.pop(key, None)  # Telegram forgot the upload: send the bytes again
+                sent = await self.app.bot.send_photo(chat_id, photo, caption=caption or None,
                                                      parse_mode=ParseMode.HTML, message_thread_id=thread)
             if sent.photo and key not in self._photo_ids:
                 self._photo_ids[key] = sent.photo[-1].file_id
                 while len(self._photo_ids) > 256:  # keep the newest charts' ids
                     self._photo_ids.pop(next(iter(self._photo_ids)))
-        else:
-            await self.app.bot.send_message(chat.chat_id, text, parse_mode=ParseMode.HTML, message_thread_id=thread,
-                                            link_preview_options=NO_PREVIEW)
+        finally:
+            if uploading:
+                self._uploading.pop(key).set_result(None)
 
     async def _send_continuation(self, chat: ChatTarget, text: str, photo: bytes | None, deadline: float) -> str:
         """Send a follow-up part, retrying rate limits and network errors until the deadline; return a problem."""
