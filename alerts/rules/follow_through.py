@@ -72,7 +72,7 @@ class FollowThrough(Rule):
         # Triggers of this cycle, and of earlier ones (a leader's poll and a follower's are often apart);
         # the same trigger seen again is harmless: it cannot reopen a window (see blocked_until).
         found = {(e.rule_id, e.symbol, e.kind, e.bar_time): e
-                 for e in (*ctx.recent_events, *ctx.cycle_events) if self._is_trigger(e, p)}
+                 for e in (*self._recent(ctx, bar), *ctx.cycle_events) if self._is_trigger(e, p)}
         triggers = sorted(found.values(), key=lambda e: (e.bar_time, p.leaders.index(e.symbol)))
         for trigger in triggers:
             day = trigger.bar_time
@@ -126,6 +126,20 @@ class FollowThrough(Rule):
                 "price": bar.close, "move_pct": pct_change(window["ref_close"], bar.close), "direction": "down",
             }))
         return True
+
+    def _recent(self, ctx: RuleContext, bar: Bar) -> list[AlertEvent]:
+        """Return the recent events young enough to open a window, scanning back from the newest.
+
+        Events arrive in time order per feed; feeds can lag each other by a few days, so the scan stops
+        only a week past the window's start. The cost of a step stays that of the window, not the history.
+        """
+        horizon = bar.time - timedelta(days=self.params.window_days + 7)  # type: ignore[attr-defined]
+        young = []
+        for event in reversed(ctx.recent_events):
+            if event.bar_time < horizon:
+                break
+            young.append(event)
+        return young
 
     def _is_trigger(self, event: AlertEvent, p: FollowThroughParams) -> bool:
         if event.symbol not in p.leaders or event.rule_id == self.rule_id:
