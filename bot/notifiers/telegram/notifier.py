@@ -53,7 +53,7 @@ class TelegramNotifier:
         # whatever handlers the process has (riskon's own setup redacts again on its handler).
         for name in LOGGERS_WITH_URLS:
             logging.getLogger(name).addFilter(self._redact)
-        self._next_slot: dict[tuple[int | str, str], float] = {}
+        self._next_slot: dict[str, float] = {}
         self._started = False
         self._photo_ids: dict[bytes, str] = {}  # sha256 of a chart -> Telegram's file_id for it
         self._uploading: dict[bytes, asyncio.Future] = {}  # charts whose first upload is on its way
@@ -258,7 +258,7 @@ class TelegramNotifier:
     async def _pace(self, chat: ChatTarget) -> None:
         """Keep one chat at one message per `chat_interval_seconds`; the rate limiter paces the whole bot."""
         now = time.monotonic()
-        key = (chat.chat_id, chat.thread_id)
+        key = chat.chat_id  # Telegram counts per chat: every topic of a forum shares its pace
         slot = max(now, self._next_slot.get(key, 0.0))
         self._next_slot[key] = slot + self.settings.chat_interval_seconds
         if len(self._next_slot) > 10_000:  # forget chats whose slot has passed
