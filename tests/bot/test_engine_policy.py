@@ -60,3 +60,28 @@ def test_policy_in_the_engine(bound, expected, held):
     assert run(bound) == (expected, held)
     for cut in range(1, len(SERIES)):
         assert run(bound, cut) == (expected, held)
+
+
+@pytest.mark.parametrize(
+    "mute,gets",
+    [
+        ({}, ["1", "2"]),
+        ({"rule_id": "crypto_follow"}, ["2"]),
+        ({"rule_id": "follow_through"}, ["2"]),  # a kind mutes every rule of that kind
+        ({"symbol": "BTC"}, ["2"]),
+        ({"symbol": "ETH"}, ["1", "2"]),
+        ({"rule_id": "crypto_follow", "symbol": "ETH"}, ["1", "2"]),
+        ({"rule_id": "crypto_follow", "until_hours": -1}, ["1", "2"]),  # expired
+    ],
+)
+def test_mutes_per_chat_by_rule_and_symbol_until_they_expire(store, mute, gets):
+    """Store.mute fits the policy's needs: per chat, for a rule (or kind) and/or a symbol, until a time."""
+    from alerts.events import AlertEvent
+
+    now = utc(2025, 10, 5, 12)
+    one, two = store.subscribe("telegram", "1"), store.subscribe("telegram", "2")
+    if mute:
+        hours = mute.get("until_hours", 24)
+        store.mute(one.id, now + timedelta(hours=hours), rule_id=mute.get("rule_id"), symbol=mute.get("symbol"))
+    event = AlertEvent("crypto_follow", "follow_through", "BTC", utc(2025, 10, 5), {"price": 123513.48})
+    assert [s.chat_id for s in store.recipients(event, now)] == gets
