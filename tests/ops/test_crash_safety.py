@@ -21,6 +21,7 @@ import asyncio
 import os
 import random
 import signal
+import statistics
 import sqlite3
 import sys
 import time
@@ -126,11 +127,13 @@ async def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_in_fligh
     in_flight_at_kill: list[int] = []  # per kill: messages delivered whose delivery was not yet recorded
     counted: Counter = Counter()  # chat -> times a copy of its alert was in flight at a kill
     kills_mid_fan_out = 0
+    to_first_send: list[float] = []  # seconds from spawn to the first message of a run: start-up cost
     process = None
     started = time.monotonic()
     try:
         for kill in range(KILLS):
             first = len(telegram.sent)
+            spawned = time.monotonic()
             process = await spawn(config, log)
             if rng.random() < 0.2:
                 # Anywhere in start-up: imports, opening the database, the first poll, recording the alert.
@@ -138,6 +141,8 @@ async def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_in_fligh
             else:
                 # Mid-fan-out, after a random number of messages of this run reached Telegram.
                 target = first + rng.randint(1, 45)
+                await wait_for(lambda: len(telegram.sent) > first, 40.0, process, log)
+                to_first_send.append(time.monotonic() - spawned)
                 await wait_for(lambda: len(telegram.sent) >= target, 40.0, process, log)
                 await asyncio.sleep(rng.uniform(0.0, 0.02))
             process.send_signal(signal.SIGKILL)
@@ -175,7 +180,8 @@ async def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_in_fligh
     duplicates = sum(copies.values()) - len(copies)
     print(f"\ncrash safety (seed {SEED}): {KILLS} SIGKILLs survived ({kills_mid_fan_out} mid-fan-out), "
           f"{len(reachable)} reachable subscribers, lost {len(lost)}, duplicates {duplicates} "
-          f"(in flight at each kill: {in_flight_at_kill}; bound {IN_FLIGHT_BOUND} per kill), {elapsed:.0f} s")
+          f"(in flight at each kill: {in_flight_at_kill}; bound {IN_FLIGHT_BOUND} per kill), {elapsed:.0f} s; "
+          f"start to first send {statistics.median(to_first_send):.1f} s (median)")
     assert lost == [], f"{len(lost)} reachable subscribers never got the alert"
     assert not BLOCKED & set(copies)
     assert unexplained == {}, "copies beyond those in flight at a kill"
