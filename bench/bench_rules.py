@@ -117,6 +117,7 @@ def run(market: dict[str, list[Bar]], checkpoints: Sequence[int]) -> dict[tuple[
     windows = {s: deque(maxlen=size) for s in symbols}
     states: dict[tuple[str, str], Any] = {}
     flows = {s: flows_for(market[s]) for s in symbols}
+    recent_events: deque[AlertEvent] = deque(maxlen=1000)  # as the engine keeps them across polls
     length = len(next(iter(market.values())))
     timed: dict[tuple[str, int], list[float]] = {}
     for i in range(length):
@@ -132,7 +133,7 @@ def run(market: dict[str, list[Bar]], checkpoints: Sequence[int]) -> dict[tuple[
                 started = time.perf_counter_ns()
                 ctx = RuleContext(
                     recent=tuple(window)[-rule.lookback:] if rule.lookback else (),
-                    cycle_events=tuple(cycle), flows=flows[symbol],
+                    cycle_events=tuple(cycle), recent_events=tuple(recent_events), flows=flows[symbol],
                     bars_of=lambda other: tuple(windows.get(other, ())),
                 )
                 key = (rule.rule_id, symbol)
@@ -143,6 +144,7 @@ def run(market: dict[str, list[Bar]], checkpoints: Sequence[int]) -> dict[tuple[
                 states[key] = state
                 spent[label] += time.perf_counter_ns() - started
                 cycle.extend(fired)
+                recent_events.extend(fired)
             window.append(bar)
         if checkpoint is not None:
             for label, _, watched in rules:
