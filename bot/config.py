@@ -212,6 +212,11 @@ class _CountingLoader(yaml.SafeLoader):
 def _interpolate(value: Any, path: tuple[Any, ...], env: dict[str, str], problems: list[str], where: _Located) -> Any:
     """Replace ${VAR} (and ${VAR:-default}) in every string with the environment's value."""
     if isinstance(value, str):
+        if "\x00" in value or not value.isascii() and _unencodable(value):
+            # "\0" or "\ud800" escapes: file paths and URLs built from them fail deep inside the OS or a library.
+            problems.append(f"{format_path(path)}: holds a NUL character or an unpaired surrogate escape {where.where(path)}")
+            return value
+
         def substitute(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in env:
@@ -229,6 +234,14 @@ def _interpolate(value: Any, path: tuple[Any, ...], env: dict[str, str], problem
     if isinstance(value, list):
         return [_interpolate(v, path + (i,), env, problems, where) for i, v in enumerate(value)]
     return value
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 FRIENDLY = {

@@ -75,6 +75,15 @@ def test_documents_that_used_to_crash_the_loader_are_config_errors(text, says):
     assert says in str(result)
 
 
+@pytest.mark.parametrize("text", ['storage: {path: "riskon\\0.db"}', 'storage: {path: "\\ud800.db"}',
+                                  'feeds: {r: {kind: replay, path: "/tmp/\\0"}}'])
+def test_text_with_a_nul_or_an_unpaired_surrogate_is_a_config_error(text):
+    # Was accepted, then `riskon run` died with a traceback (ValueError: embedded null byte; UnicodeEncodeError).
+    result = outcome(text)
+    assert isinstance(result, ConfigError)
+    assert "holds a NUL character or an unpaired surrogate escape" in str(result)
+
+
 def test_the_valid_base_document_is_valid():
     assert isinstance(outcome(yaml.safe_dump(VALID)), Config)
 
@@ -213,11 +222,13 @@ BAD_DOCUMENTS = {
     "deep_nesting": "rules: " + "[" * 5000 + "]" * 5000,
     "wrong_types": "storage: {path: [1]}\nfeeds: {x: {kind: 5, every_seconds: yes}}\nsymbols: {a: 1}\n"
                    "rules: [{id: 'a b', kind: new_ath, symbols: []}]\nhealth: {port: 99999999999999999999}\n",
+    "nul_in_path": 'storage: {path: "riskon\\0.db"}\n',
 }
 
 
 @pytest.mark.parametrize("command, name", [("check-config", "alias_bomb"), ("check-config", "huge_number"),
-                                           ("run", "deep_nesting"), ("run", "wrong_types")])
+                                           ("run", "deep_nesting"), ("run", "wrong_types"),
+                                           ("run", "nul_in_path")])
 def test_riskon_exits_2_with_a_clear_message_and_writes_nothing(command, name, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(BAD_DOCUMENTS[name])
