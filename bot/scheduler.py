@@ -61,7 +61,14 @@ class Scheduler:
             return
         try:
             report = await self.runtime.poll(name)
-            if report is not None and report.alerts:
+            alerted = report is not None and bool(report.alerts)
+            if self.replay_seconds_per_bar is not None:
+                # Feeds computed from stored bars (composites) step in lockstep with the replayed day,
+                # instead of spinning on their own clock.
+                for derived in self._derived_feeds():
+                    derived_report = await self.runtime.poll(derived)
+                    alerted = alerted or (derived_report is not None and bool(derived_report.alerts))
+            if alerted:
                 await self.runtime.deliver()  # tell traders at once, not at the next delivery tick
         except Exception:
             # A bug, not a source error (those are handled inside poll): log it loudly and keep polling.
@@ -82,7 +89,8 @@ class Scheduler:
             log.exception("delivery job failed unexpectedly")
 
     async def _finish_replay(self) -> None:
-        if all(getattr(feed, "exhausted", False) for feed in self.runtime.feeds.values()):
+        replays = [feed for feed in self.runtime.feeds.values() if hasattr(feed, "exhausted")]
+        if all(feed.exhausted for feed in replays):
             for _ in range(FINAL_DRAIN_ROUNDS):
                 report = await self.runtime.deliver()
                 if not report.outcomes:
@@ -90,11 +98,17 @@ class Scheduler:
             self.finished_replay = True
             self.stop()
 
+    def _derived_feeds(self) -> list[str]:
+        """Return the feeds a replay steps after each replayed day (every feed that is not itself a replay)."""
+        return [name for name, feed in self.runtime.feeds.items() if not hasattr(feed, "exhausted")]
+
     def start(self) -> None:
         """Schedule the first poll of every feed now and the delivery job at its interval."""
         now = self._wall_now()
+        derived = set(self._derived_feeds()) if self.replay_seconds_per_bar is not None else set()
         for name in self.runtime.feeds:
-            self._schedule_poll(name, now)
+            if name not in derived:
+                self._schedule_poll(name, now)
         self.scheduler.add_job(
             self._deliver_job, "interval", seconds=self.runtime.config.schedule.deliver_every_seconds,
             id="deliver", next_run_time=now,

@@ -97,3 +97,17 @@ def test_missing_data_folder_is_a_clear_error(workdir):
     assert result.returncode == 1
     assert "no such folder" in result.stderr
     assert not (workdir / "r.db").exists()
+
+
+def test_shipped_config_replays_to_the_end_with_its_composite_in_lockstep(tmp_path, market_data):
+    """The default config's ALTS composite steps with each replayed day, and the replay finishes by itself."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "replay", "--config", str(Path(__file__).resolve().parents[2] / "config.yaml"),
+         "--data", str(market_data), "--from", "2024-01-01", "--db", "r.db"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=240,
+        env={**__import__("os").environ, "RISKON_MARKET_DATA": str(market_data)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "replay done" in result.stdout
+    summary = result.stdout.split("replay done", 1)[1]
+    assert " ALTS " in summary and " BTC " in summary and " ^RUT " in summary
