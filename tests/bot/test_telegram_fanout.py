@@ -80,7 +80,7 @@ channels:
     active = {int(s.chat_id) for s in store.active_subscriptions("telegram")}
     assert active == set(reachable)
     assert fake.too_many_requests == 0, "riskon paced itself below Telegram's limits"
-    assert elapsed < 60
+    # The rate achieved is a benchmark figure (bench/bench_telegram.py), not a timed assertion here.
 
 
 async def test_stopping_mid_fan_out_then_restarting_sends_each_chat_one_copy(tmp_path):
