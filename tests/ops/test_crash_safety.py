@@ -1,7 +1,8 @@
 """Crash safety: `riskon run` as a real process, SIGKILLed at random moments mid-fan-out, loses and repeats nothing.
 
 One alert (BTC's forming daily bar trades above its all-time high) fans out to 1,000 Telegram subscribers, ten
-of whom blocked the bot. The process is killed with SIGKILL at least 20 times and restarted each time, against
+of whom blocked the bot; 55 sends fail on their first try (429, 500, an HTML 502, a 504 after 3 s), so retries
+cross the kills as well. The process is killed with SIGKILL at least 20 times and restarted each time, against
 fake Yahoo and fake Telegram servers running in this test's event loop on 127.0.0.1.
 
 What may be repeated, and the bound asserted: a send becomes a duplicate only when Telegram accepted it and the
@@ -42,6 +43,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 REPO = Path(__file__).resolve().parents[2]
 SUBSCRIBERS = range(500_000, 501_000)
 BLOCKED = set(SUBSCRIBERS[::100])  # ten users who blocked the bot: never reachable
+FAULTS = {"429": SUBSCRIBERS[1::50], "500": SUBSCRIBERS[2::50], "502": SUBSCRIBERS[3::100],
+          "timeout": SUBSCRIBERS[4::200]}  # the fake answers 504 after 3 s
 KILLS = 20
 SEED = int(os.environ.get("RISKON_CRASH_SEED", "20261124"))
 IN_FLIGHT_BOUND = Dispatcher(None, {}, lambda: None).concurrency  # sends one channel runs at once
@@ -119,6 +122,10 @@ async def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_in_fligh
     yahoo.add(btc_history(market_data))
     for chat_id in SUBSCRIBERS:
         telegram.add_private_chat(chat_id).blocked = chat_id in BLOCKED
+    # Some sends fail on their first try, so retries cross the kills too (none of these delivers anything).
+    for fault, chats in FAULTS.items():
+        for chat_id in chats:
+            telegram.inject(fault, chat_id)
     await yahoo.start()
     await telegram.start()
     db, config, log = tmp_path / "riskon.db", tmp_path / "config.yaml", tmp_path / "riskon.log"
@@ -186,13 +193,15 @@ async def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_in_fligh
     print(f"\ncrash safety (seed {SEED}): {KILLS} SIGKILLs survived ({kills_mid_fan_out} mid-fan-out), "
           f"{len(reachable)} reachable subscribers, lost {len(lost)}, duplicates {duplicates} "
           f"(in flight at each kill: {in_flight_at_kill}; bound {IN_FLIGHT_BOUND} per kill), {elapsed:.0f} s; "
-          f"start to first send {statistics.median(to_first_send):.1f} s (median)")
+          f"start to first send {statistics.median(to_first_send):.1f} s (median); "
+          f"{sum(len(c) for c in FAULTS.values())} send faults injected")
     assert lost == [], f"{len(lost)} reachable subscribers never got the alert"
     assert not BLOCKED & set(copies)
     assert unexplained == {}, "copies beyond those in flight at a kill"
     assert duplicates == sum(in_flight_at_kill)
     assert max(in_flight_at_kill) <= IN_FLIGHT_BOUND
     assert kills_mid_fan_out >= KILLS // 2, "too few kills landed mid-fan-out to prove anything"
+    assert not any(telegram.faults.values()), "every injected fault was met"
     final = Store.open(db)
     try:
         assert final.outbox_counts() == {"pending": 0, "sent": len(reachable), "retrying": 0, "failed": len(BLOCKED)}
