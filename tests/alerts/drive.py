@@ -112,7 +112,7 @@ def day(event: AlertEvent) -> str:
 def drive_market(
     bindings: Sequence[tuple[Rule, Sequence[str]]], series: Mapping[str, Sequence[Bar]],
     states: dict[tuple[str, str], Any] | None = None, until: datetime | None = None,
-    after: datetime | None = None,
+    after: datetime | None = None, flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
 ) -> tuple[list[AlertEvent], dict[tuple[str, str], Any]]:
     """Replay several symbols day by day like the engine: one cycle per date, symbols in the given order.
 
@@ -142,7 +142,8 @@ def drive_market(
                     continue
                 ctx = RuleContext(recent=tuple(window)[-rule.lookback:] if rule.lookback else (),
                                   cycle_events=tuple(cycle),
-                                  bars_of=lambda other: tuple(windows.get(other, ())))
+                                  bars_of=lambda other: tuple(windows.get(other, ())),
+                                  flows=(flows or {}).get(symbol, ()))
                 state, fired = step_rule(rule, states.get((rule.rule_id, symbol)), symbol, bar, ctx)
                 states[(rule.rule_id, symbol)] = json.loads(json.dumps(state))
                 cycle.extend(fired)

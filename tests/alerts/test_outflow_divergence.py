@@ -114,19 +114,25 @@ def test_bad_params_are_named(params, message):
 
 
 def iwm_flows() -> tuple[tuple[datetime, float], ...]:
-    """Build IWM's daily net flows from the real shares-outstanding files: change in shares x that day's close.
+    """Build IWM's daily net flows from the real shares-outstanding files."""
+    return fund_flows("IWM")
+
+
+def fund_flows(fund: str) -> tuple[tuple[datetime, float], ...]:
+    """Build a fund's daily net flows from the real shares-outstanding files: change in shares x that day's close.
 
     A change across a gap of more than 4 days (the 2022 snapshots are sparse) is months of flows on one
     date, so it is left out: unknown, not a flow.
     """
     folder = market_data()
-    closes = {b.time.date().isoformat(): b.close for b in load_csv("IWM")}
+    closes = {b.time.date().isoformat(): b.close for b in load_csv(fund)}
     series = []
     with (folder / "IWM_IWN_etf_stats_stockanalysis_2021-2022.csv").open() as handle:
         series += [(r["snapshot_date_utc"], float(r["shares_out_millions"]) * 1e6) for r in csv.DictReader(handle)
-                   if r["ticker"] == "IWM" and r["shares_out_millions"]]
-    with (folder / "IWM_shares_outstanding_ishares_2026.csv").open() as handle:
-        series += [(r["date"], float(r["shares_outstanding"])) for r in csv.DictReader(handle)]
+                   if r["ticker"] == fund and r["shares_out_millions"]]
+    if fund == "IWM":  # iShares' 2026 file exists for IWM only
+        with (folder / "IWM_shares_outstanding_ishares_2026.csv").open() as handle:
+            series += [(r["date"], float(r["shares_outstanding"])) for r in csv.DictReader(handle)]
     flows, previous, price = [], None, None
     for text, shares in series:
         when = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
