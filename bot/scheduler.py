@@ -126,9 +126,16 @@ class Scheduler:
             await self.stopped.wait()
         finally:
             self.scheduler.shutdown(wait=False)
-            # Let a poll or drain in progress finish its step (its writes are one transaction anyway).
+            await self._let_steps_finish()
+
+    async def _let_steps_finish(self) -> None:
+        """Wait (bounded) for a poll and a drain in progress, so every send made is also recorded."""
+        deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_SECONDS
+        for lock in (self.runtime._lock, self.runtime.dispatcher._draining):
             try:
-                await asyncio.wait_for(self.runtime._lock.acquire(), SHUTDOWN_GRACE_SECONDS)
-                self.runtime._lock.release()
+                remaining = max(0.1, deadline - asyncio.get_running_loop().time())
+                await asyncio.wait_for(lock.acquire(), remaining)
+                lock.release()
             except asyncio.TimeoutError:
                 log.warning("a step was still running after %.0f s; stopping anyway", SHUTDOWN_GRACE_SECONDS)
+                return
