@@ -166,8 +166,8 @@ def main(symbols: int = SYMBOLS, years: Sequence[int] = YEARS) -> list[tuple[str
     for label in labels:
         per_year = [medians[(label, c)] for c in checkpoints]
         cells = ", ".join(f"{y}y {v:.1f} µs" for y, v in zip(years, per_year))
-        figures.append((f"{label}: per symbol-bar", cells))
-        figures.append((f"{label}: {max(years)}y / {min(years)}y", f"{per_year[-1] / per_year[0]:.2f}x"))
+        figures.append((f"rule cost {label}: per symbol-bar", cells))
+        figures.append((f"rule cost {label}: {max(years)}y / {min(years)}y", f"{per_year[-1] / per_year[0]:.2f}x"))
     return figures
 
 
