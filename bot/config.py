@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alerts.errors import RiskonError
 from alerts.rules import RULES
-from alerts.rules.base import Rule, RuleParams
+from alerts.rules.base import Rule
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_ALIASES = 200  # a YAML "billion laughs" document expands aliases exponentially; real configs need few
@@ -317,54 +317,54 @@ def _validation_problems(
     return problems
 
 
+def _did_you_mean(value: str, known: list[str], listing: str = "known") -> str:
+    """Return a hint naming the closest known value, or listing them all."""
+    guess = difflib.get_close_matches(value, known, n=1)
+    if guess:
+        return f" (did you mean '{guess[0]}'?)"
+    return f" ({listing}: {', '.join(sorted(known)) or 'none'})" if listing else ""
+
+
+def _check_kind(
+    what: str, kind: str, registry: dict[str, type[BaseModel]], settings: dict[str, Any],
+    common: type[BaseModel], path: tuple[Any, ...], where: _Located,
+) -> list[str]:
+    """Check one rule's or feed's kind and its kind-specific keys against the kind's model."""
+    loc = path + ("kind",)
+    if kind not in registry:
+        return [f"{format_path(loc)}: unknown {what} kind '{kind}'{_did_you_mean(kind, list(registry))} {where.where(loc)}"]
+    model = registry[kind]
+    try:
+        model(**settings)
+    except ValidationError as exc:
+        allowed = list(model.model_fields) + list(common.model_fields)
+        return [f"{format_path(path + tuple(e['loc']))}: {_describe_error(e, allowed)} {where.where(path + tuple(e['loc']))}"
+                for e in exc.errors()]
+    return []
+
+
 def _validate_kind_settings(config: Config, where: _Located) -> list[str]:
     """Check each rule's, feed's and channel's own settings against its kind's model."""
     from bot.feeds import FEEDS
     from bot.notifiers import NOTIFIERS
 
     problems: list[str] = []
+    rule_params = {kind: rule.Params for kind, rule in RULES.items()}
     for index, rule in enumerate(config.rules):
-        path = ("rules", index)
-        if rule.kind not in RULES:
-            guess = difflib.get_close_matches(rule.kind, list(RULES), n=1)
-            hint = f" (did you mean '{guess[0]}'?)" if guess else f" (known: {', '.join(sorted(RULES))})"
-            problems.append(f"{format_path(path + ('kind',))}: unknown rule kind '{rule.kind}'{hint} {where.where(path + ('kind',))}")
-            continue
-        params_model: type[RuleParams] = RULES[rule.kind].Params
-        try:
-            params_model(**rule.params)
-        except ValidationError as exc:
-            allowed = list(params_model.model_fields) + list(RuleConfig.model_fields)
-            for error in exc.errors():
-                loc = path + tuple(error["loc"])
-                problems.append(f"{format_path(loc)}: {_describe_error(error, allowed)} {where.where(loc)}")
+        problems += _check_kind("rule", rule.kind, rule_params, rule.params, RuleConfig, ("rules", index), where)
+    feed_settings = {kind: feed.Settings for kind, feed in FEEDS.items()}
     for name, feed in config.feeds.items():
-        path = ("feeds", name)
-        if feed.kind not in FEEDS:
-            guess = difflib.get_close_matches(feed.kind, list(FEEDS), n=1)
-            hint = f" (did you mean '{guess[0]}'?)" if guess else f" (known: {', '.join(sorted(FEEDS))})"
-            problems.append(f"{format_path(path + ('kind',))}: unknown feed kind '{feed.kind}'{hint} {where.where(path + ('kind',))}")
-            continue
-        settings_model = FEEDS[feed.kind].Settings
-        try:
-            settings_model(**feed.settings)
-        except ValidationError as exc:
-            allowed = list(settings_model.model_fields) + list(FeedConfig.model_fields)
-            for error in exc.errors():
-                loc = path + tuple(error["loc"])
-                problems.append(f"{format_path(loc)}: {_describe_error(error, allowed)} {where.where(loc)}")
+        problems += _check_kind("feed", feed.kind, feed_settings, feed.settings, FeedConfig, ("feeds", name), where)
+    channels = {k: v.Settings for k, v in NOTIFIERS.items()}
     for name, settings in config.channels.items():
         path = ("channels", name)
-        kinds = {k: v.Settings for k, v in NOTIFIERS.items()}
-        if name not in kinds:
-            guess = difflib.get_close_matches(name, list(kinds), n=1)
-            hint = f" (did you mean '{guess[0]}'?)" if guess else f" (known: {', '.join(sorted(kinds))})"
-            problems.append(f"{format_path(path)}: unknown channel{hint} {where.where(path)}")
+        if name not in channels:
+            problems.append(f"{format_path(path)}: unknown channel{_did_you_mean(name, list(channels))} {where.where(path)}")
             continue
         try:
-            kinds[name].model_validate(settings or {})
+            channels[name].model_validate(settings or {})
         except ValidationError as exc:
-            problems.extend(_validation_problems(exc, kinds[name], path, where))
+            problems.extend(_validation_problems(exc, channels[name], path, where))
     return problems
 
 
@@ -380,8 +380,7 @@ def _validate_references(config: Config, where: _Located) -> list[str]:
         for key in ("feed", "history_feed"):
             feed = getattr(symbol, key)
             if feed is not None and feed not in config.feeds:
-                guess = difflib.get_close_matches(feed, list(config.feeds), n=1)
-                hint = f" (did you mean '{guess[0]}'?)" if guess else f" (feeds: {', '.join(config.feeds) or 'none'})"
+                hint = _did_you_mean(feed, list(config.feeds), "feeds")
                 problems.append(f"{format_path(path + (key,))}: no feed named '{feed}'{hint} {where.where(path + (key,))}")
     rule_ids: set[str] = set()
     for index, rule in enumerate(config.rules):
@@ -391,8 +390,7 @@ def _validate_references(config: Config, where: _Located) -> list[str]:
         rule_ids.add(rule.id)
         for position, symbol in enumerate(rule.symbols):
             if symbol not in seen:
-                guess = difflib.get_close_matches(symbol, list(seen), n=1)
-                hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+                hint = _did_you_mean(symbol, list(seen), "")
                 loc = path + ("symbols", position)
                 problems.append(f"{format_path(loc)}: unknown symbol '{symbol}'{hint} {where.where(loc)}")
         if rule.cooldown is not None and parse_duration(rule.cooldown) is None:
