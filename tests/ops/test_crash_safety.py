@@ -19,6 +19,7 @@ at 150/s, so 1,000 sends take seconds, not half a minute; the pacing code is the
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import random
 import signal
@@ -47,7 +48,7 @@ FAULTS = {"429": SUBSCRIBERS[1::50], "500": SUBSCRIBERS[2::50], "502": SUBSCRIBE
           "timeout": SUBSCRIBERS[4::200]}  # the fake answers 504 after 3 s
 KILLS = 20
 SEED = int(os.environ.get("RISKON_CRASH_SEED", "20261124"))
-IN_FLIGHT_BOUND = Dispatcher(None, {}, lambda: None).concurrency  # sends one channel runs at once
+IN_FLIGHT_BOUND = inspect.signature(Dispatcher).parameters["concurrency"].default  # sends a channel runs at once
 
 CONFIG = """
 storage: {{path: "{db}"}}
