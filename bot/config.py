@@ -167,6 +167,12 @@ class _Located:
         return f"({self.filename})"
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """Return a value as a message quotes it: cut short, so a problem line never echoes a whole document."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def format_path(path: tuple[Any, ...]) -> str:
     """Render a key path as `rules[2].window`."""
     text = ""
@@ -174,7 +180,7 @@ def format_path(path: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += ("." if text else "") + str(part)
+            text += ("." if text else "") + shown(part)
     return text or "(top level)"
 
 
@@ -332,7 +338,7 @@ def _check_kind(
     """Check one rule's or feed's kind and its kind-specific keys against the kind's model."""
     loc = path + ("kind",)
     if kind not in registry:
-        return [f"{format_path(loc)}: unknown {what} kind '{kind}'{_did_you_mean(kind, list(registry))} {where.where(loc)}"]
+        return [f"{format_path(loc)}: unknown {what} kind '{shown(kind)}'{_did_you_mean(kind, list(registry))} {where.where(loc)}"]
     model = registry[kind]
     try:
         model(**settings)
@@ -381,7 +387,7 @@ def _validate_references(config: Config, where: _Located) -> list[str]:
             feed = getattr(symbol, key)
             if feed is not None and feed not in config.feeds:
                 hint = _did_you_mean(feed, list(config.feeds), "feeds")
-                problems.append(f"{format_path(path + (key,))}: no feed named '{feed}'{hint} {where.where(path + (key,))}")
+                problems.append(f"{format_path(path + (key,))}: no feed named '{shown(feed)}'{hint} {where.where(path + (key,))}")
     rule_ids: set[str] = set()
     for index, rule in enumerate(config.rules):
         path = ("rules", index)
@@ -392,7 +398,7 @@ def _validate_references(config: Config, where: _Located) -> list[str]:
             if symbol not in seen:
                 hint = _did_you_mean(symbol, list(seen), "")
                 loc = path + ("symbols", position)
-                problems.append(f"{format_path(loc)}: unknown symbol '{symbol}'{hint} {where.where(loc)}")
+                problems.append(f"{format_path(loc)}: unknown symbol '{shown(symbol)}'{hint} {where.where(loc)}")
         if rule.cooldown is not None and parse_duration(rule.cooldown) is None:
             loc = path + ("cooldown",)
             problems.append(f"{format_path(loc)}: must be a duration like 30m, 6h or 2d {where.where(loc)}")

@@ -84,6 +84,20 @@ def test_text_with_a_nul_or_an_unpaired_surrogate_is_a_config_error(text):
     assert "holds a NUL character or an unpaired surrogate escape" in str(result)
 
 
+@pytest.mark.parametrize("text", [
+    "rules: [{id: a, kind: " + "x" * 5000 + ", symbols: [A]}]",
+    "feeds: {r: {kind: replay, path: .}}\nsymbols: [{id: A, feed: " + "f" * 5000 + "}]",
+    "feeds: {r: {kind: replay, path: .}}\nsymbols: [{id: A, feed: r}]\n"
+    "rules: [{id: a, kind: new_ath, symbols: [" + "s" * 5000 + "]}]",
+    "feeds: {" + "k" * 5000 + ": {kind: replay, path: .}}\nsymbols: [{id: A, feed: r}]",
+])
+def test_a_problem_quotes_a_long_value_cut_short(text):
+    # Was a 5,000-character problem line: the whole value, quoted.
+    result = outcome(text)
+    assert isinstance(result, ConfigError)
+    assert all(len(problem) < 300 for problem in result.problems), result.problems
+
+
 def test_the_valid_base_document_is_valid():
     assert isinstance(outcome(yaml.safe_dump(VALID)), Config)
 
