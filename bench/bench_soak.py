@@ -194,7 +194,10 @@ async def soak(market_data: Path, step_minutes: int = 15, chats: int = 40, seed:
         # The fake keeps every message (charts included): fold them into counts, so its memory is not riskon's.
         nonlocal sent_so_far
         for message in telegram.sent:
-            report.sent[(chat_ids.index(message.chat_id), message.text)] += 1
+            # One poll's alerts for a chat arrive as one message ("N alerts" then the blocks): count each alert.
+            blocks = [b for b in message.text.split("\n\n") if "rule " in b]
+            for block in blocks:
+                report.sent[(chat_ids.index(message.chat_id), block)] += 1
         sent_so_far += len(telegram.sent)
         telegram.sent.clear()
         telegram.calls.clear()

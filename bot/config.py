@@ -50,6 +50,7 @@ class ScheduleConfig(Section):
     retry_max_seconds: float = Field(900.0, gt=0, le=86400, description="longest delay between delivery retries")
     max_attempts: int = Field(12, ge=1, le=1000, description="attempts before a delivery is marked failed")
     backoff_max_seconds: float = Field(900.0, gt=0, le=86400, description="longest pause before re-polling a failing feed")
+    group_alerts: bool = Field(True, description="send the alerts one poll fired for one chat as one message")
 
 
 class HealthConfig(Section):

@@ -67,7 +67,7 @@ class Runtime:
         self.dispatcher = Dispatcher(
             store, self.notifiers, clock,
             config.schedule.retry_base_seconds, config.schedule.retry_max_seconds, config.schedule.max_attempts,
-            chart_for=self.charts.for_delivery,
+            chart_for=self.charts.for_delivery, group_cycles=config.schedule.group_alerts,
         )
         self.rng = random.Random()
         self._lock = asyncio.Lock()
