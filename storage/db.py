@@ -271,14 +271,20 @@ class Store:
         return self.db.execute(f"select count(*) from alerts {where}").fetchone()[0]
 
     def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]:
-        """Return pending or retrying deliveries whose time has come, oldest alert first."""
+        """Return pending or retrying deliveries whose time has come, oldest alert first.
+
+        A chat's alert waits while an older one for the same chat waits to retry: alerts arrive in order.
+        """
         rows = self.db.execute(
             "select d.id, d.alert_id, d.subscription_id, d.channel, d.chat_id, d.thread_id, d.status, d.attempts, "
             "a.text, a.rule_id, a.kind, a.symbol, a.bar_time, a.values_json, a.fired_at "
             "from deliveries d join alerts a on a.id = d.alert_id "
             "where d.status in ('pending', 'retrying') and d.next_attempt_at <= ? "
+            "and not exists (select 1 from deliveries e where e.channel = d.channel and e.chat_id = d.chat_id "
+            "and e.thread_id = d.thread_id and e.status in ('pending', 'retrying') and e.alert_id < d.alert_id "
+            "and e.next_attempt_at > ?) "
             "order by d.alert_id, d.id limit ?",
-            [_iso(now), limit],
+            [_iso(now), _iso(now), limit],
         ).fetchall()
         out = []
         for (did, aid, sid, channel, chat, thread, status, attempts, text, rule_id, kind, symbol, bar_time,

@@ -71,9 +71,15 @@ def _create_flows(db: Database) -> None:
     )
 
 
+def _index_deliveries_by_chat(db: Database) -> None:
+    """Index the outbox by chat, so a chat's alerts can be held in order behind one that waits to retry."""
+    db["deliveries"].create_index(["channel", "chat_id", "thread_id", "status"], if_not_exists=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_core", _create_core),
     ("0002_flows", _create_flows),
+    ("0003_deliveries_by_chat", _index_deliveries_by_chat),
 ]
 
 

@@ -131,3 +131,17 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StorageError, match="cannot open database"):
         Store.open(path)
+
+
+def test_a_chat_newer_alert_waits_behind_an_older_one_that_waits_to_retry(store):
+    chat, other = store.subscribe("telegram", "1"), store.subscribe("telegram", "2")
+    older = AlertEvent("rut_ath", "new_ath", "^RUT", utc(2024, 11, 25), {"price": 1.0})
+    newer = AlertEvent("rut_ath", "new_ath", "^RUT", utc(2024, 11, 26), {"price": 2.0})
+    store.record_alert(older, "older", NOW, [chat, other])
+    first = [d for d in store.due_deliveries(NOW) if d.chat_id == "1"][0]
+    store.mark_retry(first.id, NOW + timedelta(minutes=10), "429")
+    store.record_alert(newer, "newer", NOW + timedelta(minutes=1), [chat, other])
+    due = store.due_deliveries(NOW + timedelta(minutes=1))
+    assert [(d.chat_id, d.text) for d in due] == [("2", "older"), ("2", "newer")]
+    later = store.due_deliveries(NOW + timedelta(minutes=10))
+    assert [(d.chat_id, d.text) for d in later if d.chat_id == "1"] == [("1", "older"), ("1", "newer")]
