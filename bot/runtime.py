@@ -212,9 +212,13 @@ class Runtime:
     def _feed_ok(self, name: str, health: FeedHealth, now: datetime, errors: dict[str, str]) -> None:
         if health.failures:
             log.info("feed %s recovered after %d failures", name, health.failures)
-        for symbol, error in errors.items():
-            if health.symbol_errors.get(symbol) != error:
-                log.warning("feed %s: %s: %s", name, symbol, error)
+        changed = {symbol: error for symbol, error in errors.items() if health.symbol_errors.get(symbol) != error}
+        if changed:
+            # One line per change, not one per symbol per poll: twelve symbols failing alike is one problem.
+            shown = "; ".join(f"{symbol}: {error[:160]}" for symbol, error in list(changed.items())[:3])
+            more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+            log.warning("feed %s: %d of %d symbol(s) failing: %s%s", name, len(errors),
+                        len(self.feed_symbols.get(name, ())), shown, more)
         health.symbol_errors = dict(errors)
         health.polls += 1
         health.failures, health.next_try, health.last_ok = 0, None, now

@@ -98,6 +98,6 @@ rules:
     stderr = log_path.read_text()
     assert code == 0, stderr
     assert elapsed < 10
-    assert "feed markets: BTC: cannot load kraken markets" in stderr
+    assert "feed markets: 1 of 1 symbol(s) failing: BTC: cannot load kraken markets" in stderr
     assert "Traceback" not in stderr
     assert (tmp_path / "live.db").exists()
