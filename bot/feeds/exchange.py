@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from alerts.bars import Bar
 from bot.feeds.base import FeedResult
 from bot.feeds.quality import (
-    Backoff, FeedSettings, StaleMark, StaleTracker, newest_stored, retry_after_seconds, screen_bars,
+    Backoff, FeedSettings, StaleMark, StaleTracker, newest_stored, retry_after_seconds, screen_bars, symbols_to_poll,
 )
 
 log = logging.getLogger("riskon.feeds.exchange")
@@ -157,17 +157,7 @@ class ExchangeFeed:
     # --- one poll -----------------------------------------------------------------------------
     async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
         """Fetch daily candles where a day closed (or history is missing), then every forming bar from tickers."""
-        errors: dict[str, str] = {}
-        wanted = []
-        for symbol in symbols:
-            if symbol not in self.sources:
-                errors[symbol] = f"feed {self.name} does not serve {symbol}"
-                continue
-            waiting = self.backoff.waiting(symbol, now)
-            if waiting is not None:
-                errors[symbol] = f"backing off after errors until {waiting.isoformat(timespec='seconds')}"
-                continue
-            wanted.append(symbol)
+        wanted, errors = symbols_to_poll(self.name, symbols, self.sources, self.backoff, now)
         if not wanted:
             return FeedResult(errors=errors, truncated_since=dict(self._truncated))
         exchange = self._client()

@@ -239,9 +239,9 @@ class FlowsFeed:
         """Update every configured fund's flows in the store; return errors per fund (flows are not bars)."""
         errors: dict[str, str] = {}
         for fund, source in self.settings.funds.items():
-            waiting = self.backoff.waiting(fund, now)
-            if waiting is not None:
-                errors[fund] = f"backing off after errors until {waiting.isoformat(timespec='seconds')}"
+            why = self.backoff.why_waiting(fund, now)
+            if why is not None:
+                errors[fund] = why
                 continue
             try:
                 problem = await self._update(fund, source, now)

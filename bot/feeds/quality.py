@@ -251,6 +251,26 @@ class Backoff:
         self.failures.pop(key, None)
         self.resume_at.pop(key, None)
 
+    def why_waiting(self, key: str, now: datetime) -> str | None:
+        """Say why `key` is not tried now, or None if it may be."""
+        at = self.waiting(key, now)
+        return f"backing off after errors until {at.isoformat(timespec='seconds')}" if at is not None else None
+
+
+def symbols_to_poll(
+    feed: str, symbols: Sequence[str], served: Mapping[str, str], backoff: Backoff, now: datetime
+) -> tuple[list[str], dict[str, str]]:
+    """Split the asked symbols into those to poll now and those that are not (with why)."""
+    wanted, errors = [], {}
+    for symbol in symbols:
+        if symbol not in served:
+            errors[symbol] = f"feed {feed} does not serve {symbol}"
+        elif (why := backoff.why_waiting(symbol, now)) is not None:
+            errors[symbol] = why
+        else:
+            wanted.append(symbol)
+    return wanted, errors
+
 
 def newest_stored(store, symbol: str, interval: str = "1d") -> Bar | None:  # noqa: ANN001 - storage.Store
     """Return the newest bar of a symbol in the store, if any."""

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from alerts.bars import Bar
 from bot.feeds.base import FeedResult
 from bot.feeds.quality import (
-    Backoff, FeedSettings, StaleMark, StaleTracker, newest_stored, retry_after_seconds, screen_bars,
+    Backoff, FeedSettings, StaleMark, StaleTracker, newest_stored, retry_after_seconds, screen_bars, symbols_to_poll,
 )
 
 log = logging.getLogger("riskon.feeds.yahoo")
@@ -216,16 +216,9 @@ class YahooFeed:
         """Fetch every due symbol concurrently; failures land in `errors`, one per symbol."""
         delay = timedelta(minutes=self.settings.confirm_after_close_minutes)
         plans = {}
-        errors: dict[str, str] = {}
         clock = None
-        for symbol in symbols:
-            if symbol not in self.sources:
-                errors[symbol] = f"feed {self.name} does not serve {symbol}"
-                continue
-            waiting = self.backoff.waiting(symbol, now)
-            if waiting is not None:
-                errors[symbol] = f"backing off after errors until {waiting.isoformat(timespec='seconds')}"
-                continue
+        due, errors = symbols_to_poll(self.name, symbols, self.sources, self.backoff, now)
+        for symbol in due:
             last = since.get(symbol)
             if self.asset_classes.get(symbol) == "crypto":
                 plans[symbol] = (last, now.date(), None)  # trades around the clock; the UTC day is the bar
