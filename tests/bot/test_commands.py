@@ -240,7 +240,6 @@ async def test_status_flags_a_symbol_whose_data_stopped(runtime, market_data):
 
 
 async def test_chart_is_a_png_of_stored_history(runtime, market_data):
-    pytest.importorskip("alerts.charts")
     runtime.store.upsert_bars("BTC", history(market_data, "BTC-USD", "2025-06-01"))
     reply = await dispatch(runtime, PRIVATE, "chart", ["BTC"])
     assert reply.image_png is not None and reply.image_png.startswith(b"\x89PNG")

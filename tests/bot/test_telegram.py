@@ -337,7 +337,6 @@ async def test_every_command_over_telegram(tmp_path, chat, user, thread, refused
 
 
 async def test_chart_command_answers_with_a_photo(fake, runtime):
-    pytest.importorskip("alerts.charts")
     start = datetime(2026, 6, 1, tzinfo=timezone.utc)
     runtime.store.upsert_bars("BTC", [Bar(start + timedelta(days=i), 100 + i, 101 + i, 99 + i, 100.5 + i)
                                       for i in range(60)])
