@@ -111,18 +111,24 @@ class Engine:
     def _ingest(self, queue: list, now: datetime, live_since: datetime, report: IngestReport) -> IngestReport:
         dirty: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime]] = {}
         cycle: list[AlertEvent] = []
+        # Read once per batch, not per bar: events this batch fires reach later bars through `cycle`,
+        # and flows do not change while a batch of bars is evaluated.
+        earlier_events = tuple(self.recent_events())
+        flows: dict[str, Sequence[tuple[datetime, float]]] = {}
         with self.store.transaction():
             for _, _, symbol, bar in queue:
                 window = self.window(symbol)
                 if bar.final and window and bar.time <= window[-1].time:
                     continue  # not newer than what we hold: never evaluated twice
+                if symbol not in flows:
+                    flows[symbol] = self.flows_of(symbol)
                 ctx = RuleContext(
                     recent=tuple(window),
                     truncated_since=self.truncated_since.get(symbol),
                     cycle_events=tuple(cycle),
-                    recent_events=tuple(self.recent_events()),
+                    recent_events=earlier_events,
                     bars_of=lambda other: tuple(self._windows.get(other, ())),
-                    flows=self.flows_of(symbol),
+                    flows=flows[symbol],
                 )
                 for binding in self.rules_for(symbol):
                     rule_id = binding.rule.rule_id
