@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import sys
 from pathlib import Path
@@ -22,8 +21,3 @@ def market_data() -> Path:
 def median(values: list[float]) -> float:
     """Return the median."""
     return statistics.median(values)
-
-
-def children_peak_rss_mb() -> float:
-    """Return the peak resident memory of any finished child process, in MiB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
