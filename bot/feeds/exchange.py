@@ -16,6 +16,7 @@ from alerts.bars import Bar
 from bot.feeds.base import FeedResult
 from bot.feeds.quality import (
     Backoff, FeedSettings, StaleMark, StaleTracker, newest_stored, retry_after_seconds, screen_bars, symbols_to_poll,
+    plain_base_url,
 )
 
 log = logging.getLogger("riskon.feeds.exchange")
@@ -62,9 +63,7 @@ class ExchangeSettings(FeedSettings):
     @field_validator("base_url")
     @classmethod
     def _plain_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must start with http:// or https:// and name a host")
-        return value.rstrip("/") if value else value
+        return plain_base_url(value)
 
 
 def redirect_urls(urls: Any, base_url: str) -> Any:

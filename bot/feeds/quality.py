@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Sequence
@@ -255,6 +256,13 @@ class Backoff:
         """Say why `key` is not tried now, or None if it may be."""
         at = self.waiting(key, now)
         return f"backing off after errors until {at.isoformat(timespec='seconds')}" if at is not None else None
+
+
+def plain_base_url(value: str | None) -> str | None:
+    """Check a base-URL override (a proxy or mirror) and drop its trailing slash."""
+    if value is not None and not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("must start with http:// or https:// and name a host")
+    return value.rstrip("/") if value else value
 
 
 def symbols_to_poll(

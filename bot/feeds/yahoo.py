@@ -18,6 +18,7 @@ from alerts.bars import Bar
 from bot.feeds.base import FeedResult
 from bot.feeds.quality import (
     Backoff, FeedSettings, StaleMark, StaleTracker, newest_stored, retry_after_seconds, screen_bars, symbols_to_poll,
+    plain_base_url,
 )
 
 log = logging.getLogger("riskon.feeds.yahoo")
@@ -42,9 +43,7 @@ class YahooSettings(FeedSettings):
     @field_validator("base_url")
     @classmethod
     def _plain_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must start with http:// or https:// and name a host")
-        return value.rstrip("/") if value else value
+        return plain_base_url(value)
 
 
 def _session_base() -> type:
