@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
 import pytest
 
 from storage import Store
+from tests.market import market_folder
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -16,13 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def market_data() -> Path:
     """Return the real market history folder, or skip saying why."""
-    folder = os.environ.get("RISKON_MARKET_DATA")
-    if not folder:
-        pytest.skip("RISKON_MARKET_DATA is not set: it names the folder of real market CSVs (.ci/run sets it)")
-    path = Path(folder)
-    if not path.is_dir():
-        pytest.skip(f"RISKON_MARKET_DATA={folder} is not a folder")
-    return path
+    return market_folder()
 
 
 @pytest.fixture

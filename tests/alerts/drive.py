@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import pytest
 
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.evaluate import step_rule
 from alerts.rules import RULES
 from alerts.rules.base import Rule, RuleContext
+from tests.market import market_folder as market_data  # noqa: F401 - the golden tests' entry point
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -79,17 +77,6 @@ def drive_with_restart(rule: Rule, bars: Sequence[Bar], cut: int, **kwargs: Any)
     fresh = type(rule)(rule.rule_id, rule.params)
     second = drive(fresh, bars[cut:], state=json.loads(saved), history=bars[:cut], **kwargs)
     return first.events + second.events
-
-
-def market_data() -> Path:
-    """Return the real market data folder, or skip the test when RISKON_MARKET_DATA is unset."""
-    folder = os.environ.get("RISKON_MARKET_DATA")
-    if not folder:
-        pytest.skip("RISKON_MARKET_DATA is not set: golden tests need the real market CSVs")
-    path = Path(folder)
-    if not path.is_dir():
-        pytest.skip(f"RISKON_MARKET_DATA={folder} is not a folder")
-    return path
 
 
 def load_csv(name: str) -> list[Bar]:

@@ -23,6 +23,7 @@ from alerts.study import (
     follower_paths,
     signal_episodes,
 )
+from tests.market import market_folder
 
 
 def daily(start: date, closes: list[float], every: int = 1) -> pd.Series:
@@ -236,10 +237,7 @@ def read_closes(path: Path) -> dict[date, float]:
 
 @pytest.fixture(scope="module")
 def market() -> Path:
-    folder = os.environ.get("RISKON_MARKET_DATA")
-    if not folder:
-        pytest.skip("RISKON_MARKET_DATA is not set: no real market history to check against")
-    return Path(folder)
+    return market_folder()
 
 
 def test_btc_30_days_after_the_november_2020_russell_high_recomputed_by_hand(market):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,14 @@ from bot.feeds import FEEDS
 from bot.feeds.replay import ReplayFeed, ReplaySettings
 from bot.runtime import Runtime
 from storage import Store
+from tests.market import market_folder
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def market() -> Path:
-    folder = os.environ.get("RISKON_MARKET_DATA")
-    if not folder:
-        pytest.skip("RISKON_MARKET_DATA is not set: no real market history to replay")
-    return Path(folder)
+    return market_folder()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -197,14 +196,6 @@ async def test_alerts_and_rules_read_in_words(runtime):
 
 
 # --- /status on real history ---------------------------------------------------------------------
-
-@pytest.fixture
-def market_data() -> Path:
-    folder = os.environ.get("RISKON_MARKET_DATA")
-    if not folder:
-        pytest.skip("RISKON_MARKET_DATA is not set: no real market history to test /status on")
-    return Path(folder)
-
 
 def history(folder: Path, stem: str, since: str = "2017-01-01") -> list:
     bars, _ = read_daily_csv(folder / f"{stem}.csv")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +13,6 @@ from tests.fakes.discord_api import MANAGE_CHANNELS, MEMBER_PERMISSIONS, FakeDis
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 MANAGER = MEMBER_PERMISSIONS | MANAGE_CHANNELS
-
-
-@pytest.fixture
-def market_data() -> Path:
-    folder = os.environ.get("RISKON_MARKET_DATA")
-    if not folder:
-        pytest.skip("RISKON_MARKET_DATA is not set: no real history to replay")
-    return Path(folder)
 
 
 async def test_replayed_highs_reach_each_subscribed_channel_and_webhook_once(market_data, tmp_path):

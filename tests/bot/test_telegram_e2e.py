@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
@@ -16,14 +14,6 @@ from tests.fakes.telegram_api import TOKEN, FakeTelegram
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 ALICE, BOB, GROUP_ADMIN, FORUM, TOPIC, BLOCKED = 111, 112, 301, -1002, 7, 113
-
-
-@pytest.fixture
-def market_data() -> Path:
-    folder = os.environ.get("RISKON_MARKET_DATA")
-    if not folder:
-        pytest.skip("RISKON_MARKET_DATA is not set: no real history to replay")
-    return Path(folder)
 
 
 async def test_replayed_highs_reach_each_subscribed_chat_once(market_data, tmp_path):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from tests.fakes import serve_on_loopback
 
 API = "/api/v10"
 MANAGE_CHANNELS = 1 << 4
@@ -285,11 +286,7 @@ class FakeDiscord:
         r.add_get(API + "/channels/{channel}", self._get_channel)
         r.add_post(API + "/webhooks/{id}/{token}", self._webhook)
         r.add_patch(API + "/webhooks/{id}/{token}/messages/{message}", self._edit_original)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app, port)
         return self
 
     async def stop(self) -> None:

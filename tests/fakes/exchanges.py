@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from tests.fakes.yahoo import DailyRow
+from tests.fakes import serve_on_loopback
 
 DAY_MS = 86_400_000
 
@@ -138,11 +139,7 @@ class FakeExchange:
             app.router.add_get("/api/v3/time", self.binance_time)
             app.router.add_get("/ws", self.binance_ws)
             app.router.add_get("/ws/{index}", self.binance_ws)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, port = await serve_on_loopback(app, shutdown_timeout=0.5)
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from aiohttp import web
+from tests.fakes import serve_on_loopback
 
 
 class FakeIShares:
@@ -25,11 +26,8 @@ class FakeIShares:
         """Start listening on 127.0.0.1; return the base URL."""
         app = web.Application()
         app.router.add_get("/us/products/{product}/{slug}/{name}", self.holdings)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self.runner, port = await serve_on_loopback(app, shutdown_timeout=0.5)
+        self.url = f"http://127.0.0.1:{port}"
         return self.url
 
     async def stop(self) -> None:

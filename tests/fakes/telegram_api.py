@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from aiohttp import ClientSession, web
+from tests.fakes import serve_on_loopback
 
 BOT_ID = 123456
 TOKEN = f"{BOT_ID}:TEST-token_x9Yq"
@@ -170,11 +171,7 @@ class FakeTelegram:
         """Listen on 127.0.0.1 on a free port."""
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from tests.fakes import serve_on_loopback
 
 NEW_YORK = "America/New_York"
 
@@ -106,11 +107,7 @@ class FakeYahoo:
         app.router.add_get("/consent", self.consent)
         app.router.add_get("/v8/finance/chart/{symbol}", self.chart)
         app.router.add_get("/ws/fundamentals-timeseries/v1/finance/timeseries/{symbol}", self.timeseries)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, port = await serve_on_loopback(app, shutdown_timeout=0.5)
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 
