@@ -10,15 +10,18 @@ from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
 from alerts.rules.common import (
-    LevelsParam, above, below, check_levels, iso, level_key, levels_field, levels_for, pct_change,
+    LevelsParam, above, below, check_levels, iso, level_key, levels_field, levels_for, parse_time, pct_change,
 )
 
-# Phases of one level. armed: price is below it, it is resistance. broken: a close cleared it by break_pct.
-# retested: after the break, a low came back within tolerance. above: flipped (support) or ran away
-# without a retest; it becomes resistance again (armed) only after a close `rearm_pct` below it.
+# Phases of one level (docs/rules.md draws them). armed: it is resistance, waiting for a break (a detected
+# level is armed by the first close above the old high, however small). broken: a close cleared it by
+# break_pct. retested: after the break, a low came back within tolerance. above: flipped (support) or ran
+# away without a retest; a configured level becomes resistance again (armed) only after a close `rearm_pct`
+# below it, a detected one is then done (the next attempt comes from a new high).
 ARMED, BROKEN, RETESTED, ABOVE = "armed", "broken", "retested", "above"
 MAX_DETECTED = 20  # detected levels in play at once; bounds the state (and the cost of a step)
 MAX_USED_SWINGS = 200
+WARM_BEFORE = "1970-01-01T00:00:00+00:00"
 
 
 class ResistanceFlipParams(RuleParams):
@@ -48,7 +51,12 @@ class ResistanceFlipParams(RuleParams):
     )
     min_level_age: int = Field(
         60, ge=1, le=10000,
-        description="prior_ath: bars the all-time high must have stood before its break counts as a breakout",
+        description="prior_ath: bars the all-time high must have stood before a close above it arms it as a level",
+    )
+    min_history_days: int = Field(
+        365, ge=0, le=36500,
+        description="detected levels: days of history the rule must have seen before a high can be a level "
+        "(the first bars' highs are where the data starts, not resistance)",
     )
     lookback: int = Field(250, ge=10, le=5000, description="swing_highs: bars searched for swing highs")
     swing_strength: int = Field(5, ge=1, le=100, description="swing_highs: a swing high tops this many bars each side")
@@ -104,41 +112,60 @@ class ResistanceFlip(Rule):
             entry, event = self._advance(levels[key], symbol, bar)
             if event is not None:
                 events.append(event)
-            if entry["source"] != "configured" and entry["phase"] in (ARMED, ABOVE):
-                del levels[key]  # a detected level is one breakout attempt; the next comes from a new high
+            if entry["source"] != "configured" and (entry["phase"] == ABOVE or self._expired(entry, bar, p)):
+                del levels[key]  # a detected level's attempt is over; the next comes from a new high
             else:
                 levels[key] = entry
 
-        new_state: dict[str, Any] = {"prev_close": bar.close, "bars_seen": index + 1, "levels": levels}
+        # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
+        first_time = state.get("first_time") or (WARM_BEFORE if state else iso(bar.time))
+        new_state: dict[str, Any] = {"prev_close": bar.close, "bars_seen": index + 1, "levels": levels,
+                                     "first_time": first_time}
+        warmed_up = (bar.time - parse_time(first_time)).days >= p.min_history_days
         price = bar.close if p.by == "close" else bar.high
         if p.detect == "prior_ath":
             ath, ath_index = state.get("ath"), state.get("ath_index", 0)
-            if ath is not None and index - ath_index >= p.min_level_age and above(bar.close, ath * (1 + p.break_pct / 100)):
-                self._open(levels, ath, f"prior all-time high of {state['ath_time'][:10]}", bar, p)
+            # The old high counts only when the history before it covers min_history_days: a high of the
+            # series' first months is where the data starts, not a known all-time high.
+            if (ath is not None and index - ath_index >= p.min_level_age and above(bar.close, ath)
+                    and (parse_time(state["ath_time"]) - parse_time(first_time)).days >= p.min_history_days):
+                event = self._open(levels, ath, f"prior all-time high of {state['ath_time'][:10]}", symbol, bar, p)
+                if event is not None:
+                    events.append(event)
             if ath is None or price > ath:
                 ath, ath_index, new_state["ath_time"] = price, index, iso(bar.time)
             else:
                 new_state["ath_time"] = state["ath_time"]
             new_state["ath"], new_state["ath_index"] = ath, ath_index
+        elif p.detect == "swing_highs" and warmed_up:
+            new_state["used_swings"] = self._detect_swings(levels, state.get("used_swings", []), symbol, bar, ctx, p,
+                                                           events)
         elif p.detect == "swing_highs":
-            new_state["used_swings"] = self._detect_swings(levels, state.get("used_swings", []), bar, ctx, p)
+            new_state["used_swings"] = list(state.get("used_swings", []))
         return RuleStep(new_state, tuple(events))
 
-    def _open(self, levels: dict[str, dict[str, Any]], level: float, source: str, bar: Bar,
-              p: ResistanceFlipParams) -> None:
-        """Start a detected level's pattern at its break, unless a level already in play is that close."""
+    @staticmethod
+    def _expired(entry: Mapping[str, Any], bar: Bar, p: ResistanceFlipParams) -> bool:
+        """Say whether a detected, armed level is given up: a close `rearm_pct` under it ends the attempt."""
+        return entry["phase"] == ARMED and below(bar.close, float(entry["level"]) * (1 - p.rearm_pct / 100))
+
+    def _open(self, levels: dict[str, dict[str, Any]], level: float, source: str, symbol: str, bar: Bar,
+              p: ResistanceFlipParams) -> AlertEvent | None:
+        """Arm a detected level on the close above it (broken at once if that close clears break_pct).
+
+        Nothing opens when a level already in play is that close: it is the same level.
+        """
         if any(abs(pct_change(e["level"], level)) <= p.tolerance_pct for e in levels.values()):
-            return
+            return None
         detected = [k for k, e in levels.items() if e["source"] != "configured"]
         if len(detected) >= MAX_DETECTED:
             del levels[detected[0]]
-        levels[level_key(level)] = {
-            "level": level, "source": source, "phase": BROKEN, "break_time": iso(bar.time),
-            "break_close": bar.close, "bars_since_break": 0,
-        }
+        entry, event = self._advance({"level": level, "source": source, "phase": ARMED}, symbol, bar)
+        levels[level_key(level)] = entry
+        return event
 
-    def _detect_swings(self, levels: dict[str, dict[str, Any]], used: list[str], bar: Bar, ctx: RuleContext,
-                       p: ResistanceFlipParams) -> list[str]:
+    def _detect_swings(self, levels: dict[str, dict[str, Any]], used: list[str], symbol: str, bar: Bar,
+                       ctx: RuleContext, p: ResistanceFlipParams, events: list[AlertEvent]) -> list[str]:
         """Open a pattern on the highest unbroken swing high this bar closes above; return the swings used."""
         recent = list(ctx.recent)[-p.lookback:]
         if not recent:
@@ -161,7 +188,9 @@ class ResistanceFlip(Rule):
             highest_close_after = max(highest_close_after, recent[i].close)
         if broken:
             level, when = max(broken)
-            self._open(levels, level, f"swing high of {when[:10]}", bar, p)
+            event = self._open(levels, level, f"swing high of {when[:10]}", symbol, bar, p)
+            if event is not None:
+                events.append(event)
             used_set.update(t for _, t in broken)
         return sorted(used_set)[-MAX_USED_SWINGS:]
 
