@@ -233,3 +233,13 @@ def test_live_fetches_through_the_configured_feeds_caches_and_agrees_with_data(s
     assert main(["backtest", "--live", "--cache", str(cache), "--config", str(config),
                  "--json", str(tmp_path / "again.json")]) == 0
     assert json.loads((tmp_path / "again.json").read_text())["alerts"] == live["alerts"]
+
+
+def test_the_html_report_escapes_what_came_from_the_input(small, tmp_path):
+    folder, config = small
+    rows = (folder / "BTC-USD.csv").read_text().replace("2024-01-05,oops", "2024-01-05,<script>alert(1)</script>")
+    (folder / "BTC-USD.csv").write_text(rows)
+    assert main(["backtest", "--data", str(folder), "--config", str(config), "--html", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "unreadable row" in page
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -1,0 +1,98 @@
+"""The `riskon backtest` subcommand: its options, and running it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import date
+from typing import Any
+
+from alerts.study import DEFAULT_HORIZONS
+from bot.backtest.console import print_report
+from bot.backtest.export import write_csv, write_json
+from bot.backtest.history import BacktestError, fetch_live_history, load_csv_history
+from bot.backtest.report import write_html
+from bot.backtest.run import backtest
+from bot.config import load_config
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
+
+
+def _horizons(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of days; use e.g. 7,30,90,180") from None
+    if not values or any(v <= 0 or v > 3650 for v in values):
+        raise argparse.ArgumentTypeError("horizons must be whole days between 1 and 3650, e.g. 7,30,90,180")
+    return values
+
+
+def _symbols(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def add_backtest_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add the `backtest` subcommand to the riskon command line."""
+    parser = sub.add_parser(
+        "backtest", help="run the rules over history and study what crypto did after each signal",
+        description="Run the configured rules over history with the live bot's own engine and list every alert "
+        "they would have fired; then the event study (followers' returns after each leader signal, beside the "
+        "baseline of all days) and the co-movement of daily returns. Nothing is sent to any chat.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="DIR", help="folder of daily CSVs, one per symbol (file stem = csv name)")
+    source.add_argument("--live", action="store_true", help="fetch the history through the configured feeds "
+                        "(cached in --cache)")
+    parser.add_argument("--from", dest="start", type=_day, metavar="DATE",
+                        help="first day whose alerts count; earlier bars only warm up the rules")
+    parser.add_argument("--to", dest="end", type=_day, metavar="DATE",
+                        help="last day of data used (as if today were DATE)")
+    parser.add_argument("--config", default="config.yaml", help="config file for symbols and rules (default: %(default)s)")
+    parser.add_argument("--horizons", type=_horizons, default=DEFAULT_HORIZONS, metavar="DAYS",
+                        help="forward horizons in calendar days (default: 7,30,90,180)")
+    parser.add_argument("--episode-gap", type=int, default=30, metavar="DAYS",
+                        help="alerts closer than this to the previous one join its episode; 0 studies every alert "
+                        "(default: %(default)s)")
+    parser.add_argument("--leaders", type=_symbols, metavar="SYMBOLS",
+                        help="comma-separated leaders (default: every non-crypto symbol)")
+    parser.add_argument("--followers", type=_symbols, metavar="SYMBOLS",
+                        help="comma-separated followers (default: crypto and composite symbols, "
+                        "except the members of a composite)")
+    parser.add_argument("--csv", metavar="DIR", help="write alerts, signals, outcomes, study and co-movement CSVs here")
+    parser.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
+    parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with charts")
+    parser.add_argument("--cache", default="backtest-cache.db", metavar="PATH",
+                        help="bars cache for --live (default: %(default)s)")
+    parser.add_argument("--no-alert-list", action="store_true", help="print the study without the list of alerts")
+    parser.set_defaults(handler=cmd_backtest)
+    return parser
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Run a backtest from the command line and write what was asked."""
+    if args.episode_gap < 0:
+        raise BacktestError("--episode-gap must be 0 or more days")
+    if args.start and args.end and args.start > args.end:
+        raise BacktestError(f"--from {args.start} is after --to {args.end}")
+    config = load_config(args.config)
+    if args.live:
+        history = asyncio.run(fetch_live_history(config, args.cache, args.end))
+    else:
+        history = load_csv_history(config, args.data, args.end)
+    result = backtest(config, history, start=args.start, end=args.end, horizons=args.horizons,
+                      episode_gap_days=args.episode_gap, leaders=args.leaders, followers=args.followers)
+    print_report(result, alert_list=not args.no_alert_list)
+    if args.csv:
+        paths = write_csv(result, args.csv)
+        print(f"wrote {len(paths)} CSV files to {args.csv}")
+    if args.json:
+        print(f"wrote {write_json(result, args.json)}")
+    if args.html:
+        print(f"wrote {write_html(result, args.html)}")
+    return 0

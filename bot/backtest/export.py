@@ -1,0 +1,92 @@
+"""Write a backtest's result as CSV files and one JSON document."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alerts.messages import format_alert
+from alerts.study import DEFAULT_WINDOWS
+from bot.backtest.run import BacktestResult
+from bot.backtest.words import jsonable
+
+
+def write_csv(result: BacktestResult, folder: str | Path) -> list[Path]:
+    """Write alerts, signals, per-signal outcomes, the study and the co-movement as CSV files."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def table(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        path = folder / name
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow(["" if v is None else v for v in row])
+        written.append(path)
+
+    table("alerts.csv", ["date", "rule", "kind", "symbol", "text", "values_json"],
+          ((f"{e.bar_time:%Y-%m-%d}", e.rule_id, e.kind, e.symbol, format_alert(e).replace("\n", " | "),
+            json.dumps(jsonable(dict(e.values)))) for e in result.alerts))
+    table("signals.csv", ["day", "leader", "rule", "kind", "alerts_in_episode", "price"],
+          ((s.day, s.symbol, s.rule_id, s.kind, s.alerts, s.price) for s in result.signals))
+    table("outcomes.csv", ["signal_day", "leader", "rule", "follower", "horizon_days", "status", "entry_day",
+                           "entry_price", "exit_day", "exit_price", "return_pct", "needs_data_to", "own_high_after_days",
+                           "own_flip_after_days"],
+          ((o.signal_day, s.leader, s.rule_id, o.follower, o.horizon, o.status, o.entry_day, o.entry_price, o.exit_day,
+            o.exit_price, o.return_pct, o.needs_data_to, o.ath_after_days, o.flip_after_days)
+           for s in result.studies for o in s.outcomes))
+    table("study.csv", ["leader", "rule", "kind", "follower", "horizon_days", "signals", "median_pct", "mean_pct",
+                        "share_positive_pct", "worst_pct", "best_pct", "baseline_days", "baseline_median_pct",
+                        "baseline_mean_pct", "baseline_share_positive_pct", "baseline_worst_pct", "baseline_best_pct",
+                        "own_high_within", "own_flip_within", "not_yet", "baseline_first_year", "baseline_last_year"],
+          ((s.leader, s.rule_id, s.kind, s.follower, r.horizon, r.signals.count, r.signals.median, r.signals.mean,
+            r.signals.share_positive, r.signals.worst, r.signals.best, r.baseline.count, r.baseline.median,
+            r.baseline.mean, r.baseline.share_positive, r.baseline.worst, r.baseline.best, r.ath_within, r.flip_within,
+            r.not_yet,
+            *(s.baseline_years or (None, None))) for s in result.studies for r in s.rows))
+    windows = result.comovements[0].windows if result.comovements else DEFAULT_WINDOWS
+    table("comovement_by_year.csv", ["leader", "follower", "year", "days", "correlation",
+                                     *[f"mean_rolling_{w}d" for w in windows]],
+          ((m.leader, m.follower, y.year, y.days, y.correlation, *y.mean_rolling) for m in result.comovements
+           for y in m.years))
+    table("comovement_rolling.csv", ["leader", "follower", "day", *[f"rolling_{w}d" for w in windows]],
+          ((m.leader, m.follower, day.date(), *[None if not np.isfinite(v) else round(float(v), 6) for v in row])
+           for m in result.comovements for day, row in zip(m.rolling.index, m.rolling.to_numpy())))
+    return written
+
+
+def to_json(result: BacktestResult) -> dict[str, Any]:
+    """Return the whole result as JSON-ready data."""
+    return jsonable({
+        "config": result.config_path, "source": result.source, "from": result.start, "to": result.end,
+        "horizons_days": list(result.horizons), "episode_gap_days": result.episode_gap_days,
+        "leaders": list(result.leaders), "followers": list(result.followers),
+        "history": [asdict(s) for s in result.spans], "problems": result.problems,
+        "alerts": [{"date": f"{e.bar_time:%Y-%m-%d}", "bar_time": e.bar_time, "rule": e.rule_id, "kind": e.kind,
+                    "symbol": e.symbol, "values": dict(e.values), "text": format_alert(e)} for e in result.alerts],
+        "signals": [asdict(s) for s in result.signals],
+        "studies": [{"leader": s.leader, "rule": s.rule_id, "kind": s.kind, "follower": s.follower,
+                     "baseline_years": s.baseline_years, "signals_before_follower_data": s.skipped,
+                     "horizons": [asdict(r) for r in s.rows], "outcomes": [asdict(o) for o in s.outcomes]}
+                    for s in result.studies],
+        "comovement": [{"leader": m.leader, "follower": m.follower, "windows_days": list(m.windows),
+                        "overall_correlation": m.overall, "days": m.days,
+                        "by_year": [asdict(y) for y in m.years]} for m in result.comovements],
+        "seconds": round(result.seconds, 3),
+    })
+
+
+def write_json(result: BacktestResult, path: str | Path) -> Path:
+    """Write the result as one JSON document."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_json(result), indent=1, allow_nan=False), encoding="utf-8")
+    return path

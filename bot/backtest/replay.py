@@ -1,0 +1,103 @@
+"""Run the configured rules over history through the live Engine, one market day per batch.
+
+Same rule code (alerts/evaluate.step_rule), same ordering (time, then config symbol order), same cross-asset
+context and notify policy as `riskon replay`: no second implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+from alerts.bars import Bar
+from alerts.events import AlertEvent
+from bot.backtest.history import composite_feeds, utc_day
+from bot.config import Config
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass
+class RuleRun:
+    """What the rules did over history: the alerts, and the bars of computed symbols (composites) as live."""
+
+    alerts: list[AlertEvent]
+    computed: dict[str, list[Bar]] = field(default_factory=dict)
+
+
+def replay_rules(
+    config: Config,
+    bars_by_symbol: Mapping[str, Sequence[Bar]],
+    start: date | None = None,
+    flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
+) -> RuleRun:
+    """Feed history to the live Engine as `riskon replay` does: each market day's bars in one batch, then each
+    computed feed (composites) polled over what is stored, its new bars in a batch of their own."""
+    return asyncio.run(replay_rules_async(config, bars_by_symbol, start, flows))
+
+
+async def replay_rules_async(
+    config: Config,
+    bars_by_symbol: Mapping[str, Sequence[Bar]],
+    start: date | None = None,
+    flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
+) -> RuleRun:
+    """Do what `replay_rules` does, inside a running event loop."""
+    from bot.engine import Engine
+    from bot.feeds import FEEDS
+    from storage import Store
+
+    flows = {fund: sorted(items) for fund, items in (flows or {}).items()}
+    flow_times = {fund: [t for t, _ in items] for fund, items in flows.items()}
+    today: list[datetime] = [EPOCH]
+
+    def flows_known(fund: str) -> Sequence[tuple[datetime, float]]:
+        # Only the flows published by the bar being evaluated: no peeking at later days.
+        if fund not in flows:
+            return ()
+        return flows[fund][: bisect.bisect_right(flow_times[fund], today[0])]
+
+    store = Store.memory()
+    computed_feeds: list[tuple[Any, list[str]]] = []
+    try:
+        engine = Engine(store, config.build_rules(), [s.id for s in config.symbols], flows_of=flows_known)
+        for name in sorted(composite_feeds(config)):
+            served = [s for s in config.symbols if s.feed == name]
+            kind = FEEDS[config.feeds[name].kind]
+            feed = kind.build(name, kind.Settings(**config.feeds[name].settings), served, store)
+            computed_feeds.append((feed, [s.id for s in served]))
+        computed_ids = {symbol for _, symbols in computed_feeds for symbol in symbols}
+        # Bars closing before `start` warm the rules up; their events are history, not alerts.
+        live_since = utc_day(start) or EPOCH
+        days: dict[datetime, dict[str, list[Bar]]] = {}
+        for symbol, bars in bars_by_symbol.items():
+            if symbol in computed_ids:
+                continue  # computed below from its members, day by day, as the live feed does
+            for bar in bars:
+                if bar.final:
+                    days.setdefault(bar.time, {}).setdefault(symbol, []).append(bar)
+        alerts: list[AlertEvent] = []
+        for moment in sorted(days):
+            batch = days[moment]
+            now = max(b.close_time for bars in batch.values() for b in bars)
+            today[0] = moment
+            report = engine.ingest(batch, now, live_since)
+            alerts.extend(event for _, event in report.alerts)
+            for feed, symbols in computed_feeds:
+                since = {s: (engine.window(s)[-1].time if engine.window(s) else None) for s in symbols}
+                result = await feed.fetch(symbols, since, now)
+                if result.bars:
+                    report = engine.ingest(result.bars, now, live_since)
+                    alerts.extend(event for _, event in report.alerts)
+        computed = {symbol: store.load_bars(symbol) for symbol in computed_ids}
+        return RuleRun(alerts, {symbol: bars for symbol, bars in computed.items() if bars})
+    finally:
+        for feed, _ in computed_feeds:
+            await feed.close()
+        store.close()
+
+
