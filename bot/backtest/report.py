@@ -204,7 +204,7 @@ def _environment() -> Any:
 
 def render_html(result: BacktestResult) -> str:
     """Render the whole result as one self-contained HTML page with embedded PNG charts."""
-    return _environment().get_template("report.html").render(**page_context(result))
+    return _environment().get_template("report.html.j2").render(**page_context(result))
 
 
 def write_html(result: BacktestResult, path: str | Path) -> Path:
