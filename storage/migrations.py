@@ -76,10 +76,32 @@ def _index_deliveries_by_chat(db: Database) -> None:
     db["deliveries"].create_index(["channel", "chat_id", "thread_id", "status"], if_not_exists=True)
 
 
+def _create_fragility(db: Database) -> None:
+    """Create fragility snapshots, the members each one counts, and every member's last net income reading."""
+    db["fragility_snapshots"].create(
+        {"id": int, "fund": str, "started_at": str, "holdings_as_of": str, "finished_at": str, "status": str,
+         "members": int, "covered": int, "unprofitable": int, "unprofitable_pct_count": float,
+         "unprofitable_pct_weight": float, "coverage_pct_weight": float, "note": str},
+        pk="id", if_not_exists=True, not_null={"fund", "started_at", "status"},
+    )
+    db["fragility_snapshots"].create_index(["fund", "status", "started_at"], if_not_exists=True)
+    db["fragility_members"].create(
+        {"snapshot_id": int, "ticker": str, "yahoo": str, "name": str, "weight_pct": float, "attempts": int,
+         "last_error": str},
+        pk=("snapshot_id", "ticker"), if_not_exists=True,
+        foreign_keys=[("snapshot_id", "fragility_snapshots", "id")], defaults={"attempts": 0},
+    )
+    db["member_net_income"].create(
+        {"yahoo": str, "net_income": float, "as_of": str, "source": str, "problem": str, "fetched_at": str},
+        pk="yahoo", if_not_exists=True, not_null={"fetched_at"},
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_core", _create_core),
     ("0002_flows", _create_flows),
     ("0003_deliveries_by_chat", _index_deliveries_by_chat),
+    ("0005_fragility", _create_fragility),  # 0004 is issue 11's
 ]
 
 

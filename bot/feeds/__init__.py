@@ -8,7 +8,7 @@ from typing import Any, Callable
 from pydantic import BaseModel
 
 from bot.feeds.base import Feed, FeedResult
-from bot.feeds import composite, exchange, flows, yahoo
+from bot.feeds import composite, exchange, flows, fragility, yahoo
 from bot.feeds.replay import ReplayFeed, ReplaySettings
 
 
@@ -27,6 +27,7 @@ FEEDS: dict[str, FeedKind] = {
     "exchange": FeedKind(exchange.ExchangeSettings, exchange.build),
     "composite": FeedKind(composite.CompositeSettings, composite.build),
     "flows": FeedKind(flows.FlowsSettings, flows.build),
+    "fragility": FeedKind(fragility.FragilitySettings, fragility.build),
 }
 
 __all__ = ["FEEDS", "Feed", "FeedKind", "FeedResult"]

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import json
 import math
+import time as time_module
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -62,6 +63,15 @@ class Instrument:
 
 
 @dataclass
+class Earnings:
+    """What the fake's fundamentals-timeseries knows of one company's net income (USD)."""
+
+    trailing: list[tuple[date, float]] = field(default_factory=list)  # (asOfDate, trailing-12-month net income)
+    quarterly: list[tuple[date, float]] = field(default_factory=list)  # (quarter end, that quarter's net income)
+    delisted: bool = False  # Yahoo answers 404 with its `finance` error envelope
+
+
+@dataclass
 class Fault:
     """An injected failure for the next `times` chart requests of a symbol (or of every symbol: '*')."""
 
@@ -77,6 +87,11 @@ class FakeYahoo:
     def __init__(self, latency: float = 0.0, hang_seconds: float = 5.0) -> None:
         self.hang_seconds = hang_seconds
         self.instruments: dict[str, Instrument] = {}
+        self.earnings: dict[str, Earnings] = {}
+        self.limited_until = 0.0  # monotonic time before which every income request answers 429
+        self.limit_retry_after: float | None = None
+        self.limited: list[float] = []  # when each 429 was answered (monotonic)
+        self.income_times: list[float] = []  # when each income request arrived (monotonic)
         self.faults: dict[str, list[Fault]] = {}
         self.latency = latency
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -92,6 +107,26 @@ class FakeYahoo:
     def fail(self, symbol: str, kind: str, times: int = 1, status: int = 500, retry_after: float | None = None) -> None:
         """Make the next `times` chart requests of `symbol` fail in the given way."""
         self.faults.setdefault(symbol, []).append(Fault(kind, times, status, retry_after))
+
+    def publish_earnings(self, symbol: str, trailing: list[tuple[date, float]] | None = None,
+                         quarterly: list[tuple[date, float]] | None = None) -> Earnings:
+        """Serve a company's trailing and quarterly net income."""
+        self.earnings[symbol] = Earnings(list(trailing or []), list(quarterly or []))
+        return self.earnings[symbol]
+
+    def rate_limit(self, seconds: float, retry_after: float | None) -> None:
+        """Answer every income request of the next `seconds` with 429 and this Retry-After."""
+        self.limited_until = time_module.monotonic() + seconds
+        self.limit_retry_after = retry_after
+
+    def delist(self, symbol: str) -> None:
+        """Make Yahoo forget a company from now on (its fundamentals answer 404)."""
+        self.earnings.setdefault(symbol, Earnings()).delisted = True
+
+    def income_requests(self, symbol: str | None = None) -> list[dict[str, str]]:
+        """Return the query of every income-statement request (of one symbol)."""
+        return [q for path, q in self.requests if "type" in q and path.startswith("/ws/fundamentals-timeseries/")
+                and (symbol is None or path.endswith("/" + symbol))]
 
     def chart_requests(self, symbol: str | None = None) -> list[dict[str, str]]:
         """Return the query of every chart request (of one symbol)."""
@@ -221,6 +256,8 @@ class FakeYahoo:
     async def timeseries(self, request: web.Request) -> web.Response:
         await self._enter(request)
         symbol = request.match_info["symbol"]
+        if "type" in request.query:
+            return self._income(symbol, request.query)
         fault = self._take_fault("shares:" + symbol)
         if fault is not None and fault.kind == "status":
             return web.Response(status=fault.status, text="Bad Gateway")
@@ -240,6 +277,66 @@ class FakeYahoo:
             "shares_out": [v for _, v in points],
         }], "error": None}}
         return web.Response(text=json.dumps(body), content_type="application/json")
+
+    def _income(self, symbol: str, query: Any) -> web.Response:
+        """Answer an income-statement request as Yahoo does: one result entry per requested type that has data."""
+        arrived = time_module.monotonic()
+        self.income_times.append(arrived)
+        if arrived < self.limited_until:
+            self.limited.append(arrived)
+            headers = {"Retry-After": f"{self.limit_retry_after:g}"} if self.limit_retry_after is not None else {}
+            return web.Response(status=429, text="Too Many Requests", headers=headers, content_type="text/html")
+        fault = self._take_fault("income:" + symbol)
+        if fault is not None:
+            if fault.kind == "status":
+                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                text = "Too Many Requests" if fault.status == 429 else "<html><body>Bad Gateway</body></html>"
+                return web.Response(status=fault.status, text=text, headers=headers, content_type="text/html")
+            if fault.kind == "malformed":
+                return web.Response(text='{"timeseries": {"result": [{"meta": ', content_type="application/json")
+        earnings = self.earnings.get(symbol)
+        if earnings is not None and earnings.delisted:
+            body = {"finance": {"result": None, "error": {"code": "Not Found",
+                                                          "description": f"Quote not found for symbol: {symbol}"}}}
+            return web.Response(status=404, text=json.dumps(body), content_type="application/json")
+        start, end = int(query.get("period1", 0)), int(query.get("period2", 2**40))
+        result = []
+        for kind in query["type"].split(","):
+            series = self._income_series(earnings, kind)
+            points = [(day, value) for day, value in series if start <= _epoch(day) < end]
+            if not points:
+                continue
+            period = "TTM" if kind.startswith("trailing") else "3M" if kind.startswith("quarterly") else "12M"
+            result.append({
+                "meta": {"symbol": [symbol], "type": [kind]},
+                "timestamp": [_epoch(day) for day, _ in points],
+                kind: [{"dataId": 20191, "asOfDate": day.isoformat(), "periodType": period, "currencyCode": "USD",
+                        "reportedValue": {"raw": value, "fmt": f"{value / 1e6:.2f}M"}} for day, value in points],
+            })
+        return web.Response(text=json.dumps({"timeseries": {"result": result, "error": None}}),
+                            content_type="application/json")
+
+    @staticmethod
+    def _income_series(earnings: Earnings | None, kind: str) -> list[tuple[date, float]]:
+        """Return the points of one requested type: net income, plus revenue and common-holder income beside it."""
+        if earnings is None:
+            return []
+        for prefix, series in (("trailing", earnings.trailing), ("quarterly", earnings.quarterly)):
+            if not kind.startswith(prefix):
+                continue
+            name = kind[len(prefix):]
+            if name == "NetIncome":
+                return series
+            if name == "NetIncomeCommonStockholders":
+                return [(day, value - 1_000_000.0) for day, value in series]
+            if name == "TotalRevenue":
+                return [(day, abs(value) * 10 + 5_000_000.0) for day, value in series]
+        return []
+
+
+def _epoch(day: date) -> int:
+    """Return the timestamp Yahoo's fundamentals give a date: midnight UTC."""
+    return int(datetime.combine(day, time(0), timezone.utc).timestamp())
 
 
 def session_day(day: date) -> datetime:

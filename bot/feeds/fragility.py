@@ -1,0 +1,373 @@
+"""fragility: the share of an iShares fund's members losing money (TTM net income), a weekly snapshot as a series.
+
+Each fund's snapshot reads the members and weights from the iShares holdings file, then every member's trailing
+twelve-month net income from Yahoo through yfinance, one request at a time at a polite pace. Every reading is
+kept in SQLite with its fetch time, so a restart continues where it stopped. A finished snapshot becomes one bar
+of `<FUND>:UNPROFITABLE` (percent of members, by count) and `<FUND>:UNPROFITABLE_WEIGHT` (percent of index weight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from datetime import datetime, time, timedelta, timezone
+from typing import Any, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from alerts.bars import Bar
+from alerts.fragility import tally
+from bot.feeds.base import FeedResult
+from bot.feeds.flows import ISHARES_DEFAULTS, ISHARES_HOST
+from bot.feeds.holdings import Holdings, parse_ishares_holdings
+from bot.feeds.net_income import Pace, RateLimited, TryLater, read_net_income
+from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker, plain_base_url, retry_after_seconds
+from storage.fragility import FragilityStore, Snapshot
+
+log = logging.getLogger("riskon.feeds.fragility")
+
+COUNT_SUFFIX, WEIGHT_SUFFIX = ":UNPROFITABLE", ":UNPROFITABLE_WEIGHT"
+# Which symbols a fund's figure belongs beside, when the config does not say: the index, its ETF and its proxy.
+SHOWN_ON = {"IWM": ["^RUT", "IWM"], "IWN": ["^RUJ", "IWN"]}
+
+
+class FragilityFund(BaseModel):
+    """Where one fund's members come from, and which symbols its figure is shown beside."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ishares_url: str | None = Field(None, description="iShares holdings CSV URL (default: known for IWM and IWN)")
+    shown_on: list[str] | None = Field(
+        None, description="symbols whose /status and new-high or hollow-rally alerts carry this fund's figure "
+        "(default: IWM -> ^RUT, IWM; IWN -> ^RUJ, IWN)")
+    csv: str | None = Field(None, description="history to import once: date,unprofitable_pct_count,"
+                                              "unprofitable_pct_weight,coverage_pct")
+
+
+class FragilitySettings(FeedSettings):
+    """Settings of a fragility feed."""
+
+    funds: dict[str, FragilityFund] = Field(default_factory=lambda: {"IWM": FragilityFund()},
+                                            description="fund id (IWM, IWN) -> its holdings source")
+    snapshot_every_days: float = Field(7.0, ge=0.01, le=92, description="days between two snapshots of a fund")
+    requests_per_second: float = Field(
+        0.5, gt=0, le=100, description="Yahoo requests per second, at most (0.5: one every 2 s, about 75 minutes "
+        "for the Russell 2000)")
+    time_budget_minutes: float = Field(
+        180.0, gt=0, le=7 * 1440, description="a snapshot not finished this long after it started is closed with "
+        "the members read so far (and is incomplete unless their weight still reaches min_coverage_pct)")
+    min_coverage_pct: float = Field(90.0, ge=0, le=100, description="index weight (percent) that must have a "
+                                                                    "figure for a snapshot to count and alert")
+    retry_incomplete_minutes: float = Field(60.0, gt=0, le=10080, description="wait before a new snapshot after "
+                                                                              "an incomplete one")
+    max_attempts: int = Field(3, ge=1, le=20, description="tries per member and snapshot when Yahoo fails")
+    max_figure_age_days: int = Field(450, ge=90, le=1500, description="a TTM figure running to a period end older "
+                                                                      "than this counts as no data")
+    work_per_poll_seconds: float = Field(120.0, gt=0, le=3600, description="longest stretch one poll works before "
+                                                                           "handing back to the scheduler")
+    max_retry_after_seconds: float = Field(900.0, gt=0, le=86400, description="longest Retry-After honoured "
+                                                                              "within a poll")
+    stale_after_seconds: float = Field(10 * 86400.0, gt=0, le=90 * 86400,
+                                       description="a fund with no finished snapshot for this long is stale")
+    yahoo_base_url: str | None = Field(None, description="send Yahoo requests here instead (proxy, mirror, fake)")
+    ishares_base_url: str | None = Field(None, description="send iShares requests here instead")
+
+    @field_validator("yahoo_base_url", "ishares_base_url")
+    @classmethod
+    def _plain_url(cls, value: str | None) -> str | None:
+        return plain_base_url(value)
+
+    @field_validator("funds")
+    @classmethod
+    def _known_funds(cls, value: dict[str, FragilityFund]) -> dict[str, FragilityFund]:
+        for fund, source in value.items():
+            if not re.fullmatch(r"[A-Z0-9.^-]{1,12}", fund):
+                raise ValueError(f"fund id '{fund[:20]}' must be a ticker like IWM")
+            if source.ishares_url is None and fund not in ISHARES_DEFAULTS:
+                raise ValueError(f"{fund}: give ishares_url (known by default: {', '.join(ISHARES_DEFAULTS)})")
+        return value
+
+    def shown_on(self, fund: str) -> list[str]:
+        """Return the symbols a fund's figure is shown beside."""
+        source = self.funds.get(fund)
+        return list(source.shown_on) if source and source.shown_on is not None else SHOWN_ON.get(fund, [fund])
+
+
+def series_symbols(fund: str) -> tuple[str, str]:
+    """Return the two series of a fund: unprofitable share by count, and by index weight."""
+    return fund + COUNT_SUFFIX, fund + WEIGHT_SUFFIX
+
+
+def snapshot_bars(snapshot: Snapshot) -> dict[str, list[Bar]]:
+    """Turn a finished snapshot into one daily bar per series (value in percent, covered members as volume)."""
+    stamp = datetime.combine(snapshot.day, time(0), timezone.utc)
+    bars: dict[str, list[Bar]] = {}
+    for symbol, value in zip(series_symbols(snapshot.fund),
+                             (snapshot.unprofitable_pct_count, snapshot.unprofitable_pct_weight)):
+        if value is not None:
+            bars[symbol] = [Bar(stamp, value, value, value, value, float(snapshot.covered or 0))]
+    return bars
+
+
+class FragilityFeed:
+    """Take each fund's snapshot when due, a slice per poll, and hand back finished snapshots as bars."""
+
+    def __init__(self, name: str, settings: FragilitySettings, symbols: Sequence[Any] = (), store: Any = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.store = store
+        self.table = FragilityStore(store) if store is not None else None
+        self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
+        self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
+        self.pace = Pace(settings.requests_per_second)
+        self.members_read = 0
+        self._yahoo_session: Any = None
+        self._http: Any = None
+        self._imported: set[str] = set()
+        self._clock_base: tuple[datetime, float] | None = None  # the poll's `now` and the loop time it was given
+        self._requested: set[str] = set()  # funds asked for now, out of schedule
+        self._closing = False
+
+    # --- what the scheduler and /status ask -------------------------------------------------------
+    def stale(self, now: datetime) -> dict[str, StaleMark]:
+        """Return the series whose fund has had no finished snapshot for too long."""
+        marks = {}
+        for fund, mark in self.tracker.stale(now).items():
+            for symbol in series_symbols(fund):
+                marks[symbol] = mark
+        return marks
+
+    def next_poll_time(self, now: datetime) -> datetime | None:
+        """Say when the next snapshot is due; None (poll at the feed's interval) while one is running or due."""
+        if self.table is None:
+            return None
+        due = [self._due_at(fund) for fund in self.settings.funds]
+        if any(d is None or d <= now for d in due) or self._requested:
+            return None
+        return min(d for d in due if d is not None)
+
+    def request_snapshot(self, fund: str | None = None) -> list[str]:
+        """Ask for a snapshot of one fund (or every fund) at the next poll, whatever the schedule says."""
+        funds = [fund] if fund else list(self.settings.funds)
+        self._requested.update(f for f in funds if f in self.settings.funds)
+        return [f for f in funds if f in self.settings.funds]
+
+    def _due_at(self, fund: str) -> datetime | None:
+        """Return when the fund's next snapshot is due; None while one is running."""
+        assert self.table is not None
+        if self.table.running(fund) is not None:
+            return None
+        last = self.table.last_finished(fund, ("complete", "incomplete"))
+        if last is None:
+            return datetime.min.replace(tzinfo=timezone.utc)
+        if last.status == "incomplete":
+            return (last.finished_at or last.started_at) + timedelta(minutes=self.settings.retry_incomplete_minutes)
+        return last.started_at + timedelta(days=self.settings.snapshot_every_days)
+
+    # --- the poll --------------------------------------------------------------------------------
+    async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
+        """Import history once, start due snapshots, read members for one slice; return finished snapshots as bars."""
+        assert self.table is not None, "the fragility feed needs the store"
+        wanted = set(symbols)
+        bars: dict[str, list[Bar]] = {}
+        errors: dict[str, str] = {}
+        loop = asyncio.get_running_loop()
+        # Times within a poll run on from the poll's `now` (the runtime's clock), by the loop's monotonic time.
+        self._clock_base = (now, loop.time())
+        slice_ends = loop.time() + self.settings.work_per_poll_seconds
+        for fund, source in self.settings.funds.items():
+            count_symbol = series_symbols(fund)[0]
+            try:
+                if source.csv and fund not in self._imported:
+                    self._merge(bars, await self._import_csv(fund, source.csv, now))
+                    self._imported.add(fund)
+                why = self.backoff.why_waiting(fund, now)
+                if why is not None:
+                    errors[count_symbol] = why
+                    continue
+                finished = await self._work(fund, source, now, slice_ends)
+            except Exception as exc:  # one fund's failure never stops the others
+                problem = f"{type(exc).__name__}: {exc}"[:300]
+                self.backoff.failed(fund, now, getattr(exc, "retry_after", None))
+                self.tracker.failed(fund, now, problem)
+                errors[count_symbol] = problem
+                log.warning("%s %s: %s", self.name, fund, problem)
+                continue
+            self.backoff.succeeded(fund)
+            if finished is not None:
+                if finished.status == "complete":
+                    self.tracker.ok(fund, now)
+                    self._merge(bars, snapshot_bars(finished))
+                else:
+                    self.tracker.failed(fund, now, finished.note)
+        return FeedResult(bars={s: b for s, b in bars.items() if s in wanted or not wanted}, errors=errors)
+
+    @staticmethod
+    def _merge(into: dict[str, list[Bar]], more: Mapping[str, list[Bar]]) -> None:
+        for symbol, bars in more.items():
+            into.setdefault(symbol, []).extend(bars)
+
+    async def _work(self, fund: str, source: FragilityFund, now: datetime, slice_ends: float) -> Snapshot | None:
+        """Advance the fund's snapshot by one slice (starting it when due); return it once finished."""
+        assert self.table is not None
+        snapshot = self.table.running(fund)
+        if snapshot is None:
+            due = self._due_at(fund)
+            if fund not in self._requested and (due is None or due > now):
+                return None
+            holdings = await self._holdings(fund, source)
+            members = [(m.ticker, m.yahoo, m.name, m.weight_pct) for m in holdings.members]
+            snapshot_id = self.table.start(fund, holdings.as_of, members, now)
+            self._requested.discard(fund)
+            left_out = ", ".join(f"{n} {kind}" for kind, n in sorted(holdings.left_out.items())) or "none"
+            log.info("%s %s: snapshot %d started: %d members as of %s (left out: %s)", self.name, fund, snapshot_id,
+                     len(members), holdings.as_of, left_out)
+            snapshot = self.table.running(fund)
+            assert snapshot is not None
+        budget_ends = snapshot.started_at + timedelta(minutes=self.settings.time_budget_minutes)
+        fresh_since = self._fresh_since(snapshot)
+        loop = asyncio.get_running_loop()
+        while not self._closing:
+            pending = self.table.pending(snapshot.id, fresh_since, self.settings.max_attempts)
+            if not pending:
+                return self._finish(snapshot, fresh_since, "")
+            if self._now() >= budget_ends:
+                return self._finish(snapshot, fresh_since, f"time budget of {self.settings.time_budget_minutes:g} "
+                                    f"minutes ran out with {len(pending)} members unread")
+            if loop.time() + self.pace.ready_in() >= slice_ends:
+                return None  # the next request's slot (after a Retry-After, say) falls in a later poll
+            await self._read_one(snapshot, pending[0])
+        return None
+
+    def _now(self) -> datetime:
+        """Return the poll's `now` moved on by the time the poll has been working."""
+        if self._clock_base is None:
+            return datetime.now(timezone.utc)
+        started, loop_started = self._clock_base
+        return started + timedelta(seconds=asyncio.get_running_loop().time() - loop_started)
+
+    def _fresh_since(self, snapshot: Snapshot) -> datetime:
+        """Return the oldest fetch time a reading may have and still count in this snapshot.
+
+        The interval less the budget: last week's readings (taken over the budget) are all renewed, while a
+        restart or a retry after an incomplete snapshot reuses what this snapshot already read.
+        """
+        interval = timedelta(days=self.settings.snapshot_every_days)
+        budget = timedelta(minutes=self.settings.time_budget_minutes)
+        return snapshot.started_at - max(interval - budget, timedelta(0))
+
+    async def _read_one(self, snapshot: Snapshot, member: Any) -> None:
+        """Read one member's net income at the polite pace; record the reading or the failed try."""
+        assert self.table is not None
+        if self._yahoo_session is None:
+            import yfinance as yf
+
+            from bot.feeds.yahoo import yahoo_session
+
+            self._yahoo_session = yahoo_session(self.settings.yahoo_base_url)
+            yf.config.debug.hide_exceptions = False  # failures must reach us as exceptions, not empty tables
+        self.members_read += 1
+        try:
+            reading = await asyncio.wait_for(
+                asyncio.to_thread(read_net_income, member.yahoo, self._yahoo_session, self.pace),
+                self.settings.timeout_seconds * 4 + 2 / self.settings.requests_per_second)
+        except RateLimited as exc:
+            pause = min(exc.retry_after if exc.retry_after is not None else self.settings.backoff_base_seconds * 6,
+                        self.settings.max_retry_after_seconds)
+            log.warning("%s: Yahoo rate-limits us (%s); every request waits %.0f s", self.name, exc, pause)
+            self.pace.hold(pause)  # every request waits, not just this member's: the limit is on all of them
+            return
+        except (TryLater, asyncio.TimeoutError) as exc:
+            why = str(exc) or "no answer in time"
+            self.table.record_failure(snapshot.id, member.ticker, why)
+            if member.attempts + 1 >= self.settings.max_attempts:
+                log.info("%s %s: %s gave up after %d tries: %s", self.name, snapshot.fund, member.ticker,
+                         member.attempts + 1, why)
+            return
+        self.table.record_reading(member.yahoo, reading.net_income, reading.as_of, reading.source, reading.problem,
+                                  self._now())
+
+    def _finish(self, snapshot: Snapshot, fresh_since: datetime, why_short: str) -> Snapshot:
+        """Tally the snapshot and close it, complete when enough index weight has a figure."""
+        assert self.table is not None
+        now = self._now()
+        oldest = now.date() - timedelta(days=self.settings.max_figure_age_days)
+        incomes = self.table.incomes(snapshot.id, fresh_since, oldest)
+        figures = tally(incomes)
+        complete = figures.coverage_pct_weight >= self.settings.min_coverage_pct and figures.covered > 0
+        notes = [f"coverage {figures.coverage_pct_weight:.1f}% of weight (need {self.settings.min_coverage_pct:g}%)"]
+        if why_short:
+            notes.append(why_short)
+        if figures.no_data:
+            shown = ", ".join(figures.no_data[:20]) + (" ..." if len(figures.no_data) > 20 else "")
+            notes.append(f"{len(figures.no_data)} without data: {shown}")
+        finished = self.table.finish(snapshot.id, figures, "complete" if complete else "incomplete",
+                                     "; ".join(notes), now)
+        level = logging.INFO if complete else logging.WARNING
+        log.log(level, "%s %s: snapshot %d %s: %d of %d members covered (%.1f%% of weight), %s%% unprofitable by "
+                "count, %s%% by weight", self.name, snapshot.fund, snapshot.id, finished.status, figures.covered,
+                figures.members, figures.coverage_pct_weight, _pct(figures.unprofitable_pct_count),
+                _pct(figures.unprofitable_pct_weight))
+        return finished
+
+    # --- sources ---------------------------------------------------------------------------------
+    async def _holdings(self, fund: str, source: FragilityFund) -> Holdings:
+        import aiohttp
+
+        url = source.ishares_url or ISHARES_DEFAULTS[fund]
+        if self.settings.ishares_base_url:
+            url = ISHARES_HOST.sub(self.settings.ishares_base_url, url, count=1)
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds * 3),
+                                               headers={"User-Agent": "riskon (index fragility)"})
+        async with self._http.get(url) as response:
+            if response.status == 429:
+                error = RuntimeError("iShares rate-limits us (429)")
+                error.retry_after = retry_after_seconds(dict(response.headers))  # type: ignore[attr-defined]
+                raise error
+            if response.status >= 400:
+                raise RuntimeError(f"iShares holdings file: HTTP {response.status}")
+            text = await response.text(errors="replace")
+        return parse_ishares_holdings(text, f"{fund} holdings file")
+
+    async def _import_csv(self, fund: str, path: str, now: datetime) -> dict[str, list[Bar]]:
+        from bot.feeds.fragility_history import read_fragility_csv
+
+        assert self.table is not None
+        rows, problems = await asyncio.to_thread(read_fragility_csv, path)
+        for problem in problems:
+            log.warning("%s %s: skipped %s", self.name, fund, problem)
+        added = self.table.record_imported(fund, rows, now)
+        log.info("%s %s: imported %d snapshots from %s (%d already known)", self.name, fund, added, path,
+                 len(rows) - added)
+        history: dict[str, list[Bar]] = {}
+        for snapshot in self.table.imported(fund):
+            self._merge(history, snapshot_bars(snapshot))
+        for symbol, bars in history.items():
+            self.store.upsert_bars(symbol, bars)  # history for /status and the backtest, whatever the engine holds
+        return history
+
+    async def close(self) -> None:
+        """Stop after the member being read, and close the HTTP sessions."""
+        self._closing = True
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self._yahoo_session is not None:
+            try:
+                self._yahoo_session.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+            self._yahoo_session = None
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def build(name: str, settings: FragilitySettings, symbols: Sequence[Any], store: Any) -> FragilityFeed:
+    """Build a fragility feed from its validated settings."""
+    if isinstance(settings, Mapping):
+        settings = FragilitySettings(**settings)
+    return FragilityFeed(name, settings, symbols, store)
