@@ -15,7 +15,7 @@ from typing import Sequence
 
 from alerts.errors import RiskonError
 from bot import __version__
-from bot.config import Config, ConfigError, FeedConfig, load_config
+from bot.config import Config, ConfigError, FeedConfig, escape_hidden, load_config
 
 log = logging.getLogger("riskon")
 
@@ -96,7 +96,7 @@ def _logging_options(parser: argparse.ArgumentParser) -> None:
 
 
 def summarize_config(config: Config) -> str:
-    """Render a one-screen summary of a valid config."""
+    """Render a one-screen summary of a valid config, hidden characters escaped."""
     from bot.notifiers import NOTIFIERS  # noqa: F401 - registry import validates channel names
 
     lines = [f"config OK: {config.source_path or 'config'}", f"storage: {config.storage.path}", "", "feeds:"]
@@ -114,7 +114,8 @@ def summarize_config(config: Config) -> str:
             lines.append(f"  {cfg.id}: disabled")
     channels = [name for name, settings in config.channels.items()] or ["console (default)"]
     lines += ["", f"channels: {', '.join(channels)}"]
-    return "\n".join(lines)
+    # Names come from the file: a right-to-left override or a terminal escape in one must not act on the screen.
+    return "\n".join(escape_hidden(line) for line in lines)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

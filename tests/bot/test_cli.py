@@ -44,6 +44,27 @@ def test_check_config_lists_every_problem_and_exits_2(tmp_path):
     assert "rules[2].min_gap_days: must be a whole number (wrong_type.yaml:11)" in result.stderr
 
 
+def test_check_config_refuses_a_duplicated_section_naming_both_lines(tmp_path):
+    result = riskon("check-config", str(FIXTURES / "bad" / "duplicate_section.yaml"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "storage: key given twice, on line 1 and line 9" in result.stderr
+
+
+def test_check_config_refuses_a_follow_through_with_an_unknown_leader(tmp_path):
+    result = riskon("check-config", str(FIXTURES / "bad" / "unknown_leader.yaml"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "rules[1].leaders[0]: no symbol named '^RTU' (did you mean '^RUT'?)" in result.stderr
+    assert "rules[1].trigger_rules[0]: no rule named 'rut_aht' (did you mean 'rut_ath'?)" in result.stderr
+
+
+def test_check_config_escapes_a_right_to_left_override_in_its_summary(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text((FIXTURES / "good_minimal.yaml").read_text().replace('"^RUT"', '"^RUT\\u202eX"'))
+    result = riskon("check-config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "^RUT\\u202eX" in result.stdout and "\u202e" not in result.stdout
+
+
 def test_check_config_of_a_missing_file_exits_2(tmp_path):
     result = riskon("check-config", "nope.yaml", cwd=tmp_path)
     assert result.returncode == 2 and "no such config file" in result.stderr

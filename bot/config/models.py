@@ -1,0 +1,157 @@
+"""The typed sections of config.yaml, each field with its default and description."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from alerts.errors import RiskonError
+from alerts.rules import RULES
+from alerts.rules.base import Rule
+
+
+class ConfigError(RiskonError):
+    """Every problem found in a config file, each naming its key path and line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(Section):
+    """Where riskon keeps its SQLite database."""
+
+    path: str = Field("riskon.db", description="SQLite file: bars cache, fired alerts, rule state, subscriptions, outbox")
+
+
+class ScheduleConfig(Section):
+    """How often the delivery job runs and how failing sources back off."""
+
+    deliver_every_seconds: float = Field(2.0, gt=0, le=3600, description="how often the outbox is drained")
+    retry_base_seconds: float = Field(5.0, gt=0, le=3600, description="first retry delay of a failed delivery")
+    retry_max_seconds: float = Field(900.0, gt=0, le=86400, description="longest delay between delivery retries")
+    max_attempts: int = Field(12, ge=1, le=1000, description="attempts before a delivery is marked failed")
+    backoff_max_seconds: float = Field(900.0, gt=0, le=86400, description="longest pause before re-polling a failing feed")
+    group_alerts: bool = Field(True, description="send the alerts one poll fired for one chat as one message")
+
+
+class HealthConfig(Section):
+    """The optional HTTP endpoint for monitoring: /healthz and Prometheus /metrics."""
+
+    enabled: bool = Field(False, description="serve /healthz and /metrics over HTTP")
+    host: str = Field("127.0.0.1", min_length=1, description="address to bind; 0.0.0.0 only inside a container or "
+                                                            "behind a firewall")
+    port: int = Field(9108, ge=0, le=65535, description="port to bind (0: any free port, logged at start)")
+    outbox_backlog: int = Field(1000, ge=1, le=10_000_000, description="deliveries waiting (pending or retrying) "
+                                                                       "above which /healthz says degraded")
+    channel_retries: int = Field(10, ge=1, le=100_000, description="sends in a row a channel must retry before "
+                                                                   "/healthz says it is down")
+
+
+class FeedConfig(Section):
+    """One feed: its kind, how often it is polled, and its kind's own settings."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str = Field(description="feed kind: replay, yahoo, exchange, composite, flows")
+    every_seconds: float = Field(60.0, gt=0, le=86400, description="poll interval")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Return the kind-specific keys."""
+        return dict(self.model_extra or {})
+
+
+class SymbolConfig(Section):
+    """A market riskon watches, the feed it comes from, and its names elsewhere."""
+
+    id: str = Field(min_length=1, max_length=40, description="riskon's name for it: ^RUT, IWN, BTC, ALTS")
+    feed: str = Field(description="the feed (by name) that serves its bars")
+    source: str | None = Field(None, description="the feed's own name for it (default: id)")
+    csv: str | None = Field(None, description="file stem in a --data folder (default: id without ^, / as -)")
+    asset_class: Literal["index", "etf", "crypto", "composite"] = "index"
+    history_feed: str | None = Field(None, description="a feed with a longer history to backfill from")
+    history_source: str | None = Field(None, description="the history feed's name for it")
+
+    @property
+    def source_name(self) -> str:
+        """Return the symbol's name at its feed."""
+        return self.source or self.id
+
+    @property
+    def csv_stem(self) -> str:
+        """Return the CSV file stem used by replay and backtest."""
+        return self.csv or self.id.lstrip("^").replace("/", "-")
+
+
+class RuleConfig(Section):
+    """A configured rule: its id, kind, symbols, notify policy and its kind's parameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    id: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$", description="unique rule name")
+    kind: str = Field(description="rule kind, e.g. new_ath")
+    symbols: list[str] = Field(min_length=1, description="symbols (ids) the rule watches")
+    enabled: bool = True
+    frequency: Literal["once", "once_per_bar", "every_time"] = Field(
+        "once", description="once: each event once ever; once_per_bar / every_time: see the notify policy"
+    )
+    cooldown: str | None = Field(None, description="minimum time between two alerts of this rule per symbol, e.g. 6h")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Return the kind-specific parameters."""
+        return dict(self.model_extra or {})
+
+
+class Config(Section):
+    """The whole of config.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    storage: StorageConfig = StorageConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    feeds: dict[str, FeedConfig] = Field(default_factory=dict)
+    symbols: list[SymbolConfig] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    channels: dict[str, Any] = Field(default_factory=dict)
+    admins: list[str] = Field(default_factory=list, description="user ids allowed to run admin commands")
+    health: HealthConfig = HealthConfig()
+    source_path: str | None = Field(None, exclude=True)
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _admin_ids_as_text(cls, value: Any) -> Any:
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+    def symbol(self, symbol_id: str) -> SymbolConfig | None:
+        """Return a symbol's config by id."""
+        return next((s for s in self.symbols if s.id == symbol_id), None)
+
+    def build_rules(self) -> list[tuple[Rule, RuleConfig]]:
+        """Instantiate every enabled rule with its validated parameters."""
+        built = []
+        for rule in self.rules:
+            if rule.enabled:
+                kind = RULES[rule.kind]
+                built.append((kind(rule.id, kind.Params(**rule.params)), rule))
+        return built
+
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float | None:
+    """Turn '30m', '6h', '2d' into seconds; None when the text is not a duration."""
+    match = DURATION.match(str(text).lower())
+    if not match:
+        return None
+    return float(match.group(1)) * DURATION_SECONDS[match.group(2)]
+
+
