@@ -75,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--config", default=DEFAULT_CONFIG, help="config file for symbols and rules (default: %(default)s)")
     _logging_options(replay)
 
+    test = sub.add_parser(
+        "send-test", help="send a test alert to every subscribed chat",
+        description="Send a clearly-marked test alert, with a chart, to every subscribed chat of every configured "
+        "channel (or one), and print per chat whether it was sent, rate-limited, forbidden or the chat is gone, in "
+        "the service's own words. Exits 1 when any send failed or nothing was sent. Records nothing in the alert "
+        "log, and does not take chat commands: it can run beside the live bot.",
+    )
+    test.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    test.add_argument("--channel", metavar="NAME", help="only this channel: telegram, discord, discord_webhook, console")
+    _logging_options(test, default="WARNING")
+
     check = sub.add_parser("check-config", help="validate a config file and summarise it",
                            description="Validate a config file: print a summary and exit 0, or every problem "
                            "with its key path and line and exit 2. Nothing is written.")
@@ -89,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _logging_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+def _logging_options(parser: argparse.ArgumentParser, default: str = "INFO") -> None:
+    parser.add_argument("--log-level", default=default, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log detail on stderr (default: %(default)s)")
     parser.add_argument("--json-logs", action="store_true", help="log one JSON object per line")
 
@@ -123,6 +134,33 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.path)
     print(summarize_config(config))
     return EXIT_OK
+
+
+def cmd_send_test(args: argparse.Namespace) -> int:
+    """Send a test alert to every subscribed chat and report each outcome."""
+    from bot.logs import setup_logging
+    from bot.runtime import Runtime
+    from bot.send_test import send_test
+    from storage import Store
+
+    config = load_config(args.config)
+    setup_logging(args.log_level, args.json_logs, _secrets_of(config))
+    store = Store.open(config.storage.path)
+
+    async def main() -> list:
+        return await send_test(Runtime(config, store, feeds={}), args.channel)
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        store.close()
+    failed = [r for r in results if not r.ok]
+    if not results:
+        print("nothing was sent: no configured channel has a subscribed chat")
+        return EXIT_ERROR
+    print(f"{len(results) - len(failed)} of {len(results)} test message(s) sent" + (
+        f"; {len(failed)} failed" if failed else ""))
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _secrets_of(config: Config) -> list[str]:
@@ -262,7 +300,7 @@ def _print_replay_summary(summary: dict, seconds: float) -> None:
         print(f"  deliveries not completed: {outbox}")
 
 
-COMMANDS = {"run": cmd_run, "replay": cmd_replay, "check-config": cmd_check_config}
+COMMANDS = {"run": cmd_run, "replay": cmd_replay, "check-config": cmd_check_config, "send-test": cmd_send_test}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

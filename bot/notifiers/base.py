@@ -55,8 +55,8 @@ class Notifier(Protocol):
 
     name: str  # the channel name stored with subscriptions: "console", "telegram", "discord", "discord_webhook"
 
-    async def start(self) -> None:
-        """Connect (and start listening for chat commands, where the service has them)."""
+    async def start(self, listen: bool = True) -> None:
+        """Connect; with `listen`, also answer chat commands (a one-off send, like send-test, must not)."""
 
     async def stop(self) -> None:
         """Disconnect and release every resource."""

@@ -27,7 +27,7 @@ class ConsoleNotifier:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 
-    async def start(self) -> None:
+    async def start(self, listen: bool = True) -> None:
         """Nothing to connect."""
 
     async def stop(self) -> None:

@@ -37,9 +37,12 @@ class DiscordNotifier:
         self._pace = asyncio.Lock()
         self._next_slot = 0.0
 
-    async def start(self) -> None:
-        """Log in, register the slash commands, and connect to the gateway (waiting a while for READY)."""
+    async def start(self, listen: bool = True) -> None:
+        """Log in; with `listen`, also register the slash commands and connect to the gateway (waiting for READY)."""
         apply_endpoints(self.settings)
+        if not listen:
+            await self._log_in()  # alerts go out over REST: no gateway, no command sync
+            return
         try:
             await self._log_in()
         except DiscordSetupError:

@@ -30,7 +30,7 @@ class DiscordWebhookNotifier:
         self.session: aiohttp.ClientSession | None = None
         self.webhooks: dict[str, discord.Webhook] = {}
 
-    async def start(self) -> None:
+    async def start(self, listen: bool = True) -> None:
         """Open the HTTP session the webhooks share."""
         apply_endpoints(self.settings)
         self.session = aiohttp.ClientSession()

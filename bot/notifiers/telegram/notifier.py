@@ -86,8 +86,16 @@ class TelegramNotifier:
         )
 
     # --- lifecycle --------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Log in (getMe), publish the commands, and start listening for them."""
+    async def start(self, listen: bool = True) -> None:
+        """Log in (getMe); with `listen`, also publish the commands and start listening for them."""
+        if not listen:
+            # Sending only: polling here would take the updates a running bot is waiting for.
+            try:
+                await self.app.initialize()
+            except (TelegramError, RuntimeError, OSError) as exc:
+                raise RiskonError(f"Telegram did not start: {self._clean(exc)}") from None
+            self._started = True
+            return
         for spec in COMMANDS:
             self.app.add_handler(CommandHandler(
                 spec.name, self._on_command, filters=filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST))
