@@ -91,12 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "with its key path and line and exit 2. Nothing is written.")
     check.add_argument("path", nargs="?", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
 
-    try:
-        from bot.backtest import add_backtest_parser
-    except ImportError:
-        pass
-    else:
-        add_backtest_parser(sub)
+    # Only the options: the backtest's own code (numpy, pandas) loads when a backtest runs.
+    from bot.backtest.command import add_backtest_parser
+
+    add_backtest_parser(sub)
     return parser
 
 
@@ -108,8 +106,6 @@ def _logging_options(parser: argparse.ArgumentParser, default: str = "INFO") -> 
 
 def summarize_config(config: Config) -> str:
     """Render a one-screen summary of a valid config, hidden characters escaped."""
-    from bot.notifiers import NOTIFIERS  # noqa: F401 - registry import validates channel names
-
     lines = [f"config OK: {config.source_path or 'config'}", f"storage: {config.storage.path}", "", "feeds:"]
     for name, feed in config.feeds.items():
         served = [s.id for s in config.symbols if s.feed == name]

@@ -2,18 +2,29 @@
 
 history.py loads the bars, replay.py runs the live Engine over them, run.py does the study, console.py,
 export.py and report.py (with templates/report.html) show it, command.py is the subcommand.
+Names load on first use: `riskon --help` reads command.py's options without importing numpy and pandas.
 """
 
-from bot.backtest.command import add_backtest_parser, cmd_backtest
-from bot.backtest.console import print_report
-from bot.backtest.export import to_json, write_csv, write_json
-from bot.backtest.history import BacktestError, History, fetch_live_history, load_csv_history
-from bot.backtest.replay import RuleRun, replay_rules, replay_rules_async
-from bot.backtest.report import render_html, write_html
-from bot.backtest.run import BacktestResult, SymbolSpan, backtest, choose_roles, composite_members
+from __future__ import annotations
 
-__all__ = [
-    "BacktestError", "BacktestResult", "History", "RuleRun", "SymbolSpan", "add_backtest_parser", "backtest",
-    "choose_roles", "cmd_backtest", "composite_members", "fetch_live_history", "load_csv_history", "print_report",
-    "render_html", "replay_rules", "replay_rules_async", "to_json", "write_csv", "write_html", "write_json",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "add_backtest_parser": "command", "cmd_backtest": "command", "print_report": "console",
+    "to_json": "export", "write_csv": "export", "write_json": "export",
+    "BacktestError": "history", "History": "history", "fetch_live_history": "history", "load_csv_history": "history",
+    "RuleRun": "replay", "replay_rules": "replay", "replay_rules_async": "replay",
+    "render_html": "report", "write_html": "report",
+    "BacktestResult": "run", "SymbolSpan": "run", "backtest": "run", "choose_roles": "run",
+    "composite_members": "run",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'bot.backtest' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"bot.backtest.{_WHERE[name]}"), name)

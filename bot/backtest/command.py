@@ -7,13 +7,8 @@ import asyncio
 from datetime import date
 from typing import Any
 
-from alerts.study import DEFAULT_HORIZONS
-from bot.backtest.console import print_report
-from bot.backtest.export import write_csv, write_json
-from bot.backtest.history import BacktestError, fetch_live_history, load_csv_history
-from bot.backtest.report import write_html
-from bot.backtest.run import backtest
-from bot.config import load_config
+# alerts.study.DEFAULT_HORIZONS, written out: `riskon --help` must not import numpy to show it (a test compares).
+DEFAULT_HORIZONS = (7, 30, 90, 180)
 
 
 def _day(text: str) -> date:
@@ -76,6 +71,14 @@ def add_backtest_parser(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run a backtest from the command line and write what was asked."""
+    # Imported here so that the options above load without numpy and pandas (riskon --help stays light).
+    from bot.backtest.console import print_report
+    from bot.backtest.export import write_csv, write_json
+    from bot.backtest.history import BacktestError, fetch_live_history, load_csv_history
+    from bot.backtest.report import write_html
+    from bot.backtest.run import backtest
+    from bot.config import load_config
+
     if args.episode_gap < 0:
         raise BacktestError("--episode-gap must be 0 or more days")
     if args.start and args.end and args.start > args.end:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from bot.notifiers.base import ChatTarget, Notifier, OutgoingAlert, SendOutcome
 from bot.notifiers.console import ConsoleNotifier, ConsoleSettings
 from bot.notifiers.discord import DiscordSettings, DiscordWebhookSettings, build_bot, build_webhooks
-from bot.notifiers.telegram import TelegramNotifier, TelegramSettings
+from bot.notifiers.telegram import TelegramSettings, build_telegram
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class NotifierKind:
 
 NOTIFIERS: dict[str, NotifierKind] = {
     "console": NotifierKind(ConsoleSettings, lambda settings, runtime: ConsoleNotifier(runtime.console_stream)),
-    "telegram": NotifierKind(TelegramSettings, TelegramNotifier),
+    "telegram": NotifierKind(TelegramSettings, build_telegram),
     "discord": NotifierKind(DiscordSettings, build_bot),
     "discord_webhook": NotifierKind(DiscordWebhookSettings, build_webhooks),
 }

@@ -1,7 +1,21 @@
-"""Telegram: alerts to chats, groups and forum topics, and the chat commands, with python-telegram-bot 22."""
+"""Telegram: alerts to chats, groups and forum topics, and the chat commands, with python-telegram-bot 22.
 
-from bot.notifiers.telegram.notifier import TelegramNotifier
+Only the settings and text helpers load with riskon; python-telegram-bot (and httpx) load when a channel is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
 from bot.notifiers.telegram.settings import TelegramSettings
 from bot.notifiers.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, split_text, to_html
 
-__all__ = ["CAPTION_LIMIT", "TEXT_LIMIT", "TelegramNotifier", "TelegramSettings", "split_text", "to_html"]
+
+def build_telegram(settings: TelegramSettings, runtime: Any) -> Any:
+    """Build the Telegram notifier."""
+    from bot.notifiers.telegram.notifier import TelegramNotifier
+
+    return TelegramNotifier(settings, runtime)
+
+
+__all__ = ["CAPTION_LIMIT", "TEXT_LIMIT", "TelegramSettings", "build_telegram", "split_text", "to_html"]

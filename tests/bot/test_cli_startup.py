@@ -1,0 +1,67 @@
+"""A light start: --help, --version and check-config load neither pandas nor matplotlib nor the chat libraries."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# Heavy libraries a user pays for only when a command uses them (a backtest, a chart, a configured chat).
+HEAVY = ("pandas", "numpy", "matplotlib", "telegram", "httpx", "discord", "ccxt", "yfinance", "exchange_calendars")
+
+PROBE = """
+import contextlib, io, json, sys
+from bot.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+"""
+
+
+def loaded_by(*argv: str) -> tuple[int, set[str]]:
+    """Run the CLI in a fresh interpreter and return its exit code and the top-level modules it imported."""
+    result = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer["code"], set(answer["modules"])
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["check-config", "config.yaml"],
+                                  ["backtest", "--help"], ["replay", "--help"]])
+def test_light_commands_import_no_heavy_library(argv):
+    code, modules = loaded_by(*argv)
+    assert code == 0
+    assert not modules & set(HEAVY), f"riskon {' '.join(argv)} imported {sorted(modules & set(HEAVY))}"
+
+
+def test_check_config_of_a_telegram_config_validates_without_loading_the_telegram_library(tmp_path):
+    config = (REPO / "config.yaml").read_text().replace(
+        "  console: {enabled: true}", "  console: {enabled: true}\n  telegram: {token: \"123456:ABC-def\"}")
+    (tmp_path / "config.yaml").write_text(config)
+    code, modules = loaded_by("check-config", str(tmp_path / "config.yaml"))
+    assert code == 0
+    assert "telegram" not in modules and "httpx" not in modules
+
+
+def test_the_backtest_option_defaults_are_the_studys_own():
+    from alerts.study import DEFAULT_HORIZONS
+    from bot.cli import build_parser
+
+    args = build_parser().parse_args(["backtest", "--data", "."])
+    assert args.horizons == DEFAULT_HORIZONS
+
+
+def test_every_public_backtest_name_loads():
+    import bot.backtest
+
+    for name in bot.backtest.__all__:
+        assert getattr(bot.backtest, name) is not None
