@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 from datetime import datetime, time, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,7 +23,9 @@ from bot.feeds.flows import ISHARES_DEFAULTS, ISHARES_HOST
 from bot.feeds.holdings import Holdings, parse_ishares_holdings
 from bot.feeds.net_income import Pace, RateLimited, TryLater, read_net_income
 from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker, plain_base_url, retry_after_seconds
-from storage.fragility import FragilityStore, Snapshot
+
+if TYPE_CHECKING:  # storage loads sqlite-utils, which loads pandas: not for check-config
+    from storage.fragility import Snapshot
 
 log = logging.getLogger("riskon.feeds.fragility")
 
@@ -117,6 +119,8 @@ class FragilityFeed:
         self.name = name
         self.settings = settings
         self.store = store
+        from storage.fragility import FragilityStore
+
         self.table = FragilityStore(store) if store is not None else None
         self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
