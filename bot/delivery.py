@@ -72,6 +72,15 @@ class Dispatcher:
         async with self._draining:
             return await self._drain(limit)
 
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait (bounded) for a drain in progress to finish; say whether it did in time."""
+        try:
+            await asyncio.wait_for(self._draining.acquire(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        self._draining.release()
+        return True
+
     async def _drain(self, limit: int) -> DrainReport:
         report = DrainReport()
         due = self.store.due_deliveries(self.clock(), limit)

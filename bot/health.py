@@ -10,22 +10,29 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from alerts import status as figures
+from bot.feeds.base import MarksStale
 from bot.logs import RedactSecrets
+from bot.seams import HealthView
+
+if TYPE_CHECKING:
+    from bot.config import SymbolConfig
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 MAX_REASON = 300  # a feed's error text can be long; a reason is a line on a dashboard
 
 
-def degraded_reasons(runtime: Any, now: datetime, redact: RedactSecrets | None = None,
+def degraded_reasons(runtime: HealthView, now: datetime, redact: RedactSecrets | None = None,
                      outbox: dict[str, int] | None = None) -> list[str]:
     """Say, one line each, what is wrong: failing feeds, stale symbols, an outbox backlog, channels down."""
     settings = runtime.config.health
@@ -33,8 +40,8 @@ def degraded_reasons(runtime: Any, now: datetime, redact: RedactSecrets | None =
     for name, health in runtime.health.items():
         if health.failures:
             reasons.append(f"feed {name}: {health.failures} failed polls in a row ({health.last_error})")
-        for symbol, error in sorted(health.symbol_errors.items()):
-            reasons.append(f"feed {name}: {symbol}: {error}")
+        for symbol_id, error in sorted(health.symbol_errors.items()):
+            reasons.append(f"feed {name}: {symbol_id}: {error}")
     for symbol in runtime.config.symbols:
         why = _staleness(runtime, symbol, now)
         if why:
@@ -44,17 +51,17 @@ def degraded_reasons(runtime: Any, now: datetime, redact: RedactSecrets | None =
     waiting = counts.get("pending", 0) + counts.get("retrying", 0)
     if waiting > settings.outbox_backlog:
         reasons.append(f"outbox backlog: {waiting} deliveries waiting (more than {settings.outbox_backlog})")
-    for channel, retries in sorted(runtime.dispatcher.retries_in_a_row.items()):
+    for channel, retries in sorted(runtime.channel_retries().items()):
         if retries >= settings.channel_retries:
             reasons.append(f"channel {channel} is down: its last {retries} sends all have to be retried")
     clean = redact or RedactSecrets()
     return [clean.redact(reason)[:MAX_REASON] for reason in reasons]
 
 
-def _staleness(runtime: Any, symbol: Any, now: datetime) -> str | None:
+def _staleness(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> str | None:
     """Say why a symbol's data is stale (its feed's own mark, or a last bar too old), or None when current."""
     feed = runtime.feeds.get(symbol.feed)
-    if feed is not None and callable(getattr(feed, "stale", None)):
+    if isinstance(feed, MarksStale):
         try:
             mark = feed.stale(now).get(symbol.id)
         except Exception:  # a feed's bookkeeping must not break the health check
@@ -75,10 +82,10 @@ def _staleness(runtime: Any, symbol: Any, now: datetime) -> str | None:
 class RuntimeCollector(Collector):
     """Read riskon's figures from a running Runtime each time Prometheus scrapes."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         runtime = self.runtime
         now = runtime.now()
         polls = CounterMetricFamily("riskon_feed_polls", "Polls of each feed since start", labels=["feed"])
@@ -134,7 +141,7 @@ class RuntimeCollector(Collector):
                                 value=runtime.started_at.timestamp())
 
 
-def metrics_registry(runtime: Any) -> CollectorRegistry:
+def metrics_registry(runtime: Runtime) -> CollectorRegistry:
     """Return a registry of its own holding the runtime's figures (never the process-wide default one)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeCollector(runtime))
@@ -144,7 +151,7 @@ def metrics_registry(runtime: Any) -> CollectorRegistry:
 class HealthServer:
     """Serve /healthz and /metrics for one runtime on host:port."""
 
-    def __init__(self, runtime: Any, host: str = "127.0.0.1", port: int = 9108, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, runtime: Runtime, host: str = "127.0.0.1", port: int = 9108, secrets: Iterable[str] = ()) -> None:
         self.runtime = runtime
         self.host, self.port = host, port
         self.registry = metrics_registry(runtime)
@@ -195,7 +202,7 @@ class HealthServer:
         return web.Response(body=payload.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def start_health(runtime: Any, secrets: Iterable[str] = ()) -> HealthServer | None:
+async def start_health(runtime: Runtime, secrets: Iterable[str] = ()) -> HealthServer | None:
     """Start the endpoint when config enables it; log (never raise) when it cannot bind, alerts matter more."""
     settings = runtime.config.health
     if not settings.enabled:

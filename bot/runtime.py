@@ -7,9 +7,10 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, TextIO
+from typing import Callable, TextIO
 
 from bot.charts import AlertCharts
+from bot.commands.specs import CommandRateLimit
 from bot.config import Config, load_config
 from bot.delivery import Dispatcher, DrainReport
 from bot.engine import Engine, IngestReport
@@ -73,8 +74,6 @@ class Runtime:
         self._lock = asyncio.Lock()
         self.bars_processed = 0
         self.stop_requested = asyncio.Event()
-        from bot.commands import CommandRateLimit
-
         self.command_limit = CommandRateLimit()  # per-user pace of chat commands
 
     # --- construction -------------------------------------------------------------------------
@@ -138,9 +137,20 @@ class Runtime:
         return [f"rules added: {', '.join(sorted(after - before)) or 'none'}",
                 f"rules removed: {', '.join(sorted(before - after)) or 'none'}"]
 
-    def feed_status(self) -> dict[str, FeedHealth]:
-        """Return each feed's health."""
-        return self.health
+    def channel_retries(self) -> dict[str, int]:
+        """Return, per channel, how many sends in a row had to be retried."""
+        return self.dispatcher.retries_in_a_row
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait (bounded) for a poll and a drain in progress to finish; say whether both did in time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            await asyncio.wait_for(self._lock.acquire(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        self._lock.release()
+        return await self.dispatcher.wait_idle(max(0.1, deadline - loop.time()))
 
     # --- the two jobs -------------------------------------------------------------------------
     async def poll(self, feed_name: str) -> IngestReport | None:

@@ -130,12 +130,5 @@ class Scheduler:
 
     async def _let_steps_finish(self) -> None:
         """Wait (bounded) for a poll and a drain in progress, so every send made is also recorded."""
-        deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_SECONDS
-        for lock in (self.runtime._lock, self.runtime.dispatcher._draining):
-            try:
-                remaining = max(0.1, deadline - asyncio.get_running_loop().time())
-                await asyncio.wait_for(lock.acquire(), remaining)
-                lock.release()
-            except asyncio.TimeoutError:
-                log.warning("a step was still running after %.0f s; stopping anyway", SHUTDOWN_GRACE_SECONDS)
-                return
+        if not await self.runtime.wait_idle(SHUTDOWN_GRACE_SECONDS):
+            log.warning("a step was still running after %.0f s; stopping anyway", SHUTDOWN_GRACE_SECONDS)

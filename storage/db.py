@@ -362,6 +362,17 @@ class Store:
                 "update subscriptions set active = 0, deactivated_reason = ? where id = ?", [reason[:300], subscription_id]
             )
 
+    def move_subscription(self, channel: str, old_chat_id: str, new_chat_id: str, thread_id: str = "",
+                          now: datetime | None = None, reason: str = "") -> Subscription | None:
+        """Move an active subscription to the chat it became (a group turned supergroup), in one transaction."""
+        with self.transaction():
+            old = self.subscription(channel, old_chat_id, thread_id)
+            if old is None or not old.active:
+                return None
+            moved = self.subscribe(channel, new_chat_id, thread_id, old.rules, old.symbols, now=now)
+            self.deactivate_subscription(old.id, reason or f"chat became {new_chat_id}")
+        return moved
+
     def active_subscriptions(self, channel: str | None = None) -> list[Subscription]:
         """Return every active subscription, optionally of one channel."""
         sql = "select id, channel, chat_id, thread_id, rules_json, symbols_json, active from subscriptions where active = 1"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Mapping, Protocol, Sequence, runtime_checkable
 
 from alerts.bars import Bar
+
+if TYPE_CHECKING:
+    from bot.feeds.quality import StaleMark
 
 
 @dataclass(frozen=True)
@@ -31,3 +34,12 @@ class Feed(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class MarksStale(Protocol):
+    """A feed that says which of its symbols' data is no longer trusted as current, and why."""
+
+    def stale(self, now: datetime) -> Mapping[str, StaleMark]:
+        """Return the symbols whose data is stale, with since when and why."""
+        ...

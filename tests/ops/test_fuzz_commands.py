@@ -76,7 +76,7 @@ def runtime(tmp_path_factory, loop):
                 close + day + 1, 1000.0) for day in range(40)])
     made = Runtime(load_config(folder / "config.yaml"), store, clock=lambda: NOW)
     # Fuzzing sends thousands of commands from a handful of users: the pace limit is tested on its own below.
-    made.command_limit = None
+    made.command_limit = CommandRateLimit(per_minute=1e12, burst=1e12)  # never paces
     yield made
     store.close()
 
@@ -182,4 +182,4 @@ def test_the_pace_limit_answers_each_flooding_user_with_a_clear_refusal(loop, ru
         assert "Slow down" not in answer(loop, runtime, flooder, "help", []).text
         assert "Slow down" in answer(loop, runtime, flooder, "help", []).text
     finally:
-        runtime.command_limit = None
+        runtime.command_limit = CommandRateLimit(per_minute=1e12, burst=1e12)

@@ -5,19 +5,19 @@ Only the settings load with riskon; discord.py (a noticeable part of a second to
 
 from __future__ import annotations
 
-from typing import Any
-
+from bot.notifiers.base import Notifier
 from bot.notifiers.discord.settings import DiscordSettings, DiscordSetupError, DiscordWebhookSettings
+from bot.seams import NotifierRuntime
 
 
-def build_bot(settings: DiscordSettings, runtime: Any) -> Any:
+def build_bot(settings: DiscordSettings, runtime: NotifierRuntime) -> Notifier:
     """Build the Discord bot notifier."""
     from bot.notifiers.discord.client import build_bot as build
 
     return build(settings, runtime)
 
 
-def build_webhooks(settings: DiscordWebhookSettings, runtime: Any) -> Any:
+def build_webhooks(settings: DiscordWebhookSettings, runtime: NotifierRuntime) -> Notifier:
     """Build the webhook-only Discord notifier."""
     from bot.notifiers.discord.webhook import build_webhooks as build
 

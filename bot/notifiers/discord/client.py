@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import discord
 
@@ -14,6 +13,7 @@ from bot.notifiers.discord.outcomes import post_alert
 from bot.notifiers.discord.render import NO_MENTIONS, AlertMessage, send_nonce
 from bot.notifiers.discord.settings import DiscordSettings, DiscordSetupError, apply_endpoints
 from bot.notifiers.discord.slash import CHANNEL, build_tree
+from bot.seams import NotifierRuntime
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_SECONDS = 10.0
@@ -25,7 +25,7 @@ class DiscordNotifier:
 
     name = CHANNEL
 
-    def __init__(self, settings: DiscordSettings, runtime: Any) -> None:
+    def __init__(self, settings: DiscordSettings, runtime: NotifierRuntime) -> None:
         self.settings = settings
         self.runtime = runtime
         self.client: discord.Client | None = None
@@ -181,6 +181,6 @@ class DiscordNotifier:
             self._next_slot = max(now, self._next_slot) + 1.0 / self.settings.messages_per_second
 
 
-def build_bot(settings: DiscordSettings, runtime: Any) -> DiscordNotifier:
+def build_bot(settings: DiscordSettings, runtime: NotifierRuntime) -> DiscordNotifier:
     """Build the notifier; it logs in and connects on start."""
     return DiscordNotifier(settings, runtime)

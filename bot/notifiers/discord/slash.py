@@ -14,6 +14,7 @@ from discord import app_commands
 from bot.commands import SPECS, CommandContext, Reply, dispatch
 from bot.notifiers.discord.render import CHART_NAME, NO_MENTIONS, reply_chunks
 from bot.notifiers.discord.settings import DiscordSettings
+from bot.seams import NotifierRuntime
 
 log = logging.getLogger(__name__)
 CHANNEL = "discord"
@@ -46,7 +47,7 @@ def member_may_manage(interaction: discord.Interaction, settings: DiscordSetting
     return isinstance(member, discord.Member) and any(role.name.casefold() in wanted for role in member.roles)
 
 
-def _subscribed(runtime: Any, ctx: CommandContext) -> bool:
+def _subscribed(runtime: NotifierRuntime, ctx: CommandContext) -> bool:
     subscription = runtime.store.subscription(ctx.channel, ctx.chat_id, ctx.thread_id)
     return subscription is not None and subscription.active
 
@@ -71,7 +72,7 @@ def words(*values: Optional[str]) -> list[str]:
     return [part for value in values if value for part in re.split(r"[\s,]+", value.strip()) if part]
 
 
-async def run_command(interaction: discord.Interaction, runtime: Any, settings: DiscordSettings, name: str,
+async def run_command(interaction: discord.Interaction, runtime: NotifierRuntime, settings: DiscordSettings, name: str,
                       args: list[str]) -> None:
     """Run one command through the shared command layer and answer the interaction with its reply."""
     ctx = context_of(interaction, settings)
@@ -110,7 +111,7 @@ def _choices(names: list[str], current: str) -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=n[:100], value=n[:100]) for n in matches[:25]]
 
 
-def build_tree(client: discord.Client, runtime: Any, settings: DiscordSettings) -> app_commands.CommandTree:
+def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: DiscordSettings) -> app_commands.CommandTree:
     """Build the command tree: one slash command per chat command, with autocomplete for rules and symbols."""
     tree = app_commands.CommandTree(client)
 

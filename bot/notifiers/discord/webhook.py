@@ -15,6 +15,7 @@ from bot.notifiers.discord.render import NO_MENTIONS, AlertMessage
 from bot.notifiers.discord.settings import (
     DiscordSettings, DiscordSetupError, DiscordWebhookSettings, apply_endpoints, check_filters,
 )
+from bot.seams import NotifierRuntime
 
 log = logging.getLogger(__name__)
 CHANNEL = "discord_webhook"
@@ -68,7 +69,7 @@ class DiscordWebhookNotifier:
         return await post_alert(alert, post, where, webhook=True)
 
 
-def build_webhooks(settings: DiscordWebhookSettings, runtime: Any) -> DiscordWebhookNotifier:
+def build_webhooks(settings: DiscordWebhookSettings, runtime: NotifierRuntime) -> DiscordWebhookNotifier:
     """Check every webhook's filters, subscribe it (and stop webhooks no longer configured), build the notifier."""
     config = runtime.config
     bot_settings = config.channels.get("discord")

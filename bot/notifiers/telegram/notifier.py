@@ -12,7 +12,6 @@ import hashlib
 import logging
 import time
 import warnings
-from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, LinkPreviewOptions, Update
@@ -27,6 +26,7 @@ from bot.logs import RedactSecrets
 from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
 from bot.notifiers.telegram.settings import TelegramSettings
 from bot.notifiers.telegram.text import CAPTION_LIMIT, split_text, to_html, units
+from bot.seams import NotifierRuntime
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class TelegramNotifier:
 
     name = "telegram"
 
-    def __init__(self, settings: TelegramSettings, runtime: Any) -> None:
+    def __init__(self, settings: TelegramSettings, runtime: NotifierRuntime) -> None:
         self.settings = settings
         self.runtime = runtime
         self._token = settings.token.get_secret_value()
@@ -201,11 +201,8 @@ class TelegramNotifier:
     def _follow_migration(self, chat: ChatTarget, new_chat_id: int) -> ChatTarget:
         """Move a group's subscription to the supergroup it became, and send there."""
         moved = ChatTarget(str(new_chat_id), chat.thread_id)
-        store = self.runtime.store
-        old = store.subscription(self.name, chat.chat_id, chat.thread_id)
-        if old is not None and old.active:
-            store.subscribe(self.name, moved.chat_id, moved.thread_id, old.rules, old.symbols, now=self.runtime.now())
-            store.deactivate_subscription(old.id, f"group became supergroup {new_chat_id}")
+        self.runtime.store.move_subscription(self.name, chat.chat_id, moved.chat_id, chat.thread_id,
+                                             now=self.runtime.now(), reason=f"group became supergroup {new_chat_id}")
         log.info("telegram chat %s became supergroup %s; its subscription moved", chat.chat_id, new_chat_id)
         return moved
 

@@ -1,0 +1,23 @@
+"""Durations in the trader's words ('30m', '6h', '2d', '1w'), parsed once into a timedelta."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float | None:
+    """Turn '30m', '6h', '2d' into seconds; None when the text is not a duration."""
+    match = DURATION.match(str(text).lower())
+    if not match:
+        return None
+    return float(match.group(1)) * DURATION_SECONDS[match.group(2)]
+
+
+def to_timedelta(text: str) -> timedelta | None:
+    """Turn '30m', '6h', '2d' into a timedelta; None when the text is not a duration."""
+    seconds = parse_duration(text)
+    return None if seconds is None else timedelta(seconds=seconds)

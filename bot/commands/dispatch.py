@@ -1,0 +1,46 @@
+"""Run one chat command: pace the user, check the name, the arguments and the user's rights, then the handler."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+from bot.commands.handlers import HANDLERS, is_admin
+from bot.commands.specs import MAX_ARG_LENGTH, MAX_ARGS, SPECS, CommandContext, Reply, UsageError
+from bot.seams import CommandRuntime
+
+log = logging.getLogger(__name__)
+
+__all__ = ["dispatch", "is_admin"]
+
+
+async def dispatch(runtime: CommandRuntime, ctx: CommandContext, name: str, args: Sequence[str]) -> Reply:
+    """Run one command for one user in one chat; never raise, always answer."""
+    limit = runtime.command_limit
+    wait = limit.wait_needed(ctx)
+    if wait > 0:
+        return Reply(f"Slow down: at most {limit.rate * 60:g} commands a minute each. Try again in {math.ceil(wait)} s.")
+    name = name.lstrip("/").split("@", 1)[0].lower()
+    spec = SPECS.get(name)
+    if spec is None:
+        return Reply(f"Unknown command /{name[:32]}. Send /help for the list.")
+    if len(args) > MAX_ARGS or any(len(arg) > MAX_ARG_LENGTH for arg in args):
+        return Reply(f"Too many or too long arguments.\nUsage: {spec.usage}")
+    if spec.admin_only and not is_admin(runtime, ctx):
+        return Reply(f"/{name} is for riskon's admins only.")
+    if spec.changes_subscriptions and not ctx.is_private:
+        try:
+            allowed = await ctx.may_manage()
+        except Exception:  # the chat service could not say: refuse, never guess in favour
+            log.warning("could not check whether user %s may manage chat %s", ctx.user_id, ctx.chat_id, exc_info=True)
+            return Reply("Could not check your rights in this chat right now; try again in a minute.")
+        if not allowed:
+            return Reply(f"Only {ctx.managers} can use /{name} here. Everyone can use /status.")
+    try:
+        return await HANDLERS[name](runtime, ctx, list(args))
+    except UsageError as exc:
+        return Reply(f"{exc}\nUsage: {spec.usage}")
+    except Exception:
+        log.exception("/%s failed in %s chat %s", name, ctx.channel, ctx.chat_id)
+        return Reply(f"/{name} failed on riskon's side; the error is logged.")
