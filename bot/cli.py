@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the live bot", description="Poll the configured feeds, evaluate the rules "
                          "and deliver alerts until stopped (Ctrl-C or SIGTERM).")
     run.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    run.add_argument("--rehearse", metavar="DIR", help="rehearse on real history: replay a folder of daily CSVs as "
+                     "if live, alerts to the configured chats marked as a rehearsal, commands answering with the "
+                     "replayed market; keeps running after the last day until stopped. Uses its own database "
+                     "beside the live one, with the live one's subscriptions copied in")
+    run.add_argument("--from", dest="start", type=_day, metavar="DATE",
+                     help="with --rehearse: first day that is news (default: 90 days before the data ends)")
+    run.add_argument("--speed", type=_speed, default=None, metavar="N|max",
+                     help="with --rehearse: market days per second, or 'max' (default: 1)")
     _logging_options(run)
 
     replay = sub.add_parser(
@@ -195,8 +203,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.scheduler import Scheduler
     from storage import Store
 
+    if args.rehearse is None and (args.start is not None or args.speed is not None):
+        raise RiskonError("--from and --speed go with --rehearse DIR (riskon run --rehearse DIR --from DATE)")
     config = load_config(args.config)
     setup_logging(args.log_level, args.json_logs, _secrets_of(config))
+    if args.rehearse is not None:
+        from bot.rehearsal import rehearse
+
+        rehearse(config, args.rehearse, args.start, 1.0 if args.speed is None else args.speed)
+        log.info("riskon stopped")
+        return EXIT_OK
     store = Store.open(config.storage.path)
 
     async def main() -> None:
@@ -213,7 +229,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def replay_config(config: Config, data: str, start: date | None, end: date | None) -> Config:
+def replay_config(config: Config, data: str, start: date | None, end: date | None,
+                  keep_channels: bool = False) -> Config:
     """Return the config with every non-composite symbol served by one replay feed over `data`."""
     feeds = {"replay": FeedConfig(kind="replay", every_seconds=1, path=data,
                                   start=start.isoformat() if start else None, end=end.isoformat() if end else None)}
@@ -225,6 +242,8 @@ def replay_config(config: Config, data: str, start: date | None, end: date | Non
             symbols.append(symbol.model_copy(update={"history_feed": None}))
         else:
             symbols.append(symbol.model_copy(update={"feed": "replay", "history_feed": None}))
+    if keep_channels:  # a rehearsal: its alerts go to the configured chats, each marked as a rehearsal
+        return config.model_copy(update={"feeds": feeds, "symbols": symbols})
     # Alerts from history go to the console only: a replay must never message real chats.
     return config.model_copy(update={"feeds": feeds, "symbols": symbols, "channels": {"console": {"enabled": True}}})
 

@@ -110,6 +110,12 @@ class ReplayFeed:
         return self.loaded and self._cursor >= len(self._days) - 1
 
     @property
+    def days(self) -> tuple[datetime, ...]:
+        """Return every market day the replay covers, oldest first."""
+        self.load()
+        return tuple(self._days)
+
+    @property
     def day_count(self) -> int:
         """Return how many market days the replay covers."""
         self.load()

@@ -180,3 +180,8 @@ rules:
     assert f"unknown symbol 'IWM{escaped}'" in message
     assert f"rules[0].rearm{escaped}: unknown key" in message
     assert all(char.isprintable() for char in message if char != "\n")
+
+
+def test_the_example_rehearsal_config_is_valid():
+    config = load_config(REPO / "examples" / "rehearsal.yaml", env={"TELEGRAM_BOT_TOKEN": "123:abc"})
+    assert "telegram" in config.channels and config.symbol("ALTS") is not None

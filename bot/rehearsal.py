@@ -1,0 +1,136 @@
+"""`riskon run --rehearse DIR`: real history replayed as if live, alerts to the configured chats marked as a rehearsal.
+
+The rehearsal keeps its own database beside the live one (started afresh each time, with the live database's
+subscriptions copied in), so neither ever sees the other's alerts; commands answer with the replayed market; and
+the bot keeps answering them after the last replayed day, until stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from alerts.errors import RiskonError
+from bot.config import Config
+from bot.notifiers.base import ChatTarget, OutgoingAlert, SendOutcome
+from storage import Store
+
+log = logging.getLogger("riskon")
+
+DEFAULT_DAYS = 90  # without --from: the last three months of the data are news, the rest warms the rules up
+
+
+def rehearsal_text(alert: OutgoingAlert) -> str:
+    """Mark an alert's text as a rehearsal: on its headline (a Discord title, Telegram's bold line) and at its end."""
+    first, _, rest = alert.text.partition("\n")
+    days = sorted({event.bar_time.date() for event in alert.events})
+    when = f"the history of {days[-1]:%Y-%m-%d}" if days else "history"
+    body = f"{rest}\n" if rest else ""
+    return f"🎭 REHEARSAL · {first}\n{body}Rehearsal on {when}: replayed, not a live signal."
+
+
+class RehearsalNotifier:
+    """Wrap a channel's notifier so that every alert it sends says it is a rehearsal."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.inner, attribute)  # health and commands read the real notifier's state
+
+    async def start(self, listen: bool = True) -> None:
+        """Start the wrapped notifier."""
+        await self.inner.start(listen)
+
+    async def stop(self) -> None:
+        """Stop the wrapped notifier."""
+        await self.inner.stop()
+
+    async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
+        """Send the alert, marked as a rehearsal."""
+        result: SendOutcome = await self.inner.send(chat, dataclasses.replace(alert, text=rehearsal_text(alert)))
+        return result
+
+
+def rehearsal_database(config: Config) -> Path:
+    """Return where a rehearsal keeps its database: beside the live one, never the same file."""
+    live = Path(config.storage.path)
+    return live.with_name(f"{live.stem}.rehearsal{live.suffix or '.db'}")
+
+
+def open_rehearsal_store(config: Config) -> Store:
+    """Start the rehearsal's database afresh, with the live database's active subscriptions copied in."""
+    path = rehearsal_database(config)
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)  # a second rehearsal sends its alerts again
+    store = Store.open(path, durable=False)
+    live_path = Path(config.storage.path)
+    if live_path.exists():
+        live = Store.open(live_path)
+        try:
+            subscriptions = live.active_subscriptions()
+        finally:
+            live.close()
+        for sub in subscriptions:
+            store.subscribe(sub.channel, sub.chat_id, sub.thread_id, sub.rules, sub.symbols)
+        log.info("rehearsal: database %s, with the %d subscription(s) of %s", path, len(subscriptions), live_path)
+    return store
+
+
+def default_start(data: str, config: Config) -> date:
+    """Return the first day of news when --from is not given: DEFAULT_DAYS before the data's last day."""
+    from bot.feeds import FEEDS
+
+    feed = FEEDS["replay"].build("replay", FEEDS["replay"].Settings(path=data), config.symbols, None)
+    feed.load()
+    if not feed.day_count:
+        raise RiskonError(f"--rehearse {data}: no CSV file matches a configured symbol")
+    return feed.days[-1].date() - timedelta(days=DEFAULT_DAYS)
+
+
+def wrap_notifiers(runtime: Any) -> None:
+    """Mark every alert the runtime sends as a rehearsal (the dispatcher shares the runtime's notifier map)."""
+    for name, notifier in list(runtime.notifiers.items()):
+        runtime.notifiers[name] = RehearsalNotifier(notifier)
+
+
+def rehearse(config: Config, data: str, start: date | None, seconds_per_day: float) -> dict[str, Any]:
+    """Replay `data` as if live through every configured channel until stopped; return what was replayed."""
+    import asyncio
+
+    from bot.cli import _other_feeds, _serve, replay_config
+    from bot.feeds import FEEDS
+    from bot.runtime import Runtime
+    from bot.scheduler import Scheduler
+
+    if not Path(data).is_dir():
+        raise RiskonError(f"--rehearse {data}: no such folder")
+    start = start or default_start(data, config)
+    rehearsed = replay_config(config, data, start, None, keep_channels=True)
+    store = open_rehearsal_store(config)
+    summary: dict[str, Any] = {}
+
+    async def main() -> None:
+        replay = FEEDS["replay"].build("replay", FEEDS["replay"].Settings(**rehearsed.feeds["replay"].settings),
+                                       [s for s in rehearsed.symbols if s.feed == "replay"], store)
+        replay.load()
+        if not replay.day_count:
+            raise RiskonError(f"--rehearse {data}: no CSV file matches a configured symbol")
+        runtime = Runtime(rehearsed, store, clock=replay.clock, live_since=replay.live_since(),
+                          feeds={"replay": replay, **_other_feeds(rehearsed, store)})
+        wrap_notifiers(runtime)
+        log.info("rehearsal: replaying %s from %s at %s; alerts go to the configured chats, marked as a rehearsal",
+                 data, start, "full speed" if not seconds_per_day else f"{1 / seconds_per_day:g} market day(s)/s")
+        scheduler = Scheduler(runtime, replay_seconds_per_bar=seconds_per_day, keep_running_after_replay=True)
+        await _serve(runtime, scheduler)
+        summary["fired"] = runtime.engine.fired
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+    return summary
