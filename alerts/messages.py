@@ -137,6 +137,17 @@ def _drawdown(event: AlertEvent, v: Mapping[str, Any]) -> str:
             f"close {format_price(v['price'])} against {format_price(v['ath'])} of {v['ath_time']}")
 
 
+def _unprofitable_share(event: AlertEvent, v: Mapping[str, Any]) -> str:
+    fund, _, series = event.symbol.partition(":")
+    of = "of index weight" if series.endswith("WEIGHT") else "of members"
+    previous = f" (previous snapshot {v['prev_close']:.0f} %)" if v.get("prev_close") is not None else ""
+    if v["direction"] == "up":
+        head = f"⚠️ {fund} fragility: {v['price']:.0f} % {of} lose money over 12 months, above the {v['level']:g} % mark"
+    else:
+        head = f"✅ {fund} fragility: {v['price']:.0f} % {of} lose money over 12 months, back below {v['level']:g} %"
+    return head + previous
+
+
 FORMATTERS: dict[str, Callable[[AlertEvent, Mapping[str, Any]], str]] = {
     "new_ath": _new_ath,
     "resistance_flip": _resistance_flip,
@@ -147,6 +158,7 @@ FORMATTERS: dict[str, Callable[[AlertEvent, Mapping[str, Any]], str]] = {
     "level_cross": _level_cross,
     "pct_move": _pct_move,
     "drawdown": _drawdown,
+    "unprofitable_share": _unprofitable_share,
 }
 
 
@@ -155,10 +167,11 @@ def headline(event: AlertEvent) -> str:
     return format_alert(event).splitlines()[0]
 
 
-def format_alert(event: AlertEvent) -> str:
-    """Render an alert as plain text: a headline, the figures, the bar date and the rule."""
+def format_alert(event: AlertEvent, notes: Sequence[str] = ()) -> str:
+    """Render an alert as plain text: a headline, the figures, context notes, the bar date and the rule."""
     body = FORMATTERS.get(event.kind, _generic)(event, event.values)
-    return f"{body}\nBar: {event.bar_time:%Y-%m-%d} · rule {event.rule_id}"
+    context = "".join(f"\n{note}" for note in notes)
+    return f"{body}{context}\nBar: {event.bar_time:%Y-%m-%d} · rule {event.rule_id}"
 
 
 def format_alerts(events: Sequence[AlertEvent]) -> str:

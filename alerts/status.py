@@ -11,8 +11,8 @@ from alerts.bars import INTERVAL_SECONDS, Bar
 
 # How long a symbol may go without a new final bar before /status flags it stale. Index and ETF
 # bars pause over weekends and holidays (Friday's bar is still the newest on Tuesday morning after
-# a Monday holiday); crypto trades every day.
-STALE_AFTER_DAYS = {"crypto": 2.0, "composite": 2.0, "index": 5.0, "etf": 5.0}
+# a Monday holiday); crypto trades every day; a breadth series (fragility) is a weekly snapshot.
+STALE_AFTER_DAYS = {"crypto": 2.0, "composite": 2.0, "index": 5.0, "etf": 5.0, "breadth": 10.0}
 
 
 @dataclass(frozen=True)

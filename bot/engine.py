@@ -49,11 +49,13 @@ class Engine:
         rules: Sequence[tuple[Rule, Any]],
         symbol_order: Sequence[str],
         flows_of: Callable[[str], Sequence[tuple[datetime, float]]] | None = None,
+        note_for: Callable[[AlertEvent], str | None] | None = None,
     ) -> None:
         self.store = store
         self.bindings = [_Binding(rule, tuple(cfg.symbols), cfg) for rule, cfg in rules]
         self.order = {symbol: index for index, symbol in enumerate(symbol_order)}
         self.flows_of = flows_of or (lambda symbol: ())
+        self.note_for = note_for or (lambda event: None)  # context a message carries (e.g. fragility)
         self.truncated_since: dict[str, datetime] = {}
         self._windows: dict[str, deque[Bar]] = {}
         self._states: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime | None]] = {}
@@ -177,7 +179,9 @@ class Engine:
         # A bar that closed before the bot went live is history: remember its events, send nothing.
         silent = bar.final and bar.close_time <= live_since
         recipients = () if silent else self.store.recipients(event, now)
-        alert_id = self.store.record_alert(event, format_alert(event), now, recipients, silent=silent)
+        note = self.note_for(event)
+        text = format_alert(event, [note] if note else [])
+        alert_id = self.store.record_alert(event, text, now, recipients, silent=silent)
         if alert_id is None:
             report.duplicates += 1
         elif silent:

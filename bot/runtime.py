@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, TextIO
 
+from alerts.events import AlertEvent
 from bot.charts import AlertCharts
 from bot.commands.specs import CommandRateLimit
 from bot.config import Config, load_config
@@ -62,7 +63,8 @@ class Runtime:
         self.feeds = feeds if feeds is not None else self._build_feeds()
         self.feed_symbols = {name: [s.id for s in config.symbols if s.feed == name] for name in self.feeds}
         self.health = {name: FeedHealth() for name in self.feeds}
-        self.engine = Engine(store, config.build_rules(), [s.id for s in config.symbols], flows_of=store.load_flows)
+        self.engine = Engine(store, config.build_rules(), [s.id for s in config.symbols], flows_of=store.load_flows,
+                             note_for=self._alert_note)
         self.notifiers = self._build_notifiers()
         self.charts = AlertCharts(store)  # one chart per alert, shared by every chat it goes to
         self.dispatcher = Dispatcher(
@@ -132,7 +134,7 @@ class Runtime:
             before = {r.id for r in self.config.rules}
             self.config = fresh
             self.engine = Engine(self.store, fresh.build_rules(), [s.id for s in fresh.symbols],
-                                 flows_of=self.store.load_flows)
+                                 flows_of=self.store.load_flows, note_for=self._alert_note)
             after = {r.id for r in fresh.rules}
         return [f"rules added: {', '.join(sorted(after - before)) or 'none'}",
                 f"rules removed: {', '.join(sorted(before - after)) or 'none'}"]
@@ -151,6 +153,12 @@ class Runtime:
             return False
         self._lock.release()
         return await self.dispatcher.wait_idle(max(0.1, deadline - loop.time()))
+
+    def _alert_note(self, event: AlertEvent) -> str | None:
+        """Return the context line an alert carries (the fragility of a small-cap rally), if any."""
+        from bot.fragility_report import alert_note
+
+        return alert_note(self.store, self.config, event)
 
     # --- the two jobs -------------------------------------------------------------------------
     async def poll(self, feed_name: str) -> IngestReport | None:

@@ -86,6 +86,25 @@ class FragilityStore:
             "order by coalesce(finished_at, started_at) desc, id desc limit 1", [fund, *statuses]).fetchone()
         return _snapshot(row) if row else None
 
+    def last_finished_on_or_before(self, fund: str, day: date,
+                                   statuses: Sequence[str] = ("complete", "imported")) -> Snapshot | None:
+        """Return the fund's newest finished snapshot dated `day` or earlier (no look-ahead in a replay)."""
+        marks = ",".join("?" for _ in statuses)
+        row = self.db.execute(
+            f"select {_COLUMNS} from fragility_snapshots where fund = ? and status in ({marks}) "
+            "and substr(coalesce(finished_at, started_at), 1, 10) <= ? "
+            "order by coalesce(finished_at, started_at) desc, id desc limit 1",
+            [fund, *statuses, day.isoformat()]).fetchone()
+        return _snapshot(row) if row else None
+
+    def progress(self, snapshot_id: int, fresh_since: datetime) -> tuple[int, int]:
+        """Return how many of a snapshot's members have a reading so far, and how many it has."""
+        done, total = self.db.execute(
+            "select sum(case when r.fetched_at >= ? then 1 else 0 end), count(*) from fragility_members m "
+            "left join member_net_income r on r.yahoo = m.yahoo where m.snapshot_id = ?",
+            [_iso(fresh_since), snapshot_id]).fetchone()
+        return int(done or 0), int(total or 0)
+
     def start(self, fund: str, holdings_as_of: date, members: Iterable[tuple[str, str, str, float]],
               now: datetime) -> int:
         """Record a new running snapshot and its members (ticker, yahoo, name, weight) in one transaction."""

@@ -10,6 +10,7 @@ from alerts.rules.new_ath import NewAllTimeHigh
 from alerts.rules.outflow_divergence import OutflowDivergence
 from alerts.rules.pct_move import PctMove
 from alerts.rules.resistance_flip import ResistanceFlip
+from alerts.rules.unprofitable_share import UnprofitableShare
 
 RULES: dict[str, type[Rule]] = {
     NewAllTimeHigh.kind: NewAllTimeHigh,
@@ -19,6 +20,7 @@ RULES: dict[str, type[Rule]] = {
     LevelCross.kind: LevelCross,
     PctMove.kind: PctMove,
     Drawdown.kind: Drawdown,
+    UnprofitableShare.kind: UnprofitableShare,
 }
 
 __all__ = ["RULES", "Rule", "RuleContext", "RuleParams", "RuleStep"]

@@ -60,7 +60,7 @@ class FeedConfig(Section):
     """One feed: its kind, how often it is polled, and its kind's own settings."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    kind: str = Field(description="feed kind: replay, yahoo, exchange, composite, flows")
+    kind: str = Field(description="feed kind: replay, yahoo, exchange, composite, flows, fragility")
     every_seconds: float = Field(60.0, gt=0, le=86400, description="poll interval")
 
     @property
@@ -76,7 +76,8 @@ class SymbolConfig(Section):
     feed: str = Field(description="the feed (by name) that serves its bars")
     source: str | None = Field(None, description="the feed's own name for it (default: id)")
     csv: str | None = Field(None, description="file stem in a --data folder (default: id without ^, / as -)")
-    asset_class: Literal["index", "etf", "crypto", "composite"] = "index"
+    asset_class: Literal["index", "etf", "crypto", "composite", "breadth"] = Field(
+        "index", description="breadth: a share of an index's members (the fragility feed's series), in percent")
     history_feed: str | None = Field(None, description="a feed with a longer history to backfill from")
     history_source: str | None = Field(None, description="the history feed's name for it")
 

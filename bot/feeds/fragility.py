@@ -112,6 +112,17 @@ def snapshot_bars(snapshot: Snapshot) -> dict[str, list[Bar]]:
     return bars
 
 
+def fresh_since(settings: FragilitySettings, snapshot: Snapshot) -> datetime:
+    """Return the oldest fetch time a reading may have and still count in this snapshot.
+
+    The interval less the budget: last week's readings (taken over the budget) are all renewed, while a
+    restart or a retry after an incomplete snapshot reuses what this snapshot already read.
+    """
+    interval = timedelta(days=settings.snapshot_every_days)
+    budget = timedelta(minutes=settings.time_budget_minutes)
+    return snapshot.started_at - max(interval - budget, timedelta(0))
+
+
 class FragilityFeed:
     """Take each fund's snapshot when due, a slice per poll, and hand back finished snapshots as bars."""
 
@@ -230,14 +241,14 @@ class FragilityFeed:
             snapshot = self.table.running(fund)
             assert snapshot is not None
         budget_ends = snapshot.started_at + timedelta(minutes=self.settings.time_budget_minutes)
-        fresh_since = self._fresh_since(snapshot)
+        cutoff = fresh_since(self.settings, snapshot)
         loop = asyncio.get_running_loop()
         while not self._closing:
-            pending = self.table.pending(snapshot.id, fresh_since, self.settings.max_attempts)
+            pending = self.table.pending(snapshot.id, cutoff, self.settings.max_attempts)
             if not pending:
-                return self._finish(snapshot, fresh_since, "")
+                return self._finish(snapshot, cutoff, "")
             if self._now() >= budget_ends:
-                return self._finish(snapshot, fresh_since, f"time budget of {self.settings.time_budget_minutes:g} "
+                return self._finish(snapshot, cutoff, f"time budget of {self.settings.time_budget_minutes:g} "
                                     f"minutes ran out with {len(pending)} members unread")
             if loop.time() + self.pace.ready_in() >= slice_ends:
                 return None  # the next request's slot (after a Retry-After, say) falls in a later poll
@@ -250,16 +261,6 @@ class FragilityFeed:
             return datetime.now(timezone.utc)
         started, loop_started = self._clock_base
         return started + timedelta(seconds=asyncio.get_running_loop().time() - loop_started)
-
-    def _fresh_since(self, snapshot: Snapshot) -> datetime:
-        """Return the oldest fetch time a reading may have and still count in this snapshot.
-
-        The interval less the budget: last week's readings (taken over the budget) are all renewed, while a
-        restart or a retry after an incomplete snapshot reuses what this snapshot already read.
-        """
-        interval = timedelta(days=self.settings.snapshot_every_days)
-        budget = timedelta(minutes=self.settings.time_budget_minutes)
-        return snapshot.started_at - max(interval - budget, timedelta(0))
 
     async def _read_one(self, snapshot: Snapshot, member: Any) -> None:
         """Read one member's net income at the polite pace; record the reading or the failed try."""
@@ -292,12 +293,12 @@ class FragilityFeed:
         self.table.record_reading(member.yahoo, reading.net_income, reading.as_of, reading.source, reading.problem,
                                   self._now())
 
-    def _finish(self, snapshot: Snapshot, fresh_since: datetime, why_short: str) -> Snapshot:
+    def _finish(self, snapshot: Snapshot, cutoff: datetime, why_short: str) -> Snapshot:
         """Tally the snapshot and close it, complete when enough index weight has a figure."""
         assert self.table is not None
         now = self._now()
         oldest = now.date() - timedelta(days=self.settings.max_figure_age_days)
-        incomes = self.table.incomes(snapshot.id, fresh_since, oldest)
+        incomes = self.table.incomes(snapshot.id, cutoff, oldest)
         figures = tally(incomes)
         complete = figures.coverage_pct_weight >= self.settings.min_coverage_pct and figures.covered > 0
         notes = [f"coverage {figures.coverage_pct_weight:.1f}% of weight (need {self.settings.min_coverage_pct:g}%)"]

@@ -1,0 +1,80 @@
+"""Where a trader sees fragility: the /status line of a small-cap symbol and the line appended to its alerts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from alerts.events import AlertEvent
+from alerts.fragility import describe_fragility
+
+log = logging.getLogger(__name__)
+
+# Alerts that say a small-cap rally is on (or hollow): the ones a fragility figure puts in context.
+ANNOTATED_KINDS = ("new_ath", "outflow_divergence")
+# An alert carries a snapshot at most this old: an older one says little about today's rally.
+ALERT_NOTE_MAX_AGE = timedelta(days=31)
+
+
+def fund_for(config: Any, symbol_id: str) -> tuple[str, Any] | None:
+    """Return (fund, feed settings) of the fragility feed whose fund is shown beside the symbol, if any."""
+    from bot.feeds.fragility import FragilitySettings
+
+    for feed in getattr(config, "feeds", {}).values():
+        if feed.kind != "fragility":
+            continue
+        settings = FragilitySettings(**feed.settings)
+        for fund in settings.funds:
+            if symbol_id in settings.shown_on(fund):
+                return fund, settings
+    return None
+
+
+def status_lines(store: Any, config: Any, symbol_id: str, now: datetime) -> list[str]:
+    """Return the fragility line(s) for /status of a symbol: the newest snapshot, and one in progress."""
+    from bot.feeds.fragility import fresh_since
+    from storage.fragility import FragilityStore
+
+    found = fund_for(config, symbol_id)
+    if found is None:
+        return []
+    fund, settings = found
+    table = FragilityStore(store)
+    lines = []
+    last = table.last_finished(fund, ("complete", "imported"))
+    if last is not None and last.unprofitable_pct_count is not None:
+        line = describe_fragility(last.unprofitable_pct_count, last.unprofitable_pct_weight, last.day,
+                                  last.coverage_pct_weight)
+        lines.append(line)
+    running = table.running(fund)
+    if running is not None:
+        done, total = table.progress(running.id, fresh_since(settings, running))
+        lines.append(f"Fragility snapshot of {fund} in progress: {done:,} of {total:,} members read")
+    elif last is None:
+        failed = table.last_finished(fund, ("incomplete",))
+        lines.append(f"Unprofitable members: no complete snapshot of {fund} yet"
+                     + (f" (last try {failed.day:%Y-%m-%d}: {failed.note.split(';')[0]})" if failed else ""))
+    return lines
+
+
+def alert_note(store: Any, config: Any, event: AlertEvent) -> str | None:
+    """Return the fragility line a new-high or hollow-rally alert on a small-cap symbol carries, if any."""
+    from storage.fragility import FragilityStore
+
+    if event.kind not in ANNOTATED_KINDS:
+        return None
+    try:
+        found = fund_for(config, event.symbol)
+        if found is None:
+            return None
+        fund = found[0]
+        day = event.bar_time.date()
+        last = FragilityStore(store).last_finished_on_or_before(fund, day)
+    except Exception:  # a fragility problem must never cost the alert itself
+        log.warning("no fragility line for %s on %s", event.rule_id, event.symbol, exc_info=True)
+        return None
+    if last is None or last.unprofitable_pct_count is None or day - last.day > ALERT_NOTE_MAX_AGE:
+        return None
+    return describe_fragility(last.unprofitable_pct_count, last.unprofitable_pct_weight, last.day,
+                              last.coverage_pct_weight)

@@ -1,0 +1,83 @@
+"""The fragility line beside a small-cap symbol: in /status, and appended to its new-high alerts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from alerts.bars import Bar
+from alerts.fragility import FragilityFigures
+from bot.config import parse_config
+from bot.engine import Engine
+from bot.fragility_report import alert_note, status_lines
+from storage.fragility import FragilityStore
+
+CONFIG = """
+feeds:
+  history: {kind: replay, path: /tmp/unused}
+  fragility: {kind: fragility, funds: {IWM: {}}}
+symbols:
+  - {id: "^RUT", feed: history}
+  - {id: BTC, feed: history, asset_class: crypto}
+  - {id: "IWM:UNPROFITABLE", feed: fragility, asset_class: breadth}
+rules:
+  - {id: rut_ath, kind: new_ath, symbols: ["^RUT", BTC]}
+"""
+SNAPSHOT_DAY = datetime(2026, 9, 19, 21, tzinfo=timezone.utc)
+LINE = "Unprofitable members: 41 % (by count), 18 % of index weight, as of 2026-09-19 (coverage 97 %)"
+
+
+@pytest.fixture
+def config():
+    return parse_config(CONFIG, env={})
+
+
+def take_snapshot(store, finished_at: datetime, status: str = "complete") -> None:
+    table = FragilityStore(store)
+    snapshot_id = table.start("IWM", date(2026, 9, 18), [("AAA", "AAA", "A", 1.0)], finished_at - timedelta(hours=1))
+    table.finish(snapshot_id, FragilityFigures(1967, 1903, 780, 41.0, 18.2, 97.3), status, "", finished_at)
+
+
+def rising(days: int, start: datetime) -> list[Bar]:
+    return [Bar(start + timedelta(days=n), 100 + n, 101 + n, 99 + n, 100.5 + n) for n in range(days)]
+
+
+def test_status_of_the_index_shows_the_share_of_members_losing_money(store, config):
+    take_snapshot(store, SNAPSHOT_DAY)
+    assert status_lines(store, config, "^RUT", SNAPSHOT_DAY) == [LINE]
+    assert status_lines(store, config, "IWM", SNAPSHOT_DAY) == [LINE]
+    assert status_lines(store, config, "BTC", SNAPSHOT_DAY) == []
+
+
+def test_status_says_when_there_is_no_complete_snapshot_yet_and_one_is_running(store, config):
+    take_snapshot(store, SNAPSHOT_DAY, status="incomplete")
+    (line,) = status_lines(store, config, "^RUT", SNAPSHOT_DAY)
+    assert line.startswith("Unprofitable members: no complete snapshot of IWM yet (last try 2026-09-19")
+    FragilityStore(store).start("IWM", date(2026, 9, 25), [("AAA", "AAA", "A", 1.0), ("BBB", "BBB", "B", 1.0)],
+                                SNAPSHOT_DAY + timedelta(days=7))
+    assert status_lines(store, config, "^RUT", SNAPSHOT_DAY) == [
+        "Fragility snapshot of IWM in progress: 0 of 2 members read"]
+
+
+def test_a_new_high_on_a_small_cap_symbol_carries_the_line_and_a_coin_does_not(store, config):
+    take_snapshot(store, SNAPSHOT_DAY)
+    engine = Engine(store, config.build_rules(), ["^RUT", "BTC"], note_for=lambda e: alert_note(store, config, e))
+    bars = rising(12, datetime(2026, 9, 10, tzinfo=timezone.utc))
+    report = engine.ingest({"^RUT": bars, "BTC": bars}, SNAPSHOT_DAY, live_since=datetime(2026, 9, 1,
+                                                                                        tzinfo=timezone.utc))
+    texts = {(a["symbol"], a["bar_time"][:10]): a["text"] for a in store.recent_alerts(50)}
+    assert report.alerts
+    assert LINE in texts[("^RUT", "2026-09-21")] and LINE in texts[("^RUT", "2026-09-19")]
+    # No look-ahead: a high before the snapshot's day says nothing of it.
+    assert "Unprofitable" not in texts[("^RUT", "2026-09-18")]
+    assert not any("Unprofitable" in text for (symbol, _), text in texts.items() if symbol == "BTC")
+
+
+def test_a_snapshot_over_a_month_old_is_not_appended(store, config):
+    take_snapshot(store, SNAPSHOT_DAY)
+    engine = Engine(store, config.build_rules(), ["^RUT"], note_for=lambda e: alert_note(store, config, e))
+    bars = rising(3, SNAPSHOT_DAY.replace(hour=0) + timedelta(days=30))  # the first bar only sets the high
+    engine.ingest({"^RUT": bars}, SNAPSHOT_DAY, live_since=datetime(2026, 9, 1, tzinfo=timezone.utc))
+    texts = {a["bar_time"][:10]: a["text"] for a in store.recent_alerts(50)}
+    assert LINE in texts["2026-10-20"] and "Unprofitable" not in texts["2026-10-21"]
