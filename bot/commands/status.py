@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from alerts import status as figures
 from alerts.messages import format_pct, format_price, format_usd
 from bot.feeds.base import MarksStale
+from bot.fragility_report import status_lines as fragility_lines
 from bot.seams import BotState, HealthView
 from storage import Store
 
@@ -45,6 +46,7 @@ def symbol_detail(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> l
             total = figures.net_flow_total(flows, days, now)
             if total is not None:
                 lines.append(f"Net flow, last {days} days: {format_usd(total)}")
+    lines += fragility_lines(store, config, symbol.id, now)
     leader = _leader(config)
     if symbol.asset_class in ("crypto", "composite") and leader is not None:  # ALTS: the altcoin composite
         follower_bars = store.load_bars(symbol.id, since=now - timedelta(days=100))
@@ -122,6 +124,9 @@ def _price_bits(runtime: BotState, symbol: SymbolConfig, now: datetime) -> list[
     change = figures.day_change(bars)
     if change is None:
         return ["no data yet"]
+    if symbol.asset_class == "breadth":  # a share in percent, one bar per snapshot: no price, no all-time high
+        moved = f", {change.price - bars[-2].close:+.1f} points since {bars[-2].time:%Y-%m-%d}" if len(bars) > 1 else ""
+        return [f"{change.price:.1f} % on {change.price_time:%Y-%m-%d}{moved}"]
     day = f" ({format_pct(change.change_pct)} on the day)" if change.change_pct is not None else ""
     bits = [f"{format_price(change.price)}{day}"]
     ath = _ath(runtime, symbol.id)

@@ -81,3 +81,16 @@ def test_a_snapshot_over_a_month_old_is_not_appended(store, config):
     engine.ingest({"^RUT": bars}, SNAPSHOT_DAY, live_since=datetime(2026, 9, 1, tzinfo=timezone.utc))
     texts = {a["bar_time"][:10]: a["text"] for a in store.recent_alerts(50)}
     assert LINE in texts["2026-10-20"] and "Unprofitable" not in texts["2026-10-21"]
+
+
+def test_status_of_the_series_reads_as_a_share_not_a_price(store, config):
+    from types import SimpleNamespace
+
+    from bot.commands.status import symbol_line
+
+    week = datetime(2026, 9, 12, tzinfo=timezone.utc)
+    store.upsert_bars("IWM:UNPROFITABLE", [Bar(week, 38.4, 38.4, 38.4, 38.4),
+                                           Bar(week + timedelta(days=7), 41.0, 41.0, 41.0, 41.0)])
+    runtime = SimpleNamespace(store=store, config=config, feeds={}, health={})
+    line = symbol_line(runtime, config.symbol("IWM:UNPROFITABLE"), SNAPSHOT_DAY)
+    assert line == "IWM:UNPROFITABLE: 41.0 % on 2026-09-19, +2.6 points since 2026-09-12"
