@@ -196,7 +196,7 @@ def signals_chart(symbol: str, days: Sequence[date], closes: Sequence[float], si
     return _png(figure)
 
 
-def _median_path(paths: "np.ndarray") -> "np.ndarray":
+def _median_path(paths: np.ndarray) -> np.ndarray:
     """Return the median across rows per day, where at least half the rows still have data."""
     import numpy as np
 
@@ -212,16 +212,16 @@ def _median_path(paths: "np.ndarray") -> "np.ndarray":
     return np.where(counts >= max(1, math.ceil(len(paths) / 2)), median, np.nan)
 
 
-def baseline_median(grid: "np.ndarray", paths: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+def baseline_median(grid: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the median path over every baseline start day, for drawing beside the signals' median."""
     return grid, _median_path(paths)
 
 
 def study_chart(
     title: str,
-    paths_by_follower: Mapping[str, tuple["np.ndarray", "np.ndarray"]],
+    paths_by_follower: Mapping[str, tuple[np.ndarray, np.ndarray]],
     horizons: Sequence[int] = (),
-    baselines: Mapping[str, tuple["np.ndarray", "np.ndarray"]] | None = None,
+    baselines: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> bytes | None:
     """Draw each follower's path after every signal, indexed to 100, with the median path on top."""
     import numpy as np
@@ -262,7 +262,7 @@ def _log_ticks(axis) -> None:
     axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
-def comovement_chart(leader: str, moves: Sequence["CoMovement"]) -> bytes | None:
+def comovement_chart(leader: str, moves: Sequence[CoMovement]) -> bytes | None:
     """Draw the rolling correlation of each follower with the leader, one panel per window."""
     moves = [m for m in moves if len(m.rolling) >= MIN_BARS]
     if not moves:

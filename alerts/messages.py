@@ -36,7 +36,8 @@ def _new_ath(event: AlertEvent, v: Mapping[str, Any]) -> str:
     if v.get("all_time", True):
         head = f"📈 {event.symbol} new all-time high: {label} {format_price(v['price'])}"
     else:
-        head = f"📈 {event.symbol} highest since {v.get('since')}: {label} {format_price(v['price'])} (history before that date not available)"
+        head = (f"📈 {event.symbol} highest since {v.get('since')}: {label} {format_price(v['price'])} "
+                "(history before that date not available)")
     lines = [
         head,
         f"{format_pct(v['pct_above_previous'])} above the previous high {format_price(v['previous_ath'])} "

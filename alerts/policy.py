@@ -39,7 +39,7 @@ class LastAlert:
     price: float | None = None
 
     @classmethod
-    def of(cls, event: AlertEvent) -> "LastAlert":
+    def of(cls, event: AlertEvent) -> LastAlert:
         """Remember an event that was let through."""
         return cls(event.dedup_key, event.bar_time, event_price(event))
 

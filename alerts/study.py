@@ -137,7 +137,7 @@ class Summary:
     best: float | None
 
     @classmethod
-    def of(cls, returns: Sequence[float] | np.ndarray) -> "Summary":
+    def of(cls, returns: Sequence[float] | np.ndarray) -> Summary:
         """Summarise returns in percent; empty input gives a count of 0 and no figures."""
         values = np.asarray(returns, dtype="float64")
         values = values[np.isfinite(values)]
@@ -287,8 +287,8 @@ def _study_one(
     rows: list[HorizonRow] = []
     counted = np.zeros(len(group), dtype=bool)
     per_horizon = {h: follower.forward(starts, h) for h in horizons}
-    for h, f in per_horizon.items():
-        counted |= f["has_entry"]
+    for forward in per_horizon.values():
+        counted |= forward["has_entry"]
     years = None
     if counted.any():
         counted_days = [group[i].day for i in np.flatnonzero(counted)]

@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.events import AlertEvent  # noqa: E402
-from alerts.messages import format_alert  # noqa: E402
-from bot.config import parse_config  # noqa: E402
-from bot.notifiers.base import OutgoingAlert  # noqa: E402
-from bot.notifiers.discord.render import alert_message  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from storage import Store  # noqa: E402
-from tests.fakes.discord_api import FakeDiscord, riskon_config  # noqa: E402
+from alerts.events import AlertEvent
+from alerts.messages import format_alert
+from bot.config import parse_config
+from bot.notifiers.base import OutgoingAlert
+from bot.notifiers.discord.render import alert_message
+from bot.runtime import Runtime
+from storage import Store
+from tests.fakes.discord_api import FakeDiscord, riskon_config
 
 CHANNELS = 300
 WEBHOOKS = 5

@@ -169,7 +169,7 @@ class _FakesInThread:
         self.ready.set()
         self.loop.run_forever()
 
-    def __enter__(self) -> "_FakesInThread":
+    def __enter__(self) -> _FakesInThread:
         self.thread.start()
         self.ready.wait(30)
         return self

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _util import median  # noqa: E402
+from _util import median
 
 SYMBOLS, BARS, SUBSCRIBERS, ALERTS, REQUESTS = 12, 3000, 1000, 300, 30
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=timezone.utc)

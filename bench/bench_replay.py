@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import market_data, median  # noqa: E402
+from _util import market_data, median
 
 RUNS = 3
 

@@ -24,11 +24,11 @@ from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts.bars import Bar  # noqa: E402
-from alerts.events import AlertEvent  # noqa: E402
-from alerts.evaluate import step_rule  # noqa: E402
-from alerts.rules import RULES  # noqa: E402
-from alerts.rules.base import Rule, RuleContext  # noqa: E402
+from alerts.bars import Bar
+from alerts.evaluate import step_rule
+from alerts.events import AlertEvent
+from alerts.rules import RULES
+from alerts.rules.base import Rule, RuleContext
 
 SOURCES = ["RUT", "IWM", "IWN", "GSPC", "BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD"]
 SYMBOLS = 40

@@ -31,11 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import parse_config  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from storage import Store  # noqa: E402
-from tests.fakes.telegram_api import TOKEN, FakeTelegram  # noqa: E402
-from tests.fakes.yahoo import DailyRow, FakeYahoo, Instrument, read_csv_rows  # noqa: E402
+from bot.config import parse_config
+from bot.runtime import Runtime
+from storage import Store
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fakes.yahoo import DailyRow, FakeYahoo, Instrument, read_csv_rows
 
 WEEK = [date(2026, 8, 10), date(2026, 8, 11), date(2026, 8, 12), date(2026, 8, 13), date(2026, 8, 14),
         date(2026, 8, 17), date(2026, 8, 18)]
@@ -285,7 +285,8 @@ def figures(report: SoakReport) -> list[tuple[str, str]]:
     start, end = report.start, report.end
     return [
         ("soak market days", f"{report.days} (polls {report.polls}, {report.seconds:.0f} s)"),
-        ("soak faults injected", f"{sum(report.faults.values())} ({', '.join(f'{k} {v}' for k, v in sorted(report.faults.items()))})"),
+        ("soak faults injected",
+         f"{sum(report.faults.values())} ({', '.join(f'{k} {v}' for k, v in sorted(report.faults.items()))})"),
         ("soak alerts expected / recorded", f"{len(report.expected)} / {len(report.recorded)} "
                                              f"(false {len(set(report.recorded) - set(report.expected))})"),
         ("soak messages lost / duplicated", f"{report.lost} / {report.duplicates} (to {report.chats} chats)"),

@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.bars import Bar  # noqa: E402
-from alerts.events import AlertEvent  # noqa: E402
-from alerts.messages import format_alert  # noqa: E402
-from bot.config import parse_config  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from storage import Store  # noqa: E402
-from tests.fakes.telegram_api import TOKEN, FakeTelegram  # noqa: E402
+from alerts.bars import Bar
+from alerts.events import AlertEvent
+from alerts.messages import format_alert
+from bot.config import parse_config
+from bot.runtime import Runtime
+from storage import Store
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 CHATS = 2000
 TELEGRAM_LIMIT = 30.0

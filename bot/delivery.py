@@ -76,7 +76,7 @@ class Dispatcher:
         """Wait (bounded) for a drain in progress to finish; say whether it did in time."""
         try:
             await asyncio.wait_for(self._draining.acquire(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         self._draining.release()
         return True
@@ -126,7 +126,7 @@ class Dispatcher:
             return await asyncio.wait_for(
                 notifier.send(ChatTarget(delivery.chat_id, delivery.thread_id), alert), SEND_TIMEOUT_SECONDS
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return SendOutcome("retry", None, f"{delivery.channel}: send timed out")
         except Exception as exc:  # an adapter bug must not stop the other channels
             log.exception("%s notifier raised while sending alert %s", delivery.channel, delivery.alert_id)

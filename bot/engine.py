@@ -19,6 +19,7 @@ from storage import Store
 log = logging.getLogger(__name__)
 
 RECENT_EVENTS = 1000  # events kept for cross-asset rules (follow_through) across polls and restarts
+ONCE = NotifyPolicy()  # the policy of a rule that says nothing else: tell each event once
 
 
 @dataclass
@@ -164,7 +165,7 @@ class Engine:
         return policy_from(getattr(binding.config, "frequency", "once"), parse_duration(cooldown) if cooldown else None)
 
     def _record(self, event: AlertEvent, bar: Bar, now: datetime, live_since: datetime, report: IngestReport,
-                policy: NotifyPolicy = NotifyPolicy()) -> bool:
+                policy: NotifyPolicy = ONCE) -> bool:
         """Record an event the notify policy lets through; return False when the policy held it back."""
         if not self.store.has_alert(event.dedup_key):
             last = self.store.last_alert(event.rule_id, event.symbol)

@@ -149,7 +149,7 @@ class Runtime:
         deadline = loop.time() + timeout
         try:
             await asyncio.wait_for(self._lock.acquire(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         self._lock.release()
         return await self.dispatcher.wait_idle(max(0.1, deadline - loop.time()))

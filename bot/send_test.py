@@ -124,7 +124,7 @@ async def send_test(runtime: Any, channel: str | None = None, report: Callable[[
 async def _send_one(notifier: Any, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
     try:
         return await asyncio.wait_for(notifier.send(chat, alert), SEND_TIMEOUT_SECONDS)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return SendOutcome("retry", None, f"{notifier.name}: no answer within {SEND_TIMEOUT_SECONDS:g} s")
     except Exception as exc:  # an adapter bug: say so for this chat, go on with the others
         return SendOutcome("failed", None, f"{notifier.name}: {type(exc).__name__}: {exc}")

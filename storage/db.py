@@ -81,7 +81,7 @@ class Store:
         migrate(self.db)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], durable: bool = True) -> "Store":
+    def open(cls, path: str | os.PathLike[str], durable: bool = True) -> Store:
         """Open (creating if needed, readable by its owner only) the database file at `path`.
 
         durable=False skips the fsync at each commit: still safe against a crash of the process, but the last
@@ -104,7 +104,7 @@ class Store:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
 
     @classmethod
-    def memory(cls) -> "Store":
+    def memory(cls) -> Store:
         """Open a private in-memory database (tests, dry runs)."""
         return cls(Database(sqlite3.connect(":memory:", isolation_level=None)))
 

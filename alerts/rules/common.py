@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Mapping, Sequence, Union
+from typing import Mapping, Sequence
 
 from pydantic import Field
 
 # A level list for every symbol of the rule, or a list per symbol id ({"^RUT": [2442.74], "IWM": [244.46]}).
-LevelsParam = Union[list[float], dict[str, list[float]]]
+LevelsParam = list[float] | dict[str, list[float]]
 
 
 def levels_field(description: str):  # type: ignore[no-untyped-def]

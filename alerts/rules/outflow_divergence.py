@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, Mapping, Sequence, Union
+from typing import Any, Literal, Mapping
 
 from pydantic import Field, model_validator
 
@@ -17,7 +17,7 @@ from alerts.rules.common import iso, parse_time, pct_change
 class OutflowDivergenceParams(RuleParams):
     """Parameters of the outflow-divergence rule."""
 
-    window: Union[int, Literal["ytd"]] = Field(
+    window: int | Literal["ytd"] = Field(
         "ytd", description="ytd (since the last close of the previous year) or a number of trading days"
     )
     min_return_pct: float | None = Field(
@@ -40,7 +40,7 @@ class OutflowDivergenceParams(RuleParams):
     )
 
     @model_validator(mode="after")
-    def _validate_conditions(self) -> "OutflowDivergenceParams":
+    def _validate_conditions(self) -> OutflowDivergenceParams:
         if isinstance(self.window, int) and not 1 <= self.window <= 2000:
             raise ValueError("window must be ytd or a number of trading days from 1 to 2000")
         if self.min_return_pct is None and not self.on_new_high:

@@ -10,7 +10,16 @@ from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
 from alerts.rules.common import (
-    LevelsParam, above, below, check_levels, iso, level_key, levels_field, levels_for, parse_time, pct_change,
+    LevelsParam,
+    above,
+    below,
+    check_levels,
+    iso,
+    level_key,
+    levels_field,
+    levels_for,
+    parse_time,
+    pct_change,
 )
 
 # Phases of one level (docs/rules.md draws them). armed: it is resistance, waiting for a break (a detected
@@ -64,7 +73,7 @@ class ResistanceFlipParams(RuleParams):
     _check_levels = field_validator("levels")(classmethod(lambda cls, v: check_levels(v)))
 
     @model_validator(mode="after")
-    def _validate_sources(self) -> "ResistanceFlipParams":
+    def _validate_sources(self) -> ResistanceFlipParams:
         if not self.levels and self.detect == "off":
             raise ValueError("give `levels` or set `detect` to prior_ath or swing_highs: the rule has no level to watch")
         if self.rearm_pct < self.tolerance_pct:

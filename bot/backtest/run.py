@@ -139,7 +139,8 @@ def backtest(
     studies = event_study(signals, closes, {f: closes[f] for f in follow}, horizons, follower_flips)
     symbol_order = {s.id: i for i, s in enumerate(config.symbols)}
     rule_order = {r.id: i for i, r in enumerate(config.rules)}
-    studies.sort(key=lambda s: (symbol_order.get(s.leader, 0), rule_order.get(s.rule_id, 0), s.kind != _main_kind(config, s.rule_id)))
+    studies.sort(key=lambda s: (symbol_order.get(s.leader, 0), rule_order.get(s.rule_id, 0),
+                                s.kind != _main_kind(config, s.rule_id)))
     moves = [comovement(l, closes[l], f, closes[f], windows) for l in lead for f in follow]
     spans = [
         SymbolSpan(s.id, "leader" if s.id in lead else "follower" if s.id in follow else

@@ -60,7 +60,8 @@ async def show_status(runtime: CommandRuntime, ctx: CommandContext, args: list[s
     if not config.symbols:
         return Reply("No symbols are configured.\n\n" + "\n".join(view.health_summary(runtime, now)))
     lines = [view.symbol_line(runtime, symbol, now) for symbol in config.symbols]
-    return Reply("\n".join(lines + ["", "/status SYMBOL for levels, flows and correlations."] + view.health_summary(runtime, now)))
+    hint = ["", "/status SYMBOL for levels, flows and correlations."]
+    return Reply("\n".join(lines + hint + view.health_summary(runtime, now)))
 
 
 async def subscribe(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:

@@ -35,7 +35,8 @@ def parse_config(text: str, filename: str = "config.yaml", env: dict[str, str] |
     filename = escape_hidden(filename)
     data, where = read_yaml(text, filename)
     if not isinstance(data, dict):
-        raise ConfigError([f"(top level): must be a mapping of sections (storage, feeds, symbols, rules, channels) ({filename}:1)"])
+        raise ConfigError(
+            [f"(top level): must be a mapping of sections (storage, feeds, symbols, rules, channels) ({filename}:1)"])
     if any(not isinstance(key, str) for key in data):
         raise ConfigError([f"(top level): every section name must be text ({filename}:1)"])
     problems: list[str] = []

@@ -77,7 +77,8 @@ def validate_references(config: Config, where: Located) -> list[str]:
     for index, symbol in enumerate(config.symbols):
         path = ("symbols", index)
         if symbol.id in seen:
-            problems.append(f"{format_path(path + ('id',))}: symbol '{shown(symbol.id)}' is listed twice {where.where(path + ('id',))}")
+            loc = path + ("id",)
+            problems.append(f"{format_path(loc)}: symbol '{shown(symbol.id)}' is listed twice {where.where(loc)}")
         seen.add(symbol.id)
         for key in ("feed", "history_feed"):
             feed = getattr(symbol, key)
@@ -88,7 +89,8 @@ def validate_references(config: Config, where: Located) -> list[str]:
     for index, rule in enumerate(config.rules):
         path = ("rules", index)
         if rule.id in rule_ids:
-            problems.append(f"{format_path(path + ('id',))}: rule id '{shown(rule.id)}' is used twice {where.where(path + ('id',))}")
+            loc = path + ("id",)
+            problems.append(f"{format_path(loc)}: rule id '{shown(rule.id)}' is used twice {where.where(loc)}")
         rule_ids.add(rule.id)
         for position, symbol in enumerate(rule.symbols):
             if symbol not in seen:

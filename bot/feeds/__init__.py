@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
-from bot.feeds.base import Feed, FeedResult
 from bot.feeds import composite, exchange, flows, fragility, yahoo
+from bot.feeds.base import Feed, FeedResult
 from bot.feeds.replay import ReplayFeed, ReplaySettings
 
 

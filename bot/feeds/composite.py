@@ -31,7 +31,7 @@ class CompositeIndex(BaseModel):
     base_value: float = Field(100.0, gt=0, description="the index level at the base date")
 
     @model_validator(mode="after")
-    def _validate_supply(self) -> "CompositeIndex":
+    def _validate_supply(self) -> CompositeIndex:
         if len(set(self.members)) != len(self.members):
             raise ValueError("a member is listed twice")
         if self.weighting == "supply":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from time import monotonic
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
+from time import monotonic
 from typing import Any, Mapping, Sequence
 
 from pydantic import Field, field_validator
@@ -15,8 +15,15 @@ from pydantic import Field, field_validator
 from alerts.bars import Bar
 from bot.feeds.base import FeedResult
 from bot.feeds.quality import (
-    Backoff, FeedSettings, StaleMark, StaleTracker, newest_stored, retry_after_seconds, screen_bars, symbols_to_poll,
+    Backoff,
+    FeedSettings,
+    StaleMark,
+    StaleTracker,
+    newest_stored,
     plain_base_url,
+    retry_after_seconds,
+    screen_bars,
+    symbols_to_poll,
 )
 
 log = logging.getLogger("riskon.feeds.exchange")

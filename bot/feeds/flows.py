@@ -277,7 +277,7 @@ class FlowsFeed:
                 start = (known[-1][0] - timedelta(days=10)) if known else \
                     now.date() - timedelta(days=self.settings.history_days)
                 counts.extend(await asyncio.to_thread(self._yahoo_shares, fund, source, start, now))
-            except Exception as exc:  # noqa: BLE001 - reported below with the iShares problem
+            except Exception as exc:
                 problems.append(f"Yahoo shares: {_short(exc)}")
         if counts:
             self.store.upsert_fund_shares(fund, [(c.day, c.shares, c.nav, c.source) for c in counts], now)
@@ -356,7 +356,7 @@ class FlowsFeed:
         if self._yahoo_session is not None:
             try:
                 self._yahoo_session.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
+            except Exception:
                 pass
 
 

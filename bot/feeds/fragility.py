@@ -283,7 +283,7 @@ class FragilityFeed:
             log.warning("%s: Yahoo rate-limits us (%s); every request waits %.0f s", self.name, exc, pause)
             self.pace.hold(pause)  # every request waits, not just this member's: the limit is on all of them
             return
-        except (TryLater, asyncio.TimeoutError) as exc:
+        except (TimeoutError, TryLater) as exc:
             why = str(exc) or "no answer in time"
             self.table.record_failure(snapshot.id, member.ticker, why)
             if member.attempts + 1 >= self.settings.max_attempts:
@@ -362,7 +362,7 @@ class FragilityFeed:
         if self._yahoo_session is not None:
             try:
                 self._yahoo_session.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
+            except Exception:
                 pass
             self._yahoo_session = None
 

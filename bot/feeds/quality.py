@@ -280,7 +280,7 @@ def symbols_to_poll(
     return wanted, errors
 
 
-def newest_stored(store, symbol: str, interval: str = "1d") -> Bar | None:  # noqa: ANN001 - storage.Store
+def newest_stored(store, symbol: str, interval: str = "1d") -> Bar | None:
     """Return the newest bar of a symbol in the store, if any."""
     if store is None:
         return None

@@ -17,8 +17,15 @@ from pydantic import Field, field_validator
 from alerts.bars import Bar
 from bot.feeds.base import FeedResult
 from bot.feeds.quality import (
-    Backoff, FeedSettings, StaleMark, StaleTracker, newest_stored, retry_after_seconds, screen_bars, symbols_to_poll,
+    Backoff,
+    FeedSettings,
+    StaleMark,
+    StaleTracker,
+    newest_stored,
     plain_base_url,
+    retry_after_seconds,
+    screen_bars,
+    symbols_to_poll,
 )
 
 log = logging.getLogger("riskon.feeds.yahoo")
@@ -74,7 +81,7 @@ def yahoo_session(base_url: str | None = None) -> Any:
             self.base_url = base_url
             self._local = threading.local()
 
-        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             redirected = bool(self.base_url) and YAHOO_HOST.match(str(url)) is not None
             if redirected:
                 url = YAHOO_HOST.sub(self.base_url, str(url), count=1)
@@ -310,7 +317,7 @@ class YahooFeed:
         self.pool.shutdown(wait=False, cancel_futures=True)
         try:
             self.session.close()
-        except Exception:  # noqa: BLE001 - closing is best effort
+        except Exception:
             pass
 
 

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-
 from alerts.bars import Bar
-from alerts.events import AlertEvent
 from alerts.evaluate import step_rule
+from alerts.events import AlertEvent
 from alerts.rules import RULES
 from alerts.rules.base import Rule, RuleContext
-from tests.market import market_folder as market_data  # noqa: F401 - the golden tests' entry point
+from tests.market import market_folder as market_data
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 

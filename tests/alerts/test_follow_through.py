@@ -9,7 +9,14 @@ import pytest
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
 from tests.alerts.drive import (
-    START, bars_from, day, drive, drive_market, drive_with_restart, load_csv, make_rule,
+    START,
+    bars_from,
+    day,
+    drive,
+    drive_market,
+    drive_with_restart,
+    load_csv,
+    make_rule,
 )
 
 PARAMS = dict(leaders=["^RUT", "IWM"], trigger_rules=["smallcap_ath"], window_days=10, min_move_pct=10.0,

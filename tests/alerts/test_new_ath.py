@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from alerts.bars import Bar, utc
 from alerts.evaluate import step_rule
@@ -117,5 +118,6 @@ def test_dedup_key_is_stable_and_names_rule_symbol_kind_and_bar():
 
 @pytest.mark.parametrize("params", [{"rearm_pct": -1}, {"by": "open"}, {"min_gap_days": 1.5}, {"window": 3}])
 def test_bad_parameters_are_refused(params):
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError) as refused:
         RULES["new_ath"].Params(**params)
+    assert next(iter(params)) in str(refused.value)  # the message names the parameter

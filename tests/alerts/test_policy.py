@@ -9,8 +9,18 @@ import pytest
 from alerts.bars import utc
 from alerts.events import AlertEvent
 from alerts.policy import (
-    COOLDOWN_ELAPSED, EVERY_TIME, FIRST, NEW_EVENT, REARMED, SUPPRESSED, LastAlert, NotifyPolicy, decide,
-    group_alerts, merged_text, policy_from,
+    COOLDOWN_ELAPSED,
+    EVERY_TIME,
+    FIRST,
+    NEW_EVENT,
+    REARMED,
+    SUPPRESSED,
+    LastAlert,
+    NotifyPolicy,
+    decide,
+    group_alerts,
+    merged_text,
+    policy_from,
 )
 
 DAY1, DAY2, DAY3 = utc(2024, 11, 25), utc(2024, 11, 26), utc(2024, 11, 27)

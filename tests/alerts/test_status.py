@@ -8,8 +8,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from alerts.bars import Bar
-from alerts.status import (day_change, describe_levels, distance_from_high, highest_close, is_stale,
-                           net_flow_total, return_correlation)
+from alerts.status import (
+    day_change,
+    describe_levels,
+    distance_from_high,
+    highest_close,
+    is_stale,
+    net_flow_total,
+    return_correlation,
+)
 
 DAY0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -17,7 +17,8 @@ BAD = {
     "unknown_symbol.yaml": "rules[0].symbols[0]: unknown symbol '^RTU' (did you mean '^RUT'?) (unknown_symbol.yaml:6)",
     "unknown_feed.yaml": "symbols[0].feed: no feed named 'histroy' (did you mean 'history'?) (unknown_feed.yaml:4)",
     "unknown_rule_kind.yaml": "rules[0].kind: unknown rule kind 'new_athh' (did you mean 'new_ath'?) (unknown_rule_kind.yaml:6)",
-    "missing_env.yaml": "channels.telegram.token: environment variable RISKON_TEST_SURELY_UNSET_TOKEN is not set (missing_env.yaml:8)",
+    "missing_env.yaml":
+        "channels.telegram.token: environment variable RISKON_TEST_SURELY_UNSET_TOKEN is not set (missing_env.yaml:8)",
     "negative_interval.yaml": "feeds.history.every_seconds: must be greater than 0 (negative_interval.yaml:5)",
     "duplicate_rule_id.yaml": "rules[1].id: rule id 'a' is used twice (duplicate_rule_id.yaml:7)",
     "not_yaml.yaml": "not valid YAML",

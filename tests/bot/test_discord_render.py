@@ -10,7 +10,13 @@ from alerts.events import AlertEvent
 from alerts.messages import format_alert
 from bot.notifiers.base import ChatTarget, OutgoingAlert
 from bot.notifiers.discord.render import (
-    CONTENT_LIMIT, DEFAULT_COLOUR, KIND_COLOURS, alert_message, figure, reply_chunks, send_nonce,
+    CONTENT_LIMIT,
+    DEFAULT_COLOUR,
+    KIND_COLOURS,
+    alert_message,
+    figure,
+    reply_chunks,
+    send_nonce,
 )
 from tests.fakes.discord_api import validate_message
 

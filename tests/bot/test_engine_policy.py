@@ -79,7 +79,8 @@ def test_mutes_per_chat_by_rule_and_symbol_until_they_expire(store, mute, gets):
     from alerts.events import AlertEvent
 
     now = utc(2025, 10, 5, 12)
-    one, two = store.subscribe("telegram", "1"), store.subscribe("telegram", "2")
+    one = store.subscribe("telegram", "1")
+    store.subscribe("telegram", "2")
     if mute:
         hours = mute.get("until_hours", 24)
         store.mute(one.id, now + timedelta(hours=hours), rule_id=mute.get("rule_id"), symbol=mute.get("symbol"))

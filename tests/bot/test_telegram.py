@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 import logging
+import socket
 from datetime import datetime, timedelta, timezone
 
 import aiohttp

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -57,14 +56,12 @@ channels:
         event = AlertEvent("rut_ath", "new_ath", "^RUT", clock[0] - timedelta(days=1), VALUES)
         store.record_alert(event, format_alert(event), clock[0], store.recipients(event, clock[0]))
         await runtime.start()
-        started = time.monotonic()
         for _ in range(8):  # the first drain sends to all; later ones retry the faulted chats
             await runtime.deliver()
             counts = store.outbox_counts()
             if counts["pending"] == counts["retrying"] == 0:
                 break
             clock[0] += timedelta(minutes=2)  # retries become due
-        elapsed = time.monotonic() - started
         await runtime.close()
     finally:
         await fake.stop()

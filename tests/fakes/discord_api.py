@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
 from tests.fakes import serve_on_loopback
 
 API = "/api/v10"
@@ -131,7 +132,8 @@ def validate_message(payload: dict[str, Any]) -> dict[str, Any] | None:
         if problems:
             errors.setdefault("embeds", {})[str(index)] = problems
     if total > 6000:
-        errors["embeds"] = {"_errors": [{"code": "MAX_EMBED_SIZE_EXCEEDED", "message": "Embed size exceeds maximum size of 6000"}]}
+        too_big = {"code": "MAX_EMBED_SIZE_EXCEEDED", "message": "Embed size exceeds maximum size of 6000"}
+        errors["embeds"] = {"_errors": [too_big]}
     if not errors and not payload.get("content") and not embeds and not payload.get("attachments"):
         return {"message": "Cannot send an empty message", "code": 50006}
     return {"message": "Invalid Form Body", "code": 50035, "errors": errors} if errors else None
@@ -270,7 +272,7 @@ class FakeDiscord:
         """Return the gateway URL for DiscordWebSocket.DEFAULT_GATEWAY."""
         return f"ws://127.0.0.1:{self.port}/"
 
-    async def start(self, port: int = 0) -> "FakeDiscord":
+    async def start(self, port: int = 0) -> FakeDiscord:
         """Listen on 127.0.0.1, on a free port unless one is given."""
         app = web.Application(client_max_size=30 * 1024 * 1024)
         app.router.add_get("/", self._gateway)

@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.yahoo import DailyRow
 from tests.fakes import serve_on_loopback
+from tests.fakes.yahoo import DailyRow
 
 DAY_MS = 86_400_000
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from aiohttp import web
+
 from tests.fakes import serve_on_loopback
 
 HOLDINGS_HEADER = ("Ticker,Name,Sector,Asset Class,Market Value,Weight (%),Notional Value,Quantity,Price,Location,"

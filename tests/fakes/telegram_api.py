@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from aiohttp import ClientSession, web
+
 from tests.fakes import serve_on_loopback
 
 BOT_ID = 123456
@@ -167,7 +168,7 @@ class FakeTelegram:
         self.port = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
-    async def start(self) -> "FakeTelegram":
+    async def start(self) -> FakeTelegram:
         """Listen on 127.0.0.1 on a free port."""
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
@@ -290,7 +291,7 @@ class FakeTelegram:
             self._new_update.clear()
             try:
                 await asyncio.wait_for(self._new_update.wait(), deadline - time.monotonic())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         return _ok(self._updates[:limit])
 

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+
 from tests.fakes import serve_on_loopback
 
 NEW_YORK = "America/New_York"

@@ -24,7 +24,7 @@ class BotProcess:
         self.process: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task] = []
 
-    async def start(self) -> "BotProcess":
+    async def start(self) -> BotProcess:
         """Start the process and the readers of its output."""
         umask = self.umask
         self.process = await asyncio.create_subprocess_exec(

@@ -23,8 +23,8 @@ import inspect
 import os
 import random
 import signal
-import statistics
 import sqlite3
+import statistics
 import sys
 import time
 from collections import Counter
@@ -144,7 +144,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_in_fligh
     process = None
     started = time.monotonic()
     try:
-        for kill in range(KILLS):
+        for _ in range(KILLS):
             first = len(telegram.sent)
             spawned = time.monotonic()
             process = await spawn(config, log)
@@ -154,9 +154,9 @@ async def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_in_fligh
             else:
                 # Mid-fan-out, after a random number of messages of this run reached Telegram.
                 target = first + rng.randint(1, 45)
-                await wait_for(lambda: len(telegram.sent) > first, 40.0, process, log)
+                await wait_for(lambda first=first: len(telegram.sent) > first, 40.0, process, log)
                 to_first_send.append(time.monotonic() - spawned)
-                await wait_for(lambda: len(telegram.sent) >= target, 40.0, process, log)
+                await wait_for(lambda target=target: len(telegram.sent) >= target, 40.0, process, log)
                 await asyncio.sleep(rng.uniform(0.0, 0.02))
             process.send_signal(signal.SIGKILL)
             assert await process.wait() == -signal.SIGKILL

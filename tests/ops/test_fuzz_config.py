@@ -172,8 +172,8 @@ def test_a_valid_config_with_one_key_wrong_missing_or_extra_is_a_config_or_a_cle
     result = outcome(dump(mutated(path, action, value)))
     if action == "add" and isinstance(result, ConfigError) and isinstance(path[-1], str):
         # An unknown key is named as such (except inside free-form sections such as feed settings).
-        assert any("unknown" in p or "keys should be strings" in p or "must be" in p or "is required" in p
-                   or "not set" in p or "cannot be read" in p or "too" in p or "NUL" in p for p in result.problems), result.problems
+        named = ("unknown", "keys should be strings", "must be", "is required", "not set", "cannot be read", "too", "NUL")
+        assert any(word in p for p in result.problems for word in named), result.problems
 
 
 @settings(FUZZ, max_examples=CASES_RAW_TEXT)

@@ -95,7 +95,7 @@ async def test_sigterm_mid_fan_out_exits_0_within_10_s_and_loses_nothing(tmp_pat
                 if not runs:  # a backup in the middle of the fan-out, while the outbox is being written
                     await telegram.wait_until(lambda: len(alerts()) >= 20, 60)
                     backups = back_up_while_running(tmp_path / "riskon.db", tmp_path)
-                await telegram.wait_until(lambda: len({m.chat_id for m in alerts()}) >= until, 60)
+                await telegram.wait_until(lambda until=until: len({m.chat_id for m in alerts()}) >= until, 60)
                 received_at_signal = len(alerts())
                 code, seconds = await bot.stop()
             finally:

@@ -54,7 +54,7 @@ class DiscordNotifier:
         await self._go_online()
         try:
             await asyncio.wait_for(self.ready.wait(), self.settings.ready_timeout_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # Alerts still go out over REST; slash commands work once the gateway connects.
             log.warning("discord: gateway not ready after %.0f s; still trying", self.settings.ready_timeout_seconds)
 

@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 import re
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable
 
 import discord
 from discord import app_commands
@@ -67,7 +67,7 @@ def missing_permissions_note(interaction: discord.Interaction) -> str:
             "until a server admin grants them.")
 
 
-def words(*values: Optional[str]) -> list[str]:
+def words(*values: str | None) -> list[str]:
     """Turn optional option values into command arguments (a value may hold several names)."""
     return [part for value in values if value for part in re.split(r"[\s,]+", value.strip()) if part]
 
@@ -125,7 +125,7 @@ def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: Disco
     async def durations(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return _choices(list(DURATIONS), current)
 
-    async def run(interaction: discord.Interaction, name: str, *values: Optional[str]) -> None:
+    async def run(interaction: discord.Interaction, name: str, *values: str | None) -> None:
         await run_command(interaction, runtime, settings, name, words(*values))
 
     def describe(name: str) -> str:
@@ -142,7 +142,7 @@ def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: Disco
     @tree.command(name="status", description=describe("status"))
     @app_commands.describe(symbol="a symbol, e.g. ^RUT (empty: every symbol)")
     @app_commands.autocomplete(symbol=symbols)
-    async def status(interaction: discord.Interaction, symbol: Optional[str] = None) -> None:
+    async def status(interaction: discord.Interaction, symbol: str | None = None) -> None:
         await run(interaction, "status", symbol)
 
     @tree.command(name="chart", description=describe("chart"))
@@ -154,24 +154,24 @@ def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: Disco
     @tree.command(name="subscribe", description=describe("subscribe"))
     @app_commands.describe(what="rules and/or symbols, e.g. BTC or smallcap_ath (empty: every alert)")
     @app_commands.autocomplete(what=rules_and_symbols)
-    async def subscribe(interaction: discord.Interaction, what: Optional[str] = None) -> None:
+    async def subscribe(interaction: discord.Interaction, what: str | None = None) -> None:
         await run(interaction, "subscribe", what)
 
     @tree.command(name="unsubscribe", description=describe("unsubscribe"))
     @app_commands.describe(what="rules and/or symbols to drop (empty: stop every alert)")
     @app_commands.autocomplete(what=rules_and_symbols)
-    async def unsubscribe(interaction: discord.Interaction, what: Optional[str] = None) -> None:
+    async def unsubscribe(interaction: discord.Interaction, what: str | None = None) -> None:
         await run(interaction, "unsubscribe", what)
 
     @tree.command(name="mute", description=describe("mute"))
     @app_commands.describe(duration="how long, e.g. 30m, 6h, 2d", what="one rule or symbol (empty: everything)")
     @app_commands.autocomplete(duration=durations, what=rules_and_symbols)
-    async def mute(interaction: discord.Interaction, duration: str, what: Optional[str] = None) -> None:
+    async def mute(interaction: discord.Interaction, duration: str, what: str | None = None) -> None:
         await run(interaction, "mute", duration, what)
 
     @tree.command(name="alerts", description=describe("alerts"))
     @app_commands.describe(count="how many (1-50, default 5)")
-    async def alerts(interaction: discord.Interaction, count: Optional[app_commands.Range[int, 1, 50]] = None) -> None:
+    async def alerts(interaction: discord.Interaction, count: app_commands.Range[int, 1, 50] | None = None) -> None:
         await run(interaction, "alerts", str(count) if count is not None else None)
 
     return tree

@@ -13,7 +13,11 @@ from bot.notifiers.base import ChatTarget, OutgoingAlert, SendOutcome, failed, r
 from bot.notifiers.discord.outcomes import post_alert
 from bot.notifiers.discord.render import NO_MENTIONS, AlertMessage
 from bot.notifiers.discord.settings import (
-    DiscordSettings, DiscordSetupError, DiscordWebhookSettings, apply_endpoints, check_filters,
+    DiscordSettings,
+    DiscordSetupError,
+    DiscordWebhookSettings,
+    apply_endpoints,
+    check_filters,
 )
 from bot.seams import NotifierRuntime
 

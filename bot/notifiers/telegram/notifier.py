@@ -135,7 +135,7 @@ class TelegramNotifier:
             # A message already on its way may have reached the chat: wait for its answer, so the delivery
             # job records it as sent instead of sending it again after a restart.
             await asyncio.wait_for(self._idle.wait(), self.settings.request_timeout_seconds + 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("telegram: %d sends still unanswered at shutdown", self._sending)
         try:
             if self.app.updater is not None and self.app.updater.running:

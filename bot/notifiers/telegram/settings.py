@@ -39,7 +39,7 @@ class TelegramSettings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _validate_webhook(self) -> "TelegramSettings":
+    def _validate_webhook(self) -> TelegramSettings:
         if self.mode == "webhook" and not self.webhook_url:
             raise PydanticCustomError(
                 "webhook_url", "webhook mode needs webhook_url (the public HTTPS URL Telegram posts updates to)")

@@ -9,7 +9,14 @@ import pytest
 
 from alerts.bars import Bar
 from bot.feeds.flows import (
-    FlowsFeed, FlowsSettings, Fund, SharesCount, clean_shares, implied_flows, parse_ishares_fund_csv, read_flows_csv,
+    FlowsFeed,
+    FlowsSettings,
+    Fund,
+    SharesCount,
+    clean_shares,
+    implied_flows,
+    parse_ishares_fund_csv,
+    read_flows_csv,
 )
 from tests.fakes.ishares import FakeIShares
 from tests.fakes.yahoo import FakeYahoo, Instrument, read_csv_rows

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tests.fakes.exchanges import FakeExchange, Market
@@ -59,7 +59,7 @@ async def test_riskon_run_backfills_then_alerts_on_a_live_high(market_data, tmp_
         while time.monotonic() < deadline and not ("BTC" in output and "ETH" in output):
             try:
                 line = await asyncio.wait_for(child.stdout.readline(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if not line:
                 break
