@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser(
         "replay", help="feed history through the bot bar by bar",
         description="Replay a folder of daily CSVs (date,open,high,low,close,volume; one file per symbol) through "
-        "the same scheduler, engine, storage and notifiers as 'run', printing each alert as it is delivered. "
+        "the same engine, storage and notifiers as 'run', printing each alert as it is delivered. "
         "Alerts go to the console only, never to chats. A second replay on the same database prints nothing new.",
     )
     replay.add_argument("--data", required=True, metavar="DIR", help="folder of CSV files, one per symbol")
@@ -252,7 +252,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Replay history through the live pipeline and summarise it."""
     from bot.logs import setup_logging
     from bot.runtime import Runtime
-    from bot.scheduler import Scheduler
+    from bot.replay_loop import ReplayLoop
     from storage import Store
 
     if not Path(args.data).is_dir():
@@ -274,7 +274,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise RiskonError(f"--data {args.data}: no CSV file matches a configured symbol")
         runtime = Runtime(config, store, clock=replay.clock, live_since=replay.live_since(),
                           feeds={"replay": replay, **{n: f for n, f in _other_feeds(config, store).items()}})
-        await _serve(runtime, Scheduler(runtime, replay_seconds_per_bar=args.speed))
+        await _serve(runtime, ReplayLoop(runtime, seconds_per_day=args.speed))
         summary["fired"] = runtime.engine.fired
         summary["bars"] = runtime.bars_processed
         summary["outbox"] = store.outbox_counts()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 RECENT_EVENTS = 1000  # events kept for cross-asset rules (follow_through) across polls and restarts
 ONCE = NotifyPolicy()  # the policy of a rule that says nothing else: tell each event once
 
+# One poll's bars by symbol, and the clock when they arrived.
+Cycle = tuple[Mapping[str, Sequence[Bar]], datetime]
+
 
 @dataclass
 class IngestReport:
@@ -31,6 +34,7 @@ class IngestReport:
     silent: int = 0
     duplicates: int = 0
     suppressed: int = 0  # new events the rule's notify policy held back (cooldown, re-arm, once per bar)
+    cycles: int = 0  # polls' batches of bars taken (see Engine.ingest_cycles)
 
 
 @dataclass
@@ -62,6 +66,8 @@ class Engine:
         self._states: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime | None]] = {}
         self.fired = Counter()  # (rule_id, symbol) -> alerts sent, for summaries and metrics
         self._recent_events: deque[AlertEvent] | None = None
+        self._earlier: tuple[AlertEvent, ...] | None = None  # recent_events as a tuple, until the next append
+        self._by_symbol: dict[str, list[_Binding]] = {}
 
     def rules_for(self, symbol: str) -> list[_Binding]:
         """Return the rules that watch a symbol."""
@@ -94,68 +100,106 @@ class Engine:
 
     def ingest(self, bars_by_symbol: Mapping[str, Sequence[Bar]], now: datetime, live_since: datetime) -> IngestReport:
         """Store new bars, step the rules over them in time order, and record every new alert."""
+        return self.ingest_cycles([(bars_by_symbol, now)], live_since)
+
+    def ingest_cycles(self, cycles: Sequence[Cycle], live_since: datetime, until_alert: bool = False) -> IngestReport:
+        """Ingest several polls' bars, in order, in one transaction: each cycle sees exactly what it would see
+        ingested alone (its own events as this cycle's, earlier cycles' as recent events); rule states and bars
+        are written once per batch, not once per bar (a replay steps a year of days this way).
+
+        until_alert: stop after the first cycle that records an alert to send, so that it can be delivered
+        before later cycles are ingested (`report.cycles` says how many were taken).
+        """
         report = IngestReport()
-        queue = sorted(
-            ((bar.time, self.order.get(symbol, len(self.order)), symbol, bar)
-             for symbol, bars in bars_by_symbol.items() for bar in bars),
-            key=lambda item: item[:3],
-        )
-        if not queue:
-            return report
         try:
-            return self._ingest(queue, now, live_since, report)
+            dirty: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime, datetime]] = {}
+            new_bars: dict[str, list[Bar]] = {}
+            flows: dict[str, Sequence[tuple[datetime, float]]] = {}  # flows do not change while a batch is evaluated
+            with self.store.transaction():
+                for bars_by_symbol, now in cycles:
+                    report.cycles += 1
+                    queue = self._queue(bars_by_symbol)
+                    if queue:
+                        self._ingest(queue, now, live_since, report, dirty, new_bars, flows)
+                    if until_alert and report.alerts:
+                        break
+                for symbol, bars in new_bars.items():
+                    self.store.upsert_bars(symbol, bars)
+                self.store.save_rule_states(
+                    (rule_id, symbol, state, seen, now) for (rule_id, symbol), (state, seen, now) in dirty.items())
+            return report
         except BaseException:
             # The transaction rolled back: forget what memory believed, and reload it from the database.
             self._states.clear()
             self._windows.clear()
             self._recent_events = None
+            self._earlier = None
             raise
 
-    def _ingest(self, queue: list, now: datetime, live_since: datetime, report: IngestReport) -> IngestReport:
-        dirty: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime]] = {}
+    def _queue(self, bars_by_symbol: Mapping[str, Sequence[Bar]]) -> list[tuple[datetime, int, str, Bar]]:
+        """Order a poll's bars by time, then by the config's symbol order (leaders before followers)."""
+        order, last = self.order, len(self.order)
+        return sorted(
+            ((bar.time, order.get(symbol, last), symbol, bar) for symbol, bars in bars_by_symbol.items() for bar in bars),
+            key=lambda item: item[:3],
+        )
+
+    def _bindings_of(self, symbol: str) -> list[_Binding]:
+        found = self._by_symbol.get(symbol)
+        if found is None:
+            found = self._by_symbol[symbol] = self.rules_for(symbol)
+        return found
+
+    def _ingest(self, queue: list, now: datetime, live_since: datetime, report: IngestReport,
+                dirty: dict, new_bars: dict[str, list[Bar]], flows: dict) -> None:
         cycle: list[AlertEvent] = []
-        # Read once per batch, not per bar: events this batch fires reach later bars through `cycle`,
-        # and flows do not change while a batch of bars is evaluated.
-        earlier_events = tuple(self.recent_events())
-        flows: dict[str, Sequence[tuple[datetime, float]]] = {}
-        with self.store.transaction():
-            for _, _, symbol, bar in queue:
+        # Events of earlier cycles, as one tuple shared by every bar until a new event is recorded.
+        earlier_events = self._earlier_events()
+        states = self._states
+        for _, _, symbol, bar in queue:
+            window = self._windows.get(symbol)
+            if window is None:
                 window = self.window(symbol)
-                if bar.final and window and bar.time <= window[-1].time:
-                    continue  # not newer than what we hold: never evaluated twice
-                if symbol not in flows:
-                    flows[symbol] = self.flows_of(symbol)
-                ctx = RuleContext(
-                    recent=tuple(window),
-                    truncated_since=self.truncated_since.get(symbol),
-                    cycle_events=tuple(cycle),
-                    recent_events=earlier_events,
-                    bars_of=lambda other: tuple(self._windows.get(other, ())),
-                    flows=flows[symbol],
-                )
-                for binding in self.rules_for(symbol):
-                    rule_id = binding.rule.rule_id
-                    state, seen = self.state(rule_id, symbol)
-                    if seen is not None and bar.time <= seen and bar.final:
-                        continue
-                    # Each rule sees what the rules before it fired on this very bar (e.g. a flip that
-                    # confirms a follow-through).
-                    bar_ctx = replace(ctx, cycle_events=tuple(cycle))
-                    new_state, events = step_rule(binding.rule, state, symbol, bar, bar_ctx)
-                    if bar.final:
-                        self._states[(rule_id, symbol)] = (new_state, bar.time)
-                        dirty[(rule_id, symbol)] = (new_state, bar.time)
-                    for event in events:
-                        cycle.append(event)
-                        if self._record(event, bar, now, live_since, report, self._policy(binding)):
-                            self.recent_events().append(event)  # for later cycles: other feeds' polls
-                if bar.final:
-                    window.append(bar)
-                    self.store.upsert_bars(symbol, [bar])
-                    report.bars += 1
-            for (rule_id, symbol), (state, seen) in dirty.items():
-                self.store.save_rule_state(rule_id, symbol, state, seen, now)
-        return report
+            final = bar.final
+            if final and window and bar.time <= window[-1].time:
+                continue  # not newer than what we hold: never evaluated twice
+            if symbol not in flows:
+                flows[symbol] = self.flows_of(symbol)
+            ctx: RuleContext | None = None
+            for binding in self._bindings_of(symbol):
+                rule_id = binding.rule.rule_id
+                key = (rule_id, symbol)
+                held = states.get(key)
+                state, seen = held if held is not None else self.state(rule_id, symbol)
+                if seen is not None and final and bar.time <= seen:
+                    continue
+                # Each rule sees what the rules before it fired on this very bar (e.g. a flip that confirms a
+                # follow-through): one context per bar, a new one only when an event was added.
+                if ctx is None or len(ctx.cycle_events) != len(cycle):
+                    ctx = RuleContext(recent=tuple(window), truncated_since=self.truncated_since.get(symbol),
+                                      cycle_events=tuple(cycle), recent_events=earlier_events,
+                                      bars_of=self._bars_of, flows=flows[symbol])
+                new_state, events = step_rule(binding.rule, state, symbol, bar, ctx)
+                if final:
+                    states[key] = (new_state, bar.time)
+                    dirty[key] = (new_state, bar.time, now)
+                for event in events:
+                    cycle.append(event)
+                    if self._record(event, bar, now, live_since, report, self._policy(binding)):
+                        self.recent_events().append(event)  # for later cycles: other feeds' polls
+                        self._earlier = None
+            if final:
+                window.append(bar)
+                new_bars.setdefault(symbol, []).append(bar)
+                report.bars += 1
+
+    def _earlier_events(self) -> tuple[AlertEvent, ...]:
+        if self._earlier is None:
+            self._earlier = tuple(self.recent_events())
+        return self._earlier
+
+    def _bars_of(self, other: str) -> tuple[Bar, ...]:
+        return tuple(self._windows.get(other, ()))
 
     @staticmethod
     def _policy(binding: _Binding) -> NotifyPolicy:

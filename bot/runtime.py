@@ -7,7 +7,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, TextIO
+from typing import Callable, Sequence, TextIO
 
 from alerts.events import AlertEvent
 from bot.charts import AlertCharts
@@ -15,7 +15,7 @@ from bot.commands.specs import CommandRateLimit
 from bot.config import Config, load_config
 from bot.delivery import Dispatcher, DrainReport
 from bot.engine import Engine, IngestReport
-from bot.feeds import FEEDS, Feed
+from bot.feeds import FEEDS, Feed, FeedResult
 from bot.notifiers import NOTIFIERS, Notifier
 from bot.notifiers.console import CONSOLE_CHAT
 from storage import Store
@@ -189,6 +189,33 @@ class Runtime:
         self.bars_processed += report.bars
         self._feed_ok(feed_name, health, now, result.errors)
         return report
+
+    async def ingest_polls(self, polls: Sequence[tuple[str, FeedResult, datetime]], until_alert: bool = False,
+                           ) -> IngestReport:
+        """Record several polls' results, in order, in one transaction, as separate polls would (a replay's days);
+        with until_alert, stop after the first poll that records an alert (`report.cycles` polls taken)."""
+        if not polls:
+            return IngestReport()
+        async with self._lock:
+            for _, result, _ in polls:
+                self.engine.truncated_since.update(result.truncated_since)
+            # Paused: keep the data current, but record nothing as news.
+            live_since = datetime.max.replace(tzinfo=timezone.utc) if self.paused else self.live_since
+            report = self.engine.ingest_cycles([(result.bars, now) for _, result, now in polls], live_since,
+                                               until_alert)
+        self.bars_processed += report.bars
+        last: dict[str, tuple[FeedResult, datetime, int]] = {}
+        for name, result, now in polls[:report.cycles]:
+            last[name] = (result, now, last[name][2] + 1 if name in last else 1)
+        for name, (result, now, count) in last.items():  # the feed's health as its last poll of the batch left it
+            health = self.health[name]
+            health.polls += count - 1  # _feed_ok counts the last one
+            self._feed_ok(name, health, now, result.errors)
+        return report
+
+    def feed_failed(self, name: str, now: datetime, exc: Exception) -> None:
+        """Record a failed poll of a feed (logged once per back-off step)."""
+        self._feed_failed(name, self.health[name], now, exc)
 
     async def _backfill_from_history_feeds(self, symbols: list[str], now: datetime) -> None:
         """Fill empty symbols from their `history_feed` (a longer history than the live feed serves)."""

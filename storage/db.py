@@ -132,17 +132,12 @@ class Store:
     # --- bars cache -------------------------------------------------------------------------
     def upsert_bars(self, symbol: str, bars: Iterable[Bar]) -> int:
         """Store final bars by (symbol, interval, time), replacing any earlier copy; return how many."""
-        rows = [
-            {"symbol": symbol, "interval": b.interval, "time": _iso(b.time), "open": b.open, "high": b.high,
-             "low": b.low, "close": b.close, "volume": b.volume}
-            for b in bars
-            if b.final
-        ]
+        rows = [(symbol, b.interval, _iso(b.time), b.open, b.high, b.low, b.close, b.volume) for b in bars if b.final]
         if rows:
             with self.transaction():
                 self.db.conn.executemany(
                     "insert into bars (symbol, interval, time, open, high, low, close, volume) "
-                    "values (:symbol, :interval, :time, :open, :high, :low, :close, :volume) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?) "
                     "on conflict(symbol, interval, time) do update set open = excluded.open, high = excluded.high, "
                     "low = excluded.low, close = excluded.close, volume = excluded.volume",
                     rows,
@@ -195,12 +190,22 @@ class Store:
         self, rule_id: str, symbol: str, state: Mapping[str, Any] | None, last_bar_time: datetime, now: datetime
     ) -> None:
         """Save a rule's state for a symbol after it has seen the bar at `last_bar_time`."""
+        self.save_rule_states([(rule_id, symbol, state, last_bar_time, now)])
+
+    def save_rule_states(
+        self, states: Iterable[tuple[str, str, Mapping[str, Any] | None, datetime, datetime]]
+    ) -> None:
+        """Save many rules' states at once, each as (rule_id, symbol, state, last_bar_time, now)."""
+        rows = [(rule_id, symbol, json.dumps(state) if state is not None else None, _iso(seen), _iso(now))
+                for rule_id, symbol, state, seen, now in states]
+        if not rows:
+            return
         with self.transaction():
-            self.db.execute(
+            self.db.conn.executemany(
                 "insert into rule_state (rule_id, symbol, state_json, last_bar_time, updated_at) values (?,?,?,?,?) "
                 "on conflict(rule_id, symbol) do update set state_json = excluded.state_json, "
                 "last_bar_time = excluded.last_bar_time, updated_at = excluded.updated_at",
-                [rule_id, symbol, json.dumps(state) if state is not None else None, _iso(last_bar_time), _iso(now)],
+                rows,
             )
 
     # --- alerts and the outbox ---------------------------------------------------------------

@@ -93,12 +93,16 @@ class CompositeFeed:
         self.name = name
         self.settings = settings
         self.store = store
+        # Where members' bars are read: the store, or (in a replay) the bars the replay has served so far, which
+        # answer the same two questions without a query per member per day.
+        self.bars: Any = store
         self.sources = {s.id: s.source_name for s in symbols if getattr(s, "feed", name) == name}
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
         # The base date found on the first full computation of an index without one: pinned, so later polls
         # read only the members' new bars instead of their whole history (a replay would grow quadratically).
         self._found_base: dict[str, date] = {}
         self._base_bars: dict[tuple[str, date], list[Bar]] = {}
+        self._pinned_indexes: dict[str, tuple[CompositeIndex, CompositeIndex]] = {}
 
     def stale(self, now: datetime) -> dict[str, StaleMark]:
         """Return the indexes that stopped updating, with since-when and why."""
@@ -118,8 +122,8 @@ class CompositeFeed:
                 continue
             last = since.get(symbol)
             if index.base_date is None and last is not None and symbol in self._found_base:
-                index = index.model_copy(update={"base_date": self._found_base[symbol]})
-            if last is None and any(self.store.last_bar_time(m) is None for m in index.members):
+                index = self._pinned(symbol, index)
+            if last is None and any(self.bars.last_bar_time(m) is None for m in index.members):
                 member_bars: dict[str, list[Bar]] = {}  # a member has no bar yet: no common date, nothing to read
             else:
                 member_bars = self._member_bars(index, last)
@@ -127,7 +131,7 @@ class CompositeFeed:
             if computed and base_day is not None:
                 self._found_base.setdefault(symbol, base_day)
             if not computed:
-                empty = [m for m in index.members if self.store.last_bar_time(m) is None]
+                empty = [m for m in index.members if self.bars.last_bar_time(m) is None]
                 if base_day:
                     why = f"base date {base_day} is not a date every member has a bar for"
                 elif empty:
@@ -139,7 +143,7 @@ class CompositeFeed:
                 self.tracker.failed(symbol, now, why)
                 continue
             fresh = [b for b in computed if last is None or b.time > last]
-            previous = newest_stored(self.store, symbol) if last is not None else None
+            previous = newest_stored(self.bars, symbol) if last is not None else None
             screened = screen_bars(symbol, fresh, now, previous, self.settings.spike_threshold("composite"), self.name)
             if screened.kept:
                 bars[symbol] = list(screened.kept)
@@ -154,19 +158,26 @@ class CompositeFeed:
                 self.tracker.ok(symbol, now, computed[-1:])
         return FeedResult(bars=bars, errors=errors)
 
+    def _pinned(self, symbol: str, index: CompositeIndex) -> CompositeIndex:
+        """Return the index with its found base date pinned (one copy, not one per poll)."""
+        pinned = self._pinned_indexes.get(symbol)
+        if pinned is None or pinned[0] is not index:
+            pinned = self._pinned_indexes[symbol] = (index, index.model_copy(update={"base_date": self._found_base[symbol]}))
+        return pinned[1]
+
     def _member_bars(self, index: CompositeIndex, last: datetime | None) -> dict[str, list[Bar]]:
         """Load members' bars: all of them on the first run, else the base date's and those after `last`."""
         if last is None or index.base_date is None:
-            return {m: self.store.load_bars(m) for m in index.members}
+            return {m: self.bars.load_bars(m) for m in index.members}
         out = {}
         for member in index.members:
             base = self._base_bars.get((member, index.base_date))
             if base is None:
-                base = [b for b in self.store.load_bars(member, since=_stamp(index.base_date))[:1]
+                base = [b for b in self.bars.load_bars(member, since=_stamp(index.base_date))[:1]
                         if _day(b.time) == index.base_date]
                 if base:  # a final bar of a past day does not change: read it once
                     self._base_bars[(member, index.base_date)] = base
-            recent = self.store.load_bars(member, since=last - timedelta(days=1))
+            recent = self.bars.load_bars(member, since=last - timedelta(days=1))
             out[member] = base + [b for b in recent if not base or b.time > base[0].time]
         return out
 

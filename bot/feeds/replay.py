@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import csv
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -43,7 +43,7 @@ def read_daily_csv(path: Path) -> tuple[list[Bar], list[str]]:
         previous: datetime | None = None
         for line, row in enumerate(reader, start=2):
             try:
-                moment = datetime.strptime(row["date"].strip()[:10], "%Y-%m-%d").replace(tzinfo=timezone.utc)
+                moment = datetime.combine(date.fromisoformat(row["date"].strip()[:10]), time(0), timezone.utc)
                 bar = Bar(moment, float(row["open"]), float(row["high"]), float(row["low"]), float(row["close"]),
                           float(row.get("volume") or 0))
             except (ValueError, TypeError, AttributeError) as exc:

@@ -1,0 +1,142 @@
+"""The replay loop: history stepped day by day through the live Runtime, a batch of days per transaction.
+
+A replay needs no scheduler: it is a plain loop. Each day is one poll of the replay feed, then one poll of each
+feed computed from stored bars (composites), exactly as `riskon run` polls; a batch of days goes to the Engine
+in one transaction, and the alerts it recorded are delivered before the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+from datetime import datetime
+from typing import Any
+
+from alerts.bars import Bar
+from bot.feeds import FeedResult
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BATCH_DAYS = 256  # days per transaction at full speed: a year of daily bars, a few hundred rule-state rows
+FINAL_DRAIN_ROUNDS = 20
+
+
+class ServedBars:
+    """The final bars handed to the engine so far (and those stored before), read as the store's bars table is.
+
+    A composite reads its members' bars here during a replay: the same answers as the store gives once a
+    batch is committed, without a query per member per day.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._bars: dict[str, list[Bar]] = {}
+        self._times: dict[str, list[datetime]] = {}
+
+    def _of(self, symbol: str) -> tuple[list[Bar], list[datetime]]:
+        if symbol not in self._bars:
+            stored = self.store.load_bars(symbol)  # a replay resumed on a database that holds history
+            self._bars[symbol], self._times[symbol] = stored, [b.time for b in stored]
+        return self._bars[symbol], self._times[symbol]
+
+    def add(self, symbol: str, bars: list[Bar]) -> None:
+        """Remember the final bars newer than the newest held, as the engine keeps them."""
+        held, times = self._of(symbol)
+        for bar in bars:
+            if bar.final and (not times or bar.time > times[-1]):
+                held.append(bar)
+                times.append(bar.time)
+
+    def last_bar_time(self, symbol: str, interval: str = "1d") -> datetime | None:
+        """Return the time of the newest bar held for a symbol."""
+        times = self._of(symbol)[1]
+        return times[-1] if times else None
+
+    def load_bars(self, symbol: str, interval: str = "1d", since: datetime | None = None) -> list[Bar]:
+        """Return the bars held for a symbol from `since` on, oldest first."""
+        held, times = self._of(symbol)
+        return held[bisect.bisect_left(times, since):] if since is not None else list(held)
+
+
+class ReplayLoop:
+    """Replay every replay feed to its end (or until stopped), then deliver what is left."""
+
+    def __init__(self, runtime: Runtime, seconds_per_day: float = 0.0, batch_days: int = BATCH_DAYS) -> None:
+        # seconds_per_day: 0 replays as fast as possible; above 0, one day per batch at that pace.
+        self.runtime = runtime
+        self.seconds_per_day = seconds_per_day
+        self.batch_days = 1 if seconds_per_day > 0 else max(1, batch_days)
+        self.stopped = asyncio.Event()
+        self.finished_replay = False
+        self.replays = [name for name, feed in runtime.feeds.items() if hasattr(feed, "exhausted")]
+        # Feeds computed from stored bars (composites) step in lockstep with the replayed day.
+        self.derived = [name for name in runtime.feeds if name not in self.replays]
+        self.served = ServedBars(runtime.store)
+        for name in self.derived:
+            if hasattr(runtime.feeds[name], "bars"):
+                runtime.feeds[name].bars = self.served
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the batch in progress."""
+        self.stopped.set()
+
+    def _exhausted(self) -> bool:
+        return all(self.runtime.feeds[name].exhausted for name in self.replays)
+
+    async def run(self) -> None:
+        """Step batches of days until every replay feed is exhausted or a stop is asked, then drain the outbox."""
+        runtime = self.runtime
+        latest = {symbol: runtime.engine_last_bar(symbol) for symbols in runtime.feed_symbols.values()
+                  for symbol in symbols}
+        while not self.stopped.is_set() and not self._exhausted():
+            polls: list[tuple[str, FeedResult, datetime]] = []
+            for _ in range(self.batch_days):
+                if self._exhausted():
+                    break
+                for name in self.replays + self.derived:
+                    polls.append(await self._poll(name, latest))
+            while polls:
+                try:
+                    # Up to the first poll that fires an alert: it is delivered before the next is ingested, so
+                    # each poll's alerts reach a chat as that poll's own message, as in a live run.
+                    report = await runtime.ingest_polls(polls, until_alert=True)
+                except Exception:
+                    log.exception("replay: a batch of %d polls failed", len(polls))
+                    self.stop()
+                    return
+                polls = polls[report.cycles:]
+                if report.alerts:
+                    await runtime.deliver()
+            if self.seconds_per_day:
+                await asyncio.sleep(self.seconds_per_day)
+            else:
+                await asyncio.sleep(0)  # let chat commands and the health endpoint answer between batches
+        if self._exhausted():
+            await self._drain()
+            self.finished_replay = True
+
+    async def _poll(self, name: str, latest: dict[str, datetime | None]) -> tuple[str, FeedResult, datetime]:
+        """Poll one feed for the day as `Runtime.poll` would, remembering what it served."""
+        runtime = self.runtime
+        now = runtime.now()
+        symbols = runtime.feed_symbols[name]
+        try:
+            result = await runtime.feeds[name].fetch(symbols, {s: latest.get(s) for s in symbols}, now)
+        except Exception as exc:  # as in a live poll: recorded and logged, the replay goes on
+            runtime.feed_failed(name, now, exc)
+            return name, FeedResult(), now
+        for symbol, bars in result.bars.items():
+            finals = [b for b in bars if b.final]
+            if finals:
+                self.served.add(symbol, finals)
+                if latest.get(symbol) is None or finals[-1].time > latest[symbol]:
+                    latest[symbol] = finals[-1].time
+        return name, result, now
+
+    async def _drain(self) -> None:
+        for _ in range(FINAL_DRAIN_ROUNDS):
+            report = await self.runtime.deliver()
+            if not report.outcomes:
+                break
