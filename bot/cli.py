@@ -251,8 +251,8 @@ def replay_config(config: Config, data: str, start: date | None, end: date | Non
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay history through the live pipeline and summarise it."""
     from bot.logs import setup_logging
-    from bot.runtime import Runtime
     from bot.replay_loop import ReplayLoop
+    from bot.runtime import Runtime
     from storage import Store
 
     if not Path(args.data).is_dir():
