@@ -78,3 +78,27 @@ def alert_note(store: Any, config: Any, event: AlertEvent) -> str | None:
         return None
     return describe_fragility(last.unprofitable_pct_count, last.unprofitable_pct_weight, last.day,
                               last.coverage_pct_weight)
+
+
+def request_snapshot(runtime: Any, fund: str | None) -> str:
+    """Ask every fragility feed (that has the fund) for a snapshot at its next poll; say what will happen."""
+    from bot.feeds.fragility import FragilityFeed
+
+    feeds = [feed for feed in runtime.feeds.values() if isinstance(feed, FragilityFeed)]
+    if not feeds:
+        return "No fragility feed is configured (feeds: kind: fragility, see docs/feeds.md)."
+    known = sorted({f for feed in feeds for f in feed.settings.funds})
+    wanted = fund.strip().upper() if fund else None
+    if wanted is not None and wanted not in known:
+        raise ValueError(f"Unknown fund '{fund[:12]}'. Known: {', '.join(known)}.")
+    lines = []
+    for feed in feeds:
+        for name in feed.request_snapshot(wanted) if wanted in feed.settings.funds or wanted is None else []:
+            members = feed.table.running(name) if feed.table is not None else None
+            if members is not None:
+                lines.append(f"A snapshot of {name} is already running; /status shows its progress.")
+                continue
+            pace = feed.settings.requests_per_second
+            lines.append(f"A snapshot of {name} starts at the next poll: one Yahoo request every {1 / pace:g} s "
+                         f"(about {2000 * 1.15 / pace / 60:.0f} minutes for 2,000 members); /status shows its progress.")
+    return "\n".join(lines)

@@ -232,6 +232,18 @@ async def report_health(runtime: CommandRuntime, ctx: CommandContext, args: list
     return Reply("\n".join(lines))
 
 
+async def take_fragility_snapshot(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:
+    """Ask the fragility feed for a snapshot of one fund (or every fund) now, whatever its schedule says."""
+    from bot.fragility_report import request_snapshot
+
+    if len(args) > 1:
+        raise UsageError("Give at most one fund, e.g. IWM.")
+    try:
+        return Reply(request_snapshot(runtime, args[0] if args else None))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 HANDLERS: dict[str, Callable[[CommandRuntime, CommandContext, list[str]], Awaitable[Reply]]] = {
     "start": greet,
     "help": list_commands,
@@ -248,6 +260,7 @@ HANDLERS: dict[str, Callable[[CommandRuntime, CommandContext, list[str]], Awaita
     "resume": resume,
     "reload": reload,
     "health": report_health,
+    "fragility": take_fragility_snapshot,
 }
 assert set(HANDLERS) == set(SPECS), "every command has exactly one handler"
 

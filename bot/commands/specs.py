@@ -43,6 +43,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("resume", "/resume", "Send alerts again (admin)", admin_only=True),
     CommandSpec("reload", "/reload", "Re-read config.yaml, keeping state (admin)", admin_only=True),
     CommandSpec("health", "/health", "Feeds, outbox and uptime in detail (admin)", admin_only=True),
+    CommandSpec("fragility", "/fragility [FUND]", "Take the fragility snapshot now, out of schedule (admin)",
+                admin_only=True),
 )
 SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
 

@@ -69,7 +69,7 @@ REFUSED_ADMIN = "for riskon's admins only"
 EXAMPLES = {"start": "/start", "help": "/help", "status": "/status", "subscribe": "/subscribe BTC",
             "unsubscribe": "/unsubscribe", "list": "/list", "alerts": "/alerts 3", "rules": "/rules",
             "mute": "/mute 6h", "unmute": "/unmute", "chart": "/chart BTC", "pause": "/pause", "resume": "/resume",
-            "reload": "/reload", "health": "/health"}
+            "reload": "/reload", "health": "/health", "fragility": "/fragility"}
 
 
 def test_every_command_has_an_example():

@@ -19,7 +19,7 @@ ADMIN_ID = "1180000000000009999"
 MANAGER = MEMBER_PERMISSIONS | MANAGE_CHANNELS
 NOW = datetime(2026, 3, 2, 21, 0, tzinfo=timezone.utc)
 SLASH = {"help", "status", "subscribe", "unsubscribe", "list", "alerts", "rules", "mute", "unmute", "chart",
-         "pause", "resume", "reload", "health"}
+         "pause", "resume", "reload", "health", "fragility"}
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ async def test_autocomplete_offers_rules_and_symbols(fake, guild, runtime):
     assert [c["value"] for c in answer["data"]["choices"]] == ["1h", "6h", "12h"]
 
 
-@pytest.mark.parametrize("command", ["pause", "resume", "reload", "health"])
+@pytest.mark.parametrize("command", ["pause", "resume", "reload", "health", "fragility"])
 async def test_admin_commands_only_for_admin_ids(fake, guild, runtime, command):
     # Manage Channels is not enough: riskon's admins are listed by user id in config.
     assert "for riskon's admins only" in await say(fake, guild, command, permissions=MANAGER)

@@ -94,3 +94,21 @@ def test_status_of_the_series_reads_as_a_share_not_a_price(store, config):
     runtime = SimpleNamespace(store=store, config=config, feeds={}, health={})
     line = symbol_line(runtime, config.symbol("IWM:UNPROFITABLE"), SNAPSHOT_DAY)
     assert line == "IWM:UNPROFITABLE: 41.0 % on 2026-09-19, +2.6 points since 2026-09-12"
+
+
+async def test_an_admin_asks_for_a_snapshot_now_and_the_feed_starts_one_at_its_next_poll(store):
+    from types import SimpleNamespace
+
+    from bot.feeds.fragility import FragilityFeed, FragilitySettings
+    from bot.fragility_report import request_snapshot
+
+    feed = FragilityFeed("fragility", FragilitySettings(funds={"IWM": {}, "IWN": {}}), store=store)
+    take_snapshot(store, SNAPSHOT_DAY)  # IWM's last one is a day old: not due for six more days
+    runtime = SimpleNamespace(feeds={"fragility": feed})
+    assert feed.next_poll_time(SNAPSHOT_DAY + timedelta(days=1)) is None  # IWN has never had one: due now
+    with pytest.raises(ValueError, match="Unknown fund 'QQQ'. Known: IWM, IWN"):
+        request_snapshot(runtime, "QQQ")
+    reply = request_snapshot(runtime, "iwm")
+    assert reply.startswith("A snapshot of IWM starts at the next poll: one Yahoo request every 2 s")
+    assert feed._requested == {"IWM"}
+    assert "No fragility feed" in request_snapshot(SimpleNamespace(feeds={}), None)

@@ -136,7 +136,7 @@ def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: Disco
             await run(interaction, name)
         return callback
 
-    for name in ("help", "list", "rules", "unmute", "pause", "resume", "reload", "health"):
+    for name in ("help", "list", "rules", "unmute", "pause", "resume", "reload", "health", "fragility"):
         tree.add_command(app_commands.Command(name=name, description=describe(name), callback=without_options(name)))
 
     @tree.command(name="status", description=describe("status"))
