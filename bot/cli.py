@@ -149,7 +149,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     setup_logging(args.log_level, args.json_logs, _secrets_of(config))
-    store = Store.open(config.storage.path)
+    store = Store.open(config.storage.path, busy_timeout=config.storage.busy_timeout_seconds)
 
     async def main() -> list:
         return await send_test(Runtime(config, store, feeds={}), args.channel)
@@ -213,7 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         rehearse(config, args.rehearse, args.start, 1.0 if args.speed is None else args.speed)
         log.info("riskon stopped")
         return EXIT_OK
-    store = Store.open(config.storage.path)
+    store = Store.open(config.storage.path, busy_timeout=config.storage.busy_timeout_seconds)
 
     async def main() -> None:
         runtime = Runtime(config, store)

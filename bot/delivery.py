@@ -1,10 +1,16 @@
-"""The delivery job: drain the outbox through the notifiers, recording every outcome as it happens."""
+"""The delivery job: drain the outbox through the notifiers, recording every outcome as it happens.
+
+Each due row is claimed (committed) before it is sent, and no drain picks up a claimed row, so a row is never
+sent twice by one run; an outcome the database cannot take yet stays claimed and is kept in memory until it can.
+Only a row still claimed when a run dies is sent again, once, by the next run.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,10 +19,14 @@ from typing import Callable, Mapping
 from alerts.policy import group_alerts, merged_text
 from bot.notifiers.base import ChatTarget, Notifier, OutgoingAlert, SendOutcome
 from storage import Delivery, Store
+from storage.db import StorageError
 
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 60.0
+STORE_ERRORS = (sqlite3.Error, StorageError, OSError)  # a locked, full or broken database
+OUTCOME_WRITE_TRIES = 3  # then the outcome waits in memory and is written at the next drain
+ChatKey = tuple[str, str, str]  # channel, chat, thread
 
 
 @dataclass
@@ -31,11 +41,11 @@ def retry_delay(attempts: int, base: float, cap: float, retry_after: float | Non
     """Return seconds before the next attempt: the service's retry-after if given, else capped backoff with jitter."""
     backoff = min(cap, base * (2 ** max(attempts - 1, 0)))
     delay = backoff * (0.5 + rng.random() / 2)
-    return max(delay, retry_after or 0.0)
+    return max(delay, retry_after or 0.0)  # sending before the service allows would only earn another 429
 
 
 class Dispatcher:
-    """Send due deliveries, one chat at a time in order, many chats at once per channel."""
+    """Send due deliveries: each chat on its own, its alerts in order; many chats at once per channel."""
 
     def __init__(
         self,
@@ -63,54 +73,93 @@ class Dispatcher:
         self._missing_channels_logged: set[str] = set()
         self.totals: Counter = Counter()
         self.retries_in_a_row: Counter = Counter()  # channel -> sends retried since its last success (/healthz)
-        # One drain at a time: the poll job drains right after recording alerts while the delivery job ticks on,
-        # and two drains at once would read the same pending rows and send each chat its alert twice.
-        self._draining = asyncio.Lock()
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._chats_sending: set[ChatKey] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._unrecorded: list[Callable[[], None]] = []  # outcome writes the database refused so far
+        self._stale_claims_released = False
+        self._store_trouble: dict[str, str] = {}  # step -> the error it met, logged once per change
 
-    async def drain(self, limit: int = 5000) -> DrainReport:
-        """Send every delivery that is due now (after any drain already running); return what happened."""
-        async with self._draining:
-            return await self._drain(limit)
+    async def drain(self, limit: int = 5000, wait: bool = True) -> DrainReport:
+        """Start sending every delivery due now; with `wait`, return once those sends are done and recorded."""
+        report = DrainReport()
+        if not self._write_unrecorded() or not self._release_stale_claims():
+            return report  # the database takes no writes yet: claim nothing, send nothing
+        try:
+            due = self.store.claim_due_deliveries(self.clock(), limit, channels=tuple(self.notifiers))
+        except STORE_ERRORS as exc:
+            self._store_failed("claim", "cannot claim due deliveries; nothing is sent until it can", exc)
+            return report
+        self._store_ok("claim", "claiming due deliveries works again")
+        self._log_missing_channels()
+        by_chat: dict[ChatKey, list[Delivery]] = defaultdict(list)
+        for delivery in due:
+            by_chat[(delivery.channel, delivery.chat_id, delivery.thread_id)].append(delivery)
+        started = []
+        for key, items in by_chat.items():
+            if key in self._chats_sending:  # the claim query already holds these back; never send a chat twice
+                await self._write(lambda ids=[d.id for d in items]: self.store.release_claims(ids))
+                continue
+            self._chats_sending.add(key)
+            task = asyncio.create_task(self._send_chat(key, items, report), name=f"deliver {key[0]} {key[1]}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started.append(task)
+        if wait and started:
+            await asyncio.gather(*started, return_exceptions=True)
+        return report
 
     async def wait_idle(self, timeout: float) -> bool:
-        """Wait (bounded) for a drain in progress to finish; say whether it did in time."""
-        try:
-            await asyncio.wait_for(self._draining.acquire(), timeout)
-        except TimeoutError:
-            return False
-        self._draining.release()
+        """Wait (bounded) for every chat's sends in progress; say whether they all finished."""
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            return not pending
         return True
 
-    async def _drain(self, limit: int) -> DrainReport:
-        report = DrainReport()
-        due = self.store.due_deliveries(self.clock(), limit)
-        by_chat: dict[tuple[str, str, str], list[Delivery]] = defaultdict(list)
-        for delivery in due:
-            if delivery.channel not in self.notifiers:
-                if delivery.channel not in self._missing_channels_logged:
-                    log.warning("deliveries for channel %r wait: that channel is not configured", delivery.channel)
-                    self._missing_channels_logged.add(delivery.channel)
-                continue
-            by_chat[(delivery.channel, delivery.chat_id, delivery.thread_id)].append(delivery)
-        limits: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(self.concurrency))
+    @property
+    def sending(self) -> int:
+        """Return how many chats have sends in progress."""
+        return len(self._chats_sending)
 
-        async def send_chat(key: tuple[str, str, str], items: list[Delivery]) -> None:
-            async with limits[key[0]]:
+    def _log_missing_channels(self) -> None:
+        try:
+            waiting = self.store.waiting_channels()
+        except STORE_ERRORS:
+            return
+        for channel in waiting - set(self.notifiers) - self._missing_channels_logged:
+            log.warning("deliveries for channel %r wait: that channel is not configured", channel)
+            self._missing_channels_logged.add(channel)
+
+    async def _send_chat(self, key: ChatKey, items: list[Delivery], report: DrainReport) -> None:
+        """Send one chat its due alerts in order, stopping at the first that does not go through."""
+        try:
+            async with self._limit(key[0]):
                 # Alerts of one engine cycle go to a chat as one message (split only past a message's size).
                 if self.group_cycles:
                     groups = group_alerts(items, chat_of=lambda d: key, cycle_of=lambda d: d.fired_at or d.alert_id,
                                           text_of=lambda d: d.text)
                 else:
                     groups = [[d] for d in items]
+                attempted: set[int] = set()
                 for group in groups:
                     outcome = await self._send(group)
+                    attempted.update(d.id for d in group)
                     for delivery in group:
-                        self._record(delivery, outcome, report)
+                        await self._record(delivery, outcome, report)
                     if outcome.status != "sent":
                         break  # keep this chat's alerts in order: the rest wait for the next drain
+                rest = [d.id for d in items if d.id not in attempted]
+                if rest:
+                    await self._write(lambda: self.store.release_claims(rest))
+        except Exception:  # a bug: its claimed rows stay claimed (never sent twice), the other chats go on
+            log.exception("%s chat %s: delivery stopped unexpectedly", key[0], key[1])
+        finally:
+            self._chats_sending.discard(key)
 
-        await asyncio.gather(*(send_chat(key, items) for key, items in by_chat.items()))
-        return report
+    def _limit(self, channel: str) -> asyncio.Semaphore:
+        if channel not in self._limits:
+            self._limits[channel] = asyncio.Semaphore(self.concurrency)
+        return self._limits[channel]
 
     async def _send(self, group: list[Delivery]) -> SendOutcome:
         delivery = group[0]
@@ -132,27 +181,98 @@ class Dispatcher:
             log.exception("%s notifier raised while sending alert %s", delivery.channel, delivery.alert_id)
             return SendOutcome("retry", None, f"{delivery.channel}: {type(exc).__name__}: {exc}")
 
-    def _record(self, delivery: Delivery, outcome: SendOutcome, report: DrainReport) -> None:
+    async def _record(self, delivery: Delivery, outcome: SendOutcome, report: DrainReport) -> None:
         now = self.clock()
         status = outcome.status
+        store = self.store
+        write: Callable[[], None]
         if status == "sent":
             self.retries_in_a_row[delivery.channel] = 0
-            self.store.mark_sent(delivery.id, now)
+            write = lambda: store.mark_sent(delivery.id, now)  # noqa: E731
             report.delivered.append(delivery)
         elif status == "retry" and delivery.attempts + 1 < self.max_attempts:
             self.retries_in_a_row[delivery.channel] += 1
             delay = retry_delay(
                 delivery.attempts + 1, self.retry_base_seconds, self.retry_max_seconds, outcome.retry_after, self.rng
             )
-            self.store.mark_retry(delivery.id, now + timedelta(seconds=delay), outcome.error)
+            at = now + timedelta(seconds=delay)
+            write = lambda: store.mark_retry(delivery.id, at, outcome.error)  # noqa: E731
             log.info("%s chat %s: %s; retrying in %.0f s", delivery.channel, delivery.chat_id, outcome.error, delay)
         else:
             status = "failed"
-            self.store.mark_failed(delivery.id, outcome.error or "gave up after retries")
             log.warning("%s chat %s: delivery failed for good: %s", delivery.channel, delivery.chat_id, outcome.error)
-            if outcome.chat_gone and delivery.subscription_id is not None:
-                self.store.deactivate_subscription(delivery.subscription_id, outcome.error)
+            gone = outcome.chat_gone and delivery.subscription_id is not None
+
+            def write() -> None:
+                with store.transaction():
+                    store.mark_failed(delivery.id, outcome.error or "gave up after retries")
+                    if gone:
+                        store.deactivate_subscription(delivery.subscription_id, outcome.error)
+
+            if gone:
                 log.warning("%s chat %s: subscription deactivated (%s)", delivery.channel, delivery.chat_id,
                             outcome.error)
         report.outcomes[(delivery.channel, status)] += 1
         self.totals[(delivery.channel, status)] += 1
+        await self._write(write)
+
+    # --- writing outcomes whatever the database does ---------------------------------------------
+    async def _write(self, write: Callable[[], None]) -> None:
+        """Write an outcome, retrying a few times; if the database still refuses, keep it for the next drain."""
+        if self._unrecorded:  # the database is refusing writes: queue behind the others, retried each drain
+            self._unrecorded.append(write)
+            return
+        error: BaseException | None = None
+        for attempt in range(OUTCOME_WRITE_TRIES):
+            try:
+                write()
+                return
+            except STORE_ERRORS as exc:
+                error = exc
+            await asyncio.sleep(0.05 * 2 ** attempt)
+        self._unrecorded.append(write)
+        assert error is not None
+        self._store_failed("record", "cannot record send outcomes; they wait in memory (their rows stay claimed, "
+                                     "so nothing is sent twice) and are written as soon as it can", error)
+
+    def _write_unrecorded(self) -> bool:
+        """Write the outcomes the database refused earlier, in one transaction; say whether none is left."""
+        if not self._unrecorded:
+            return True
+        waiting = list(self._unrecorded)
+        try:
+            with self.store.transaction():
+                for write in waiting:
+                    write()
+        except STORE_ERRORS as exc:
+            self._store_failed("record", "cannot record send outcomes; they wait in memory", exc)
+            return False
+        del self._unrecorded[:len(waiting)]
+        self._store_ok("record", f"recorded {len(waiting)} send outcome(s) held while the database refused writes")
+        return not self._unrecorded
+
+    def _release_stale_claims(self) -> bool:
+        """Once per run: put back rows an earlier run claimed and never recorded (it died mid-send)."""
+        if self._stale_claims_released:
+            return True
+        try:
+            stale = self.store.release_stale_claims()
+        except STORE_ERRORS as exc:
+            self._store_failed("claim", "cannot release the claims of the last run; nothing is sent until it can",
+                               exc)
+            return False
+        self._stale_claims_released = True
+        if stale:
+            log.warning("%d deliveries were being sent when riskon last stopped; sending them again "
+                        "(a chat may see that alert twice)", stale)
+        return True
+
+    def _store_failed(self, step: str, consequence: str, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        if self._store_trouble.get(step) != error:  # once per change of state, not once per tick
+            log.warning("outbox database: %s (%s)", consequence, error)
+        self._store_trouble[step] = error
+
+    def _store_ok(self, step: str, message: str) -> None:
+        if self._store_trouble.pop(step, None) is not None:
+            log.info("outbox database: %s", message)

@@ -13,7 +13,7 @@ from alerts.events import AlertEvent
 from bot.charts import AlertCharts
 from bot.commands.specs import CommandRateLimit
 from bot.config import Config, load_config
-from bot.delivery import Dispatcher, DrainReport
+from bot.delivery import STORE_ERRORS, Dispatcher, DrainReport
 from bot.engine import Engine, IngestReport
 from bot.feeds import FEEDS, Feed, FeedResult
 from bot.notifiers import NOTIFIERS, Notifier
@@ -73,6 +73,7 @@ class Runtime:
             chart_for=self.charts.for_delivery, group_cycles=config.schedule.group_alerts,
         )
         self.rng = random.Random()
+        self._store_trouble = ""  # the database error polls last met, logged once per change
         self._lock = asyncio.Lock()
         self.bars_processed = 0
         self.stop_requested = asyncio.Event()
@@ -178,14 +179,20 @@ class Runtime:
         except Exception as exc:  # one failing source never stops the others
             self._feed_failed(feed_name, health, now, exc)
             return None
-        async with self._lock:
-            for symbol, started in result.truncated_since.items():
-                self.engine.truncated_since[symbol] = started
-            if self.paused:
-                # Paused: keep the data current, but record nothing as news.
-                report = self.engine.ingest(result.bars, now, live_since=datetime.max.replace(tzinfo=timezone.utc))
-            else:
-                report = self.engine.ingest(result.bars, now, self.live_since)
+        try:
+            async with self._lock:
+                for symbol, started in result.truncated_since.items():
+                    self.engine.truncated_since[symbol] = started
+                if self.paused:
+                    # Paused: keep the data current, but record nothing as news.
+                    report = self.engine.ingest(result.bars, now, live_since=datetime.max.replace(tzinfo=timezone.utc))
+                else:
+                    report = self.engine.ingest(result.bars, now, self.live_since)
+        except STORE_ERRORS as exc:
+            # Nothing of this poll was kept (one transaction): the next poll fetches the same bars again.
+            self._store_failed(f"cannot store what feed {feed_name} returned; polls go on and retry", exc)
+            return None
+        self._store_ok()
         self.bars_processed += report.bars
         self._feed_ok(feed_name, health, now, result.errors)
         return report
@@ -233,8 +240,11 @@ class Runtime:
             for symbol, error in result.errors.items():
                 log.warning("history from feed %s for %s: %s", name, symbol, error)
             finals = {s: [b for b in bars if b.final] for s, bars in result.bars.items() if s in wanted}
-            async with self._lock:
-                self.engine.ingest(finals, now, self.live_since)
+            try:
+                async with self._lock:
+                    self.engine.ingest(finals, now, self.live_since)
+            except STORE_ERRORS as exc:
+                self._store_failed(f"cannot store the history from feed {name}; the next poll tries again", exc)
 
     def engine_last_bar(self, symbol: str) -> datetime | None:
         """Return the newest bar held for a symbol."""
@@ -252,7 +262,7 @@ class Runtime:
         health.next_try = now + timedelta(seconds=delay)
         # Logged once per backoff step, not on every tick.
         log.warning("feed %s failed (%d in a row): %s; next try in %.0f s", name, health.failures, health.last_error, delay)
-        self.store.record_poll(name, now, health.last_error)
+        self._record_poll(name, now, health.last_error)
 
     def _feed_ok(self, name: str, health: FeedHealth, now: datetime, errors: dict[str, str]) -> None:
         if health.failures:
@@ -267,11 +277,29 @@ class Runtime:
         health.symbol_errors = dict(errors)
         health.polls += 1
         health.failures, health.next_try, health.last_ok = 0, None, now
-        self.store.record_poll(name, now)
+        self._record_poll(name, now)
 
-    async def deliver(self) -> DrainReport:
-        """Drain the outbox once."""
-        return await self.dispatcher.drain()
+    def _record_poll(self, name: str, now: datetime, error: str | None = None) -> None:
+        """Persist a poll's outcome for /status; a database that refuses it costs only that line."""
+        try:
+            self.store.record_poll(name, now, error)
+        except STORE_ERRORS as exc:
+            self._store_failed("cannot record feed health", exc)
+
+    def _store_failed(self, consequence: str, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        if error != self._store_trouble:  # once per change of state, not once per poll
+            log.warning("database: %s (%s)", consequence, error)
+        self._store_trouble = error
+
+    def _store_ok(self) -> None:
+        if self._store_trouble:
+            log.info("database: polls are stored again")
+        self._store_trouble = ""
+
+    async def deliver(self, wait: bool = True) -> DrainReport:
+        """Drain the outbox once (with `wait`, return when the sends it started are done and recorded)."""
+        return await self.dispatcher.drain(wait=wait)
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:

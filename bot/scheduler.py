@@ -72,7 +72,7 @@ class Scheduler:
                     derived_report = await self.runtime.poll(derived)
                     alerted = alerted or (derived_report is not None and bool(derived_report.alerts))
             if alerted:
-                await self.runtime.deliver()  # tell traders at once, not at the next delivery tick
+                await self.runtime.deliver(wait=False)  # tell traders at once, not at the next delivery tick
         except Exception:
             # A bug, not a source error (those are handled inside poll): log it loudly and keep polling.
             log.exception("poll of feed %s failed unexpectedly", name)
@@ -87,7 +87,9 @@ class Scheduler:
         if self.stopped.is_set():
             return
         try:
-            await self.runtime.deliver()
+            # Start the due chats' sends and return: a slow or rate-limited chat holds up only itself, and the
+            # next tick is never skipped for a send still running.
+            await self.runtime.deliver(wait=False)
         except Exception:
             log.exception("delivery job failed unexpectedly")
 

@@ -73,15 +73,15 @@ def _parse(text: str) -> datetime:
 class Store:
     """Open riskon's database (WAL mode, migrated) and expose its named operations."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, busy_timeout: float = 5.0) -> None:
         self.db = db
         self._depth = 0
         self.db.conn.execute("PRAGMA foreign_keys = ON")
-        self.db.conn.execute("PRAGMA busy_timeout = 5000")
+        self.db.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         migrate(self.db)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], durable: bool = True) -> Store:
+    def open(cls, path: str | os.PathLike[str], durable: bool = True, busy_timeout: float = 5.0) -> Store:
         """Open (creating if needed, readable by its owner only) the database file at `path`.
 
         durable=False skips the fsync at each commit: still safe against a crash of the process, but the last
@@ -99,7 +99,7 @@ class Store:
             db = Database(sqlite3.connect(str(path), isolation_level=None))
             db.enable_wal()
             db.conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-            return cls(db)
+            return cls(db, busy_timeout)
         except (OSError, sqlite3.DatabaseError) as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
 
@@ -127,7 +127,13 @@ class Store:
             raise
         self._depth -= 1
         if self._depth == 0:
-            self.db.conn.execute("COMMIT")
+            try:
+                self.db.conn.execute("COMMIT")
+            except sqlite3.Error:
+                # A full disk can fail the commit itself: end the transaction, or every later BEGIN fails too.
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("ROLLBACK")
+                raise
 
     # --- bars cache -------------------------------------------------------------------------
     def upsert_bars(self, symbol: str, bars: Iterable[Bar]) -> int:
@@ -275,21 +281,23 @@ class Store:
         where = "" if include_silent else "where silent = 0"
         return self.db.execute(f"select count(*) from alerts {where}").fetchone()[0]
 
-    def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]:
-        """Return pending or retrying deliveries whose time has come, oldest alert first.
+    def due_deliveries(self, now: datetime, limit: int = 500, channels: Sequence[str] | None = None) -> list[Delivery]:
+        """Return unclaimed pending or retrying deliveries whose time has come, oldest alert first.
 
-        A chat's alert waits while an older one for the same chat waits to retry: alerts arrive in order.
+        A chat's alert waits while an older one for the same chat waits to retry or is being sent: alerts
+        arrive in order.
         """
+        only_channels = f"and d.channel in ({','.join('?' * len(channels))}) " if channels is not None else ""
         rows = self.db.execute(
             "select d.id, d.alert_id, d.subscription_id, d.channel, d.chat_id, d.thread_id, d.status, d.attempts, "
             "a.text, a.rule_id, a.kind, a.symbol, a.bar_time, a.values_json, a.fired_at "
             "from deliveries d join alerts a on a.id = d.alert_id "
-            "where d.status in ('pending', 'retrying') and d.next_attempt_at <= ? "
-            "and not exists (select 1 from deliveries e where e.channel = d.channel and e.chat_id = d.chat_id "
+            "where d.status in ('pending', 'retrying') and d.next_attempt_at <= ? and d.claimed_at is null "
+            f"{only_channels}and not exists (select 1 from deliveries e where e.channel = d.channel and e.chat_id = d.chat_id "
             "and e.thread_id = d.thread_id and e.status in ('pending', 'retrying') and e.alert_id < d.alert_id "
-            "and e.next_attempt_at > ?) "
+            "and (e.next_attempt_at > ? or e.claimed_at is not null)) "
             "order by d.alert_id, d.id limit ?",
-            [_iso(now), _iso(now), limit],
+            [_iso(now), *(channels or ()), _iso(now), limit],
         ).fetchall()
         out = []
         for (did, aid, sid, channel, chat, thread, status, attempts, text, rule_id, kind, symbol, bar_time,
@@ -299,12 +307,47 @@ class Store:
                                 _parse(fired_at) if fired_at else None))
         return out
 
+    def claim_due_deliveries(
+        self, now: datetime, limit: int = 500, channels: Sequence[str] | None = None
+    ) -> list[Delivery]:
+        """Claim the deliveries due now (of `channels`, when given) and return them, committed before any is sent."""
+        with self.transaction():
+            due = self.due_deliveries(now, limit, channels)
+            self.db.conn.executemany(
+                "update deliveries set claimed_at = ? where id = ? and claimed_at is null",
+                [(_iso(now), d.id) for d in due],
+            )
+        return due
+
+    def release_claims(self, delivery_ids: Iterable[int]) -> None:
+        """Put claimed deliveries that were not attempted back in the outbox as they were."""
+        with self.transaction():
+            self.db.conn.executemany("update deliveries set claimed_at = null where id = ?",
+                                     [(i,) for i in delivery_ids])
+
+    def release_stale_claims(self) -> int:
+        """Release the claims an earlier run left (it stopped mid-send); count each as an attempt; return how many."""
+        with self.transaction():
+            return self.db.execute(
+                "update deliveries set claimed_at = null, attempts = attempts + 1 "
+                "where claimed_at is not null and status in ('pending', 'retrying')"
+            ).rowcount
+
+    def waiting_channels(self) -> set[str]:
+        """Return the channels that have deliveries pending or retrying."""
+        return {row[0] for row in self.db.execute(
+            "select distinct channel from deliveries where status in ('pending', 'retrying')").fetchall()}
+
+    def claimed_count(self) -> int:
+        """Return how many deliveries are claimed (being sent, or sent with the outcome not yet recorded)."""
+        return self.db.execute("select count(*) from deliveries where claimed_at is not null").fetchone()[0]
+
     def mark_sent(self, delivery_id: int, now: datetime) -> None:
         """Record that a delivery reached its chat."""
         with self.transaction():
             self.db.execute(
-                "update deliveries set status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = null "
-                "where id = ?",
+                "update deliveries set status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = null, "
+                "claimed_at = null where id = ?",
                 [_iso(now), delivery_id],
             )
 
@@ -313,7 +356,7 @@ class Store:
         with self.transaction():
             self.db.execute(
                 "update deliveries set status = 'retrying', attempts = attempts + 1, next_attempt_at = ?, "
-                "last_error = ? where id = ?",
+                "last_error = ?, claimed_at = null where id = ?",
                 [_iso(next_attempt_at), error[:500], delivery_id],
             )
 
@@ -321,7 +364,8 @@ class Store:
         """Record that a delivery can never succeed."""
         with self.transaction():
             self.db.execute(
-                "update deliveries set status = 'failed', attempts = attempts + 1, last_error = ? where id = ?",
+                "update deliveries set status = 'failed', attempts = attempts + 1, last_error = ?, claimed_at = null "
+                "where id = ?",
                 [error[:500], delivery_id],
             )
 

@@ -76,6 +76,11 @@ def _index_deliveries_by_chat(db: Database) -> None:
     db["deliveries"].create_index(["channel", "chat_id", "thread_id", "status"], if_not_exists=True)
 
 
+def _claim_deliveries(db: Database) -> None:
+    """Add the claim time of a delivery being sent: no drain picks up a claimed row (bot.delivery)."""
+    db["deliveries"].add_column("claimed_at", str)
+
+
 def _create_fragility(db: Database) -> None:
     """Create fragility snapshots, the members each one counts, and every member's last net income reading."""
     db["fragility_snapshots"].create(
@@ -101,7 +106,8 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_core", _create_core),
     ("0002_flows", _create_flows),
     ("0003_deliveries_by_chat", _index_deliveries_by_chat),
-    ("0005_fragility", _create_fragility),  # 0004 is issue 11's
+    ("0004_delivery_claims", _claim_deliveries),
+    ("0005_fragility", _create_fragility),
 ]
 
 

@@ -30,6 +30,8 @@ class StorageConfig(Section):
     """Where riskon keeps its SQLite database."""
 
     path: str = Field("riskon.db", description="SQLite file: bars cache, fired alerts, rule state, subscriptions, outbox")
+    busy_timeout_seconds: float = Field(5.0, gt=0, le=600, description="how long a write waits for another "
+                                                                       "process's lock before it fails")
 
 
 class ScheduleConfig(Section):

@@ -23,25 +23,20 @@ import inspect
 import os
 import random
 import signal
-import sqlite3
 import statistics
-import sys
 import time
 from collections import Counter
-from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from bot.delivery import Dispatcher
 from storage import Store
-from tests.fakes.telegram_api import TOKEN, FakeTelegram
-from tests.fakes.yahoo import FakeYahoo, Instrument, read_csv_rows
+from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.yahoo import FakeYahoo
+from tests.ops.fanout import away_from_midnight, btc_history, delivery_status, spawn, wait_for, write_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-REPO = Path(__file__).resolve().parents[2]
 SUBSCRIBERS = range(500_000, 501_000)
 BLOCKED = set(SUBSCRIBERS[::100])  # ten users who blocked the bot: never reachable
 FAULTS = {"429": SUBSCRIBERS[1::50], "500": SUBSCRIBERS[2::50], "502": SUBSCRIBERS[3::100],
@@ -50,75 +45,11 @@ KILLS = 20
 SEED = int(os.environ.get("RISKON_CRASH_SEED", "20261124"))
 IN_FLIGHT_BOUND = inspect.signature(Dispatcher).parameters["concurrency"].default  # sends a channel runs at once
 
-CONFIG = """
-storage: {{path: "{db}"}}
-schedule: {{deliver_every_seconds: 0.5, retry_base_seconds: 1}}
-feeds:
-  yahoo: {{kind: yahoo, base_url: "{yahoo}", every_seconds: 2, timeout_seconds: 5, cache_dir: "{cache}"}}
-symbols:
-  - {{id: BTC, feed: yahoo, source: BTC-USD, asset_class: crypto}}
-rules:
-  - {{id: btc_ath, kind: new_ath, symbols: [BTC], by: high}}
-channels:
-  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{telegram}", base_file_url: "{telegram_files}",
-              poll_timeout_seconds: 1, request_timeout_seconds: 5, messages_per_second: 150,
-              register_commands: false}}
-"""
-
-
-def btc_history(market_data: Path) -> Instrument:
-    """Serve 400 real BTC days relabelled to end yesterday, and today's forming bar 2% above their high."""
-    rows = read_csv_rows(market_data / "BTC-USD.csv")
-    peak = max(range(len(rows)), key=lambda i: rows[i].high)
-    window = rows[max(0, peak - 399): peak + 1]  # ends on the record day, so today's move stays small
-    today = datetime.now(timezone.utc).date()
-    relabelled = [replace(row, day=today - timedelta(days=len(window) - i)) for i, row in enumerate(window)]
-    last = relabelled[-1]
-    record = max(r.high for r in relabelled)
-    forming = replace(last, day=today, open=last.close, high=record * 1.02, low=last.close * 0.99,
-                      close=record * 1.01)
-    return Instrument("BTC-USD", relabelled, timezone="UTC", instrument_type="CRYPTOCURRENCY", forming=forming)
-
-
-def delivery_status(db: Path) -> dict[int, str]:
-    """Return each chat's delivery status as the (dead or live) process left it in the database."""
-    conn = sqlite3.connect(db, timeout=10)
-    try:
-        return {int(chat): status for chat, status in conn.execute("select chat_id, status from deliveries")}
-    finally:
-        conn.close()
-
-
-async def spawn(config: Path, log: Path) -> asyncio.subprocess.Process:
-    """Start `riskon run` (python -m bot run) as its own process."""
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
-    with open(log, "ab") as sink:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--config", str(config), "--log-level", "INFO",
-            cwd=REPO, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink,
-        )
-
-
-async def wait_for(condition, timeout: float, process: asyncio.subprocess.Process, log: Path) -> bool:
-    """Wait (bounded) until condition() holds; fail at once if the bot died by itself."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.returncode is not None:
-            pytest.fail(f"riskon exited by itself ({process.returncode}):\n{log.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.005)
-    return True
-
 
 @pytest.mark.slow
 async def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight_sends(tmp_path, market_data):
     rng = random.Random(SEED)
-    now = datetime.now(timezone.utc)
-    to_midnight = (datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc) - now)
-    if to_midnight < timedelta(minutes=2):
-        # Today's forming bar would turn into yesterday's final (and silent) bar mid-test: start after midnight.
-        await asyncio.sleep(to_midnight.total_seconds() + 1)
+    await away_from_midnight()
     yahoo, telegram = FakeYahoo(), FakeTelegram(overall_per_second=200, max_poll_seconds=1)
     yahoo.add(btc_history(market_data))
     for chat_id in SUBSCRIBERS:
@@ -130,8 +61,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_in_fligh
     await yahoo.start()
     await telegram.start()
     db, config, log = tmp_path / "riskon.db", tmp_path / "config.yaml", tmp_path / "riskon.log"
-    config.write_text(CONFIG.format(db=db, yahoo=yahoo.url, cache=tmp_path / "yf", telegram=telegram.base_url,
-                                    telegram_files=telegram.base_file_url))
+    write_config(config, db=db, yahoo=yahoo, telegram=telegram, cache=tmp_path / "yf")
     store = Store.open(db)
     for chat_id in SUBSCRIBERS:
         store.subscribe("telegram", str(chat_id))
