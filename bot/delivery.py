@@ -1,7 +1,7 @@
 """The delivery job: drain the outbox through the notifiers, recording every outcome as it happens.
 
-Each due row is claimed (committed) before it is sent, and no drain picks up a claimed row, so a row is never
-sent twice by one run; an outcome the database cannot take yet stays claimed and is kept in memory until it can.
+Each due row is claimed (committed) right before it is sent, and no drain picks up a claimed row, so a row is
+never sent twice by one run; an outcome the database cannot take yet stays claimed and is kept in memory until it can.
 Only a row still claimed when a run dies is sent again, once, by the next run.
 """
 
@@ -86,20 +86,21 @@ class Dispatcher:
         if not self._write_unrecorded() or not self._release_stale_claims():
             return report  # the database takes no writes yet: claim nothing, send nothing
         try:
-            due = self.store.claim_due_deliveries(self.clock(), limit, channels=tuple(self.notifiers))
+            due = self.store.due_deliveries(self.clock(), limit, channels=tuple(self.notifiers))
         except STORE_ERRORS as exc:
-            self._store_failed("claim", "cannot claim due deliveries; nothing is sent until it can", exc)
+            self._store_failed("read", "cannot read the outbox; nothing is sent until it can", exc)
             return report
-        self._store_ok("claim", "claiming due deliveries works again")
+        self._store_ok("read", "the outbox can be read again")
         self._log_missing_channels()
         by_chat: dict[ChatKey, list[Delivery]] = defaultdict(list)
         for delivery in due:
-            by_chat[(delivery.channel, delivery.chat_id, delivery.thread_id)].append(delivery)
+            key = (delivery.channel, delivery.chat_id, delivery.thread_id)
+            if key not in self._chats_sending:  # a chat's sends in progress finish before its next ones start
+                by_chat[key].append(delivery)
+        if "claim" in self._store_trouble:
+            by_chat = dict(list(by_chat.items())[:1])  # the database refused the last claim: probe with one chat
         started = []
         for key, items in by_chat.items():
-            if key in self._chats_sending:  # the claim query already holds these back; never send a chat twice
-                await self._write(lambda ids=[d.id for d in items]: self.store.release_claims(ids))
-                continue
             self._chats_sending.add(key)
             task = asyncio.create_task(self._send_chat(key, items, report), name=f"deliver {key[0]} {key[1]}")
             self._tasks.add(task)
@@ -134,6 +135,9 @@ class Dispatcher:
         """Send one chat its due alerts in order, stopping at the first that does not go through."""
         try:
             async with self._limit(key[0]):
+                items = self._claim(items)
+                if not items:
+                    return
                 # Alerts of one engine cycle go to a chat as one message (split only past a message's size).
                 if self.group_cycles:
                     groups = group_alerts(items, chat_of=lambda d: key, cycle_of=lambda d: d.fired_at or d.alert_id,
@@ -155,6 +159,17 @@ class Dispatcher:
             log.exception("%s chat %s: delivery stopped unexpectedly", key[0], key[1])
         finally:
             self._chats_sending.discard(key)
+
+    def _claim(self, items: list[Delivery]) -> list[Delivery]:
+        """Claim a chat's rows (committed) right before sending them; return those this drain now owns."""
+        try:
+            claimed = set(self.store.claim_deliveries([d.id for d in items], self.clock()))
+        except STORE_ERRORS as exc:
+            self._store_failed("claim", "cannot claim deliveries before sending them; nothing is sent until it can",
+                               exc)
+            return []
+        self._store_ok("claim", "deliveries can be claimed again; sending resumes")
+        return [d for d in items if d.id in claimed]
 
     def _limit(self, channel: str) -> asyncio.Semaphore:
         if channel not in self._limits:
@@ -258,13 +273,14 @@ class Dispatcher:
         try:
             stale = self.store.release_stale_claims()
         except STORE_ERRORS as exc:
-            self._store_failed("claim", "cannot release the claims of the last run; nothing is sent until it can",
+            self._store_failed("release", "cannot release the claims of the last run; nothing is sent until it can",
                                exc)
             return False
         self._stale_claims_released = True
+        self._store_ok("release", "the claims of the last run are released")
         if stale:
             log.warning("%d deliveries were being sent when riskon last stopped; sending them again "
-                        "(a chat may see that alert twice)", stale)
+                        "(a chat may see such an alert twice)", stale)
         return True
 
     def _store_failed(self, step: str, consequence: str, exc: BaseException) -> None:

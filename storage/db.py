@@ -307,17 +307,17 @@ class Store:
                                 _parse(fired_at) if fired_at else None))
         return out
 
-    def claim_due_deliveries(
-        self, now: datetime, limit: int = 500, channels: Sequence[str] | None = None
-    ) -> list[Delivery]:
-        """Claim the deliveries due now (of `channels`, when given) and return them, committed before any is sent."""
+    def claim_deliveries(self, delivery_ids: Sequence[int], now: datetime) -> list[int]:
+        """Claim the given rows that are still waiting and unclaimed (one commit, before sending); return those claimed."""
+        claimed = []
         with self.transaction():
-            due = self.due_deliveries(now, limit, channels)
-            self.db.conn.executemany(
-                "update deliveries set claimed_at = ? where id = ? and claimed_at is null",
-                [(_iso(now), d.id) for d in due],
-            )
-        return due
+            for delivery_id in delivery_ids:
+                cursor = self.db.execute(
+                    "update deliveries set claimed_at = ? where id = ? and claimed_at is null "
+                    "and status in ('pending', 'retrying')", [_iso(now), delivery_id])
+                if cursor.rowcount:
+                    claimed.append(delivery_id)
+        return claimed
 
     def release_claims(self, delivery_ids: Iterable[int]) -> None:
         """Put claimed deliveries that were not attempted back in the outbox as they were."""
@@ -326,11 +326,10 @@ class Store:
                                      [(i,) for i in delivery_ids])
 
     def release_stale_claims(self) -> int:
-        """Release the claims an earlier run left (it stopped mid-send); count each as an attempt; return how many."""
+        """Release the claims an earlier run left when it stopped mid-send; return how many."""
         with self.transaction():
             return self.db.execute(
-                "update deliveries set claimed_at = null, attempts = attempts + 1 "
-                "where claimed_at is not null and status in ('pending', 'retrying')"
+                "update deliveries set claimed_at = null where claimed_at is not null and status in ('pending', 'retrying')"
             ).rowcount
 
     def waiting_channels(self) -> set[str]:
