@@ -8,8 +8,10 @@ The rooms: `specs` (what the commands are), `dispatch` (checks, then the handler
 function per command), `status` (the /status and /health views).
 """
 
-from bot.commands.dispatch import dispatch, is_admin
-from bot.commands.specs import COMMANDS, SPECS, CommandContext, CommandRateLimit, CommandSpec, Reply, UsageError
+from bot.commands.dispatch import answer_text, dispatch, is_admin
+from bot.commands.specs import (
+    COMMANDS, SPECS, Argument, CommandContext, CommandRateLimit, CommandSpec, Reply, UsageError, place,
+)
 
-__all__ = ["COMMANDS", "SPECS", "CommandContext", "CommandRateLimit", "CommandSpec", "Reply", "UsageError",
-           "dispatch", "is_admin"]
+__all__ = ["COMMANDS", "SPECS", "Argument", "CommandContext", "CommandRateLimit", "CommandSpec", "Reply", "UsageError",
+           "answer_text", "dispatch", "is_admin", "place"]

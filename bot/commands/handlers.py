@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -12,7 +13,9 @@ from alerts.errors import RiskonError
 from alerts.events import AlertEvent
 from alerts.messages import format_price
 from bot.commands import status as view
-from bot.commands.specs import COMMANDS, MAX_ALERTS_SHOWN, MAX_MUTE, SPECS, CommandContext, Reply, UsageError
+from bot.commands.specs import (
+    COMMANDS, MAX_ALERTS_SHOWN, MAX_MUTE, SPECS, CommandContext, Reply, UsageError, place,
+)
 from bot.seams import CommandRuntime
 from storage.db import Subscription
 
@@ -30,7 +33,7 @@ def is_admin(runtime: CommandRuntime, ctx: CommandContext) -> bool:
 
 async def greet(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:
     """Say hello and how to start receiving alerts."""
-    where = "this chat" if ctx.is_private else ("this topic" if ctx.thread_id else "this group")
+    where = place(ctx)
     subscription = _subscription(runtime, ctx)
     state = ("You are subscribed here." if subscription and subscription.active
              else f"Send /subscribe to get every alert in {where}, or /subscribe BTC for one symbol.")
@@ -43,7 +46,8 @@ async def greet(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -
 async def list_commands(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:
     """List every command with its usage line."""
     admin = is_admin(runtime, ctx)
-    lines = [f"{spec.usage} — {spec.description}" for spec in COMMANDS if admin or not spec.admin_only]
+    lines = [f"{spec.usage_on(ctx.channel)} — {spec.description}" for spec in COMMANDS
+             if (admin or not spec.admin_only) and ctx.channel in spec.platforms]
     return Reply("\n".join(lines))
 
 
@@ -113,7 +117,7 @@ async def list_subscription(runtime: CommandRuntime, ctx: CommandContext, args: 
 
 async def list_alerts(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:
     """Show the most recent alerts, newest first."""
-    if len(args) > 1 or (args and not (args[0].isascii() and args[0].isdigit())):  # "²".isdigit(), int("²") fails
+    if len(args) > 1 or (args and not re.fullmatch(r"-?[0-9]+", args[0])):  # ASCII digits: "²".isdigit()
         raise UsageError("N must be a whole number.")
     count = int(args[0]) if args else 5
     if not 1 <= count <= MAX_ALERTS_SHOWN:
@@ -151,7 +155,8 @@ async def mute(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) ->
         return Reply(f"{_here(ctx).capitalize()} is not subscribed, so there is nothing to mute.")
     until = runtime.now() + timedelta(seconds=seconds)
     runtime.store.mute(current.id, until, rule_id=rule_id, symbol=symbol)
-    return Reply(f"Muted {rule_id or symbol or 'every alert'} {_here(ctx)} until {until:%Y-%m-%d %H:%M} UTC. /unmute to lift.")
+    return Reply(f"Muted {rule_id or symbol or 'every alert'} in {_here(ctx)} until {until:%Y-%m-%d %H:%M} UTC. "
+                 "/unmute to lift.")
 
 
 async def unmute(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:
@@ -160,7 +165,7 @@ async def unmute(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) 
         raise UsageError("/unmute takes no arguments.")
     current = _subscription(runtime, ctx)
     lifted = runtime.store.unmute(current.id) if current is not None else 0
-    return Reply(f"Lifted {lifted} mute{'s' if lifted != 1 else ''} {_here(ctx)}." if lifted else "Nothing was muted.")
+    return Reply(f"Lifted {lifted} mute{'s' if lifted != 1 else ''} in {_here(ctx)}." if lifted else "Nothing was muted.")
 
 
 async def draw_chart(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:
@@ -272,9 +277,7 @@ def _subscription(runtime: CommandRuntime, ctx: CommandContext) -> Subscription 
 
 
 def _here(ctx: CommandContext) -> str:
-    if ctx.is_private:
-        return "this chat"
-    return "this topic" if ctx.thread_id else "this group"
+    return place(ctx)
 
 
 def _find_symbol(config: Config, text: str) -> SymbolConfig | None:

@@ -13,37 +13,74 @@ MAX_MUTE = timedelta(days=365)
 COMMANDS_PER_MINUTE, COMMAND_BURST = 30.0, 30.0  # per user: a burst of 30, then one every 2 s
 
 
+PLATFORMS = frozenset({"telegram", "discord"})
+# How each chat service names the place a command was typed: (a private chat, a group or channel, a topic or thread).
+PLACES = {"telegram": ("this chat", "this group", "this topic"), "discord": ("this DM", "this channel", "this thread")}
+# Where a chat service's members and their rights live, for refusals.
+WHERE_RIGHTS = {"telegram": "here", "discord": "in this server"}
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One argument of a command: its slash-command option name, and how a usage line shows its value."""
+
+    option: str  # Discord's option name, e.g. "duration"
+    shown: str  # the value in a usage line, e.g. "DURATION" or "RULE|SYMBOL"
+    required: bool = False
+    many: bool = False  # several values allowed (in one Discord option, separated by spaces or commas)
+
+
 @dataclass(frozen=True)
 class CommandSpec:
-    """One chat command: its name, usage line, what it does, and who may run it."""
+    """One chat command: its name, arguments, what it does, and who may run it."""
 
     name: str
-    usage: str
     description: str
+    arguments: tuple[Argument, ...] = ()
     admin_only: bool = False  # riskon's own admins (config `admins`), in any chat
     changes_subscriptions: bool = False  # private chat: its owner; group: the group's admins
+    confirms_privately: bool = False  # the confirmation is for the one who typed it (Discord: ephemeral)
+    platforms: frozenset[str] = PLATFORMS  # /start is Telegram's greeting; Discord has no such command
+
+    def usage_on(self, platform: str) -> str:
+        """Render the usage line as the platform shows it: positional on Telegram, named options on Discord."""
+        parts = [f"/{self.name}"]
+        for argument in self.arguments:
+            value = argument.shown + (" ..." if argument.many else "")
+            if platform == "discord":
+                value = f"{argument.option}:{value}"
+            parts.append(value if argument.required else f"[{value}]")
+        return " ".join(parts)
+
+    @property
+    def usage(self) -> str:
+        """Return the usage line as typed on Telegram."""
+        return self.usage_on("telegram")
 
 
+SYMBOL = Argument("symbol", "SYMBOL")
+FILTERS = Argument("what", "RULE|SYMBOL", many=True)
 COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("start", "/start", "Say hello and how to get alerts"),
-    CommandSpec("help", "/help", "List the commands"),
-    CommandSpec("status", "/status [SYMBOL]", "Prices, all-time highs, levels, flows, data freshness, bot health"),
-    CommandSpec("subscribe", "/subscribe [RULE|SYMBOL ...]", "Get alerts here (all, or only these rules/symbols)",
-                changes_subscriptions=True),
-    CommandSpec("unsubscribe", "/unsubscribe [RULE|SYMBOL ...|all]", "Stop alerts here (all, or these rules/symbols)",
-                changes_subscriptions=True),
-    CommandSpec("list", "/list", "Show this chat's subscription and mutes"),
-    CommandSpec("alerts", "/alerts [N]", "Show the N most recent alerts (default 5)"),
-    CommandSpec("rules", "/rules", "Say what is watched, in words"),
-    CommandSpec("mute", "/mute DURATION [RULE|SYMBOL]", "Silence alerts here for a while, e.g. /mute 6h BTC",
-                changes_subscriptions=True),
-    CommandSpec("unmute", "/unmute", "Lift every mute of this chat", changes_subscriptions=True),
-    CommandSpec("chart", "/chart SYMBOL", "Draw a chart of a symbol"),
-    CommandSpec("pause", "/pause", "Stop sending alerts everywhere (admin)", admin_only=True),
-    CommandSpec("resume", "/resume", "Send alerts again (admin)", admin_only=True),
-    CommandSpec("reload", "/reload", "Re-read config.yaml, keeping state (admin)", admin_only=True),
-    CommandSpec("health", "/health", "Feeds, outbox and uptime in detail (admin)", admin_only=True),
-    CommandSpec("fragility", "/fragility [FUND]", "Take the fragility snapshot now, out of schedule (admin)",
+    CommandSpec("start", "Say hello and how to get alerts", platforms=frozenset({"telegram"})),
+    CommandSpec("help", "List the commands"),
+    CommandSpec("status", "Prices, all-time highs, levels, flows, data freshness, bot health", (SYMBOL,)),
+    CommandSpec("subscribe", "Get alerts here (all, or only these rules/symbols)", (FILTERS,),
+                changes_subscriptions=True, confirms_privately=True),
+    CommandSpec("unsubscribe", "Stop alerts here (all, or these rules/symbols)",
+                (Argument("what", "RULE|SYMBOL ...|all"),), changes_subscriptions=True),
+    CommandSpec("list", "Show the subscription and mutes here"),
+    CommandSpec("alerts", "Show the N most recent alerts (default 5)", (Argument("count", "N"),)),
+    CommandSpec("rules", "Say what is watched, in words"),
+    CommandSpec("mute", "Silence alerts here for a while, e.g. /mute 6h BTC",
+                (Argument("duration", "DURATION", required=True), Argument("what", "RULE|SYMBOL")),
+                changes_subscriptions=True, confirms_privately=True),
+    CommandSpec("unmute", "Lift every mute here", changes_subscriptions=True),
+    CommandSpec("chart", "Draw a chart of a symbol", (Argument("symbol", "SYMBOL", required=True),)),
+    CommandSpec("pause", "Stop sending alerts everywhere (admin)", admin_only=True),
+    CommandSpec("resume", "Send alerts again (admin)", admin_only=True),
+    CommandSpec("reload", "Re-read config.yaml, keeping state (admin)", admin_only=True),
+    CommandSpec("health", "Feeds, outbox and uptime in detail (admin)", admin_only=True),
+    CommandSpec("fragility", "Take the fragility snapshot now, out of schedule (admin)", (Argument("fund", "FUND"),),
                 admin_only=True),
 )
 SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
@@ -70,10 +107,20 @@ class CommandContext:
 
 @dataclass(frozen=True)
 class Reply:
-    """What a command answers: plain text, and an optional PNG image."""
+    """What a command answers: plain text, an optional PNG image, and whether only its sender should see it."""
 
     text: str
     image_png: bytes | None = None
+    # Refusals, usage errors and some confirmations concern the sender alone: Discord shows them to them only.
+    private: bool = False
+
+
+def place(ctx: CommandContext) -> str:
+    """Name where a command was typed, in the chat service's words: this chat/group/topic, this DM/channel/thread."""
+    private, shared, thread = PLACES.get(ctx.channel, PLACES["telegram"])
+    if ctx.is_private:
+        return private
+    return thread if ctx.thread_id else shared
 
 
 class UsageError(Exception):

@@ -96,13 +96,14 @@ async def test_everyone_may_read(fake, guild, runtime):
 ])
 async def test_members_without_manage_channels_cannot_change_subscriptions(fake, guild, runtime, command, options):
     reply = await say(fake, guild, command, options, roles=("traders",))
-    assert reply.startswith(f"Only members with Manage Channels or the Alert-Managers role can use /{command} here")
+    assert reply.startswith(f"Only members with Manage Channels or the Alert-Managers role can use /{command} "
+                            "in this server.")
     assert runtime.store.active_subscriptions("discord") == []
 
 
 async def test_manage_channels_member_subscribes_the_channel(fake, guild, runtime):
     alerts = fake.channel(guild, "alerts")
-    assert "Subscribed this group: every alert" in await say(fake, guild, "subscribe", permissions=MANAGER)
+    assert "Subscribed this channel: every alert" in await say(fake, guild, "subscribe", permissions=MANAGER)
     subscription = runtime.store.subscription("discord", alerts["id"])
     assert subscription is not None and subscription.active and subscription.rules == ()
     assert "symbols BTC" in await say(fake, guild, "subscribe", {"what": "btc"}, permissions=MANAGER)
@@ -133,7 +134,7 @@ async def test_subscribe_warns_when_the_bot_cannot_post_here(fake, guild, runtim
 
 async def test_a_thread_has_its_own_subscription(fake, guild, runtime):
     alerts, thread = fake.channel(guild, "alerts"), fake.channel(guild, "btc-thread")
-    assert "this topic" in await say(fake, guild, "subscribe", {"what": "BTC"}, channel="btc-thread",
+    assert "this thread" in await say(fake, guild, "subscribe", {"what": "BTC"}, channel="btc-thread",
                                      permissions=MANAGER)
     subscription = runtime.store.subscription("discord", alerts["id"], thread["id"])
     assert subscription is not None and subscription.symbols == ("BTC",)
@@ -143,7 +144,7 @@ async def test_a_thread_has_its_own_subscription(fake, guild, runtime):
 async def test_a_dm_with_the_bot_is_its_users_own_chat(fake, guild, runtime):
     dm = fake.add_dm()
     answer = await fake.interact(None, dm, "subscribe", {"what": "BTC"})
-    assert "Subscribed this chat: symbols BTC" in fake.text_of(answer)
+    assert "Subscribed this DM: symbols BTC" in fake.text_of(answer)
     assert runtime.store.subscription("discord", dm["id"]).symbols == ("BTC",)
     store = runtime.store
     event = AlertEvent("btc_ath", "new_ath", "BTC", NOW, {"price": 100000.0})
@@ -231,3 +232,78 @@ async def test_heartbeats_are_answered(tmp_path):
     finally:
         await runtime.close()
         await fake.stop()
+
+
+def ephemeral(answer) -> bool:
+    return bool((answer.get("data") or {}).get("flags", 0) & 64)
+
+
+async def test_help_lists_the_slash_commands_with_their_option_names(fake, guild, runtime):
+    text = await say(fake, guild, "help")
+    assert "/start" not in text  # Telegram's greeting; no such slash command
+    lines = text.splitlines()
+    assert lines[0] == "/help — List the commands"
+    assert "/mute duration:DURATION [what:RULE\\|SYMBOL] — Silence alerts here for a while, e.g. /mute 6h BTC" in lines
+    assert "/alerts [count:N] — Show the N most recent alerts (default 5)" in lines
+    assert "pause" not in text  # admin commands: for admins only
+    assert "/pause — " in await say(fake, guild, "help", user_id=ADMIN_ID)
+
+
+async def test_usage_errors_name_the_options(fake, guild, runtime):
+    text = await say(fake, guild, "mute", {"duration": "soon"}, permissions=MANAGER)
+    assert text == "'soon' is not a duration like 30m, 6h or 2d.\nUsage: /mute duration:DURATION [what:RULE\\|SYMBOL]"
+
+
+async def test_refusals_usage_errors_and_confirmations_are_shown_to_the_sender_only(fake, guild, runtime):
+    channel = fake.channel(guild, "alerts")
+    refused = await fake.interact(guild, channel, "subscribe", roles=("traders",))
+    usage = await fake.interact(guild, channel, "mute", {"duration": "soon"}, permissions=MANAGER)
+    admin_only = await fake.interact(guild, channel, "pause", permissions=MANAGER)
+    subscribed = await fake.interact(guild, channel, "subscribe", permissions=MANAGER)
+    muted = await fake.interact(guild, channel, "mute", {"duration": "6h"}, permissions=MANAGER)
+    status = await fake.interact(guild, channel, "status")
+    assert [ephemeral(a) for a in (refused, usage, admin_only, subscribed, muted)] == [True] * 5
+    assert fake.text_of(muted).startswith("Muted every alert in this channel until ")
+    assert not ephemeral(status), "the market is for everyone in the channel"
+
+
+async def test_admin_commands_are_hidden_from_members_and_subscription_commands_need_manage_channels(fake, guild,
+                                                                                                    tmp_path):
+    runtime = await start_runtime(fake, tmp_path, manager_roles=[])
+    await runtime.close()
+    # discord.py sends the permission bits as a number; Discord documents a string: compare the bits.
+    synced = {c["name"]: c["default_member_permissions"] for c in fake.synced_commands["global"]}
+    synced = {name: None if bits is None else str(bits) for name, bits in synced.items()}
+    assert {name: synced[name] for name in ("pause", "resume", "reload", "health")} == dict.fromkeys(
+        ("pause", "resume", "reload", "health"), "32")  # Manage Server
+    assert {name: synced[name] for name in ("subscribe", "unsubscribe", "mute", "unmute")} == dict.fromkeys(
+        ("subscribe", "unsubscribe", "mute", "unmute"), "16")  # Manage Channels
+    assert synced["status"] is None and synced["help"] is None
+
+
+async def test_manager_roles_keep_the_subscription_commands_visible(fake, runtime):
+    synced = {c["name"]: c["default_member_permissions"] for c in fake.synced_commands["global"]}
+    assert synced["subscribe"] is None and str(synced["pause"]) == "32"
+
+
+async def test_slash_command_options_are_the_command_layers_arguments(fake, runtime):
+    for command in fake.synced_commands["global"]:
+        spec = SPECS[command["name"]]
+        assert [o["name"] for o in command.get("options", [])] == [a.option for a in spec.arguments]
+        assert [o.get("required", False) for o in command.get("options", [])] == [a.required for a in spec.arguments]
+
+
+async def test_commands_are_synced_only_when_they_changed(fake, guild, tmp_path):
+    def syncs() -> int:
+        return sum(1 for method, path in fake.requests if method == "PUT" and path.endswith("/commands"))
+
+    store = Store.open(tmp_path / "riskon.db")
+    bot = {"token": "${DISCORD_BOT_TOKEN}", "api_base": fake.api_base, "gateway": fake.gateway,
+           "guild_ready_timeout": 0.05, "ready_timeout_seconds": 5}
+    for settings, expected in (({}, 1), ({}, 1), ({"manager_roles": ["traders"]}, 2), ({"guilds": [guild["id"]]}, 3)):
+        config = parse_config(riskon_config(tmp_path, bot={**bot, **settings}), env={"DISCORD_BOT_TOKEN": fake.token})
+        runtime = Runtime(config, store, feeds={}, clock=lambda: NOW)
+        await runtime.start()
+        await runtime.close()
+        assert syncs() == expected, settings
+    store.close()

@@ -141,6 +141,23 @@ async def test_bad_arguments_get_the_usage_line(fake, runtime):
     assert "Send /help" in await ask(fake, ALICE, ALICE, "/frobnicate")
 
 
+async def test_plain_text_in_a_private_chat_gets_a_pointer_to_help_and_a_group_stays_quiet(fake, runtime):
+    assert await ask(fake, ALICE, ALICE, "hello bot, what's BTC doing?") == "I answer commands only: send /help for the list."
+    fake.post_command(GROUP, MEMBER, "anyone around?")
+    assert "Send /help" in await ask(fake, ALICE, ALICE, "/frobnicate")  # answered after the group's message
+    assert fake.messages_to(GROUP) == []
+
+
+async def test_rough_edges_of_the_first_hour(fake, runtime):
+    # A negative count is a whole number: say what range is allowed.
+    assert (await ask(fake, ALICE, ALICE, "/alerts -3")).startswith("N must be between 1 and 50.")
+    await ask(fake, ALICE, ALICE, "/subscribe")
+    assert (await ask(fake, ALICE, ALICE, "/mute 6h rut_ath")).startswith("Muted rut_ath in this chat until ")
+    assert await ask(fake, ALICE, ALICE, "/unmute") == "Lifted 1 mute in this chat."
+    help_text = await ask(fake, ALICE, ALICE, "/help")
+    assert help_text.startswith("/start — Say hello") and "/mute DURATION [RULE|SYMBOL] — " in help_text
+
+
 def test_html_escaping_and_splitting_keep_telegram_happy():
     text = "\n".join(f"line {i} <S&P> {'x' * 90}" for i in range(200))
     pieces = split_text(text)

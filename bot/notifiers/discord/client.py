@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 
 import discord
@@ -122,20 +124,28 @@ class DiscordNotifier:
             log.error("discord: gateway connection ended: %s: %s", type(exc).__name__, exc)
 
     async def sync_commands(self) -> None:
-        """Register the slash commands with Discord: per configured server (instant), else globally."""
-        assert self.tree is not None
-        try:
-            if self.settings.guilds:
-                for guild_id in self.settings.guilds:
-                    guild = discord.Object(int(guild_id))
-                    self.tree.copy_global_to(guild=guild)
-                    synced = await self.tree.sync(guild=guild)
-                    log.info("discord: %d slash commands synced to server %s", len(synced), guild_id)
-            else:
-                synced = await self.tree.sync()
-                log.info("discord: %d slash commands synced globally", len(synced))
-        except discord.HTTPException as exc:  # e.g. the bot lacks the applications.commands scope there
-            log.warning("discord: slash commands not synced: %s", exc)
+        """Register the slash commands with Discord (per configured server, else globally) when they changed."""
+        assert self.tree is not None and self.client is not None
+        scopes = [discord.Object(int(guild_id)) for guild_id in self.settings.guilds] or [None]
+        store = self.runtime.store
+        for guild in scopes:
+            if guild is not None:
+                self.tree.copy_global_to(guild=guild)
+            where = f"server {guild.id}" if guild is not None else "globally"
+            key = f"discord.commands.{self.client.application_id}.{guild.id if guild is not None else 'global'}"
+            # discord.py's maintainers advise against syncing at every start: Discord rate-limits it hard, and
+            # an unchanged tree needs nothing. The hash of what was last synced says whether it changed.
+            tree_hash = command_tree_hash(self.tree, guild)
+            if store.setting(key) == tree_hash:
+                log.info("discord: slash commands unchanged since the last sync (%s); not syncing", where)
+                continue
+            try:
+                synced = await self.tree.sync(guild=guild)
+            except discord.HTTPException as exc:  # e.g. the bot lacks the applications.commands scope there
+                log.warning("discord: slash commands not synced %s: %s", where, exc)
+                continue
+            store.set_setting(key, tree_hash)
+            log.info("discord: %d slash commands synced %s", len(synced), where)
 
     async def stop(self) -> None:
         """Close the gateway and HTTP session."""
@@ -179,6 +189,12 @@ class DiscordNotifier:
             if self._next_slot > now:
                 await asyncio.sleep(self._next_slot - now)
             self._next_slot = max(now, self._next_slot) + 1.0 / self.settings.messages_per_second
+
+
+def command_tree_hash(tree: discord.app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
+    """Hash the commands as Discord would receive them for one scope (a server, or global)."""
+    payload = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def build_bot(settings: DiscordSettings, runtime: NotifierRuntime) -> DiscordNotifier:

@@ -69,7 +69,8 @@ class DiscordSettings(ApiBase):
                                                                 "empty: global commands (Discord may take up to an hour)")
     manager_roles: list[str] = Field(default_factory=list, description="role names whose members may change a "
                                                                        "channel's subscriptions (Manage Channels always may)")
-    sync_commands: bool = Field(True, description="register the slash commands with Discord at start")
+    sync_commands: bool = Field(True, description="register the slash commands with Discord at start, when they "
+                                "changed since the last sync")
     login_retry_seconds: float = Field(
         5.0, gt=0, le=300, description="first wait before logging in again when Discord cannot be reached at start"
     )

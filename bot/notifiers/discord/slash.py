@@ -1,8 +1,9 @@
-"""Slash commands: riskon's chat-agnostic commands (bot/commands.py) as Discord application commands."""
+"""Slash commands: riskon's chat-agnostic commands (bot/commands/) as Discord application commands."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 import re
@@ -11,7 +12,7 @@ from typing import Any, Awaitable, Callable
 import discord
 from discord import app_commands
 
-from bot.commands import SPECS, CommandContext, Reply, dispatch
+from bot.commands import SPECS, CommandContext, CommandSpec, Reply, dispatch
 from bot.notifiers.discord.render import CHART_NAME, NO_MENTIONS, reply_chunks
 from bot.notifiers.discord.settings import DiscordSettings
 from bot.seams import NotifierRuntime
@@ -83,20 +84,20 @@ async def run_command(interaction: discord.Interaction, runtime: NotifierRuntime
         done, _ = await asyncio.wait({task}, timeout=settings.answer_within_seconds)
     try:
         if not done:
-            await interaction.response.defer(thinking=True)
+            await interaction.response.defer(thinking=True, ephemeral=SPECS[name].confirms_privately)
         reply = await task
         if name == "subscribe" and _subscribed(runtime, ctx):
-            reply = Reply(reply.text + missing_permissions_note(interaction), reply.image_png)
+            reply = dataclasses.replace(reply, text=reply.text + missing_permissions_note(interaction))
         await answer(interaction, reply)
     except discord.HTTPException as exc:  # the interaction expired or Discord refused: nothing more to do
         log.warning("discord: could not answer /%s in channel %s: %s", name, interaction.channel_id, exc)
 
 
 async def answer(interaction: discord.Interaction, reply: Reply) -> None:
-    """Send a Reply as one or more messages, the image attached to the first."""
+    """Send a Reply as one or more messages, the image attached to the first; a private one only its sender sees."""
     chunks = reply_chunks(reply.text)
     for position, chunk in enumerate(chunks):
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"ephemeral": reply.private}
         if position == 0 and reply.image_png:
             extra["file"] = discord.File(io.BytesIO(reply.image_png), CHART_NAME)
         if position == 0 and not interaction.response.is_done():
@@ -174,5 +175,18 @@ def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: Disco
     async def alerts(interaction: discord.Interaction, count: app_commands.Range[int, 1, 50] | None = None) -> None:
         await run(interaction, "alerts", str(count) if count is not None else None)
 
+    for command in tree.get_commands():
+        command.default_permissions = default_permissions(SPECS[command.name], settings)
     return tree
+
+
+def default_permissions(spec: CommandSpec, settings: DiscordSettings) -> discord.Permissions | None:
+    """Return the permission a member needs to see a command (Discord hides it from the others), or None."""
+    if spec.admin_only:
+        # riskon's admins are listed by user id; Discord can only hide by permission: Manage Server is closest.
+        return discord.Permissions(manage_guild=True)
+    if spec.changes_subscriptions and not settings.manager_roles:
+        # With manager roles configured, members without the permission may still use these: keep them visible.
+        return discord.Permissions(manage_channels=True)
+    return None
 

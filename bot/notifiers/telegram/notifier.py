@@ -21,7 +21,7 @@ from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTyp
 from telegram.request import HTTPXRequest
 
 from alerts.errors import RiskonError
-from bot.commands import COMMANDS, CommandContext, Reply, dispatch
+from bot.commands import COMMANDS, CommandContext, Reply, answer_text, dispatch
 from bot.logs import RedactSecrets
 from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
 from bot.notifiers.telegram.settings import TelegramSettings
@@ -102,6 +102,9 @@ class TelegramNotifier:
         # In a private chat an unknown command gets a pointer to /help; in groups it may be another bot's.
         self.app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE,
                                             self._on_command))
+        # Plain text in a private chat gets a one-line pointer to /help instead of silence.
+        self.app.add_handler(MessageHandler(
+            filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, self._on_text))
         try:
             await self.app.initialize()
             if self.settings.register_commands:
@@ -313,6 +316,17 @@ class TelegramNotifier:
                              chat.type == ChatType.PRIVATE, may_manage)
         reply = await dispatch(self.runtime, ctx, name, message.text.split()[1:])
         await self._answer(ChatTarget(str(chat.id), thread), reply)
+
+    async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+        if message is None or chat is None or not message.text:
+            return
+        ctx = CommandContext("telegram", str(chat.id), "", str(user.id) if user else "", chat.type == ChatType.PRIVATE)
+        if self.runtime.command_limit.wait_needed(ctx) > 0:
+            return  # a flood of chatter gets no flood of hints
+        reply = answer_text(ctx, message.text)
+        if reply is not None:
+            await self._answer(ChatTarget(str(chat.id)), reply)
 
     async def _answer(self, chat: ChatTarget, reply: Reply) -> None:
         """Send a command's reply; a failure is logged (redacted), never raised into PTB."""
