@@ -7,6 +7,8 @@ the bot keeps answering them after the last replayed day, until stopped.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 from datetime import date, timedelta
@@ -98,21 +100,57 @@ def wrap_notifiers(runtime: Any) -> None:
         runtime.notifiers[name] = RehearsalNotifier(notifier)
 
 
-def rehearse(config: Config, data: str, start: date | None, seconds_per_day: float) -> dict[str, Any]:
-    """Replay `data` as if live through every configured channel until stopped; return what was replayed."""
-    import asyncio
+class Rehearsal:
+    """Drive a rehearsal: the replay loop to the data's end, delivery ticking beside it, then commands until stopped."""
 
+    def __init__(self, runtime: Any, seconds_per_day: float) -> None:
+        from bot.replay_loop import ReplayLoop
+
+        self.runtime = runtime
+        self.replay = ReplayLoop(runtime, seconds_per_day=seconds_per_day)
+        self.stopped = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop the replay after its batch in hand, and the rehearsal with it."""
+        self.stopped.set()
+        self.replay.stop()
+
+    async def run(self) -> None:
+        """Replay to the end, then keep delivering (retries) and answering commands until stopped."""
+        ticker = asyncio.create_task(self._deliver_every(self.runtime.config.schedule.deliver_every_seconds))
+        try:
+            await self.replay.run()
+            if self.replay.finished_replay:
+                last = self.runtime.now() - timedelta(days=1)
+                log.info("rehearsal finished: the last replayed day was %s; still answering commands until stopped "
+                         "(Ctrl-C)", f"{last:%Y-%m-%d}")
+            await self.stopped.wait()
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def _deliver_every(self, seconds: float) -> None:
+        # The replay delivers right after each alerting day; this picks up retries (a rate-limited chat) meanwhile.
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.runtime.deliver()
+            except Exception:
+                log.exception("rehearsal: delivery failed unexpectedly")
+
+
+def rehearse(config: Config, data: str, start: date | None, seconds_per_day: float) -> None:
+    """Replay `data` as if live through every configured channel until stopped."""
     from bot.cli import _other_feeds, _serve, replay_config
     from bot.feeds import FEEDS
     from bot.runtime import Runtime
-    from bot.scheduler import Scheduler
 
     if not Path(data).is_dir():
         raise RiskonError(f"--rehearse {data}: no such folder")
     start = start or default_start(data, config)
     rehearsed = replay_config(config, data, start, None, keep_channels=True)
     store = open_rehearsal_store(config)
-    summary: dict[str, Any] = {}
 
     async def main() -> None:
         replay = FEEDS["replay"].build("replay", FEEDS["replay"].Settings(**rehearsed.feeds["replay"].settings),
@@ -125,12 +163,9 @@ def rehearse(config: Config, data: str, start: date | None, seconds_per_day: flo
         wrap_notifiers(runtime)
         log.info("rehearsal: replaying %s from %s at %s; alerts go to the configured chats, marked as a rehearsal",
                  data, start, "full speed" if not seconds_per_day else f"{1 / seconds_per_day:g} market day(s)/s")
-        scheduler = Scheduler(runtime, replay_seconds_per_bar=seconds_per_day, keep_running_after_replay=True)
-        await _serve(runtime, scheduler)
-        summary["fired"] = runtime.engine.fired
+        await _serve(runtime, Rehearsal(runtime, seconds_per_day))
 
     try:
         asyncio.run(main())
     finally:
         store.close()
-    return summary

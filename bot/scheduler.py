@@ -19,13 +19,10 @@ FINAL_DRAIN_ROUNDS = 20
 class Scheduler:
     """Poll every feed at its interval (backing off when it fails) and deliver alerts as they are recorded."""
 
-    def __init__(self, runtime: Runtime, replay_seconds_per_bar: float | None = None,
-                 keep_running_after_replay: bool = False) -> None:
+    def __init__(self, runtime: Runtime, replay_seconds_per_bar: float | None = None) -> None:
         # replay_seconds_per_bar: None for live polling; 0 replays as fast as possible.
-        # keep_running_after_replay: a rehearsal goes on answering commands (and delivering) after its last day.
         self.runtime = runtime
         self.replay_seconds_per_bar = replay_seconds_per_bar
-        self.keep_running_after_replay = keep_running_after_replay
         self.scheduler = AsyncIOScheduler(
             timezone=timezone.utc,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -101,10 +98,6 @@ class Scheduler:
                 if not report.outcomes:
                     break
             self.finished_replay = True
-            if self.keep_running_after_replay:
-                log.info("rehearsal finished: the last replayed day was %s; still answering commands until stopped "
-                         "(Ctrl-C)", f"{self.runtime.now() - timedelta(days=1):%Y-%m-%d}")
-                return
             self.stop()
 
     def _derived_feeds(self) -> list[str]:

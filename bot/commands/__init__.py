@@ -10,7 +10,15 @@ function per command), `status` (the /status and /health views).
 
 from bot.commands.dispatch import answer_text, dispatch, is_admin
 from bot.commands.specs import (
-    COMMANDS, SPECS, Argument, CommandContext, CommandRateLimit, CommandSpec, Reply, UsageError, place,
+    COMMANDS,
+    SPECS,
+    Argument,
+    CommandContext,
+    CommandRateLimit,
+    CommandSpec,
+    Reply,
+    UsageError,
+    place,
 )
 
 __all__ = ["COMMANDS", "SPECS", "Argument", "CommandContext", "CommandRateLimit", "CommandSpec", "Reply", "UsageError",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.commands.handlers import HANDLERS, is_admin
 from bot.commands.specs import MAX_ARG_LENGTH, MAX_ARGS, SPECS, WHERE_RIGHTS, CommandContext, Reply, UsageError

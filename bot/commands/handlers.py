@@ -14,7 +14,14 @@ from alerts.events import AlertEvent
 from alerts.messages import format_price
 from bot.commands import status as view
 from bot.commands.specs import (
-    COMMANDS, MAX_ALERTS_SHOWN, MAX_MUTE, SPECS, CommandContext, Reply, UsageError, place,
+    COMMANDS,
+    MAX_ALERTS_SHOWN,
+    MAX_MUTE,
+    SPECS,
+    CommandContext,
+    Reply,
+    UsageError,
+    place,
 )
 from bot.seams import CommandRuntime
 from storage.db import Subscription
