@@ -274,8 +274,8 @@ async def test_admin_commands_are_hidden_from_members_and_subscription_commands_
     # discord.py sends the permission bits as a number; Discord documents a string: compare the bits.
     synced = {c["name"]: c["default_member_permissions"] for c in fake.synced_commands["global"]}
     synced = {name: None if bits is None else str(bits) for name, bits in synced.items()}
-    assert {name: synced[name] for name in ("pause", "resume", "reload", "health")} == dict.fromkeys(
-        ("pause", "resume", "reload", "health"), "32")  # Manage Server
+    admin = ("pause", "resume", "reload", "health", "fragility")
+    assert {name: synced[name] for name in admin} == dict.fromkeys(admin, "32")  # Manage Server
     assert {name: synced[name] for name in ("subscribe", "unsubscribe", "mute", "unmute")} == dict.fromkeys(
         ("subscribe", "unsubscribe", "mute", "unmute"), "16")  # Manage Channels
     assert synced["status"] is None and synced["help"] is None

@@ -137,7 +137,7 @@ def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: Disco
             await run(interaction, name)
         return callback
 
-    for name in ("help", "list", "rules", "unmute", "pause", "resume", "reload", "health", "fragility"):
+    for name in ("help", "list", "rules", "unmute", "pause", "resume", "reload", "health"):
         tree.add_command(app_commands.Command(name=name, description=describe(name), callback=without_options(name)))
 
     @tree.command(name="status", description=describe("status"))
@@ -174,6 +174,11 @@ def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: Disco
     @app_commands.describe(count="how many (1-50, default 5)")
     async def alerts(interaction: discord.Interaction, count: app_commands.Range[int, 1, 50] | None = None) -> None:
         await run(interaction, "alerts", str(count) if count is not None else None)
+
+    @tree.command(name="fragility", description=describe("fragility"))
+    @app_commands.describe(fund="one fund, e.g. IWM (empty: every configured fund)")
+    async def fragility(interaction: discord.Interaction, fund: str | None = None) -> None:
+        await run(interaction, "fragility", fund)
 
     for command in tree.get_commands():
         command.default_permissions = default_permissions(SPECS[command.name], settings)
