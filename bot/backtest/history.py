@@ -45,6 +45,7 @@ def _cut(bars: Sequence[Bar], end: date | None) -> list[Bar]:
 
 def load_csv_history(config: Config, folder: str | Path, end: date | None = None) -> History:
     """Read each configured symbol's CSV (file stem = its `csv` name) from a folder, up to `end`."""
+    from bot.feeds.fragility_history import is_fragility_csv, series_bars
     from bot.feeds.replay import ReplayError, read_daily_csv
 
     folder = Path(folder)
@@ -60,7 +61,10 @@ def load_csv_history(config: Config, folder: str | Path, end: date | None = None
             history.problems.append(f"{symbol.id}: no file {path.name} in {folder}; left out of the backtest")
             continue
         try:
-            bars, problems = read_daily_csv(path)
+            if symbol.asset_class == "breadth" and is_fragility_csv(path):  # date,unprofitable_pct_count,...
+                bars, problems = series_bars(path, symbol.id)
+            else:
+                bars, problems = read_daily_csv(path)
         except (ReplayError, OSError, UnicodeDecodeError, csv.Error) as exc:
             history.problems.append(f"{symbol.id}: {exc}; left out of the backtest")
             continue
@@ -104,6 +108,10 @@ async def fetch_live_history(config: Config, cache_path: str | Path, end: date |
                 history.problems.append(f"feed {name}: cannot be set up: {exc}")
                 continue
             try:
+                if hasattr(feed, "import_history"):  # fragility: its history is what was imported; no live snapshot
+                    for symbol, bars in (await feed.import_history(now)).items():
+                        cache.upsert_bars(symbol, bars)
+                    continue
                 await _drain_feed(feed, [s.id for s in served], cache, now, history)
             finally:
                 try:

@@ -336,6 +336,15 @@ class FragilityFeed:
             text = await response.text(errors="replace")
         return parse_ishares_holdings(text, f"{fund} holdings file")
 
+    async def import_history(self, now: datetime) -> dict[str, list[Bar]]:
+        """Import every fund's history CSV (once) and return its bars, without taking a snapshot (backtests)."""
+        history: dict[str, list[Bar]] = {}
+        for fund, source in self.settings.funds.items():
+            if source.csv and fund not in self._imported:
+                self._merge(history, await self._import_csv(fund, source.csv, now))
+                self._imported.add(fund)
+        return history
+
     async def _import_csv(self, fund: str, path: str, now: datetime) -> dict[str, list[Bar]]:
         from bot.feeds.fragility_history import read_fragility_csv
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import math
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
+
+from alerts.bars import Bar
 
 COLUMNS = ("date", "unprofitable_pct_count", "unprofitable_pct_weight", "coverage_pct")
 
@@ -51,3 +53,23 @@ def read_fragility_csv(path: str | Path) -> tuple[list[tuple[date, float, float 
             seen.add(day)
             rows.append((day, count, weight, coverage))
     return sorted(rows), problems
+
+
+def is_fragility_csv(path: str | Path) -> bool:
+    """Say whether a CSV has the fragility history header (rather than date,open,high,low,close)."""
+    with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+        header = handle.readline().lower()
+    return "unprofitable_pct_count" in header
+
+
+def series_bars(path: str | Path, symbol: str) -> tuple[list[Bar], list[str]]:
+    """Read a fragility history CSV as the daily bars of one series (`FUND:UNPROFITABLE` or `..._WEIGHT`)."""
+    rows, problems = read_fragility_csv(path)
+    by_weight = symbol.upper().endswith("_WEIGHT")
+    bars = []
+    for day, count, weight, _ in rows:
+        value = weight if by_weight else count
+        if value is not None:
+            stamp = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            bars.append(Bar(stamp, value, value, value, value))
+    return bars, problems

@@ -112,3 +112,33 @@ async def test_an_admin_asks_for_a_snapshot_now_and_the_feed_starts_one_at_its_n
     assert reply.startswith("A snapshot of IWM starts at the next poll: one Yahoo request every 2 s")
     assert feed._requested == {"IWM"}
     assert "No fragility feed" in request_snapshot(SimpleNamespace(feeds={}), None)
+
+
+HISTORY = ("date,unprofitable_pct_count,unprofitable_pct_weight,coverage_pct\n"
+           "2007-06-29,18.5,9.0,95\n2024-06-28,41.2,17.8,97\n")
+
+
+def test_the_backtest_reads_the_series_from_a_fragility_csv(tmp_path):
+    from bot.backtest import load_csv_history
+
+    (tmp_path / "IWM-UNPROFITABLE.csv").write_text(HISTORY)
+    config = parse_config(CONFIG.replace('asset_class: breadth}', 'asset_class: breadth, csv: IWM-UNPROFITABLE}'),
+                          env={})
+    history = load_csv_history(config, tmp_path)
+    assert [(b.time.date(), b.close) for b in history.bars["IWM:UNPROFITABLE"]] == [
+        (date(2007, 6, 29), 18.5), (date(2024, 6, 28), 41.2)]
+
+
+async def test_a_live_backtest_imports_the_history_and_takes_no_snapshot(tmp_path):
+    from bot.backtest import fetch_live_history
+
+    (tmp_path / "history.csv").write_text(HISTORY)
+    text = CONFIG.replace("fragility: {kind: fragility, funds: {IWM: {}}}",
+                          f'fragility: {{kind: fragility, ishares_base_url: "http://127.0.0.1:9", '
+                          f'funds: {{IWM: {{csv: "{tmp_path / "history.csv"}"}}}}}}')
+    text = text.replace('  - {id: "^RUT", feed: history}\n  - {id: BTC, feed: history, asset_class: crypto}\n', "")
+    text = text.replace('symbols: ["^RUT", BTC]', 'symbols: ["IWM:UNPROFITABLE"]')
+    config = parse_config(text.replace("kind: new_ath", "kind: unprofitable_share, levels: [40]"), env={})
+    history = await fetch_live_history(config, tmp_path / "cache.db", now=SNAPSHOT_DAY)
+    assert [b.close for b in history.bars["IWM:UNPROFITABLE"]] == [18.5, 41.2]
+    assert not any("fragility" in problem for problem in history.problems)
