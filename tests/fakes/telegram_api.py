@@ -204,7 +204,11 @@ class FakeTelegram:
         return chat
 
     def inject(self, fault: str, chat_id: int | None = None, times: int = 1) -> None:
-        """Make the next `times` sends to a chat (or any chat) fail: '500', '502', 'timeout', '429'."""
+        """Make the next `times` sends to a chat (or any chat) fail: '500', '502', 'timeout', '429'.
+
+        'unreadable' and 'unreadable-result' deliver the message, then answer HTTP 200 with a body the client
+        cannot read: cut-off JSON, or a result that is not a Message.
+        """
         self.faults[chat_id].extend([fault] * times)
 
     def post_command(self, chat_id: int, user_id: int, text: str, thread_id: int | None = None) -> int:
@@ -377,6 +381,10 @@ class FakeTelegram:
             retry_after = max(1, math.ceil(wait))
             return _error(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
         self.sent.append(SentMessage(chat_id, thread_id, text, parse_mode, photo, time.monotonic()))
+        if fault == "unreadable":  # delivered, but the answer breaks off: a proxy cut it, say
+            return web.Response(status=200, text='{"ok":true,"result":{"message_id":', content_type="application/json")
+        if fault == "unreadable-result":  # delivered, but the result is not a Message (no chat, no date)
+            return _ok({"message_id": self._take_message_id()})
         message: dict[str, Any] = {"message_id": self._take_message_id(), "date": int(time.time()),
                                    "chat": chat.as_json(),
                                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "riskon"}}

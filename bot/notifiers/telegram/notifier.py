@@ -24,6 +24,7 @@ from alerts.errors import RiskonError
 from bot.commands import COMMANDS, CommandContext, Reply, answer_text, dispatch
 from bot.logs import RedactSecrets
 from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
+from bot.notifiers.telegram.answers import StatusNotingRequest, answered_ok, noting_answers
 from bot.notifiers.telegram.settings import TelegramSettings
 from bot.notifiers.telegram.text import CAPTION_LIMIT, split_text, to_html, units
 from bot.seams import NotifierRuntime
@@ -77,8 +78,8 @@ class TelegramNotifier:
             .base_url(s.base_url)
             .base_file_url(s.base_file_url)
             .rate_limiter(limiter)
-            .request(HTTPXRequest(connection_pool_size=64, connect_timeout=timeout, read_timeout=timeout,
-                                  write_timeout=timeout, pool_timeout=timeout))
+            .request(StatusNotingRequest(connection_pool_size=64, connect_timeout=timeout, read_timeout=timeout,
+                                         write_timeout=timeout, pool_timeout=timeout))
             .get_updates_request(HTTPXRequest(connect_timeout=timeout, read_timeout=s.poll_timeout_seconds + timeout))
             .concurrent_updates(16)
             .job_queue(None)  # riskon has its own scheduler
@@ -105,6 +106,7 @@ class TelegramNotifier:
         # Plain text in a private chat gets a one-line pointer to /help instead of silence.
         self.app.add_handler(MessageHandler(
             filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, self._on_text))
+        self.app.add_error_handler(self._on_error)
         try:
             await self.app.initialize()
             if self.settings.register_commands:
@@ -212,11 +214,19 @@ class TelegramNotifier:
     async def _send_piece(self, chat: ChatTarget, text: str, photo: bytes | None = None) -> None:
         await self._pace(chat)
         thread = int(chat.thread_id) if chat.thread_id else None
-        if photo is not None:
-            await self._send_photo(chat.chat_id, thread, text, photo)
-        else:
-            await self.app.bot.send_message(chat.chat_id, text, parse_mode=ParseMode.HTML, message_thread_id=thread,
-                                            link_preview_options=NO_PREVIEW)
+        with noting_answers() as statuses:
+            try:
+                if photo is not None:
+                    await self._send_photo(chat.chat_id, thread, text, photo)
+                else:
+                    await self.app.bot.send_message(chat.chat_id, text, parse_mode=ParseMode.HTML,
+                                                    message_thread_id=thread, link_preview_options=NO_PREVIEW)
+            except Exception as exc:
+                if not answered_ok(statuses):
+                    raise
+                # Telegram took the message (HTTP success): sending it again would show it twice.
+                log.warning("telegram chat %s: message sent, but Telegram's answer could not be read (%s: %s); "
+                            "counted as sent", chat.chat_id, type(exc).__name__, self._clean(exc)[:200])
 
     async def _send_photo(self, chat_id: str, thread: int | None, caption: str, photo: bytes) -> None:
         """Send a chart: the first chat gets the upload, the others Telegram's file_id for it."""
@@ -340,6 +350,16 @@ class TelegramNotifier:
                 await self._send_piece(chat, "", reply.image_png)
         except TelegramError as exc:
             log.warning("telegram chat %s: reply not sent: %s", chat.chat_id, self._clean(exc))
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log what a command's handling raised: a service error in a line, a bug with its (redacted) traceback."""
+        error = context.error
+        chat = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else "?"
+        if isinstance(error, TelegramError):
+            log.warning("telegram chat %s: command not answered: %s", chat, self._clean(error))
+        elif error is not None:
+            log.error("telegram chat %s: command failed: %s", chat, self._clean(error),
+                      exc_info=(type(error), error, error.__traceback__))
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
