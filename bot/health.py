@@ -71,6 +71,8 @@ def _staleness(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> str 
             return f"no good update since {mark.since:%Y-%m-%d %H:%M} UTC: {mark.why}"
     last = runtime.store.last_bar_time(symbol.id)
     if last is None:
+        if symbol.asset_class == "breadth":
+            return None  # a snapshot series has no bar until its first snapshot (an hour or more): its feed marks it
         feed_health = runtime.health.get(symbol.feed)
         # Before its feed's first good poll a symbol has simply not been fetched yet.
         return "no bars at all after a good poll of its feed" if feed_health and feed_health.last_ok else None

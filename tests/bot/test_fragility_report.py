@@ -142,3 +142,19 @@ async def test_a_live_backtest_imports_the_history_and_takes_no_snapshot(tmp_pat
     history = await fetch_live_history(config, tmp_path / "cache.db", now=SNAPSHOT_DAY)
     assert [b.close for b in history.bars["IWM:UNPROFITABLE"]] == [18.5, 41.2]
     assert not any("fragility" in problem for problem in history.problems)
+
+
+def test_health_waits_for_the_first_snapshot_but_flags_a_fund_that_never_completes(store, config):
+    from types import SimpleNamespace
+
+    from bot.feeds.fragility import FragilityFeed, FragilitySettings
+    from bot.health import degraded_reasons
+    from bot.runtime import FeedHealth
+
+    feed = FragilityFeed("fragility", FragilitySettings(), store=store)
+    runtime = SimpleNamespace(config=config, store=store, feeds={"fragility": feed},
+                              health={"fragility": FeedHealth(last_ok=SNAPSHOT_DAY)}, channel_retries=lambda: {})
+    assert not any("UNPROFITABLE" in r for r in degraded_reasons(runtime, SNAPSHOT_DAY))  # a snapshot takes time
+    feed.tracker.failed("IWM", SNAPSHOT_DAY, "coverage 61.0% of weight (need 90%)")
+    later = SNAPSHOT_DAY + timedelta(days=11)
+    assert any("IWM:UNPROFITABLE is stale" in r and "coverage 61.0%" in r for r in degraded_reasons(runtime, later))
