@@ -68,6 +68,12 @@ class Scheduler:
                 for derived in self._derived_feeds():
                     derived_report = await self.runtime.poll(derived)
                     alerted = alerted or (derived_report is not None and bool(derived_report.alerts))
+            elif report is not None and report.bars:
+                # A composite reads its members' stored bars: recompute it as soon as they arrive, not a whole
+                # interval later (on a fresh database, ALTS would otherwise wait five minutes for its first bar).
+                for derived in self._composites_reading(name):
+                    derived_report = await self.runtime.poll(derived)
+                    alerted = alerted or (derived_report is not None and bool(derived_report.alerts))
             if alerted:
                 await self.runtime.deliver(wait=False)  # tell traders at once, not at the next delivery tick
         except Exception:
@@ -99,6 +105,19 @@ class Scheduler:
                     break
             self.finished_replay = True
             self.stop()
+
+    def _composites_reading(self, name: str) -> list[str]:
+        """Return the composite feeds with a member among the symbols feed `name` serves."""
+        served = set(self.runtime.feed_symbols.get(name, ()))
+        readers = []
+        for feed_name, feed in self.runtime.config.feeds.items():
+            if feed.kind != "composite" or feed_name == name or feed_name not in self.runtime.feeds:
+                continue
+            indexes = feed.settings.get("indexes") or {}
+            members = {m for index in indexes.values() if isinstance(index, dict) for m in index.get("members", ())}
+            if members & served:
+                readers.append(feed_name)
+        return readers
 
     def _derived_feeds(self) -> list[str]:
         """Return the feeds a replay steps after each replayed day (every feed that is not itself a replay)."""

@@ -15,12 +15,18 @@ from storage import Store
 
 if TYPE_CHECKING:
     from bot.config import Config, SymbolConfig
+    from bot.feeds.quality import StaleMark
 
 log = logging.getLogger(__name__)
 
 
 def symbol_line(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> str:
     """Say a symbol's price, day change and distance from its high in one line, flagged when stale."""
+    if runtime.store.last_bar_time(symbol.id) is None:
+        # Never had a bar: not stale, just not there yet (a composite waiting for its members' first bars).
+        health = runtime.health.get(symbol.feed)
+        why = health.symbol_errors.get(symbol.id) if health is not None else None
+        return f"{symbol.id}: no data yet" + (f", {why}" if why else "")
     stale = _staleness(runtime, symbol, now)
     return ("⚠️ STALE " if stale else "") + f"{symbol.id}: " + "; ".join(_price_bits(runtime, symbol, now))
 
@@ -139,19 +145,25 @@ def _price_bits(runtime: BotState, symbol: SymbolConfig, now: datetime) -> list[
 
 def _staleness(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> str | None:
     """Say why a symbol's data is stale (its feed's own mark, or a last bar too old), or None when current."""
-    feed = runtime.feeds.get(symbol.feed)
-    mark = None
-    if isinstance(feed, MarksStale):
-        try:
-            mark = feed.stale(now).get(symbol.id)
-        except Exception:  # a feed's bookkeeping must not break /status
-            log.warning("feed %s could not say which symbols are stale", symbol.feed, exc_info=True)
+    mark = _feed_mark(runtime, symbol, now)
     if mark is not None:
         return f"no good update since {mark.since:%Y-%m-%d %H:%M} UTC: {mark.why}"
     last = runtime.store.last_bar_time(symbol.id)
     if last is not None and figures.is_stale(last, now, symbol.asset_class):
         return f"last bar {age(now - last)} old"
     return None
+
+
+def _feed_mark(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> StaleMark | None:
+    """Return the symbol's feed's own mark of why its data is not current, if the feed keeps one."""
+    feed = runtime.feeds.get(symbol.feed)
+    if not isinstance(feed, MarksStale):
+        return None
+    try:
+        return feed.stale(now).get(symbol.id)
+    except Exception:  # a feed's bookkeeping must not break /status
+        log.warning("feed %s could not say which symbols are stale", symbol.feed, exc_info=True)
+        return None
 
 
 def _degraded(runtime: HealthView, now: datetime) -> list[str]:

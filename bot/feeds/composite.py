@@ -135,8 +135,7 @@ class CompositeFeed:
                 if base_day:
                     why = f"base date {base_day} is not a date every member has a bar for"
                 elif empty:
-                    why = (f"no bars yet for {', '.join(empty)} (each member must be a configured symbol whose "
-                           "feed has polled)")
+                    why = f"waiting for its members' first bars ({', '.join(empty)})"
                 else:
                     why = "its members have no date in common yet"
                 errors[symbol] = why
