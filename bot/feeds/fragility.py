@@ -193,10 +193,14 @@ class FragilityFeed:
         slice_ends = loop.time() + self.settings.work_per_poll_seconds
         for fund, source in self.settings.funds.items():
             count_symbol = series_symbols(fund)[0]
-            try:
-                if source.csv and fund not in self._imported:
+            if source.csv and fund not in self._imported:
+                self._imported.add(fund)  # once per start: a file that cannot be read is reported, not retried
+                try:
                     self._merge(bars, await self._import_csv(fund, source.csv, now))
-                    self._imported.add(fund)
+                except (OSError, ValueError) as exc:  # the live snapshots go on without the history
+                    errors[count_symbol] = f"history CSV {source.csv} not imported: {exc}"[:300]
+                    log.warning("%s %s: %s", self.name, fund, errors[count_symbol])
+            try:
                 why = self.backoff.why_waiting(fund, now)
                 if why is not None:
                     errors[count_symbol] = why
@@ -341,8 +345,8 @@ class FragilityFeed:
         history: dict[str, list[Bar]] = {}
         for fund, source in self.settings.funds.items():
             if source.csv and fund not in self._imported:
-                self._merge(history, await self._import_csv(fund, source.csv, now))
                 self._imported.add(fund)
+                self._merge(history, await self._import_csv(fund, source.csv, now))
         return history
 
     async def _import_csv(self, fund: str, path: str, now: datetime) -> dict[str, list[Bar]]:

@@ -320,3 +320,19 @@ async def test_a_history_csv_is_imported_once_as_bars_with_bad_rows_named(fakes,
     assert "503" in result.errors["IWM:UNPROFITABLE"]
     assert "iwm_fragility.csv:4: could not convert" in caplog.text or "iwm_fragility.csv:4" in caplog.text
     assert "iwm_fragility.csv:5: unprofitable_pct_count 140 is not a percent" in caplog.text
+
+
+async def test_a_history_csv_that_cannot_be_read_is_reported_and_the_snapshot_goes_on(fakes, store, tmp_path):
+    yahoo, ishares = fakes
+    publish_index(yahoo, ishares)
+    (tmp_path / "wrong.csv").write_text("date,open,high,low,close\n2026-01-02,1,1,1,1\n")
+    feed = FragilityFeed("fragility", settings(yahoo, ishares, min_coverage_pct=80,
+                                               funds={"IWM": {"csv": str(tmp_path / "wrong.csv")}}), store=store)
+    try:
+        first = await feed.fetch([], {}, NOW)
+        result = await snapshot(feed) if not first.bars else first
+    finally:
+        await feed.close()
+    assert "wrong.csv not imported" in first.errors["IWM:UNPROFITABLE"]
+    assert "needs columns date,unprofitable_pct_count" in first.errors["IWM:UNPROFITABLE"]
+    assert feed.table.last_finished("IWM").status == "complete" and result.bars["IWM:UNPROFITABLE"]
