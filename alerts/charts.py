@@ -19,7 +19,7 @@ from alerts.events import AlertEvent
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from alerts.study import CoMovement
+    from alerts.comovement import CoMovement
 
 MIN_BARS = 10
 LEVEL_KEYS = ("level", "levels", "resistance", "support", "tracked_levels")

@@ -11,8 +11,7 @@ Pure functions over closes (pandas Series indexed by UTC calendar date). Convent
 - The baseline takes every day the leader traded in the same calendar years as the counted signals as a start
   day, with the same horizons and the same rules, so a signal is compared with chance, not with zero.
 - "Own ATH" is a follower close above every earlier close of its whole history (the new_ath rule by close).
-- Co-movement returns are taken on the leader's trading days: the follower's close is sampled on each of those
-  days, so a Monday return covers the weekend for both. Rolling windows are calendar windows (30 and 90 days).
+- Co-movement and lead/lag: alerts/comovement.py.
 """
 
 from __future__ import annotations
@@ -26,9 +25,9 @@ import pandas as pd
 
 from alerts.bars import Bar
 from alerts.events import AlertEvent
+from alerts.significance import Significance, rotation_test
 
 DEFAULT_HORIZONS = (7, 30, 90, 180)
-DEFAULT_WINDOWS = (30, 90)
 # A follower close older than this before the signal day is not an entry price (the follower was not trading).
 MAX_ENTRY_STALENESS_DAYS = 5
 
@@ -161,6 +160,7 @@ class HorizonRow:
     needs_data_to: date | None = None  # the latest date a pending signal needs
     # Signals after which the follower's own resistance flip fired within the horizon; None: no flip rule watches it.
     flip_within: int | None = None
+    test: Significance | None = None  # the signals' median against every rotation of their days (significance.py)
 
 
 @dataclass(frozen=True)
@@ -314,6 +314,11 @@ def _study_one(
             ))
         pending = [o for o in outcomes if o.horizon == h and o.status == "not_yet"]
         base = follower.forward(baseline_starts, h) if baseline_starts.size else None
+        test = None
+        if base is not None:
+            ready = f["ready"]
+            positions = np.searchsorted(baseline_starts, starts[ready], side="right") - 1
+            test = rotation_test(base["returns"], positions)
         rows.append(HorizonRow(
             h,
             Summary.of(f["returns"][f["ready"]]),
@@ -323,6 +328,7 @@ def _study_one(
             max((o.needs_data_to for o in pending if o.needs_data_to), default=None),
             None if flip_days is None else sum(1 for i in range(len(group))
                                                if f["has_entry"][i] and flip_within(i, h) is not None),
+            test,
         ))
     longest = per_horizon[horizons[-1]] if horizons else None
     ath_days = tuple(
@@ -353,65 +359,3 @@ def follower_paths(signal_days: Sequence[date], closes: pd.Series, days: int) ->
         paths[row, : known.sum()] = follower.closes[idx] / follower.closes[entry] * 100
     return grid, paths
 
-
-# --- co-movement -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class YearRow:
-    """Co-movement of one follower with the leader in one calendar year."""
-
-    year: int
-    days: int  # daily return pairs in the year
-    correlation: float | None  # of the year's daily returns
-    mean_rolling: tuple[float | None, ...]  # mean of each rolling window's correlation over the year
-
-
-@dataclass(frozen=True)
-class CoMovement:
-    """Rolling correlation of a follower's daily returns with the leader's, and a table by year."""
-
-    leader: str
-    follower: str
-    windows: tuple[int, ...]
-    rolling: pd.DataFrame  # index: leader trading day; columns: "30d", "90d", ...
-    years: tuple[YearRow, ...]
-    overall: float | None
-    days: int
-
-
-def aligned_returns(leader: pd.Series, follower: pd.Series) -> pd.DataFrame:
-    """Return daily returns of leader and follower on the leader's trading days where both have a close that day."""
-    leader = leader.dropna()
-    sampled = follower.dropna().reindex(leader.index)
-    frame = pd.DataFrame({"leader": leader, "follower": sampled}).dropna()
-    # A return between two sampled days spans the same calendar interval for both series.
-    returns = frame.pct_change().iloc[1:]
-    # Skip a gap (e.g. a missing follower day) longer than a long weekend: that is not a daily return.
-    gaps = frame.index.to_series().diff().dt.days.iloc[1:]
-    return returns[(gaps <= 5).to_numpy()].replace([np.inf, -np.inf], np.nan).dropna()
-
-
-def comovement(
-    leader_name: str, leader: pd.Series, follower_name: str, follower: pd.Series,
-    windows: Sequence[int] = DEFAULT_WINDOWS,
-) -> CoMovement:
-    """Compute rolling calendar-window correlations of daily returns and summarise them by year."""
-    windows = tuple(int(w) for w in windows)
-    returns = aligned_returns(leader, follower)
-    rolling = pd.DataFrame(index=returns.index)
-    for w in windows:
-        # Half a window's worth of trading days (about 0.35 per calendar day) before a figure is shown.
-        min_periods = max(5, int(w * 5 / 7 * 0.5))
-        rolling[f"{w}d"] = returns["leader"].rolling(f"{w}D", min_periods=min_periods).corr(returns["follower"])
-    years = []
-    for year, chunk in returns.groupby(returns.index.year):
-        corr = chunk["leader"].corr(chunk["follower"]) if len(chunk) >= 10 else np.nan
-        means = tuple(_finite(rolling.loc[chunk.index, f"{w}d"].mean()) for w in windows)
-        years.append(YearRow(int(year), int(len(chunk)), _finite(corr), means))
-    overall = returns["leader"].corr(returns["follower"]) if len(returns) >= 10 else np.nan
-    return CoMovement(leader_name, follower_name, windows, rolling, tuple(years), _finite(overall), int(len(returns)))
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if value is not None and np.isfinite(value) else None

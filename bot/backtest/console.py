@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from alerts.study import CoMovement, Study
+from alerts.comovement import CoMovement
+from alerts.study import Study
 from bot.backtest.run import BacktestResult
 from bot.backtest.words import corr, pct, study_label, what_happened
 

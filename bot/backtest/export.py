@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from alerts.messages import format_alert
-from alerts.study import DEFAULT_WINDOWS
+from alerts.comovement import DEFAULT_WINDOWS
 from bot.backtest.run import BacktestResult
 from bot.backtest.words import jsonable
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alerts.study import CoMovement, Study, follower_paths
+from alerts.comovement import CoMovement
+from alerts.study import Study, follower_paths
 from bot.backtest.run import BacktestResult
 from bot.backtest.words import corr, pct, study_label, what_happened
 

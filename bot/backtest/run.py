@@ -10,17 +10,8 @@ from datetime import date
 import pandas as pd
 
 from alerts.events import AlertEvent
-from alerts.study import (
-    DEFAULT_HORIZONS,
-    DEFAULT_WINDOWS,
-    CoMovement,
-    Signal,
-    Study,
-    closes_from_bars,
-    comovement,
-    event_study,
-    signal_episodes,
-)
+from alerts.comovement import DEFAULT_WINDOWS, CoMovement, LeadLag, comovement, lead_lag
+from alerts.study import DEFAULT_HORIZONS, Signal, Study, closes_from_bars, event_study, signal_episodes
 from bot.backtest.history import BacktestError, History
 from bot.backtest.replay import replay_rules
 from bot.config import Config

@@ -12,16 +12,8 @@ import pytest
 
 from alerts.bars import Bar, utc
 from alerts.events import AlertEvent
-from alerts.study import (
-    Signal,
-    Summary,
-    aligned_returns,
-    closes_from_bars,
-    comovement,
-    event_study,
-    follower_paths,
-    signal_episodes,
-)
+from alerts.comovement import aligned_returns, comovement
+from alerts.study import Signal, Summary, closes_from_bars, event_study, follower_paths, signal_episodes
 from tests.market import market_folder
 
 

@@ -1,0 +1,68 @@
+"""Lead/lag cross-correlation on constructed series where the lead is known."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alerts.comovement import lead_lag, lagged_returns
+
+START = date(2018, 1, 1)
+
+
+def closes(log_returns: np.ndarray, weekdays_only: bool = False) -> pd.Series:
+    days = [START + timedelta(days=i) for i in range(log_returns.size)]
+    series = pd.Series(100 * np.exp(np.cumsum(log_returns)), index=pd.DatetimeIndex(days))
+    return series[series.index.day_of_week < 5] if weekdays_only else series
+
+
+def leader_and_follower(lead_days: int, seed: int = 1, days: int = 2000) -> tuple[pd.Series, pd.Series]:
+    """A leader trading on weekdays and a follower that repeats its moves `lead_days` later, plus its own noise."""
+    rng = np.random.default_rng(seed)
+    moves = rng.normal(0, 0.01, days)
+    follower = np.roll(moves, lead_days) * 2 + rng.normal(0, 0.01, days)
+    follower[:lead_days] = 0
+    return closes(moves, weekdays_only=True), closes(follower)
+
+
+@pytest.mark.parametrize("lead_days", [5, 12])
+def test_a_follower_that_repeats_the_leader_days_later_peaks_at_that_lag(lead_days):
+    leader, follower = leader_and_follower(lead_days)
+    result = lead_lag("^RUT", leader, "BTC", follower)
+    k, r = result.peak("leads")
+    assert k == lead_days and r > 0.5
+    assert result.reading().startswith(f"^RUT leads by {lead_days} days")
+    weekly = lead_lag("^RUT", leader, "BTC", follower, period="week")
+    assert weekly.peak("leads")[0] == lead_days
+
+
+def test_a_leader_that_repeats_the_follower_shows_as_following():
+    follower_led, leader = leader_and_follower(8)  # swap roles: now the "follower" moves first
+    result = lead_lag("^RUT", leader[leader.index.day_of_week < 5], "BTC", follower_led)
+    assert result.peak("follows")[0] == -8
+    assert result.reading().startswith("BTC leads by 8 days")
+
+
+def test_independent_series_show_no_lead_or_lag():
+    rng = np.random.default_rng(9)
+    leader, follower = closes(rng.normal(0, 0.01, 2000), True), closes(rng.normal(0, 0.02, 2000))
+    result = lead_lag("^RUT", leader, "BTC", follower)
+    assert result.reading().startswith("no lead or lag beyond noise")
+    assert max(abs(r) for r in result.overall if r is not None) < 0.1
+
+
+def test_a_monday_return_spans_the_weekend_for_both_and_the_split_and_rolling_windows_are_filled():
+    leader, follower = leader_and_follower(5)
+    ends, x, y = lagged_returns(leader, follower, lags=(0,))
+    monday = np.flatnonzero((ends + 3) % 7 == 0)[0]  # day numbers: 1970-01-05 was a Monday
+    friday, monday_day = ends[monday - 1], ends[monday]
+    assert monday_day - friday == 3
+    to_date = lambda n: pd.Timestamp(date(1970, 1, 1) + timedelta(days=int(n)))  # noqa: E731
+    assert y[0, monday] == pytest.approx(follower[to_date(monday_day)] / follower[to_date(friday)] - 1)
+    result = lead_lag("^RUT", leader, "BTC", follower)
+    assert [name for name, _ in result.since] == ["before 2020", "since 2020"]
+    assert result.rolling.shape == (len(result.rolling_ends), 61)
+    assert np.isfinite(result.rolling[-1, result.lags.index(5)])
