@@ -159,6 +159,15 @@ class LeadLag:
     rolling: np.ndarray  # windows x lags; NaN where too few pairs
 
     @property
+    def overlap_days(self) -> int:
+        """Return the lags that share calendar days with the same-day window (not evidence of timing).
+
+        A Monday return spans the weekend (3 days), a weekly return 7: a follower window moved by fewer days
+        overlaps the leader's own, so a peak there is moving together, not one leading the other.
+        """
+        return 3 if self.period == "day" else 6
+
+    @property
     def band(self) -> float | None:
         """Return the |r| that one lag of pure noise exceeds about once in a thousand."""
         return NOISE_Z / np.sqrt(self.pairs) if self.pairs else None
@@ -174,10 +183,10 @@ class LeadLag:
         band = self.band
         if band is None or not any(r is not None for r in self.overall):
             return "too few return pairs"
-        # Lags -2..+2 share calendar days with lag 0 (a Monday return spans the weekend): not evidence of timing.
-        outside = [(k, r) for k, r in zip(self.lags, self.overall) if r is not None and abs(k) > 2 and abs(r) > band]
+        near = self.overlap_days
+        outside = [(k, r) for k, r in zip(self.lags, self.overall) if r is not None and abs(k) > near and abs(r) > band]
         if not outside:
-            return f"no lead or lag beyond noise (|r| <= {band:.2f} at every lag beyond 2 days)"
+            return f"no lead or lag beyond noise (|r| <= {band:.2f} at every lag beyond {near} days)"
         k, r = max(outside, key=lambda item: abs(item[1]))
         who = f"{self.leader} leads by {k} days" if k > 0 else f"{self.follower} leads by {-k} days"
         return f"{who} (r {r:+.2f}, noise band {band:.2f})"
@@ -213,5 +222,12 @@ def lead_lag(leader_name: str, leader: pd.Series, follower_name: str, follower: 
             rolling_ends.append(end)
             rows.append(_correlate(x[inside], y[:, inside], minimum))
     rolling = np.vstack(rows) if rows else np.zeros((0, len(lags)))
+    # Windows before the follower traded (or after it stopped) are empty: keep the span that has figures.
+    filled = np.flatnonzero(np.isfinite(rolling).any(axis=1)) if rolling.size else np.zeros(0, dtype=np.int64)
+    if filled.size:
+        rolling = rolling[filled[0]: filled[-1] + 1]
+        rolling_ends = rolling_ends[filled[0]: filled[-1] + 1]
+    else:
+        rolling, rolling_ends = np.zeros((0, len(lags))), []
     return LeadLag(leader_name, follower_name, period, lags, _values(overall), pairs, since, tuple(rolling_ends),
                    rolling)

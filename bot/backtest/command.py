@@ -64,7 +64,14 @@ def add_backtest_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with charts")
     parser.add_argument("--cache", default="backtest-cache.db", metavar="PATH",
                         help="bars cache for --live (default: %(default)s)")
-    parser.add_argument("--no-alert-list", action="store_true", help="print the study without the list of alerts")
+    parser.add_argument("--alerts", action="store_true",
+                        help="also print every alert and each signal's returns (they are always in --csv/--json/--html)")
+    parser.add_argument("--no-alert-list", action="store_true", help=argparse.SUPPRESS)  # the default now
+    parser.add_argument("--sweep", action="append", default=[], metavar="RULE.PARAM=V1,V2",
+                        help="run the study for every combination of these rule parameters (repeatable), e.g. "
+                        "--sweep smallcap_ath.rearm_pct=1,2,5 --sweep smallcap_flip.break_pct=0.25,0.5,1")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="processes for --sweep (default: one per CPU)")
     parser.set_defaults(handler=cmd_backtest)
     return parser
 
@@ -77,20 +84,26 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from bot.backtest.history import BacktestError, fetch_live_history, load_csv_history
     from bot.backtest.report import write_html
     from bot.backtest.run import backtest
+    from bot.backtest.sweep import parse_sweep, run_sweep
     from bot.config import load_config
 
     if args.episode_gap < 0:
         raise BacktestError("--episode-gap must be 0 or more days")
     if args.start and args.end and args.start > args.end:
         raise BacktestError(f"--from {args.start} is after --to {args.end}")
+    if args.workers is not None and args.workers < 1:
+        raise BacktestError("--workers must be 1 or more")
     config = load_config(args.config)
+    grid = parse_sweep(config, args.sweep) if args.sweep else None
     if args.live:
         history = asyncio.run(fetch_live_history(config, args.cache, args.end))
     else:
         history = load_csv_history(config, args.data, args.end)
     result = backtest(config, history, start=args.start, end=args.end, horizons=args.horizons,
                       episode_gap_days=args.episode_gap, leaders=args.leaders, followers=args.followers)
-    print_report(result, alert_list=not args.no_alert_list)
+    if grid:
+        result.sweep = run_sweep(config, history, result, grid, args.workers)
+    print_report(result, alert_list=args.alerts)
     if args.csv:
         paths = write_csv(result, args.csv)
         print(f"wrote {len(paths)} CSV files to {args.csv}")

@@ -6,20 +6,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerts.comovement import CoMovement
+from alerts.significance import MIN_SIGNALS
 from alerts.study import Study
+from alerts.sweep import Sweep
 from bot.backtest.run import BacktestResult
-from bot.backtest.words import corr, pct, study_label, what_happened
+from bot.backtest.words import by_label, corr, p_words, pct, what_happened
 
 
-def print_report(result: BacktestResult, console: Any = None, alert_list: bool = True) -> None:
-    """Print the alert list, the event study and the co-movement as rich tables."""
+def _console(console: Any) -> Any:
     from rich.console import Console
-    from rich.table import Table
 
     if console is None:
         console = Console()
         if not console.is_terminal:  # piped to a file or pager: wide enough that no figure is cut
-            console = Console(width=140)
+            console = Console(width=150)
+    return console
+
+
+def print_report(result: BacktestResult, console: Any = None, alert_list: bool = False) -> None:
+    """Print the answer first (claims, verdicts, sweep, lead/lag), then the study tables; alerts when asked."""
+    from rich.table import Table
+
+    console = _console(console)
     span = ", ".join(f"{s.symbol} {s.first}→{s.last}" for s in result.spans)
     console.print(f"[bold]riskon backtest[/bold] · {result.config_path} · data: {result.source}")
     console.print(f"history: {span}")
@@ -27,6 +35,14 @@ def print_report(result: BacktestResult, console: Any = None, alert_list: bool =
                   f"episodes in {result.seconds:.1f} s")
     for problem in result.problems:
         console.print(f"[yellow]note:[/yellow] {problem}")
+    _print_claims(result, console)
+    _print_verdicts(result, console)
+    if result.sweep is not None:
+        print_sweep(result.sweep, console)
+    _print_lead_lag(result, console)
+    _print_coverage(result, console)
+    _print_study(result, console, each_signal=alert_list)
+    _print_comovement(result, console)
     if alert_list:
         table = Table(title=f"Alerts the configured rules would have fired ({len(result.alerts)})", title_justify="left")
         for column in ("date", "rule", "symbol", "what", "figures"):
@@ -35,11 +51,120 @@ def print_report(result: BacktestResult, console: Any = None, alert_list: bool =
             head, detail = what_happened(event)
             table.add_row(f"{event.bar_time:%Y-%m-%d}", event.rule_id, event.symbol, head, detail)
         console.print(table)
-    _print_study(result, console)
-    _print_comovement(result, console)
+    else:
+        console.print(f"\n{len(result.alerts)} alerts and each signal's returns: --alerts, or --csv/--json/--html.")
 
 
-def _print_study(result: BacktestResult, console: Any) -> None:
+VERDICT_STYLE = {"holds": "green", "partly": "yellow", "does not hold": "red", "cannot be checked": "dim"}
+
+
+def _print_claims(result: BacktestResult, console: Any) -> None:
+    if not result.claims:
+        return
+    console.print("\n[bold]The article's claims, checked against this history[/bold]")
+    for claim in result.claims:
+        style = VERDICT_STYLE.get(claim.verdict, "")
+        console.print(f"[{style}]{claim.verdict.upper()}[/{style}]  {claim.title}: {claim.summary}" if style else
+                      f"{claim.verdict.upper()}  {claim.title}: {claim.summary}", highlight=False)
+        console.print(f"    claim: \"{claim.quote}\"", highlight=False, style="dim")
+        for line in claim.numbers:
+            console.print(f"    · {line}", highlight=False)
+
+
+def _print_verdicts(result: BacktestResult, console: Any) -> None:
+    """Print one line per signal and follower: per horizon the verdict, the effect, its interval and p."""
+    from rich.table import Table
+
+    if not result.studies:
+        return
+    table = Table(title="At a glance: after each signal, did the follower do better than random days of the same "
+                  "years?",
+                  title_justify="left", show_lines=False)
+    table.add_column("signal", no_wrap=True)
+    table.add_column("follower", no_wrap=True)
+    table.add_column("n", justify="right")
+    for h in result.horizons:
+        table.add_column(f"+{h}d", justify="left")
+    for label, studies in by_label(result.studies).items():
+        for index, study in enumerate(studies):
+            if study.skipped == len(study.signals):
+                continue
+            cells = []
+            for h in result.horizons:
+                row = next((r for r in study.rows if r.horizon == h), None)
+                test = row.test if row else None
+                if test is None or test.p_value is None:
+                    cells.append("too few" if test is not None and test.verdict == "too few signals" else "–")
+                    continue
+                short = {"better than chance": "BETTER", "worse than chance": "WORSE"}.get(test.verdict, "no evidence")
+                cells.append(f"{short} {test.effect:+.1f} p {p_words(test.p_value)}")
+            counted = len(study.signals) - study.skipped
+            table.add_row(label if index == 0 else "", study.follower, str(counted), *cells,
+                          end_section=index == len(studies) - 1)
+    console.print()
+    console.print(table)
+    console.print(f"  effect: the signals' median return minus every start day's, in points; p: how often the same "
+                  f"signals moved to other days did as well (rotation test); a verdict needs p < 0.05 and n >= "
+                  f"{MIN_SIGNALS}, else 'no evidence' or 'too few'. Intervals: the study tables below, and the HTML.",
+                  highlight=False)
+
+
+def print_sweep(sweep: Sweep, console: Any = None, top: int = 15) -> None:
+    """Print the sweep's best rows, its correction and the luck warning."""
+    from rich.table import Table
+
+    console = _console(console)
+    tested = [r for r in sweep.rows if r.p_value is not None]
+    table = Table(title=f"Sweep: {sweep.combinations} combinations of " + "; ".join(
+        f"{key}={','.join(values)}" for key, values in sweep.grid) + f" in {sweep.seconds:.1f} s "
+        f"({sweep.workers} processes). Best {min(top, len(tested))} of {sweep.tests} tests; q: "
+        f"{sweep.correction} adjusted p", title_justify="left")
+    for column in ("parameters", "signal", "follower", "after", "n", "effect", "p", "q", "verdict"):
+        table.add_column(column, justify="right" if column in ("n", "effect", "p", "q", "after") else "left")
+    for row in tested[:top]:
+        table.add_row(row.label, row.signal, row.follower, f"+{row.horizon}d", str(row.n),
+                      "–" if row.effect is None else f"{row.effect:+.1f}", p_words(row.p_value),
+                      p_words(row.q_value), row.verdict)
+    console.print()
+    console.print(table)
+    untested = len(sweep.rows) - len(tested)
+    if untested:
+        console.print(f"  {untested} rows had too few signals for a test (in the CSV/JSON/HTML).")
+    console.print(f"  [bold]{sweep.warning()}[/bold]", highlight=False)
+
+
+def _print_lead_lag(result: BacktestResult, console: Any) -> None:
+    if not result.lead_lags:
+        return
+    console.print("\n[bold]Lead and lag[/bold]: correlation of the leader's return with the follower's return k days "
+                  "later (k = -30..+30; k > 0: the leader moves first); r(0): same days")
+    for item in result.lead_lags:
+        same = item.peak("same")
+        line = f"  {item.leader} → {item.follower}, {'daily' if item.period == 'day' else 'weekly'}: {item.reading()}"
+        if same:
+            line += f"; r(0) {same[1]:+.2f}"
+        for name, values in item.since:
+            at0 = dict(zip(item.lags, values)).get(0)
+            if at0 is not None:
+                line += f", {name} {at0:+.2f}"
+        console.print(line, highlight=False)
+
+
+def _print_coverage(result: BacktestResult, console: Any) -> None:
+    lines = []
+    for rule in result.coverage:
+        if not rule.evaluated:
+            why = "; ".join(f"{s}: {w}" for s, w in rule.skipped)
+            lines.append(f"  {rule.rule_id} ({rule.kind}) was never evaluated: {why}")
+        elif rule.skipped:
+            lines.append(f"  {rule.rule_id} ({rule.kind}) not on " + "; ".join(f"{s}: {w}" for s, w in rule.skipped))
+    if lines:
+        console.print("\n[bold]Rules this history could not fully test[/bold]")
+        for line in lines:
+            console.print(line, highlight=False)
+
+
+def _print_study(result: BacktestResult, console: Any, each_signal: bool = False) -> None:
     from rich.table import Table
 
     if not result.studies:
@@ -48,13 +173,10 @@ def _print_study(result: BacktestResult, console: Any) -> None:
     console.print(f"\n[bold]Event study[/bold]: follower returns after each leader signal episode (alerts "
                   f"{result.episode_gap_days} days apart or more start a new episode), beside all start days of "
                   "the same years (baseline).")
-    by_label: dict[str, list[Study]] = {}
-    for study in result.studies:
-        by_label.setdefault(study_label(study), []).append(study)
-    for label, studies in by_label.items():
+    for label, studies in by_label(result.studies).items():
         table = Table(title=label, title_justify="left", show_lines=False)
         for column in ("follower", "after", "n", "median", "mean", "up", "worst", "best",
-                       "base n", "base median", "base up", "own high", "own flip", "not yet"):
+                       "base n", "base median", "base up", "effect", "p", "own high", "own flip", "not yet"):
             table.add_column(column, justify="right" if column not in ("follower",) else "left", no_wrap=True)
         for study in studies:
             if study.skipped == len(study.signals):
@@ -64,7 +186,9 @@ def _print_study(result: BacktestResult, console: Any) -> None:
                 table.add_row(
                     study.follower if index == 0 else "", f"+{row.horizon}d", str(s.count), pct(s.median),
                     pct(s.mean), pct(s.share_positive, False), pct(s.worst), pct(s.best), f"{b.count:,}", pct(b.median),
-                    pct(b.share_positive, False), f"{row.ath_within}",
+                    pct(b.share_positive, False),
+                    "–" if row.test is None or row.test.effect is None else f"{row.test.effect:+.1f}",
+                    p_words(row.test.p_value if row.test else None), f"{row.ath_within}",
                     "–" if row.flip_within is None else f"{row.flip_within}", f"{row.not_yet}" if row.not_yet else "",
                     end_section=index == len(study.rows) - 1,
                 )
@@ -74,7 +198,8 @@ def _print_study(result: BacktestResult, console: Any) -> None:
                       + "; ".join(f"{s.follower}: {len(s.signals) - s.skipped} while it traded, baseline years "
                                   f"{s.baseline_years[0]}–{s.baseline_years[1]}" if s.baseline_years
                                   else f"{s.follower}: none while it traded" for s in studies))
-        _print_signals(studies, result.horizons, console)
+        if each_signal:
+            _print_signals(studies, result.horizons, console)
 
 
 def _print_signals(studies: list[Study], horizons: Sequence[int], console: Any) -> None:

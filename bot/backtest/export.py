@@ -46,12 +46,15 @@ def write_csv(result: BacktestResult, folder: str | Path) -> list[Path]:
     table("study.csv", ["leader", "rule", "kind", "follower", "horizon_days", "signals", "median_pct", "mean_pct",
                         "share_positive_pct", "worst_pct", "best_pct", "baseline_days", "baseline_median_pct",
                         "baseline_mean_pct", "baseline_share_positive_pct", "baseline_worst_pct", "baseline_best_pct",
-                        "own_high_within", "own_flip_within", "not_yet", "baseline_first_year", "baseline_last_year"],
+                        "own_high_within", "own_flip_within", "not_yet", "baseline_first_year", "baseline_last_year",
+                        "tested_n", "effect_pts", "effect_low_pts", "effect_high_pts", "p_value", "verdict"],
           ((s.leader, s.rule_id, s.kind, s.follower, r.horizon, r.signals.count, r.signals.median, r.signals.mean,
             r.signals.share_positive, r.signals.worst, r.signals.best, r.baseline.count, r.baseline.median,
             r.baseline.mean, r.baseline.share_positive, r.baseline.worst, r.baseline.best, r.ath_within, r.flip_within,
             r.not_yet,
-            *(s.baseline_years or (None, None))) for s in result.studies for r in s.rows))
+            *(s.baseline_years or (None, None)),
+            *((r.test.n, r.test.effect, r.test.low, r.test.high, r.test.p_value, r.test.verdict) if r.test
+              else (None,) * 6)) for s in result.studies for r in s.rows))
     windows = result.comovements[0].windows if result.comovements else DEFAULT_WINDOWS
     table("comovement_by_year.csv", ["leader", "follower", "year", "days", "correlation",
                                      *[f"mean_rolling_{w}d" for w in windows]],
@@ -60,6 +63,17 @@ def write_csv(result: BacktestResult, folder: str | Path) -> list[Path]:
     table("comovement_rolling.csv", ["leader", "follower", "day", *[f"rolling_{w}d" for w in windows]],
           ((m.leader, m.follower, day.date(), *[None if not np.isfinite(v) else round(float(v), 6) for v in row])
            for m in result.comovements for day, row in zip(m.rolling.index, m.rolling.to_numpy())))
+    table("lead_lag.csv", ["leader", "follower", "period", "lag_days", "correlation", "pairs",
+                           *[name for name, _ in (result.lead_lags[0].since if result.lead_lags else ())]],
+          ((m.leader, m.follower, m.period, k, r, m.pairs, *[values[i] for _, values in m.since])
+           for m in result.lead_lags for i, (k, r) in enumerate(zip(m.lags, m.overall))))
+    table("claims.csv", ["claim", "verdict", "summary", "numbers"],
+          ((c.title, c.verdict, c.summary, " | ".join(c.numbers)) for c in result.claims))
+    if result.sweep is not None:
+        table("sweep.csv", ["parameters", "signal", "follower", "horizon_days", "n", "effect_pts", "p_value",
+                            "q_value_bh", "verdict"],
+              ((r.label, r.signal, r.follower, r.horizon, r.n, r.effect, r.p_value, r.q_value, r.verdict)
+               for r in result.sweep.rows))
     return written
 
 
@@ -80,6 +94,16 @@ def to_json(result: BacktestResult) -> dict[str, Any]:
         "comovement": [{"leader": m.leader, "follower": m.follower, "windows_days": list(m.windows),
                         "overall_correlation": m.overall, "days": m.days,
                         "by_year": [asdict(y) for y in m.years]} for m in result.comovements],
+        "claims": [asdict(c) for c in result.claims],
+        "lead_lag": [{"leader": m.leader, "follower": m.follower, "period": m.period, "lags_days": list(m.lags),
+                      "correlation": list(m.overall), "pairs": m.pairs, "noise_band": m.band,
+                      "reading": m.reading(), "split": {name: list(values) for name, values in m.since}}
+                     for m in result.lead_lags],
+        "rules": [asdict(c) for c in result.coverage],
+        "sweep": None if result.sweep is None else {
+            "grid": {key: list(values) for key, values in result.sweep.grid}, "correction": result.sweep.correction,
+            "tests": result.sweep.tests, "warning": result.sweep.warning(), "seconds": round(result.sweep.seconds, 3),
+            "rows": [asdict(r) for r in result.sweep.rows]},
         "seconds": round(result.seconds, 3),
     })
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alerts.comovement import CoMovement
+from alerts.comovement import CoMovement, LeadLag
+from alerts.significance import ALPHA, MIN_SIGNALS, Significance
 from alerts.study import Study, follower_paths
 from bot.backtest.run import BacktestResult
-from bot.backtest.words import corr, pct, study_label, what_happened
+from bot.backtest.words import by_label, corr, p_words, pct, what_happened
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,6 @@ def signed(value: float | None) -> Cell:
 def image(png: bytes | None) -> str | None:
     """Return a PNG as a data URI, or None when there is no chart."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii") if png else None
-
-
-def by_label(studies: Sequence[Study]) -> dict[str, list[Study]]:
-    """Group studies by signal kind (rule on leader), in their order."""
-    groups: dict[str, list[Study]] = {}
-    for study in studies:
-        groups.setdefault(study_label(study), []).append(study)
-    return groups
 
 
 def leader_charts(result: BacktestResult) -> dict[str, dict[str, bytes | None]]:
@@ -96,13 +89,23 @@ def _study_rows(studies: list[Study]) -> dict[str, Any]:
                 "cells": [Cell(f"+{row.horizon}d"), Cell(str(s.count)), signed(s.median), signed(s.mean),
                           Cell(pct(s.share_positive, False)), signed(s.worst), signed(s.best),
                           Cell(f"{b.count:,}"), signed(b.median), signed(b.mean), Cell(pct(b.share_positive, False)),
-                          Cell(f"{row.ath_within} of {seen}"),
+                          *_test_cells(row.test), Cell(f"{row.ath_within} of {seen}"),
                           Cell("–" if row.flip_within is None else f"{row.flip_within} of {seen}"),
                           Cell(f"{row.not_yet}*" if row.not_yet else "")],
             })
     pending = sorted({(o.signal_day, o.horizon, o.needs_data_to) for st in studies for o in st.outcomes
                       if o.status == "not_yet"})
     return {"rows": rows, "pending": [f"signal {day} +{h}d needs data to {to}" for day, h, to in pending]}
+
+
+def _test_cells(test: Significance | None) -> list[Cell]:
+    """Return effect, 95% interval, p and verdict cells of one horizon's rotation test."""
+    if test is None or test.effect is None:
+        return [Cell("–", "dim")] * 3 + [Cell("no baseline" if test is None else "too few signals", "dim")]
+    interval = "–" if test.low is None or test.high is None else f"{test.low:+.1f} to {test.high:+.1f}"
+    words = test.verdict if test.p_value is not None else f"too few signals (need {MIN_SIGNALS})"
+    css = {"better than chance": "better", "worse than chance": "worse"}.get(test.verdict, "")
+    return [Cell(f"{test.effect:+.1f}"), Cell(interval), Cell(p_words(test.p_value)), Cell(words, css)]
 
 
 def _signal_rows(studies: list[Study], horizons: Sequence[int]) -> dict[str, Any]:
@@ -153,26 +156,80 @@ def _comovement_rows(moves: list[CoMovement]) -> dict[str, Any]:
     return {"head": head, "rows": rows, "total": total}
 
 
-def _glance(groups: dict[str, list[Study]], horizons: Sequence[int]) -> dict[str, Any]:
-    followers = list(dict.fromkeys(s.follower for studies in groups.values() for s in studies))
+def verdict_cell(test: Significance | None) -> Cell:
+    """Return a verdict cell: the words always, the colour only beside them."""
+    if test is None:
+        return Cell("–", "dim")
+    if test.p_value is None:
+        return Cell("too few signals" if test.verdict == "too few signals" else "–", "dim",
+                    f"n {test.n}: a verdict needs {MIN_SIGNALS} signals or more")
+    css = {"better than chance": "better", "worse than chance": "worse"}.get(test.verdict, "")
+    return Cell(f"{test.verdict} · {test.effect:+.1f} pts · p {p_words(test.p_value)}", css,
+                f"n {test.n}; 95% interval of the effect {test.low:+.1f} to {test.high:+.1f} points")
+
+
+def _glance(groups: dict[str, list[Study]], horizons: Sequence[int]) -> list[dict[str, Any]]:
+    """Return one row per signal kind and follower: n, then each horizon's verdict."""
     rows = []
     for number, (label, studies) in enumerate(groups.items()):
-        by_follower = {s.follower: s for s in studies}
-        cells = []
-        for follower in followers:
-            study = by_follower.get(follower)
+        shown = [s for s in studies if s.skipped < len(s.signals)]
+        for index, study in enumerate(shown):
+            cells = [Cell(str(len(study.signals) - study.skipped))]
             for h in horizons:
-                row = next((r for r in study.rows if r.horizon == h), None) if study else None
-                if row is None or row.signals.median is None:
-                    cells.append(Cell("–", "dim"))
-                    continue
-                better = row.baseline.median is not None and row.signals.median > row.baseline.median
-                verdict = "better" if better else "worse" if row.baseline.median is not None else ""
-                cells.append(Cell(pct(row.signals.median), verdict,
-                                  f"{row.signals.count} signals; baseline median {pct(row.baseline.median)}"))
-        counted = len(studies[0].signals) - studies[0].skipped
-        rows.append({"anchor": f"study-{number}", "label": label, "n": counted, "cells": cells})
-    return {"followers": followers, "rows": rows}
+                row = next((r for r in study.rows if r.horizon == h), None)
+                cells.append(verdict_cell(row.test if row else None))
+            rows.append({"anchor": f"study-{number}", "label": label if index == 0 else "", "first": index == 0,
+                         "follower": study.follower, "cells": cells})
+    return rows
+
+
+def _claims(result: BacktestResult) -> list[dict[str, Any]]:
+    css = {"holds": "better", "does not hold": "worse", "partly": "partly", "cannot be checked": "dim"}
+    return [{"title": c.title, "quote": c.quote, "verdict": c.verdict, "css": css.get(c.verdict, ""),
+             "summary": c.summary, "numbers": c.numbers} for c in result.claims]
+
+
+def _sweep(result: BacktestResult, top: int = 40) -> dict[str, Any] | None:
+    sweep = result.sweep
+    if sweep is None:
+        return None
+    tested = [r for r in sweep.rows if r.p_value is not None]
+    rows = [{"params": r.label, "signal": r.signal, "follower": r.follower, "horizon": r.horizon, "n": r.n,
+             "effect": "–" if r.effect is None else f"{r.effect:+.1f}", "p": p_words(r.p_value),
+             "q": p_words(r.q_value), "verdict": r.verdict,
+             "css": "better" if r.q_value is not None and r.q_value < ALPHA and (r.effect or 0) > 0 else
+             "worse" if r.q_value is not None and r.q_value < ALPHA else ""} for r in tested[:top]]
+    grid = "; ".join(f"{key} = {', '.join(values)}" for key, values in sweep.grid)
+    return {"grid": grid, "combinations": sweep.combinations, "tests": sweep.tests, "rows": rows,
+            "more": max(len(tested) - top, 0), "untested": len(sweep.rows) - len(tested),
+            "warning": sweep.warning(), "correction": sweep.correction, "seconds": f"{sweep.seconds:.1f}",
+            "workers": sweep.workers}
+
+
+def _coverage(result: BacktestResult) -> list[dict[str, Any]]:
+    return [{"rule": c.rule_id, "kind": c.kind, "never": not c.evaluated, "evaluated": ", ".join(c.evaluated),
+             "skipped": "; ".join(f"{s}: {w}" for s, w in c.skipped), "alerts": c.alerts}
+            for c in result.coverage]
+
+
+def _lead_lag(result: BacktestResult) -> list[dict[str, Any]]:
+    from alerts.study_charts import lead_lag_chart
+
+    by_leader: dict[str, list[LeadLag]] = {}
+    for item in result.lead_lags:
+        by_leader.setdefault(item.leader, []).append(item)
+    out = []
+    for leader, items in by_leader.items():
+        readings = []
+        for item in items:
+            same = item.peak("same")
+            split = ", ".join(f"{name} {dict(zip(item.lags, values)).get(0):+.2f}" for name, values in item.since
+                              if dict(zip(item.lags, values)).get(0) is not None)
+            readings.append({"follower": item.follower, "period": "daily" if item.period == "day" else "weekly",
+                             "reading": item.reading(), "same": corr(same[1]) if same else "–", "split": split,
+                             "pairs": item.pairs})
+        out.append({"leader": leader, "chart": image(lead_lag_chart(leader, items)), "readings": readings})
+    return out
 
 
 def page_context(result: BacktestResult) -> dict[str, Any]:
@@ -191,7 +248,22 @@ def page_context(result: BacktestResult) -> dict[str, Any]:
     alerts = [{"day": f"{e.bar_time:%Y-%m-%d}", "rule": e.rule_id, "symbol": e.symbol,
                "what": what_happened(e)} for e in result.alerts]
     return {"r": result, "horizons": result.horizons, "glance": _glance(groups, result.horizons) if groups else None,
-            "studies": studies, "moves": moves, "alerts": alerts}
+            "studies": studies, "moves": moves, "alerts": alerts, "claims": _claims(result), "sweep": _sweep(result),
+            "coverage": _coverage(result), "lead_lags": _lead_lag(result), "min_signals": MIN_SIGNALS,
+            "alpha": ALPHA, "followers_n": _followers_n(result)}
+
+
+def _followers_n(result: BacktestResult) -> list[dict[str, Any]]:
+    """Return per follower how many signals of all kinds came while it traded, and its history."""
+    spans = {s.symbol: s for s in result.spans}
+    out = []
+    for follower in result.followers:
+        studies = [s for s in result.studies if s.follower == follower]
+        counted = sum(len(s.signals) - s.skipped for s in studies)
+        span = spans.get(follower)
+        out.append({"follower": follower, "n": counted, "first": span.first if span else "",
+                    "last": span.last if span else ""})
+    return out
 
 
 def _environment() -> Any:

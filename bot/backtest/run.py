@@ -5,19 +5,22 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
 
 from alerts.events import AlertEvent
 from alerts.comovement import DEFAULT_WINDOWS, CoMovement, LeadLag, comovement, lead_lag
+from alerts.sweep import Sweep
 from alerts.study import DEFAULT_HORIZONS, Signal, Study, closes_from_bars, event_study, signal_episodes
+from bot.backtest.claims import Claim, check_claims
 from bot.backtest.history import BacktestError, History
 from bot.backtest.replay import replay_rules
 from bot.config import Config
 
 FOLLOWER_CLASSES = ("crypto", "composite")
 FLIP_KIND = "resistance_flip"  # a follower's own flip: old resistance turned support
+FLOW_KIND = "outflow_divergence"  # the rule kind that reads ETF flows
 
 
 @dataclass
@@ -52,6 +55,11 @@ class BacktestResult:
     leaders: tuple[str, ...] = ()
     followers: tuple[str, ...] = ()
     rules_seconds: float = 0.0  # of `seconds`, the time the rules took
+    lead_lags: list[LeadLag] = field(default_factory=list)
+    coverage: list[RuleCoverage] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    flows: dict[str, list[tuple[datetime, float]]] = field(repr=False, default_factory=dict)
+    sweep: Sweep | None = None
 
     @property
     def bar_count(self) -> int:
@@ -122,8 +130,32 @@ def backtest(
     closes = {symbol: closes_from_bars(bars) for symbol, bars in all_bars.items()}
     lead, follow = choose_roles(config, all_bars, leaders, followers)
     members = composite_members(config)
-    leader_alerts = [a for a in alerts if a.symbol in lead]
-    signals = signal_episodes(leader_alerts, episode_gap_days)
+    studies = study_alerts(config, alerts, closes, lead, follow, horizons, episode_gap_days)
+    signals = signal_episodes([a for a in alerts if a.symbol in lead], episode_gap_days)
+    moves = [comovement(l, closes[l], f, closes[f], windows) for l in lead for f in follow]
+    lead_lags = [lead_lag(l, closes[l], f, closes[f], period) for l in lead for f in follow for period in ("day", "week")]
+    spans = [
+        SymbolSpan(s.id, "leader" if s.id in lead else "follower" if s.id in follow else
+                   "composite member" if s.id in members else "not studied",
+                   len(all_bars[s.id]), all_bars[s.id][0].time.date(), all_bars[s.id][-1].time.date())
+        for s in config.symbols if s.id in all_bars
+    ]
+    result = BacktestResult(
+        config.source_path or "config", history.source, start, end, tuple(sorted(set(int(h) for h in horizons))),
+        episode_gap_days, spans, alerts, signals, studies, moves, list(history.problems),
+        0.0, closes, lead, follow, rules_seconds, lead_lags, rule_coverage(config, history, all_bars, alerts),
+        flows={fund: list(items) for fund, items in history.flows.items()},
+    )
+    result.claims = check_claims(config, result)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def study_alerts(config: Config, alerts: Sequence[AlertEvent], closes: Mapping[str, pd.Series],
+                 lead: Sequence[str], follow: Sequence[str], horizons: Sequence[int] = DEFAULT_HORIZONS,
+                 episode_gap_days: int = 30) -> list[Study]:
+    """Fold the leaders' alerts into signals and study each against every follower, in config order."""
+    signals = signal_episodes([a for a in alerts if a.symbol in lead], episode_gap_days)
     flip_watched = {symbol for rule in config.rules if rule.enabled and rule.kind == FLIP_KIND for symbol in rule.symbols}
     follower_flips = {f: [a.bar_time.date() for a in alerts if a.symbol == f and a.kind == FLIP_KIND]
                       for f in follow if f in flip_watched}
@@ -132,15 +164,35 @@ def backtest(
     rule_order = {r.id: i for i, r in enumerate(config.rules)}
     studies.sort(key=lambda s: (symbol_order.get(s.leader, 0), rule_order.get(s.rule_id, 0),
                                 s.kind != _main_kind(config, s.rule_id)))
-    moves = [comovement(l, closes[l], f, closes[f], windows) for l in lead for f in follow]
-    spans = [
-        SymbolSpan(s.id, "leader" if s.id in lead else "follower" if s.id in follow else
-                   "composite member" if s.id in members else "not studied",
-                   len(all_bars[s.id]), all_bars[s.id][0].time.date(), all_bars[s.id][-1].time.date())
-        for s in config.symbols if s.id in all_bars
-    ]
-    return BacktestResult(
-        config.source_path or "config", history.source, start, end, tuple(sorted(set(int(h) for h in horizons))),
-        episode_gap_days, spans, alerts, signals, studies, moves, list(history.problems),
-        time.perf_counter() - started, closes, lead, follow, rules_seconds,
-    )
+    return studies
+
+
+@dataclass(frozen=True)
+class RuleCoverage:
+    """Whether a rule could run over this history: on which symbols, and why not on the others."""
+
+    rule_id: str
+    kind: str
+    evaluated: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...]  # (symbol, why)
+    alerts: int
+
+
+def rule_coverage(config: Config, history: History, bars: Mapping[str, Sequence[object]],
+                  alerts: Sequence[AlertEvent]) -> list[RuleCoverage]:
+    """Say for each enabled rule which of its symbols it was evaluated on, and why not on the rest."""
+    out = []
+    for rule in config.rules:
+        if not rule.enabled:
+            continue
+        evaluated, skipped = [], []
+        for symbol in rule.symbols:
+            if symbol not in bars:
+                skipped.append((symbol, "no price history in this data"))
+            elif rule.kind == FLOW_KIND and not history.flows.get(symbol):
+                skipped.append((symbol, "no ETF flow history in this data: the rule needs flows to say anything"))
+            else:
+                evaluated.append(symbol)
+        count = sum(1 for a in alerts if a.rule_id == rule.id)
+        out.append(RuleCoverage(rule.id, rule.kind, tuple(evaluated), tuple(skipped), count))
+    return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from typing import Any
@@ -12,6 +12,7 @@ import numpy as np
 
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
+from alerts.significance import MIN_SIGNALS, Significance
 from alerts.study import Study
 
 
@@ -57,3 +58,36 @@ def jsonable(value: Any) -> Any:
 def study_label(study: Study) -> str:
     """Name a study in words: which rule on which leader."""
     return f"{study.leader} {study.kind.replace('_', ' ')} ({study.rule_id})"
+
+
+def verdict_words(test: Significance | None) -> str:
+    """Say the verdict of a rotation test in words, never as a colour alone."""
+    if test is None:
+        return "no baseline"
+    if test.verdict == "too few signals":
+        return f"too few signals (n {test.n}, need {MIN_SIGNALS})" if test.n < MIN_SIGNALS else \
+            f"too few start days ({test.start_days})"
+    return test.verdict
+
+
+def effect_words(test: Significance | None) -> str:
+    """Return the effect, its 95% interval and the p-value as one short line ('' when untested)."""
+    if test is None or test.effect is None:
+        return ""
+    text = f"{test.effect:+.1f} pts"
+    if test.p_value is not None and test.low is not None and test.high is not None:
+        text += f" [{test.low:+.1f}, {test.high:+.1f}] p {test.p_value:.2f}"
+    return text
+
+
+def p_words(value: float | None) -> str:
+    """Format a p- or q-value; a dash when untested."""
+    return "–" if value is None else f"{value:.3f}" if value < 0.01 else f"{value:.2f}"
+
+
+def by_label(studies: Sequence[Study]) -> dict[str, list[Study]]:
+    """Group studies by signal kind (rule on leader), in their order."""
+    groups: dict[str, list[Study]] = {}
+    for study in studies:
+        groups.setdefault(study_label(study), []).append(study)
+    return groups

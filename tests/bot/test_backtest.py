@@ -6,6 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -38,7 +39,8 @@ def ath_config(default_config):
     rules = [r.model_copy(update={"symbols": [s for s in r.symbols if s in ("^RUT", "IWM", "IWN", "BTC", "ETH")]})
              for r in default_config.rules if r.id in ("smallcap_ath", "crypto_ath")]
     symbols = [s for s in default_config.symbols if s.id in ("^RUT", "IWM", "IWN", "BTC", "ETH")]
-    return default_config.model_copy(update={"rules": rules, "symbols": symbols})
+    feeds = {name: f for name, f in default_config.feeds.items() if f.kind not in ("composite", "flows")}
+    return default_config.model_copy(update={"rules": rules, "symbols": symbols, "feeds": feeds})
 
 
 @pytest.fixture(scope="module")
@@ -117,13 +119,16 @@ def test_the_study_uses_the_alerts_of_the_leaders_and_says_what_is_not_yet_known
 def test_backtest_command_prints_the_tables_and_writes_csv_json_and_html(ath_config, market, tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(ath_config.model_dump(mode="json", exclude={"source_path"})))
-    code = main(["backtest", "--data", str(market), "--config", str(config),
+    code = main(["backtest", "--data", str(market), "--config", str(config), "--alerts",
                  "--csv", str(tmp_path / "csv"), "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")])
     out = capsys.readouterr().out
     assert code == 0
     assert "Alerts the configured rules would have fired" in out
     assert "Event study" in out and "Co-movement" in out
     assert "not yet: needs data to 2027-01-31" in out
+    # The answer comes first: claims, then the verdicts, and only then the tables and the alert list.
+    assert out.index("The article's claims") < out.index("At a glance") < out.index("Event study") < \
+        out.index("Alerts the configured rules would have fired")
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["followers"] == ["BTC", "ETH"]
     assert len(report["alerts"]) > 100
@@ -131,12 +136,17 @@ def test_backtest_command_prints_the_tables_and_writes_csv_json_and_html(ath_con
     study = next(s for s in report["studies"] if s["leader"] == "^RUT" and s["follower"] == "BTC")
     assert [h["horizon"] for h in study["horizons"]] == [7, 30, 90, 180]
     csvs = sorted(p.name for p in (tmp_path / "csv").iterdir())
-    assert csvs == ["alerts.csv", "comovement_by_year.csv", "comovement_rolling.csv", "outcomes.csv", "signals.csv",
-                    "study.csv"]
+    assert csvs == ["alerts.csv", "claims.csv", "comovement_by_year.csv", "comovement_rolling.csv", "lead_lag.csv",
+                    "outcomes.csv", "signals.csv", "study.csv"]
     assert (tmp_path / "csv" / "outcomes.csv").read_text().splitlines()[0].startswith("signal_day,leader,rule")
     page = (tmp_path / "r.html").read_text()
-    assert page.count("data:image/png;base64,") >= 6  # signals, paths and co-movement per leader
+    assert page.count("data:image/png;base64,") >= 9  # signals, paths, co-movement and lead/lag per leader
     assert "src=\"http" not in page and "<script" not in page  # self-contained, nothing fetched
+    # n per follower, the claims, verdicts in words, the footnotes on the page, rules never evaluated.
+    assert "<b>BTC</b> n " in page and "<b>ETH</b> n " in page
+    assert "The article's claims, checked" in page and "Notes: how to read this page" in page
+    assert "no evidence" in page or "than chance" in page
+    assert "Rules this history could not fully test" in page
 
 
 # --- bad input: a clear message, never a traceback ----------------------------------------------------
@@ -243,3 +253,77 @@ def test_the_html_report_escapes_what_came_from_the_input(small, tmp_path):
     page = (tmp_path / "r.html").read_text()
     assert "unreadable row" in page
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+# --- the article's claims on the real history: each number pinned ------------------------------------
+
+
+def claim(result, title_start: str):
+    return next(c for c in result.claims if c.title.startswith(title_start))
+
+
+def test_the_late_2020_flip_claim_says_from_which_date_380_percent_is_true(default_result):
+    c = claim(default_result, "Late-2020 ^RUT resistance flip")
+    assert c.verdict == "does not hold"
+    assert c.numbers[0].startswith("^RUT flip confirmed 2020-11-19 (level 1740.75, prior all-time high of 2018-08-31")
+    assert c.numbers[1] == "BTC close 2020-11-19: 17,817.09; cycle top 2021-11-08: 67,566.83: +279%"
+    assert c.numbers[2] == ("+380% needs an entry at or under 14,076.42: BTC last closed there on 2020-11-03, "
+                            "16 days before the flip")
+    # Recomputed from the closes: the top over the entry.
+    btc = default_result.closes["BTC"]
+    assert btc[pd.Timestamp("2021-11-08")] / btc[pd.Timestamp("2020-11-19")] == pytest.approx(3.792, abs=0.001)
+
+
+def test_the_three_prior_breakouts_claim_counts_episodes_and_btc_highs(default_result):
+    c = claim(default_result, "^RUT new highs, then BTC's own breakout")
+    assert c.verdict == "holds"
+    assert c.summary.startswith("3 ^RUT breakouts to a new high after a year or more below the old one while BTC "
+                                "traded; BTC made its own high within 30 days after 3 of them, within 90 days after 3")
+    assert [line[:10] for line in c.numbers[:3]] == ["2016-11-14", "2020-11-13", "2025-09-18"]
+    assert "BTC's next own high 2020-11-30 (+17 d)" in c.numbers[1]
+    assert c.numbers[3] == "7 earlier breakout(s) before BTC's data starts (2014-09-17)"
+
+
+def test_eth_follow_through_is_tested_against_chance(default_result):
+    c = claim(default_result, "ETH follow-through after ^RUT highs")
+    assert c.verdict == "does not hold"
+    assert c.numbers[0].startswith("+30d: n 12, median -0.9% vs every day +0.9%, effect -1.8 pts")
+    assert c.numbers[0].endswith("p 0.85: no evidence")
+    assert c.numbers[1].startswith("+90d: n 11, median -32.2% vs every day +2.8%, effect -35.0 pts")
+    assert c.numbers[1].endswith("p 0.02: worse than chance")
+    assert "ETH confirmed 5 of 8 ^RUT breakout windows" in c.numbers[2]
+
+
+def test_the_altcoin_claim_says_where_the_composite_reaches(default_result):
+    c = claim(default_result, "ALTS after IWM broke above its prior highs")
+    assert c.verdict == "partly"
+    assert c.numbers[0] == ("2017: IWM broke out 2016-11-14; ALTS has no price then (the composite starts 2020-04-10, "
+                            "when all its members trade)")
+    assert c.numbers[1].startswith("2021: IWM broke out 2020-11-13; ALTS +25% in 30 d, +730% in 90 d")
+
+
+def test_the_outflow_claim_says_what_the_flow_data_covers(default_result):
+    c = claim(default_result, "Small-cap ETF outflows")
+    if default_result.flows:
+        assert c.verdict != "cannot be checked" and all(" to " in line for line in c.numbers if "B USD" in line)
+    else:
+        assert c.verdict == "cannot be checked" and c.numbers == ("IWM: no flow data in this history",
+                                                                  "IWN: no flow data in this history")
+
+
+def test_rules_that_could_not_run_are_named_with_the_reason(default_result):
+    coverage = {c.rule_id: c for c in default_result.coverage}
+    assert ("^RUJ", "no price history in this data") in coverage["smallcap_ath"].skipped
+    assert coverage["smallcap_ath"].evaluated == ("^RUT", "IWM", "IWN")
+
+
+def test_significance_is_reported_per_leader_follower_and_horizon(default_result):
+    rut_btc = next(s for s in default_result.studies if s.leader == "^RUT" and s.kind == "new_ath"
+                   and s.follower == "BTC")
+    tests = {r.horizon: r.test for r in rut_btc.rows}
+    assert tests[30].n == 22 and tests[30].verdict == "no evidence"
+    assert tests[30].effect == pytest.approx(rut_btc.rows[1].signals.median - rut_btc.rows[1].baseline.median)
+    assert tests[30].low < tests[30].effect < tests[30].high
+    alts = next(s for s in default_result.studies if s.leader == "^RUT" and s.kind == "new_ath"
+                and s.follower == "ALTS")
+    assert all(r.test.verdict == "too few signals" and r.test.p_value is None for r in alts.rows)
