@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from alerts.messages import format_alert
 from alerts.comovement import DEFAULT_WINDOWS
+from alerts.messages import format_alert
 from bot.backtest.run import BacktestResult
 from bot.backtest.words import jsonable
 

@@ -9,10 +9,10 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from alerts.events import AlertEvent
 from alerts.comovement import DEFAULT_WINDOWS, CoMovement, LeadLag, comovement, lead_lag
-from alerts.sweep import Sweep
+from alerts.events import AlertEvent
 from alerts.study import DEFAULT_HORIZONS, Signal, Study, closes_from_bars, event_study, signal_episodes
+from alerts.sweep import Sweep
 from bot.backtest.claims import Claim, check_claims
 from bot.backtest.history import BacktestError, History
 from bot.backtest.replay import replay_rules

@@ -13,8 +13,8 @@ from PIL import Image
 
 from alerts.bars import Bar, utc
 from alerts.charts import alert_chart, comovement_chart, signals_chart, study_chart, tracked_levels
-from alerts.events import AlertEvent
 from alerts.comovement import comovement
+from alerts.events import AlertEvent
 from alerts.study import follower_paths
 
 START = utc(2024, 1, 1)

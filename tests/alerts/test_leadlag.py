@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alerts.comovement import lead_lag, lagged_returns
+from alerts.comovement import lagged_returns, lead_lag
 
 START = date(2018, 1, 1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alerts.significance import ALPHA, MIN_SIGNALS, rotation_test, naive_test
+from alerts.significance import ALPHA, MIN_SIGNALS, naive_test, rotation_test
 
 DAYS = 1500  # about six years of start days
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from alerts.bars import Bar, utc
-from alerts.events import AlertEvent
 from alerts.comovement import aligned_returns, comovement
+from alerts.events import AlertEvent
 from alerts.study import Signal, Summary, closes_from_bars, event_study, follower_paths, signal_episodes
 from tests.market import market_folder
 
