@@ -180,7 +180,9 @@ class Dispatcher:
         delivery = group[0]
         notifier = self.notifiers[delivery.channel]
         chart = None
-        if self.chart_for is not None and len(group) == 1:
+        if self.chart_for is not None:
+            # A message grouping several alerts shows its first alert's chart: the alert its text leads with
+            # (the first rule, on the first symbol, in config order), so the picture matches the headline.
             try:
                 chart = self.chart_for(delivery)
             except Exception:  # a chart is a bonus: never let it block the alert's text
