@@ -204,7 +204,8 @@ class FakeTelegram:
         return chat
 
     def inject(self, fault: str, chat_id: int | None = None, times: int = 1) -> None:
-        """Make the next `times` sends to a chat (or any chat) fail: '500', '502', 'timeout', '429'.
+        """Make the next `times` sends to a chat (or any chat) fail: '500', '502', 'timeout', '429' ('429:40': retry
+        after 40 s rather than 1).
 
         'unreadable' and 'unreadable-result' deliver the message, then answer HTTP 200 with a body the client
         cannot read: cut-off JSON, or a result that is not a Message.
@@ -349,8 +350,9 @@ class FakeTelegram:
                 return web.Response(status=502, text="<html><body>502 Bad Gateway</body></html>",
                                     content_type="text/html")
             return _error(500, "Internal Server Error")
-        if fault == "429":
-            return _error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        if fault is not None and fault.split(":")[0] == "429":  # "429" or "429:SECONDS"
+            after = int(fault.split(":")[1]) if ":" in fault else 1
+            return _error(429, f"Too Many Requests: retry after {after}", {"retry_after": after})
         chat = self.chats.get(chat_id)
         if chat is None or chat.gone:
             return _error(400, "Bad Request: chat not found")

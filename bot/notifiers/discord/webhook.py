@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -23,6 +26,35 @@ from bot.seams import NotifierRuntime
 
 log = logging.getLogger(__name__)
 CHANNEL = "discord_webhook"
+# discord.py sleeps through a webhook's 429 inside send(); past this long the send is dropped and the delivery
+# job retries when Discord said, so a long rate limit is neither cut short by the send timeout nor held in a task.
+WAIT_OUT_SECONDS = 2.0
+
+
+@dataclass
+class _RateLimitWatch:
+    """What a send's 429 answers said, set by the HTTP session's trace hook."""
+
+    retry_after: float = 0.0
+    too_long: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+_watch: ContextVar[_RateLimitWatch | None] = ContextVar("riskon_webhook_rate_limit", default=None)
+
+
+async def _note_rate_limit(session: aiohttp.ClientSession, context: SimpleNamespace,
+                           params: aiohttp.TraceRequestEndParams) -> None:
+    """Note a 429's wait (Discord's X-RateLimit-Reset-After, else Retry-After) for the send that got it."""
+    watch = _watch.get()
+    if watch is None or params.response.status != 429:
+        return
+    headers = params.response.headers
+    try:
+        watch.retry_after = float(headers.get("X-RateLimit-Reset-After") or headers.get("Retry-After") or 0)
+    except ValueError:
+        return
+    if watch.retry_after > WAIT_OUT_SECONDS:
+        watch.too_long.set()
 
 
 class DiscordWebhookNotifier:
@@ -38,7 +70,9 @@ class DiscordWebhookNotifier:
     async def start(self, listen: bool = True) -> None:
         """Open the HTTP session the webhooks share."""
         apply_endpoints(self.settings)
-        self.session = aiohttp.ClientSession()
+        trace = aiohttp.TraceConfig()
+        trace.on_request_end.append(_note_rate_limit)
+        self.session = aiohttp.ClientSession(trace_configs=[trace])
         self.webhooks = {name: discord.Webhook.from_url(hook.url.get_secret_value(), session=self.session)
                          for name, hook in self.settings.hooks.items()}
 
@@ -63,12 +97,27 @@ class DiscordWebhookNotifier:
 
         async def post(message: AlertMessage) -> None:
             file = message.file()
-            # discord.py waits out short 429s itself; the timeout stops a long one from holding the drain.
-            await asyncio.wait_for(
-                webhook.send(embeds=message.embeds, allowed_mentions=NO_MENTIONS, wait=True,
-                             **extra, **({"file": file} if file else {})),
-                self.settings.send_timeout_seconds,
-            )
+            watch = _RateLimitWatch()
+            token = _watch.set(watch)  # the send's task inherits it, and so do the trace hook's calls
+            try:
+                sending = asyncio.ensure_future(webhook.send(
+                    embeds=message.embeds, allowed_mentions=NO_MENTIONS, wait=True, **extra,
+                    **({"file": file} if file else {})))
+            finally:
+                _watch.reset(token)
+            too_long = asyncio.ensure_future(watch.too_long.wait())
+            try:
+                await asyncio.wait({sending, too_long}, timeout=self.settings.send_timeout_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                too_long.cancel()
+            if sending.done():
+                sending.result()
+                return
+            sending.cancel()  # a 429 is never delivered: dropping the send while it waits loses nothing
+            if watch.too_long.is_set():
+                raise discord.RateLimited(watch.retry_after)
+            raise TimeoutError
 
         return await post_alert(alert, post, where, webhook=True)
 
