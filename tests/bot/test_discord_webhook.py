@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -114,8 +114,9 @@ async def test_a_long_webhook_rate_limit_goes_back_to_the_outbox(fake, tmp_path)
         fake.rate_limit_next(url.split("/")[-2], 30.0)
         record(runtime, event("BTC"))
         assert (await runtime.deliver()).outcomes == {("discord_webhook", "retry"): 1}
-        [error] = runtime.store.db.execute("select last_error from deliveries").fetchone()
-        assert "no answer in time" in error and fake.messages == []
+        error, next_attempt = runtime.store.db.execute("select last_error, next_attempt_at from deliveries").fetchone()
+        assert "rate limited for 30 s" in error and fake.messages == []
+        assert datetime.fromisoformat(next_attempt) >= NOW + timedelta(seconds=30), "retried when Discord said"
     finally:
         await runtime.close()
 
