@@ -15,7 +15,7 @@ import json
 import math
 import re
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -69,20 +69,21 @@ class SentMessage:
     at: float = 0.0
 
 
-class Bucket:
-    """A token bucket: `capacity` messages at once, refilled at `rate` per second."""
+class Window:
+    """Telegram's counter: at most `limit` messages in any `seconds`-long window (a sliding window, no burst)."""
 
-    def __init__(self, capacity: float, rate: float, now: float) -> None:
-        self.capacity, self.rate, self.tokens, self.stamp = capacity, rate, capacity, now
+    def __init__(self, limit: float, seconds: float) -> None:
+        self.limit, self.seconds = max(1, round(limit)), seconds
+        self.times: deque[float] = deque()
 
     def wait_needed(self, now: float) -> float:
-        """Return 0 when a message may pass now (refilling first), else seconds until one may."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        """Return 0 when one more message fits in the window ending now, else seconds until one does."""
+        while self.times and self.times[0] <= now - self.seconds:
+            self.times.popleft()
+        return 0.0 if len(self.times) < self.limit else self.times[0] + self.seconds - now
 
-    def take(self) -> None:
-        self.tokens -= 1
+    def take(self, now: float) -> None:
+        self.times.append(now)
 
 
 class _HtmlChecker(html.parser.HTMLParser):
@@ -134,7 +135,7 @@ class FakeTelegram:
         token: str = TOKEN,
         overall_per_second: float = 30.0,
         chat_per_second: float = 1.0,
-        chat_burst: float = 2.0,
+        chat_burst: float = 1.0,
         group_per_minute: float = 20.0,
         hang_seconds: float = 3.0,
         max_poll_seconds: float = 5.0,
@@ -151,6 +152,7 @@ class FakeTelegram:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.call_counts: Counter = Counter()
         self.too_many_requests = 0  # 429 answers given for flood limits (not injected ones)
+        self.limited_by: Counter = Counter()  # which limit each of those 429s enforced: bot, chat, group
         self.faults: dict[int | None, list[str]] = defaultdict(list)  # chat id (None: any chat) -> faults to come
         self.commands: list[dict[str, Any]] = []
         self.files: dict[str, bytes] = {}  # file_id -> photo bytes, as Telegram keeps uploads
@@ -160,9 +162,9 @@ class FakeTelegram:
         self._next_update_id = 1
         self._next_message_id = 1
         self._new_update = asyncio.Event()
-        self._overall: Bucket | None = None
-        self._chat_buckets: dict[int, Bucket] = {}
-        self._group_buckets: dict[int, Bucket] = {}
+        self._overall = Window(overall_per_second, 1.0)
+        self._chat_windows: dict[int, Window] = {}
+        self._group_windows: dict[int, Window] = {}
         self._runner: web.AppRunner | None = None
         self._http: ClientSession | None = None
         self.port = 0
@@ -411,20 +413,36 @@ class FakeTelegram:
         return None
 
     def _flood_wait(self, chat: FakeChat) -> float:
-        """Return 0 and count the message when every limit allows it, else the seconds to wait."""
+        """Return 0 and count the message when every limit allows it, else the seconds to wait.
+
+        Telegram's limits as documented, counted when the request arrives: `overall_per_second` messages in any
+        one second, `chat_burst` per chat in any `chat_burst / chat_per_second` seconds (one a second by
+        default), `group_per_minute` per group or channel in any minute.
+        """
         now = time.monotonic()
-        if self._overall is None:
-            self._overall = Bucket(self.overall_per_second, self.overall_per_second, now)
-        buckets = [self._overall]
-        buckets.append(self._chat_buckets.setdefault(chat.id, Bucket(self.chat_burst, self.chat_per_second, now)))
+        windows = {"bot": self._overall}
+        windows["chat"] = self._chat_windows.setdefault(
+            chat.id, Window(self.chat_burst, self.chat_burst / self.chat_per_second))
         if chat.type != "private":
-            rate = self.group_per_minute / 60
-            buckets.append(self._group_buckets.setdefault(chat.id, Bucket(self.group_per_minute, rate, now)))
-        wait = max(bucket.wait_needed(now) for bucket in buckets)
+            windows["group"] = self._group_windows.setdefault(chat.id, Window(self.group_per_minute, 60.0))
+        waits = {name: window.wait_needed(now) for name, window in windows.items()}
+        wait = max(waits.values())
         if wait == 0:
-            for bucket in buckets:
-                bucket.take()
+            for window in windows.values():
+                window.take(now)
+        else:
+            self.limited_by.update(name for name, needed in waits.items() if needed > 0)
         return wait
+
+    def most_in_any_window(self, seconds: float = 1.0, chat_id: int | None = None) -> int:
+        """Return the most messages that arrived within any `seconds`-long window (of one chat, when given)."""
+        times = sorted(m.at for m in self.sent if chat_id is None or m.chat_id == chat_id)
+        most, first = 0, 0
+        for last, moment in enumerate(times):
+            while times[first] <= moment - seconds:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
 
     def _take_message_id(self) -> int:
         self._next_message_id += 1

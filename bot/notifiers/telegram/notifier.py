@@ -1,8 +1,8 @@
 """The Telegram notifier: alerts to chats, groups and forum topics, and the chat commands, with python-telegram-bot.
 
 The PTB Application runs inside riskon's own asyncio loop (initialize, start, start_polling; the reverse on
-stop). Sends respect Telegram's flood limits before Telegram has to say so: AIORateLimiter paces the whole
-bot and each group, and a per-chat spacing keeps one chat at one message a second.
+stop). Sends respect Telegram's flood limits before Telegram has to say so: the pacer (pacing.py) keeps the
+whole bot, each group and each chat inside their sliding windows.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 from telegram.request import HTTPXRequest
 
 from alerts.errors import RiskonError
@@ -25,6 +25,7 @@ from bot.commands import COMMANDS, CommandContext, Reply, answer_text, dispatch
 from bot.logs import RedactSecrets
 from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
 from bot.notifiers.telegram.answers import StatusNotingRequest, answered_ok, noting_answers
+from bot.notifiers.telegram.pacing import TelegramPacer
 from bot.notifiers.telegram.settings import TelegramSettings
 from bot.notifiers.telegram.text import CAPTION_LIMIT, split_text, to_html, units
 from bot.seams import NotifierRuntime
@@ -54,7 +55,6 @@ class TelegramNotifier:
         # whatever handlers the process has (riskon's own setup redacts again on its handler).
         for name in LOGGERS_WITH_URLS:
             logging.getLogger(name).addFilter(self._redact)
-        self._next_slot: dict[str, float] = {}
         self._started = False
         self._photo_ids: dict[bytes, str] = {}  # sha256 of a chart -> Telegram's file_id for it
         self._uploading: dict[bytes, asyncio.Future] = {}  # charts whose first upload is on its way
@@ -66,18 +66,13 @@ class TelegramNotifier:
     def _build_application(self) -> Application:
         s = self.settings
         timeout = s.request_timeout_seconds
-        # A bucket half a second deep: the pace holds from the first message on, and short bursts never
-        # overrun Telegram's own one-second window.
-        limiter = AIORateLimiter(
-            overall_max_rate=s.messages_per_second / 2, overall_time_period=0.5,
-            group_max_rate=s.group_messages_per_minute, group_time_period=60, max_retries=0,
-        )
+        self.pacer = TelegramPacer(s.messages_per_second, s.chat_interval_seconds, s.group_messages_per_minute)
         return (
             Application.builder()
             .token(self._token)
             .base_url(s.base_url)
             .base_file_url(s.base_file_url)
-            .rate_limiter(limiter)
+            .rate_limiter(self.pacer)
             .request(StatusNotingRequest(connection_pool_size=64, connect_timeout=timeout, read_timeout=timeout,
                                          write_timeout=timeout, pool_timeout=timeout))
             .get_updates_request(HTTPXRequest(connect_timeout=timeout, read_timeout=s.poll_timeout_seconds + timeout))
@@ -212,7 +207,6 @@ class TelegramNotifier:
         return moved
 
     async def _send_piece(self, chat: ChatTarget, text: str, photo: bytes | None = None) -> None:
-        await self._pace(chat)
         thread = int(chat.thread_id) if chat.thread_id else None
         with noting_answers() as statuses:
             try:
@@ -272,17 +266,6 @@ class TelegramNotifier:
                 if time.monotonic() + wait > deadline:
                     return outcome.error
                 await asyncio.sleep(wait)
-
-    async def _pace(self, chat: ChatTarget) -> None:
-        """Keep one chat at one message per `chat_interval_seconds`; the rate limiter paces the whole bot."""
-        now = time.monotonic()
-        key = chat.chat_id  # Telegram counts per chat: every topic of a forum shares its pace
-        slot = max(now, self._next_slot.get(key, 0.0))
-        self._next_slot[key] = slot + self.settings.chat_interval_seconds
-        if len(self._next_slot) > 10_000:  # forget chats whose slot has passed
-            self._next_slot = {k: v for k, v in self._next_slot.items() if v > now}
-        if slot > now:
-            await asyncio.sleep(slot - now)
 
     def _outcome(self, exc: TelegramError) -> SendOutcome:
         """Map a Bot API error to what the delivery job should do."""

@@ -22,7 +22,8 @@ class TelegramSettings(BaseModel):
     webhook_listen: str = Field("127.0.0.1", description="address the webhook server binds")
     webhook_port: int = Field(8443, ge=0, le=65535, description="port the webhook server binds")
     webhook_secret: SecretStr | None = Field(None, description="secret Telegram sends back in each webhook call")
-    messages_per_second: float = Field(29.5, gt=0, le=1000, description="whole-bot pace (Telegram allows about 30)")
+    messages_per_second: float = Field(
+        30.0, gt=0, le=1000, description="most messages the bot sends in any one second (Telegram allows 30)")
     group_messages_per_minute: float = Field(20.0, gt=0, le=1000, description="pace per group (Telegram: 20/min)")
     chat_interval_seconds: float = Field(1.0, ge=0, le=60, description="least time between two messages to one chat")
     request_timeout_seconds: float = Field(20.0, gt=0, le=300, description="connect/read/write timeout of a call")
