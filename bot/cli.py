@@ -168,13 +168,10 @@ def cmd_send_test(args: argparse.Namespace) -> int:
 
 
 def _secrets_of(config: Config) -> list[str]:
-    """Return the values that came from environment variables (tokens, webhook URLs)."""
-    import os
-    import re
+    """Return the config's secrets (tokens, webhook URLs, keys): masked in logs, never other values."""
+    from bot.config.secrets import secrets_of
 
-    names = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", Path(config.source_path).read_text())) if (
-        config.source_path and Path(config.source_path).exists()) else set()
-    return [os.environ[n] for n in names if os.environ.get(n)]
+    return secrets_of(config)
 
 
 async def _serve(runtime, scheduler) -> None:

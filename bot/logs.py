@@ -13,6 +13,8 @@ TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
 # Discord webhook and interaction URLs carry their token in the path (/webhooks/<id>/<TOKEN>), and discord.py
 # logs them at DEBUG with the API base it was pointed at, so the configured URL alone does not match.
 DISCORD_TOKEN_IN_URL = re.compile(r"(/(?:webhooks|interactions)/\d+/)[A-Za-z0-9._-]{20,}")
+# discord.py logs each gateway event at DEBUG as a dict: an interaction's "token" answers it for 15 minutes.
+TOKEN_FIELD = re.compile(r"""((?:'|")token(?:'|")\s*:\s*(?:'|"))[^'"]{8,}""")
 REDACTED = "***"
 
 
@@ -28,6 +30,7 @@ class RedactSecrets(logging.Filter):
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
         text = DISCORD_TOKEN_IN_URL.sub(r"\g<1>" + REDACTED, text)
+        text = TOKEN_FIELD.sub(r"\g<1>" + REDACTED, text)
         return TOKEN_IN_URL.sub("/bot" + REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:

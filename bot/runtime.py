@@ -274,6 +274,10 @@ class Runtime:
             more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
             log.warning("feed %s: %d of %d symbol(s) failing: %s%s", name, len(errors),
                         len(self.feed_symbols.get(name, ())), shown, more)
+        recovered = sorted(symbol for symbol in health.symbol_errors if symbol not in errors)
+        if recovered:
+            # Said once, when it happens: the warning above said they failed, this says they stopped failing.
+            log.info("feed %s: %s recovered", name, ", ".join(recovered))
         health.symbol_errors = dict(errors)
         health.polls += 1
         health.failures, health.next_try, health.last_ok = 0, None, now

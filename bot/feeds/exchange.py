@@ -48,6 +48,10 @@ class ExchangeSettings(FeedSettings):
     )
     stream: bool = Field(False, description="take the forming bar from websocket tickers (ccxt.pro), polling "
                                             "while the socket is down")
+    stream_silent_seconds: float = Field(
+        60.0, gt=0, le=3600, description="a websocket price older than this is not used: prices come over REST "
+        "(logged once) until the socket ticks again"
+    )
     full_history: bool | None = Field(
         None, description="does the exchange serve daily candles back to the listing? default: known per "
         "exchange (kraken: no, only the newest 720)"
@@ -117,6 +121,8 @@ class ExchangeFeed:
         self._live: dict[str, LiveTicker] = {}
         self._watchers: dict[str, asyncio.Task] = {}
         self._stream_error: dict[str, str] = {}
+        self._watching_since: dict[str, float] = {}  # when each watcher (re)connected, on the monotonic clock
+        self._silent: set[str] = set()  # symbols whose connected socket went quiet (logged once)
         if store is not None:
             for symbol in self.sources:
                 saved = store.setting(f"history_start:{self.name}:{symbol}")
@@ -317,14 +323,18 @@ class ExchangeFeed:
     async def _last_prices(self, symbols: Sequence[str], now: datetime, errors: dict[str, str]) -> dict[str, float]:
         """Return each symbol's last traded price: from the websocket when fresh, else one tickers request."""
         prices: dict[str, float] = {}
-        fresh_after = monotonic() - max(60.0, self.settings.timeout_seconds * 3)
+        fresh_after = monotonic() - self.settings.stream_silent_seconds
         polled = []
         for symbol in symbols:
             live = self._live.get(symbol)
             if live is not None and live.received_at >= fresh_after:
                 prices[symbol] = live.last
+                if symbol in self._silent:
+                    self._silent.discard(symbol)
+                    log.info("%s %s: websocket ticking again; prices from it", self.name, symbol)
             else:
                 polled.append(symbol)
+                self._note_silence(symbol, live, fresh_after)
         if not polled:
             return prices
         exchange = self.exchange
@@ -374,7 +384,19 @@ class ExchangeFeed:
         for symbol in symbols:
             task = self._watchers.get(symbol)
             if task is None or task.done():
+                self._watching_since[symbol] = monotonic()
                 self._watchers[symbol] = asyncio.create_task(self._watch(symbol), name=f"watch {self.name} {symbol}")
+
+    def _note_silence(self, symbol: str, live: LiveTicker | None, fresh_after: float) -> None:
+        """Log once when a socket that is up (no error) has sent nothing fresh, so prices come over REST."""
+        if not self.settings.stream or symbol in self._stream_error or symbol in self._silent:
+            return  # not streaming, down (logged by the watcher), or already said
+        last_heard = live.received_at if live is not None else self._watching_since.get(symbol)
+        if last_heard is None or last_heard >= fresh_after:
+            return  # just connected: its first ticker may still be on its way
+        self._silent.add(symbol)
+        log.warning("%s %s: websocket connected but silent for %.0f s; taking prices over REST until it ticks again",
+                    self.name, symbol, monotonic() - last_heard)
 
     async def _watch(self, symbol: str) -> None:
         """Follow a symbol's websocket ticker forever, reconnecting with backoff when it drops."""
@@ -386,7 +408,8 @@ class ExchangeFeed:
                 if last == last:
                     self._live[symbol] = LiveTicker(last, monotonic())
                 backoff.succeeded(symbol)
-                self._stream_error.pop(symbol, None)
+                if self._stream_error.pop(symbol, None) is not None:
+                    self._watching_since[symbol] = monotonic()  # reconnected: silence counts from now
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the socket is down: polling covers until it is back

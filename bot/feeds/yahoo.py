@@ -177,6 +177,7 @@ class YahooFeed:
 
         # Errors must reach us as exceptions: an empty frame would read as "no new data".
         yf.config.debug.hide_exceptions = False
+        _quiet_pandas_deprecations()
         if settings.cache_dir:
             yf.set_tz_cache_location(settings.cache_dir)
 
@@ -351,3 +352,15 @@ def build(name: str, settings: YahooSettings, symbols: Sequence[Any], store: Any
     if isinstance(settings, Mapping):
         settings = YahooSettings(**settings)
     return YahooFeed(name, settings, symbols, store)
+
+
+def _quiet_pandas_deprecations() -> None:
+    """Silence pandas' Pandas4Warning: yfinance's own use of pandas prints three lines of it per request."""
+    import warnings
+
+    import pandas.errors
+
+    category = getattr(pandas.errors, "Pandas4Warning", None)  # pandas 3.1 and later
+    if category is not None:
+        # A process-wide filter: yfinance runs in worker threads, where catch_warnings() is not safe to use.
+        warnings.filterwarnings("ignore", category=category)

@@ -81,6 +81,7 @@ class FakeExchange:
         self.max_in_flight = 0
         self.ws_enabled = True
         self.ws_interval = 0.05
+        self.ws_silent = False  # keep sockets open but send no ticker (a connected, silent stream)
         self.ws_subscriptions: list[str] = []
         self._sockets: set[web.WebSocketResponse] = set()
         self.runner: web.AppRunner | None = None
@@ -382,7 +383,7 @@ class FakeExchange:
 
     async def _push_tickers(self, socket: web.WebSocketResponse, streams: set[str]) -> None:
         while not socket.closed:
-            for stream in list(streams):
+            for stream in list(streams) if not self.ws_silent else []:
                 name, _, kind = stream.partition("@")
                 market = self._by_id(name.upper())
                 if market is None:
