@@ -127,8 +127,13 @@ class Scheduler:
         """Schedule the first poll of every feed now and the delivery job at its interval."""
         now = self._wall_now()
         derived = set(self._derived_feeds()) if self.replay_seconds_per_bar is not None else set()
+        # A composite polls right after its members' feeds bring bars (see _poll_job): polled at start beside
+        # them, it would only find nothing yet and warn about it. Its own schedule starts an interval later.
+        chained = {c for name in self.runtime.feeds for c in self._composites_reading(name)}
         for name in self.runtime.feeds:
-            if name not in derived:
+            if name in chained and name not in derived:
+                self._schedule_poll(name, self._next_poll(name))
+            elif name not in derived:
                 self._schedule_poll(name, now)
         self.scheduler.add_job(
             self._deliver_job, "interval", seconds=self.runtime.config.schedule.deliver_every_seconds,
