@@ -114,6 +114,10 @@ def lagged_returns(leader: pd.Series, follower: pd.Series, lags: Sequence[int] =
     leader = leader.dropna()
     follower = follower.dropna()
     ends = _period_ends(leader, period)
+    follower_days = _day_numbers(pd.DatetimeIndex(follower.index))
+    if follower_days.size:  # periods a lag can never reach the follower's data from are dropped up front
+        reach = max(abs(int(k)) for k in lags) + 14
+        ends = ends[(ends >= follower_days[0] - reach) & (ends <= follower_days[-1] + reach)]
     leader_days = _day_numbers(pd.DatetimeIndex(leader.index))
     leader_close = leader.to_numpy(dtype="float64")
     close = _close_at(leader_days, leader_close, ends)
@@ -122,7 +126,6 @@ def lagged_returns(leader: pd.Series, follower: pd.Series, lags: Sequence[int] =
     # A gap longer than a long weekend (or a week and a holiday) is not one period's return.
     longest = 5 if period == "day" else 12
     keep = (ends - starts) <= longest
-    follower_days = _day_numbers(pd.DatetimeIndex(follower.index))
     follower_close = follower.to_numpy(dtype="float64")
     shifts = np.asarray(lags, dtype=np.int64)[:, None]
     moved = _close_at(follower_days, follower_close, ends[None, :] + shifts) / \
@@ -130,18 +133,25 @@ def lagged_returns(leader: pd.Series, follower: pd.Series, lags: Sequence[int] =
     return ends[keep], leader_returns[keep], moved[:, keep]
 
 
-def _correlate(x: np.ndarray, y: np.ndarray, min_pairs: int) -> np.ndarray:
-    """Return the correlation of x with each row of y over the pairs both know (NaN with too few pairs)."""
+def _windowed_correlation(x: np.ndarray, y: np.ndarray, first: np.ndarray, last: np.ndarray,
+                          min_pairs: np.ndarray | int) -> np.ndarray:
+    """Return the correlation of x with each row of y over periods first[w]:last[w], all windows at once.
+
+    Running sums of x, y, x², y², xy and the pair count (both known) make each window two lookups: lags x windows.
+    """
     both = np.isfinite(y) & np.isfinite(x)[None, :]
-    count = both.sum(axis=1)
     xs = np.where(both, x[None, :], 0.0)
     ys = np.where(both, y, 0.0)
+
+    def running(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros((values.shape[0], 1)), np.cumsum(values, axis=1)], axis=1)
+
+    sums = [running(v) for v in (both.astype("float64"), xs, ys, xs * xs, ys * ys, xs * ys)]
+    n, sx, sy, sxx, syy, sxy = (total[:, last] - total[:, first] for total in sums)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mx, my = xs.sum(axis=1) / count, ys.sum(axis=1) / count
-        dx = np.where(both, xs - mx[:, None], 0.0)
-        dy = np.where(both, ys - my[:, None], 0.0)
-        r = (dx * dy).sum(axis=1) / np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
-    return np.where(count >= min_pairs, r, np.nan)
+        r = (n * sxy - sx * sy) / np.sqrt((n * sxx - sx * sx) * (n * syy - sy * sy))
+    limit = np.broadcast_to(np.asarray(min_pairs), (len(first),))
+    return np.where(n >= limit[None, :], r, np.nan)
 
 
 @dataclass(frozen=True)
@@ -204,24 +214,24 @@ def lead_lag(leader_name: str, leader: pd.Series, follower_name: str, follower: 
     ends, x, y = lagged_returns(leader, follower, lags, period)
     min_pairs = 30 if period == "day" else 20
     known = np.isfinite(x)
-    x = np.where(known, x, np.nan)
-    overall = _correlate(x, y, min_pairs)
-    split = int(np.datetime64(f"{split_year}-01-01", "D").astype(np.int64))
-    since = (
-        (f"before {split_year}", _values(_correlate(x[ends < split], y[:, ends < split], min_pairs))),
-        (f"since {split_year}", _values(_correlate(x[ends >= split], y[:, ends >= split], min_pairs))),
-    )
+    split = int(np.searchsorted(ends, int(np.datetime64(f"{split_year}-01-01", "D").astype(np.int64))))
     both = np.isfinite(y[lags.index(0)] if 0 in lags else y[0]) & known
     pairs = int(both.sum())
     rolling_ends: list[int] = []
-    rows: list[np.ndarray] = []
+    first = [0, 0, split]  # the whole history, before the split year, since it; then each rolling window
+    last = [ends.size, split, ends.size]
+    minimum = [min_pairs] * 3
     if ends.size:
-        minimum = 100 if period == "day" else 30  # a year's window needs about 100 daily (30 weekly) pairs
-        for end in range(int(ends[0]) + window_days, int(ends[-1]) + step_days, step_days):
-            inside = (ends > end - window_days) & (ends <= end)
-            rolling_ends.append(end)
-            rows.append(_correlate(x[inside], y[:, inside], minimum))
-    rolling = np.vstack(rows) if rows else np.zeros((0, len(lags)))
+        rolling_ends = list(range(int(ends[0]) + window_days, int(ends[-1]) + step_days, step_days))
+        window_end = np.asarray(rolling_ends, dtype=np.int64)
+        first += list(np.searchsorted(ends, window_end - window_days, side="right"))
+        last += list(np.searchsorted(ends, window_end, side="right"))
+        # A year's window needs about 100 daily (30 weekly) pairs.
+        minimum += [100 if period == "day" else 30] * len(rolling_ends)
+    every = _windowed_correlation(x, y, np.asarray(first), np.asarray(last), np.asarray(minimum)).T
+    overall = every[0]
+    since = ((f"before {split_year}", _values(every[1])), (f"since {split_year}", _values(every[2])))
+    rolling = every[3:]
     # Windows before the follower traded (or after it stopped) are empty: keep the span that has figures.
     filled = np.flatnonzero(np.isfinite(rolling).any(axis=1)) if rolling.size else np.zeros(0, dtype=np.int64)
     if filled.size:

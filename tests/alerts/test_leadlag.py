@@ -66,3 +66,16 @@ def test_a_monday_return_spans_the_weekend_for_both_and_the_split_and_rolling_wi
     assert [name for name, _ in result.since] == ["before 2020", "since 2020"]
     assert result.rolling.shape == (len(result.rolling_ends), 61)
     assert np.isfinite(result.rolling[-1, result.lags.index(5)])
+
+
+def test_each_rolling_window_is_the_plain_correlation_of_its_pairs():
+    leader, follower = leader_and_follower(5, seed=4)
+    result = lead_lag("^RUT", leader, "BTC", follower)
+    ends, x, y = lagged_returns(leader, follower)
+    end = result.rolling_ends[len(result.rolling_ends) // 2]
+    inside = (ends > end - 365) & (ends <= end)
+    for k in (-12, 0, 5, 30):
+        row = y[result.lags.index(k)]
+        keep = inside & np.isfinite(row) & np.isfinite(x)
+        expected = np.corrcoef(x[keep], row[keep])[0, 1]
+        assert result.rolling[len(result.rolling_ends) // 2, result.lags.index(k)] == pytest.approx(expected, abs=1e-9)
