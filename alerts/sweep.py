@@ -79,10 +79,18 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     return q
 
 
+def _after_correction(verdict: str, q: float) -> str:
+    """Keep a row's verdict only when it survives the correction; say so when it does not."""
+    if verdict in ("better than chance", "worse than chance") and not (np.isfinite(q) and q < ALPHA):
+        return f"no evidence after correction ({verdict.split()[0]} alone)"
+    return verdict
+
+
 def corrected(rows: list[SweepRow]) -> tuple[tuple[SweepRow, ...], int]:
     """Return the rows with q-values, best first, and the number of tests corrected for."""
     q = benjamini_hochberg(np.array([np.nan if r.p_value is None else r.p_value for r in rows]))
     out = [SweepRow(r.params, r.signal, r.follower, r.horizon, r.n, r.effect, r.p_value,
-                    None if not np.isfinite(qv) else float(qv), r.verdict) for r, qv in zip(rows, q)]
+                    None if not np.isfinite(qv) else float(qv), _after_correction(r.verdict, qv))
+           for r, qv in zip(rows, q)]
     out.sort(key=lambda r: (r.p_value is None, r.p_value if r.p_value is not None else 1.0, -(r.n or 0)))
     return tuple(out), int(np.isfinite(q).sum())

@@ -101,11 +101,11 @@ def _study_rows(studies: list[Study]) -> dict[str, Any]:
 def _test_cells(test: Significance | None) -> list[Cell]:
     """Return effect, 95% interval, p and verdict cells of one horizon's rotation test."""
     if test is None or test.effect is None:
-        return [Cell("–", "dim")] * 3 + [Cell("no baseline" if test is None else "too few signals", "dim")]
+        return [Cell("–", "dim")] * 3 + [Cell("no baseline" if test is None else "too few signals", "l dim")]
     interval = "–" if test.low is None or test.high is None else f"{test.low:+.1f} to {test.high:+.1f}"
     words = test.verdict if test.p_value is not None else f"too few signals (need {MIN_SIGNALS})"
     css = {"better than chance": "better", "worse than chance": "worse"}.get(test.verdict, "")
-    return [Cell(f"{test.effect:+.1f}"), Cell(interval), Cell(p_words(test.p_value)), Cell(words, css)]
+    return [Cell(f"{test.effect:+.1f}"), Cell(interval), Cell(p_words(test.p_value)), Cell(words, f"l {css}".strip())]
 
 
 def _signal_rows(studies: list[Study], horizons: Sequence[int]) -> dict[str, Any]:

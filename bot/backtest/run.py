@@ -190,7 +190,7 @@ def rule_coverage(config: Config, history: History, bars: Mapping[str, Sequence[
             if symbol not in bars:
                 skipped.append((symbol, "no price history in this data"))
             elif rule.kind == FLOW_KIND and not history.flows.get(symbol):
-                skipped.append((symbol, "no ETF flow history in this data: the rule needs flows to say anything"))
+                skipped.append((symbol, "no ETF flow history in this data (the rule needs flows)"))
             else:
                 evaluated.append(symbol)
         count = sum(1 for a in alerts if a.rule_id == rule.id)

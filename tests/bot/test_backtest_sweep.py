@@ -57,6 +57,12 @@ def test_every_combination_runs_and_each_distinct_test_is_counted_once(swept):
     tested = [r for r in sweep.rows if r.p_value is not None]
     assert [r.p_value for r in tested] == sorted(r.p_value for r in tested)
     assert all(r.q_value >= r.p_value for r in tested)
+    # A verdict stands only when it survives the correction; otherwise the row says it did not.
+    for row in tested:
+        if row.verdict in ("better than chance", "worse than chance"):
+            assert row.q_value < 0.05
+        elif row.p_value < 0.05:
+            assert row.verdict.startswith("no evidence after correction")
     assert "likely luck" in sweep.warning() or "survives the correction" in sweep.warning()
 
 
