@@ -236,37 +236,71 @@ def check_altcoins(config: Config, result: BacktestResult, leader: str = "IWM", 
     return Claim(title, quote, verdict, summary, tuple(numbers))
 
 
+@dataclass(frozen=True)
+class FlowStretch:
+    """A run of known flow records of one fund, with its rally leg: from the start to the highest close in it."""
+
+    fund: str
+    first: date
+    last: date
+    records: int
+    net_usd: float
+    top_day: date | None = None  # the fund's highest close within the stretch
+    rally_pct: float | None = None  # the fund's move from the first day to that close
+    rally_net_usd: float | None = None  # the flows over that leg
+
+
+def flow_stretches(fund: str, flows: Sequence[tuple[object, float]], closes: pd.Series | None,
+                   gap_days: int = FLOW_GAP_DAYS) -> list[FlowStretch]:
+    """Split a fund's flows into runs of records no more than `gap_days` apart, each with its rally leg."""
+    rows = sorted((t.date() if hasattr(t, "date") else t, float(f)) for t, f in flows)  # type: ignore[union-attr]
+    out: list[FlowStretch] = []
+    start = 0
+    for end in range(1, len(rows) + 1):
+        if end < len(rows) and (rows[end][0] - rows[end - 1][0]).days <= gap_days:
+            continue
+        part = rows[start:end]
+        first, last = part[0][0], part[-1][0]
+        net = sum(f for _, f in part)
+        stretch = FlowStretch(fund, first, last, len(part), net)
+        if closes is not None and not closes.empty:
+            inside = closes[pd.Timestamp(first): pd.Timestamp(last)]
+            opening = _close_on(closes, first)
+            if not inside.empty and opening is not None:
+                top_day = inside.idxmax().date()
+                stretch = FlowStretch(fund, first, last, len(part), net, top_day,
+                                      (float(inside.max()) / opening[1] - 1) * 100,
+                                      sum(f for day, f in part if day <= top_day))
+        out.append(stretch)
+        start = end
+    return out
+
+
 def check_outflows(config: Config, result: BacktestResult, funds: Sequence[str] = ("IWM", "IWN")) -> Claim:
     """Check 'small-cap ETFs saw outflows during the rally' where flow data exists, and say what it covers."""
     title = "Small-cap ETF outflows during the rally"
     quote = "Small-cap ETFs saw outflows even as the rally went on."
-    numbers, stretches, outflow_rallies = [], 0, 0
+    numbers, stretches, hollow = [], 0, 0
     for fund in funds:
-        flows = sorted(result.flows.get(fund, []))
-        closes = result.closes.get(fund)
+        flows = result.flows.get(fund, [])
         if not flows:
             numbers.append(f"{fund}: no flow data in this history")
             continue
-        days = [t.date() for t, _ in flows]
-        breaks = [0] + [i for i in range(1, len(days)) if (days[i] - days[i - 1]).days > FLOW_GAP_DAYS] + [len(days)]
-        for a, b in zip(breaks, breaks[1:]):
-            first, last = days[a], days[b - 1]
-            net = sum(f for _, f in flows[a:b])
-            move = ""
-            if closes is not None:
-                start, end = _close_on(closes, first), _close_on(closes, last)
-                if start and end:
-                    change = (end[1] / start[1] - 1) * 100
-                    move = f"; {fund} {change:+.1f}%"
-                    outflow_rallies += change > 0 and net < 0
+        for part in flow_stretches(fund, flows, result.closes.get(fund)):
             stretches += 1
-            numbers.append(f"{fund} {first} to {last} ({b - a} records): net flow {net / 1e9:+.2f} B USD{move}")
+            line = (f"{fund} {part.first} to {part.last} ({part.records} records): net flow "
+                    f"{part.net_usd / 1e9:+.2f} B USD")
+            if part.top_day is not None and part.rally_pct is not None and part.rally_net_usd is not None:
+                line += (f"; from {part.first} to its high of {part.top_day}: {fund} {part.rally_pct:+.1f}%, "
+                         f"net flow {part.rally_net_usd / 1e9:+.2f} B USD")
+                hollow += part.rally_pct > 0 and part.rally_net_usd < 0
+            numbers.append(line)
     if not stretches:
         return Claim(title, quote, "cannot be checked", "this history has no ETF flow data for " + ", ".join(funds),
                      tuple(numbers))
-    verdict = "holds" if outflow_rallies == stretches else "partly" if outflow_rallies else "does not hold"
-    summary = (f"in {outflow_rallies} of {stretches} stretches with flow data the fund rose while money left it; "
-               "the flow data covers only the stretches listed")
+    verdict = "holds" if hollow == stretches else "partly" if hollow else "does not hold"
+    summary = (f"in {hollow} of {stretches} stretches with flow data, money left the fund while it rallied to its "
+               "high; the flow data covers only the stretches listed")
     return Claim(title, quote, verdict, summary, tuple(numbers))
 
 
