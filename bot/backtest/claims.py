@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -250,10 +250,10 @@ class FlowStretch:
     rally_net_usd: float | None = None  # the flows over that leg
 
 
-def flow_stretches(fund: str, flows: Sequence[tuple[object, float]], closes: pd.Series | None,
+def flow_stretches(fund: str, flows: Sequence[tuple[datetime, float]], closes: pd.Series | None,
                    gap_days: int = FLOW_GAP_DAYS) -> list[FlowStretch]:
     """Split a fund's flows into runs of records no more than `gap_days` apart, each with its rally leg."""
-    rows = sorted((t.date() if hasattr(t, "date") else t, float(f)) for t, f in flows)  # type: ignore[union-attr]
+    rows = sorted((when.date(), float(flow)) for when, flow in flows)
     out: list[FlowStretch] = []
     start = 0
     for end in range(1, len(rows) + 1):

@@ -118,7 +118,8 @@ async def fetch_live_history(config: Config, cache_path: str | Path, end: date |
                     await feed.close()
                 except Exception as exc:
                     log.warning("feed %s did not close cleanly: %s", name, exc)
-        limit = utc_day(end) + timedelta(days=1) if end else None
+        midnight = utc_day(end)
+        limit = midnight + timedelta(days=1) if midnight else None
         for symbol in config.symbols:
             bars = _cut(cache.load_bars(symbol.id), end)
             load_flows = getattr(cache, "load_flows", None)  # the flows table arrives with the flows feed
