@@ -187,7 +187,9 @@ class Dispatcher:
                 chart = self.chart_for(delivery)
             except Exception:  # a chart is a bonus: never let it block the alert's text
                 log.exception("chart for alert %s could not be drawn", delivery.alert_id)
-        alert = OutgoingAlert(tuple(d.event for d in group), merged_text([d.text for d in group]), chart)
+        texts = tuple(d.text for d in group)
+        alert = OutgoingAlert(tuple(d.event for d in group), merged_text(list(texts)), chart,
+                              texts if len(group) > 1 else ())
         try:
             return await asyncio.wait_for(
                 notifier.send(ChatTarget(delivery.chat_id, delivery.thread_id), alert), SEND_TIMEOUT_SECONDS

@@ -53,8 +53,11 @@ class RehearsalNotifier:
         await self.inner.stop()
 
     async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
-        """Send the alert, marked as a rehearsal."""
-        result: SendOutcome = await self.inner.send(chat, dataclasses.replace(alert, text=rehearsal_text(alert)))
+        """Send the alert, marked as a rehearsal (each grouped alert too: Discord shows them as separate embeds)."""
+        texts = tuple(rehearsal_text(dataclasses.replace(alert, events=(event,), text=text))
+                      for event, text in zip(alert.events, alert.texts))
+        marked = dataclasses.replace(alert, text=rehearsal_text(alert), texts=texts)
+        result: SendOutcome = await self.inner.send(chat, marked)
         return result
 
 

@@ -23,6 +23,8 @@ class OutgoingAlert:
     events: tuple[AlertEvent, ...]
     text: str
     chart_png: bytes | None = None
+    # Each event's own text as recorded, when the message groups several (a service may show them apart).
+    texts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from alerts.events import AlertEvent
-from bot.notifiers.base import OutgoingAlert
-from bot.rehearsal import rehearsal_text
+from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert
+from bot.notifiers.discord.render import alert_message
+from bot.rehearsal import RehearsalNotifier, rehearsal_text
 from storage import Store
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
@@ -99,3 +100,31 @@ def test_from_and_speed_need_rehearse(tmp_path):
     from bot.cli import main
 
     assert main(["run", "--config", str(tmp_path / "none.yaml"), "--speed", "5"]) == 1
+
+
+class Recorder:
+    """A notifier that keeps what it was asked to send."""
+
+    name = "discord"
+
+    def __init__(self) -> None:
+        self.sent: list[OutgoingAlert] = []
+
+    async def send(self, chat, alert):
+        self.sent.append(alert)
+        return SENT
+
+
+async def test_each_alert_of_a_grouped_message_is_marked_as_a_rehearsal_on_discord():
+    from datetime import datetime, timezone
+
+    day = datetime(2026, 8, 4, tzinfo=timezone.utc)
+    events = (AlertEvent("smallcap_ath", "new_ath", "^RUT", day), AlertEvent("smallcap_ath", "new_ath", "IWM", day))
+    texts = ("📈 ^RUT new all-time high\nBar: 2026-08-04", "📈 IWM new all-time high\nBar: 2026-08-04")
+    inner = Recorder()
+    await RehearsalNotifier(inner).send(ChatTarget("1"), OutgoingAlert(events, "2 alerts\n\n" + "\n\n".join(texts),
+                                                                       None, texts))
+    embeds = alert_message(inner.sent[0]).embeds
+    assert [e.title for e in embeds] == ["🎭 REHEARSAL · 📈 ^RUT new all-time high",
+                                         "🎭 REHEARSAL · 📈 IWM new all-time high"]
+    assert all("replayed, not a live signal" in e.description for e in embeds)

@@ -110,7 +110,12 @@ class AlertMessage:
 def alert_message(alert: OutgoingAlert) -> AlertMessage:
     """Render an alert (one event or several) as embeds, never over 10 embeds or 6,000 characters in all."""
     events = list(alert.events)
-    texts = [alert.text] if len(events) == 1 else [event_text(e) for e in events]
+    if len(events) == 1:
+        texts = [alert.text]
+    elif len(alert.texts) == len(events):
+        texts = list(alert.texts)  # as recorded (with any note riskon added), not formatted afresh
+    else:
+        texts = [event_text(e) for e in events]
     shown = events[:EMBEDS_PER_MESSAGE]
     # Each embed gets an equal share of the 6,000 characters, less room for the "and N more" note.
     share = (EMBED_TOTAL_LIMIT - 100) // max(len(shown), 1)
