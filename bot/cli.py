@@ -213,7 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store.open(config.storage.path, busy_timeout=config.storage.busy_timeout_seconds)
 
     async def main() -> None:
-        runtime = Runtime(config, store)
+        runtime = Runtime(config, store, database_thread=True)
         log.info("riskon %s watching %d symbols with %d rules; database %s", __version__, len(config.symbols),
                  len(config.rules), config.storage.path)
         await _serve(runtime, Scheduler(runtime))

@@ -20,12 +20,13 @@ from alerts.policy import group_alerts, merged_text
 from bot.notifiers.base import ChatTarget, Notifier, OutgoingAlert, SendOutcome
 from storage import Delivery, Store
 from storage.db import StorageError
+from storage.thread import DatabaseThread
 
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 60.0
 STORE_ERRORS = (sqlite3.Error, StorageError, OSError)  # a locked, full or broken database
-OUTCOME_WRITE_TRIES = 3  # then the outcome waits in memory and is written at the next drain
+OUTCOME_WRITE_TRIES = 2  # each waits out the busy timeout; then the outcome waits in memory for the next drain
 ChatKey = tuple[str, str, str]  # channel, chat, thread
 
 
@@ -58,8 +59,11 @@ class Dispatcher:
         concurrency: int = 32,
         chart_for: Callable[[Delivery], bytes | None] | None = None,
         group_cycles: bool = False,
+        database: DatabaseThread | None = None,
     ) -> None:
-        self.store = store
+        self.store = store  # reads, on the loop's connection
+        # Writes (claims, outcomes) go through the database thread, so a locked database never stalls the loop.
+        self.database = database or DatabaseThread(store, threaded=False)
         self.notifiers = notifiers
         self.clock = clock
         self.retry_base_seconds = retry_base_seconds
@@ -83,7 +87,7 @@ class Dispatcher:
     async def drain(self, limit: int = 5000, wait: bool = True) -> DrainReport:
         """Start sending every delivery due now; with `wait`, return once those sends are done and recorded."""
         report = DrainReport()
-        if not self._write_unrecorded() or not self._release_stale_claims():
+        if not await self._write_unrecorded() or not await self._release_stale_claims():
             return report  # the database takes no writes yet: claim nothing, send nothing
         try:
             due = self.store.due_deliveries(self.clock(), limit, channels=tuple(self.notifiers))
@@ -110,6 +114,12 @@ class Dispatcher:
             await asyncio.gather(*started, return_exceptions=True)
         return report
 
+    async def record_held_outcomes(self) -> None:
+        """Try once more to write the outcomes the database refused (at shutdown)."""
+        if self._unrecorded and not await self._write_unrecorded():
+            log.warning("outbox database: %d send outcome(s) could not be recorded before stopping; their rows "
+                        "stay claimed and are sent again at the next start", len(self._unrecorded))
+
     async def wait_idle(self, timeout: float) -> bool:
         """Wait (bounded) for every chat's sends in progress; say whether they all finished."""
         if self._tasks:
@@ -135,7 +145,7 @@ class Dispatcher:
         """Send one chat its due alerts in order, stopping at the first that does not go through."""
         try:
             async with self._limit(key[0]):
-                items = self._claim(items)
+                items = await self._claim(items)
                 if not items:
                     return
                 # Alerts of one engine cycle go to a chat as one message (split only past a message's size).
@@ -154,16 +164,18 @@ class Dispatcher:
                         break  # keep this chat's alerts in order: the rest wait for the next drain
                 rest = [d.id for d in items if d.id not in attempted]
                 if rest:
-                    await self._write(lambda: self.store.release_claims(rest))
+                    writer = self.database.store
+                    await self._write(lambda: writer.release_claims(rest))
         except Exception:  # a bug: its claimed rows stay claimed (never sent twice), the other chats go on
             log.exception("%s chat %s: delivery stopped unexpectedly", key[0], key[1])
         finally:
             self._chats_sending.discard(key)
 
-    def _claim(self, items: list[Delivery]) -> list[Delivery]:
+    async def _claim(self, items: list[Delivery]) -> list[Delivery]:
         """Claim a chat's rows (committed) right before sending them; return those this drain now owns."""
         try:
-            claimed = set(self.store.claim_deliveries([d.id for d in items], self.clock()))
+            claimed = set(await self.database.run(self.database.store.claim_deliveries, [d.id for d in items],
+                                                  self.clock()))
         except STORE_ERRORS as exc:
             self._store_failed("claim", "cannot claim deliveries before sending them; nothing is sent until it can",
                                exc)
@@ -203,7 +215,7 @@ class Dispatcher:
     async def _record(self, delivery: Delivery, outcome: SendOutcome, report: DrainReport) -> None:
         now = self.clock()
         status = outcome.status
-        store = self.store
+        store = self.database.store
         write: Callable[[], None]
         if status == "sent":
             self.retries_in_a_row[delivery.channel] = 0
@@ -244,7 +256,7 @@ class Dispatcher:
         error: BaseException | None = None
         for attempt in range(OUTCOME_WRITE_TRIES):
             try:
-                write()
+                await self.database.run(write)
                 return
             except STORE_ERRORS as exc:
                 error = exc
@@ -254,15 +266,20 @@ class Dispatcher:
         self._store_failed("record", "cannot record send outcomes; they wait in memory (their rows stay claimed, "
                                      "so nothing is sent twice) and are written as soon as it can", error)
 
-    def _write_unrecorded(self) -> bool:
+    async def _write_unrecorded(self) -> bool:
         """Write the outcomes the database refused earlier, in one transaction; say whether none is left."""
         if not self._unrecorded:
             return True
         waiting = list(self._unrecorded)
-        try:
-            with self.store.transaction():
+        writer = self.database.store
+
+        def write_all() -> None:
+            with writer.transaction():
                 for write in waiting:
                     write()
+
+        try:
+            await self.database.run(write_all)
         except STORE_ERRORS as exc:
             self._store_failed("record", "cannot record send outcomes; they wait in memory", exc)
             return False
@@ -270,12 +287,12 @@ class Dispatcher:
         self._store_ok("record", f"recorded {len(waiting)} send outcome(s) held while the database refused writes")
         return not self._unrecorded
 
-    def _release_stale_claims(self) -> bool:
+    async def _release_stale_claims(self) -> bool:
         """Once per run: put back rows an earlier run claimed and never recorded (it died mid-send)."""
         if self._stale_claims_released:
             return True
         try:
-            stale = self.store.release_stale_claims()
+            stale = await self.database.run(self.database.store.release_stale_claims)
         except STORE_ERRORS as exc:
             self._store_failed("release", "cannot release the claims of the last run; nothing is sent until it can",
                                exc)

@@ -19,6 +19,7 @@ from bot.feeds import FEEDS, Feed, FeedResult
 from bot.notifiers import NOTIFIERS, Notifier
 from bot.notifiers.console import CONSOLE_CHAT
 from storage import Store
+from storage.thread import DatabaseThread
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,13 @@ class Runtime:
         console_stream: TextIO | None = None,
         feeds: dict[str, Feed] | None = None,
         live_since: datetime | None = None,
+        database_thread: bool = False,
     ) -> None:
         self.config = config
-        self.store = store
+        self.store = store  # the loop's connection: chat commands and health read through it
+        # The poll and delivery paths write through one database thread (with database_thread and a file),
+        # so a locked or full database never stalls the loop; in memory they run inline.
+        self.database = DatabaseThread(store, threaded=database_thread)
         self.clock = clock
         self.console_stream = console_stream
         self.started_at = clock()
@@ -63,14 +68,15 @@ class Runtime:
         self.feeds = feeds if feeds is not None else self._build_feeds()
         self.feed_symbols = {name: [s.id for s in config.symbols if s.feed == name] for name in self.feeds}
         self.health = {name: FeedHealth() for name in self.feeds}
-        self.engine = Engine(store, config.build_rules(), [s.id for s in config.symbols], flows_of=store.load_flows,
+        writer = self.database.store
+        self.engine = Engine(writer, config.build_rules(), [s.id for s in config.symbols], flows_of=writer.load_flows,
                              note_for=self._alert_note)
         self.notifiers = self._build_notifiers()
         self.charts = AlertCharts(store)  # one chart per alert, shared by every chat it goes to
         self.dispatcher = Dispatcher(
             store, self.notifiers, clock,
             config.schedule.retry_base_seconds, config.schedule.retry_max_seconds, config.schedule.max_attempts,
-            chart_for=self.charts.for_delivery, group_cycles=config.schedule.group_alerts,
+            chart_for=self.charts.for_delivery, group_cycles=config.schedule.group_alerts, database=self.database,
         )
         self.rng = random.Random()
         self._store_trouble = ""  # the database error polls last met, logged once per change
@@ -134,8 +140,9 @@ class Runtime:
         async with self._lock:
             before = {r.id for r in self.config.rules}
             self.config = fresh
-            self.engine = Engine(self.store, fresh.build_rules(), [s.id for s in fresh.symbols],
-                                 flows_of=self.store.load_flows, note_for=self._alert_note)
+            writer = self.database.store
+            self.engine = Engine(writer, fresh.build_rules(), [s.id for s in fresh.symbols],
+                                 flows_of=writer.load_flows, note_for=self._alert_note)
             after = {r.id for r in fresh.rules}
         return [f"rules added: {', '.join(sorted(after - before)) or 'none'}",
                 f"rules removed: {', '.join(sorted(before - after)) or 'none'}"]
@@ -159,7 +166,7 @@ class Runtime:
         """Return the context line an alert carries (the fragility of a small-cap rally), if any."""
         from bot.fragility_report import alert_note
 
-        return alert_note(self.store, self.config, event)
+        return alert_note(self.database.store, self.config, event)  # called by the engine, on its thread
 
     # --- the two jobs -------------------------------------------------------------------------
     async def poll(self, feed_name: str) -> IngestReport | None:
@@ -170,10 +177,14 @@ class Runtime:
         if health.next_try is not None and now < health.next_try:
             return None
         symbols = self.feed_symbols[feed_name]
-        since = {symbol: self.engine_last_bar(symbol) for symbol in symbols}
-        if any(since[s] is None for s in symbols):
-            await self._backfill_from_history_feeds([s for s in symbols if since[s] is None], now)
-            since = {symbol: self.engine_last_bar(symbol) for symbol in symbols}
+        try:
+            since = await self.database.run(self._last_bars, symbols)
+            if any(since[s] is None for s in symbols):
+                await self._backfill_from_history_feeds([s for s in symbols if since[s] is None], now)
+                since = await self.database.run(self._last_bars, symbols)
+        except STORE_ERRORS as exc:
+            self._store_failed(f"cannot read what feed {feed_name} last stored; polls go on and retry", exc)
+            return None
         try:
             result = await feed.fetch(symbols, since, now)
         except Exception as exc:  # one failing source never stops the others
@@ -183,11 +194,9 @@ class Runtime:
             async with self._lock:
                 for symbol, started in result.truncated_since.items():
                     self.engine.truncated_since[symbol] = started
-                if self.paused:
-                    # Paused: keep the data current, but record nothing as news.
-                    report = self.engine.ingest(result.bars, now, live_since=datetime.max.replace(tzinfo=timezone.utc))
-                else:
-                    report = self.engine.ingest(result.bars, now, self.live_since)
+                # Paused: keep the data current, but record nothing as news.
+                live_since = datetime.max.replace(tzinfo=timezone.utc) if self.paused else self.live_since
+                report = await self.database.run(self.engine.ingest, result.bars, now, live_since)
         except STORE_ERRORS as exc:
             # Nothing of this poll was kept (one transaction): the next poll fetches the same bars again.
             self._store_failed(f"cannot store what feed {feed_name} returned; polls go on and retry", exc)
@@ -208,8 +217,8 @@ class Runtime:
                 self.engine.truncated_since.update(result.truncated_since)
             # Paused: keep the data current, but record nothing as news.
             live_since = datetime.max.replace(tzinfo=timezone.utc) if self.paused else self.live_since
-            report = self.engine.ingest_cycles([(result.bars, now) for _, result, now in polls], live_since,
-                                               until_alert)
+            report = await self.database.run(self.engine.ingest_cycles,
+                                             [(result.bars, now) for _, result, now in polls], live_since, until_alert)
         self.bars_processed += report.bars
         last: dict[str, tuple[FeedResult, datetime, int]] = {}
         for name, result, now in polls[:report.cycles]:
@@ -242,9 +251,12 @@ class Runtime:
             finals = {s: [b for b in bars if b.final] for s, bars in result.bars.items() if s in wanted}
             try:
                 async with self._lock:
-                    self.engine.ingest(finals, now, self.live_since)
+                    await self.database.run(self.engine.ingest, finals, now, self.live_since)
             except STORE_ERRORS as exc:
                 self._store_failed(f"cannot store the history from feed {name}; the next poll tries again", exc)
+
+    def _last_bars(self, symbols: Sequence[str]) -> dict[str, datetime | None]:
+        return {symbol: self.engine_last_bar(symbol) for symbol in symbols}
 
     def engine_last_bar(self, symbol: str) -> datetime | None:
         """Return the newest bar held for a symbol."""
@@ -285,10 +297,13 @@ class Runtime:
 
     def _record_poll(self, name: str, now: datetime, error: str | None = None) -> None:
         """Persist a poll's outcome for /status; a database that refuses it costs only that line."""
-        try:
-            self.store.record_poll(name, now, error)
-        except STORE_ERRORS as exc:
-            self._store_failed("cannot record feed health", exc)
+        def record() -> None:
+            try:
+                self.database.store.record_poll(name, now, error)
+            except STORE_ERRORS as exc:
+                self._store_failed("cannot record feed health", exc)
+
+        self.database.submit(record)  # nothing waits for it: a locked database costs only this line
 
     def _store_failed(self, consequence: str, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -326,3 +341,5 @@ class Runtime:
                 await feed.close()
             except Exception as exc:
                 log.warning("feed %s did not close cleanly: %s", name, exc)
+        await self.dispatcher.record_held_outcomes()
+        await asyncio.get_running_loop().run_in_executor(None, self.database.close)

@@ -75,6 +75,9 @@ class Store:
 
     def __init__(self, db: Database, busy_timeout: float = 5.0) -> None:
         self.db = db
+        self.path: Path | None = None  # the file, when opened from one (storage.thread opens a second connection)
+        self.durable = True
+        self.busy_timeout = busy_timeout
         self._depth = 0
         self.db.conn.execute("PRAGMA foreign_keys = ON")
         self.db.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
@@ -99,7 +102,9 @@ class Store:
             db = Database(sqlite3.connect(str(path), isolation_level=None))
             db.enable_wal()
             db.conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-            return cls(db, busy_timeout)
+            store = cls(db, busy_timeout)
+            store.path, store.durable = path, durable
+            return store
         except (OSError, sqlite3.DatabaseError) as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
 

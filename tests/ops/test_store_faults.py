@@ -18,6 +18,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -34,6 +35,7 @@ CHATS = range(600_000, 600_200)
 FAULT_SECONDS = 2.5
 BUSY_TIMEOUT = 0.5
 SENDS_BEFORE_FAULT = 20
+ASKER = 42  # a trader who asks /status mid-fault (not subscribed)
 
 
 async def hold_write_lock(db: Path, seconds: float) -> None:
@@ -76,18 +78,19 @@ async def fill_disk(volume: Path, seconds: float) -> int:
     return written
 
 
-async def fan_out_with_fault(tmp_path: Path, market_data: Path, db: Path, fault) -> dict:
-    """Run a 200-chat fan-out, start `fault()` after the first sends, and return what the chats got."""
+async def fan_out_with_fault(tmp_path: Path, market_data: Path, db: Path, fault,
+                             busy_timeout: float = BUSY_TIMEOUT) -> dict:
+    """Run a 200-chat fan-out, start `fault(telegram)` after the first sends, and return what the chats got."""
     await away_from_midnight()
     yahoo, telegram = FakeYahoo(), FakeTelegram(overall_per_second=400, max_poll_seconds=1)
     yahoo.add(btc_history(market_data))
-    for chat_id in CHATS:
+    for chat_id in (*CHATS, ASKER):
         telegram.add_private_chat(chat_id)
     await yahoo.start()
     await telegram.start()
     log = tmp_path / "riskon.log"
     config = write_config(tmp_path / "config.yaml", db=db, yahoo=yahoo, telegram=telegram, cache=tmp_path / "yf",
-                          pace=60, busy_timeout=BUSY_TIMEOUT)
+                          pace=60, busy_timeout=busy_timeout)
     store = Store.open(db)
     for chat_id in CHATS:
         store.subscribe("telegram", str(chat_id))
@@ -97,7 +100,7 @@ async def fan_out_with_fault(tmp_path: Path, market_data: Path, db: Path, fault)
         process = await spawn(config, log)
         assert await wait_for(lambda: len(telegram.sent) >= SENDS_BEFORE_FAULT, 60.0, process, log)
         sent_at_fault = len(telegram.sent)
-        await fault()
+        await fault(telegram)
         sent_after_fault = len(telegram.sent)
 
         def fan_out_done() -> bool:
@@ -151,7 +154,7 @@ def check(result: dict) -> None:
 @pytest.mark.slow
 async def test_database_locked_by_another_process_mid_fan_out_doubles_nothing(tmp_path, market_data):
     db = tmp_path / "riskon.db"
-    result = await fan_out_with_fault(tmp_path, market_data, db, lambda: hold_write_lock(db, FAULT_SECONDS))
+    result = await fan_out_with_fault(tmp_path, market_data, db, lambda _: hold_write_lock(db, FAULT_SECONDS))
     report("write lock held by another connection", result)
     check(result)
 
@@ -176,6 +179,30 @@ def small_volume(tmp_path):
 @pytest.mark.slow
 async def test_disk_full_mid_fan_out_doubles_nothing(tmp_path, market_data, small_volume):
     db = small_volume / "riskon.db"
-    result = await fan_out_with_fault(tmp_path, market_data, db, lambda: fill_disk(small_volume, FAULT_SECONDS))
+    result = await fan_out_with_fault(tmp_path, market_data, db, lambda _: fill_disk(small_volume, FAULT_SECONDS))
     report("disk full", result)
+    check(result)
+
+
+@pytest.mark.slow
+async def test_status_is_answered_while_another_process_holds_the_write_lock(tmp_path, market_data):
+    """The bot waits 3 s for a lock, the lock lasts 4 s: /status must come back well before either ends."""
+    db = tmp_path / "riskon.db"
+    asked: dict[str, float] = {}
+
+    async def lock_and_ask(telegram: FakeTelegram) -> None:
+        locking = asyncio.create_task(hold_write_lock(db, 4.0))
+        await asyncio.sleep(1.0)  # the lock is held, and the bot's writes are waiting on it
+        started = time.monotonic()
+        telegram.post_command(ASKER, ASKER, "/status")
+        await telegram.wait_until(lambda: bool(telegram.messages_to(ASKER)), timeout=10)
+        asked["seconds"] = time.monotonic() - started
+        asked["lock_still_held"] = not locking.done()
+        await locking
+
+    result = await fan_out_with_fault(tmp_path, market_data, db, lock_and_ask, busy_timeout=3.0)
+    print(f"\n/status answered in {asked['seconds']:.2f} s while another connection held the write lock "
+          f"(busy timeout 3 s); fan-out: lost {len(result['lost'])}, duplicates {result['duplicates']}")
+    assert asked["lock_still_held"], "the answer must come while the database is locked"
+    assert asked["seconds"] < 3.0, "an answer as slow as the busy timeout means a write stalled the event loop"
     check(result)
