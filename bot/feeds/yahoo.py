@@ -30,6 +30,7 @@ from bot.feeds.quality import (
 
 log = logging.getLogger("riskon.feeds.yahoo")
 
+CONFIRM_RETRY_FIRST_SECONDS = 300.0  # the first try again for a late closing bar; each next one waits twice as long
 YAHOO_HOST = re.compile(r"^https?://[A-Za-z0-9.-]*\.?yahoo\.com(?=[/?:]|$)", re.IGNORECASE)
 
 
@@ -44,7 +45,11 @@ class YahooSettings(FeedSettings):
     confirm_after_close_minutes: float = Field(
         15.0, ge=0, le=720, description="minutes after the close before the poll that confirms the daily bar"
     )
-    max_concurrency: int = Field(16, ge=1, le=64, description="symbols requested at once (one request per symbol)")
+    max_concurrency: int = Field(
+        40, ge=1, le=64, description="symbols requested at once (one request per symbol; a 40-symbol list in one wave)")
+    confirm_retry_max_minutes: float = Field(
+        60.0, ge=1, le=720, description="longest wait between two tries for a closing bar Yahoo has not published "
+        "yet (the first try again is after 5 minutes, each next waits twice as long; tries stop at the next open)")
     cache_dir: str | None = Field(None, description="folder for yfinance's timezone and cookie caches")
 
     @field_validator("base_url")
@@ -173,6 +178,11 @@ class YahooFeed:
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
         self._calendar: Any = None
         self._tickers: dict[str, Any] = {}
+        self._slots: asyncio.Semaphore | None = None  # one per free worker thread: a request's clock starts in it
+        self.in_flight = 0  # requests running in worker threads now
+        # Live symbols whose closing bar Yahoo had not published at the confirm poll: the session awaited.
+        self.awaiting_close: dict[str, date] = {}
+        self._close_tries = 0
         import yfinance as yf
 
         # Errors must reach us as exceptions: an empty frame would read as "no new data".
@@ -216,8 +226,13 @@ class YahooFeed:
             return clock.close_at + delay
         import pandas as pd
 
-        upcoming = self.calendar.next_open(pd.Timestamp(now))
-        return upcoming.to_pydatetime()
+        upcoming = self.calendar.next_open(pd.Timestamp(now)).to_pydatetime()
+        if self.awaiting_close:
+            # A closing bar is late: try again soon, then less often, until it is published or the market opens.
+            doubled = CONFIRM_RETRY_FIRST_SECONDS * 2 ** max(0, self._close_tries - 1)
+            wait = min(self.settings.confirm_retry_max_minutes * 60, doubled)
+            return min(now + timedelta(seconds=wait), upcoming)
+        return upcoming
 
     async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
         """Fetch every due symbol concurrently; failures land in `errors`, one per symbol."""
@@ -237,14 +252,7 @@ class YahooFeed:
                 plans[symbol] = (last, expected, clock)
             else:
                 self.tracker.ok(symbol, now)  # closed and up to date: nothing is expected
-        loop = asyncio.get_running_loop()
-        timeout = self.settings.timeout_seconds * 3 + 5
-        tasks = {
-            symbol: asyncio.wait_for(
-                loop.run_in_executor(self.pool, self._history, self.sources[symbol], last), timeout
-            )
-            for symbol, (last, _, _) in plans.items()
-        }
+        tasks = {symbol: self._download(self.sources[symbol], last) for symbol, (last, _, _) in plans.items()}
         outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
         bars: dict[str, list[Bar]] = {}
         for (symbol, outcome) in zip(tasks, outcomes):
@@ -264,6 +272,8 @@ class YahooFeed:
                                    self.settings.spike_threshold(self.asset_classes.get(symbol, "index")), self.name)
             if screened.kept:
                 bars[symbol] = list(screened.kept)
+            # Published means Yahoo served it (a jump held back for a second look is published all the same).
+            finals = [b.time.date() for b in parsed if b.final]
             newest = max((b.time.date() for b in screened.kept), default=last.date() if last else None)
             if newest is not None and expected is not None and newest >= expected:
                 self.tracker.ok(symbol, now, screened.kept)
@@ -271,7 +281,54 @@ class YahooFeed:
                 self.tracker.ok(symbol, now, screened.kept)
             else:
                 self.tracker.failed(symbol, now, f"Yahoo has not published the {expected} bar yet")
+            why = self._check_close(symbol, clock, last, finals, now)
+            if why:
+                errors[symbol] = why
+        if not self.awaiting_close:
+            self._close_tries = 0
+        elif any(self.asset_classes.get(s) != "crypto" for s in plans):
+            self._close_tries += 1
         return FeedResult(bars=bars, errors=errors)
+
+    def _check_close(self, symbol: str, clock: MarketClock | None, last: datetime | None, finals: list[date],
+                     now: datetime) -> str:
+        """Note whether the confirm poll found the session's closing bar; return why the symbol waits, if it does."""
+        if clock is None or clock.is_open or symbol not in self.live or clock.last_confirmable is None:
+            self.awaiting_close.pop(symbol, None)
+            return ""
+        session = clock.last_confirmable
+        held = max([*finals, *([last.date()] if last else [])], default=None)
+        if held is not None and held >= session:
+            if self.awaiting_close.pop(symbol, None) is not None:
+                log.info("%s %s: the close of %s is published", self.name, symbol, session)
+            return ""
+        if self.awaiting_close.get(symbol) != session:
+            log.warning("%s %s: Yahoo has not published the close of %s yet; trying again with back-off until the "
+                        "next open", self.name, symbol, session)
+        self.awaiting_close[symbol] = session
+        return f"waiting for the close of {session} (Yahoo has not published that bar yet)"
+
+    async def _download(self, source: str, last: datetime | None) -> list[tuple[date, float, float, float, float, float]]:
+        """Run one symbol's download in a worker thread once one is free, so its time limit is the request's own.
+
+        yfinance passes the time limit to each HTTP request, so a thread ends by itself; the wait here is a bound on
+        a server that keeps trickling bytes, and the worker stays counted as busy until its thread has ended.
+        """
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.settings.max_concurrency)
+        await self._slots.acquire()
+        self.in_flight += 1
+        future = asyncio.get_running_loop().run_in_executor(self.pool, self._history, source, last)
+
+        def finished(done: asyncio.Future) -> None:
+            self.in_flight -= 1
+            self._slots.release()  # type: ignore[union-attr]
+            if not done.cancelled():
+                done.exception()  # retrieved here if the wait below gave up first
+
+        future.add_done_callback(finished)
+        # Three requests at most per download (time zone, history, and a fresh cookie): each has the time limit.
+        return await asyncio.wait_for(asyncio.shield(future), self.settings.timeout_seconds * 3 + 5)
 
     def _history(self, source: str, last: datetime | None) -> list[tuple[date, float, float, float, float, float]]:
         """Download daily rows: all of them (period=max) on first start, else from the last stored day on."""
