@@ -336,3 +336,25 @@ async def test_a_history_csv_that_cannot_be_read_is_reported_and_the_snapshot_go
     assert "wrong.csv not imported" in first.errors["IWM:UNPROFITABLE"]
     assert "needs columns date,unprofitable_pct_count" in first.errors["IWM:UNPROFITABLE"]
     assert feed.table.last_finished("IWM").status == "complete" and result.bars["IWM:UNPROFITABLE"]
+
+
+async def test_a_second_fund_reuses_the_readings_of_members_it_shares(fakes, store):
+    yahoo, ishares = fakes
+    publish_index(yahoo, ishares)
+    ishares.publish_holdings("IWN", AS_OF, [Holding("LOSE", 60.0), Holding("EARN", 30.0), Holding("VALU", 10.0),
+                                            *cash_and_futures()])
+    yahoo.publish_earnings("VALU", trailing=[(date(2026, 6, 30), -1e6)])
+    feed = FragilityFeed("fragility", settings(yahoo, ishares, min_coverage_pct=80, funds={"IWM": {}, "IWN": {}}),
+                         store=store)
+    try:
+        for _ in range(20):
+            await feed.fetch([], {}, NOW)
+            if feed.table.last_finished("IWM") and feed.table.last_finished("IWN"):
+                break
+    finally:
+        await feed.close()
+    iwn = feed.table.last_finished("IWN")
+    assert (iwn.status, iwn.members, iwn.unprofitable) == ("complete", 3, 2)
+    assert iwn.unprofitable_pct_weight == pytest.approx(70.0)
+    trailing_asks = [path.rsplit("/", 1)[1] for path, q in yahoo.requests if q.get("type", "").startswith("trailing")]
+    assert trailing_asks.count("LOSE") == 1 and trailing_asks.count("EARN") == 1 and trailing_asks.count("VALU") == 1
