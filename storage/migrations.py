@@ -1,44 +1,49 @@
-"""Schema migrations, applied in order once each; the applied ones are listed in `migrations`."""
+"""Schema migrations, applied in order once each, each in one transaction; the applied ones are listed in `migrations`.
+
+Append a new migration at the end with the next free number (0004 is issue 11's, 0005 the fragility tables);
+never edit one that has shipped: databases in the field have already run it.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from datetime import datetime, timezone
+from typing import Callable, Sequence
 
 from sqlite_utils import Database
 
 
 def _create_core(db: Database) -> None:
     """Create bars, alerts, rule state, subscriptions, deliveries, feed health and settings."""
-    db["bars"].create(
+    db.table("bars").create(
         {"symbol": str, "interval": str, "time": str, "open": float, "high": float, "low": float,
          "close": float, "volume": float},
         pk=("symbol", "interval", "time"), if_not_exists=True,
     )
-    db["alerts"].create(
+    db.table("alerts").create(
         {"id": int, "dedup_key": str, "rule_id": str, "kind": str, "symbol": str, "bar_time": str,
          "values_json": str, "text": str, "fired_at": str, "silent": int},
         pk="id", if_not_exists=True,
         not_null={"dedup_key", "rule_id", "kind", "symbol", "bar_time", "fired_at"},
     )
-    db["alerts"].create_index(["dedup_key"], unique=True, if_not_exists=True)
-    db["alerts"].create_index(["fired_at"], if_not_exists=True)
-    db["rule_state"].create(
+    db.table("alerts").create_index(["dedup_key"], unique=True, if_not_exists=True)
+    db.table("alerts").create_index(["fired_at"], if_not_exists=True)
+    db.table("rule_state").create(
         {"rule_id": str, "symbol": str, "state_json": str, "last_bar_time": str, "updated_at": str},
         pk=("rule_id", "symbol"), if_not_exists=True,
     )
-    db["subscriptions"].create(
+    db.table("subscriptions").create(
         {"id": int, "channel": str, "chat_id": str, "thread_id": str, "rules_json": str,
          "symbols_json": str, "active": int, "created_at": str, "deactivated_reason": str},
         pk="id", if_not_exists=True,
         not_null={"channel", "chat_id"},
     )
-    db["subscriptions"].create_index(["channel", "chat_id", "thread_id"], unique=True, if_not_exists=True)
-    db["mutes"].create(
+    db.table("subscriptions").create_index(["channel", "chat_id", "thread_id"], unique=True, if_not_exists=True)
+    db.table("mutes").create(
         {"id": int, "subscription_id": int, "rule_id": str, "symbol": str, "until": str},
         pk="id", if_not_exists=True,
         foreign_keys=[("subscription_id", "subscriptions", "id")],
     )
-    db["deliveries"].create(
+    db.table("deliveries").create(
         {"id": int, "alert_id": int, "subscription_id": int, "channel": str, "chat_id": str,
          "thread_id": str, "status": str, "attempts": int, "next_attempt_at": str,
          "last_error": str, "created_at": str, "sent_at": str},
@@ -47,24 +52,24 @@ def _create_core(db: Database) -> None:
         not_null={"alert_id", "channel", "chat_id", "status"},
         defaults={"attempts": 0},
     )
-    db["deliveries"].create_index(["alert_id", "channel", "chat_id", "thread_id"], unique=True, if_not_exists=True)
-    db["deliveries"].create_index(["status", "next_attempt_at"], if_not_exists=True)
-    db["feed_health"].create(
+    db.table("deliveries").create_index(["alert_id", "channel", "chat_id", "thread_id"], unique=True, if_not_exists=True)
+    db.table("deliveries").create_index(["status", "next_attempt_at"], if_not_exists=True)
+    db.table("feed_health").create(
         {"feed": str, "last_ok_at": str, "last_error_at": str, "last_error": str, "failures": int},
         pk="feed", if_not_exists=True,
     )
-    db["settings"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("settings").create({"key": str, "value": str}, pk="key", if_not_exists=True)
 
 
 def _create_flows(db: Database) -> None:
     """Create ETF shares counts (every reported value, so history accumulates) and daily net flows."""
-    db["fund_shares"].create(
+    db.table("fund_shares").create(
         {"id": int, "fund": str, "day": str, "shares_outstanding": float, "nav": float, "source": str,
          "recorded_at": str},
         pk="id", if_not_exists=True, not_null={"fund", "day", "shares_outstanding"},
     )
-    db["fund_shares"].create_index(["fund", "day", "source", "shares_outstanding"], unique=True, if_not_exists=True)
-    db["flows"].create(
+    db.table("fund_shares").create_index(["fund", "day", "source", "shares_outstanding"], unique=True, if_not_exists=True)
+    db.table("flows").create(
         {"fund": str, "time": str, "flow_usd": float, "shares_outstanding": float, "nav": float, "source": str,
          "recorded_at": str},
         pk=("fund", "time"), if_not_exists=True, not_null={"flow_usd"},
@@ -73,7 +78,7 @@ def _create_flows(db: Database) -> None:
 
 def _index_deliveries_by_chat(db: Database) -> None:
     """Index the outbox by chat, so a chat's alerts can be held in order behind one that waits to retry."""
-    db["deliveries"].create_index(["channel", "chat_id", "thread_id", "status"], if_not_exists=True)
+    db.table("deliveries").create_index(["channel", "chat_id", "thread_id", "status"], if_not_exists=True)
 
 
 def _claim_deliveries(db: Database) -> None:
@@ -83,26 +88,27 @@ def _claim_deliveries(db: Database) -> None:
 
 def _create_fragility(db: Database) -> None:
     """Create fragility snapshots, the members each one counts, and every member's last net income reading."""
-    db["fragility_snapshots"].create(
+    db.table("fragility_snapshots").create(
         {"id": int, "fund": str, "started_at": str, "holdings_as_of": str, "finished_at": str, "status": str,
          "members": int, "covered": int, "unprofitable": int, "unprofitable_pct_count": float,
          "unprofitable_pct_weight": float, "coverage_pct_weight": float, "note": str},
         pk="id", if_not_exists=True, not_null={"fund", "started_at", "status"},
     )
-    db["fragility_snapshots"].create_index(["fund", "status", "started_at"], if_not_exists=True)
-    db["fragility_members"].create(
+    db.table("fragility_snapshots").create_index(["fund", "status", "started_at"], if_not_exists=True)
+    db.table("fragility_members").create(
         {"snapshot_id": int, "ticker": str, "yahoo": str, "name": str, "weight_pct": float, "attempts": int,
          "last_error": str},
         pk=("snapshot_id", "ticker"), if_not_exists=True,
         foreign_keys=[("snapshot_id", "fragility_snapshots", "id")], defaults={"attempts": 0},
     )
-    db["member_net_income"].create(
+    db.table("member_net_income").create(
         {"yahoo": str, "net_income": float, "as_of": str, "source": str, "problem": str, "fetched_at": str},
         pk="yahoo", if_not_exists=True, not_null={"fetched_at"},
     )
 
 
-MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
+Migration = tuple[str, Callable[[Database], None]]
+MIGRATIONS: list[Migration] = [
     ("0001_core", _create_core),
     ("0002_flows", _create_flows),
     ("0003_deliveries_by_chat", _index_deliveries_by_chat),
@@ -111,23 +117,30 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
 ]
 
 
-def migrate(db: Database) -> list[str]:
+def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
     """Apply every migration not yet applied, each in its own transaction; return their names."""
     if "migrations" not in db.table_names():
-        db["migrations"].create({"name": str, "applied_at": str}, pk="name")
-    done = {row["name"] for row in db["migrations"].rows}
+        db.table("migrations").create({"name": str, "applied_at": str}, pk="name")
+    done = {row["name"] for row in db.table("migrations").rows}
     applied = []
-    for name, apply in MIGRATIONS:
+    for name, apply in migrations:
         if name in done:
             continue
-        with db.conn:
+        # One real transaction: `with db.conn` opens none on an autocommit connection, so a migration that
+        # failed halfway used to leave its first tables behind. SQLite's DDL is transactional; sqlite-utils
+        # (4.x) nests its own writes inside ours as savepoints.
+        db.execute("BEGIN IMMEDIATE")
+        try:
             apply(db)
-            db["migrations"].insert({"name": name, "applied_at": _now_text()})
+            db.table("migrations").insert({"name": name, "applied_at": _now_text()})
+        except BaseException:
+            if db.conn.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
         applied.append(name)
     return applied
 
 
 def _now_text() -> str:
-    from datetime import datetime, timezone
-
     return datetime.now(timezone.utc).isoformat()

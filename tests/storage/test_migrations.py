@@ -1,0 +1,38 @@
+"""Migrations: each one applies whole or not at all, once, in order; the applied ones are listed."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlite_utils import Database
+
+from storage.migrations import MIGRATIONS, migrate
+
+
+def _fresh() -> Database:
+    return Database(sqlite3.connect(":memory:", isolation_level=None))  # autocommit, as Store opens it
+
+
+def _creates_then_fails(db: Database) -> None:
+    db.table("half_done").create({"id": int}, pk="id")
+    db.table("half_done").insert({"id": 1})
+    db.execute("insert into no_such_table values (1)")  # a real SQLite error halfway through
+
+
+def test_a_failing_migration_leaves_nothing_behind_and_is_not_recorded():
+    db = _fresh()
+    migrations = [("0001_core", MIGRATIONS[0][1]), ("0002_broken", _creates_then_fails)]
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        migrate(db, migrations)
+    assert "half_done" not in db.table_names()
+    assert [row["name"] for row in db.table("migrations").rows] == ["0001_core"]  # the one before it stays
+    assert not db.conn.in_transaction
+
+
+def test_every_migration_applies_once_in_order():
+    db = _fresh()
+    assert migrate(db) == [name for name, _ in MIGRATIONS]
+    assert migrate(db) == []
+    names = [name for name, _ in MIGRATIONS]
+    assert names == sorted(names) and len(set(n[:4] for n in names)) == len(names)  # numbered, no number twice
