@@ -126,10 +126,10 @@ def alert_chart(
     events = [e for e in events if e.symbol == event.symbol and e.bar_time in closes_by_time]
     flips = [e for e in events if e.kind.endswith("flip") and not e.kind.startswith("failed")]
     failed = [e for e in events if e.kind.startswith("failed")]
-    all_levels = set(tracked_levels(event)) | {float(x) for x in levels if x and math.isfinite(x)}
+    drawn = set(tracked_levels(event)) | {float(x) for x in levels if x and math.isfinite(x)}
     for flip in flips + failed:
-        all_levels |= set(tracked_levels(flip))
-    all_levels = sorted(all_levels)
+        drawn |= set(tracked_levels(flip))
+    all_levels = sorted(drawn)
     low = min(b.low for b, _ in shown)
     high = max(b.high for b, _ in shown)
     for index, level in enumerate(all_levels):

@@ -17,6 +17,15 @@ def parse_duration(text: str) -> float | None:
     return float(match.group(1)) * DURATION_SECONDS[match.group(2)]
 
 
+def format_duration(span: timedelta) -> str:
+    """Write a duration the way config.yaml does: '6h', '2d', '90s' (the largest unit that divides it)."""
+    seconds = span.total_seconds()
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % DURATION_SECONDS[unit] == 0:
+            return f"{seconds / DURATION_SECONDS[unit]:g}{unit}"
+    return f"{seconds:g}s"
+
+
 def to_timedelta(text: str) -> timedelta | None:
     """Turn '30m', '6h', '2d' into a timedelta; None when the text is not a duration."""
     seconds = parse_duration(text)

@@ -7,15 +7,17 @@ from typing import Any, Mapping
 
 from alerts.bars import Bar
 from alerts.events import AlertEvent
+from alerts.policy import NotifyPolicy
 from alerts.rules.base import Rule, RuleContext
 
 
 @dataclass(frozen=True)
 class RuleBinding:
-    """A rule instance and the symbols it watches."""
+    """A rule instance, the symbols it watches, and how often it may alert on each: built once from config."""
 
-    rule: Rule
+    rule: Rule[Any]
     symbols: tuple[str, ...]
+    policy: NotifyPolicy = NotifyPolicy()
 
 
 def step_rule(

@@ -107,12 +107,12 @@ def _duration(span: timedelta) -> str:
     return f"{max(seconds, 0) / 60:.0f}m"
 
 
-def policy_from(frequency: str = "once", cooldown_seconds: float | None = None,
+def policy_from(frequency: str = "once", cooldown: timedelta | None = None,
                 rearm_pct: float | None = None) -> NotifyPolicy:
     """Build a rule's policy from its config; `rearm_pct` defaults to none (rules that re-arm do it themselves)."""
     return NotifyPolicy(
         frequency=frequency if frequency in ("once", "once_per_bar", "every_time") else "once",  # type: ignore[arg-type]
-        cooldown=timedelta(seconds=cooldown_seconds or 0),
+        cooldown=cooldown or timedelta(0),
         rearm_pct=float(rearm_pct or 0.0),
     )
 

@@ -117,7 +117,7 @@ def tracked_levels(state: Mapping[str, Any] | None) -> list[tuple[float, Mapping
     out = []
     for item in items:
         try:
-            level = float(item.get("level", item.get("price")))
+            level = float(item.get("level", item.get("price")))  # type: ignore[arg-type]  # None: TypeError below
         except (TypeError, ValueError):
             continue
         if math.isfinite(level):

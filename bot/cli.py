@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 import time
 from collections import Counter
@@ -15,7 +14,8 @@ from typing import Sequence
 
 from alerts.errors import RiskonError
 from bot import __version__
-from bot.config import Config, ConfigError, FeedConfig, escape_hidden, load_config
+from bot.config import Config, ConfigError, escape_hidden, load_config
+from bot.serving import other_feeds, replay_config, secrets_of, serve
 
 log = logging.getLogger("riskon")
 
@@ -148,7 +148,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
     from storage import Store
 
     config = load_config(args.config)
-    setup_logging(args.log_level, args.json_logs, _secrets_of(config))
+    setup_logging(args.log_level, args.json_logs, secrets_of(config))
     store = Store.open(config.storage.path, busy_timeout=config.storage.busy_timeout_seconds)
 
     async def main() -> list:
@@ -167,32 +167,6 @@ def cmd_send_test(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
-def _secrets_of(config: Config) -> list[str]:
-    """Return the config's secrets (tokens, webhook URLs, keys): masked in logs, never other values."""
-    from bot.config.secrets import secrets_of
-
-    return secrets_of(config)
-
-
-async def _serve(runtime, scheduler) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, scheduler.stop)
-        except (NotImplementedError, RuntimeError):  # not on the main thread (tests) or not on this OS
-            pass
-    await runtime.start()
-    from bot.health import start_health
-
-    health = await start_health(runtime, _secrets_of(runtime.config))
-    try:
-        await scheduler.run()
-    finally:
-        if health is not None:
-            await health.stop()
-        await runtime.close()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the live bot until a signal arrives."""
     from bot.logs import setup_logging
@@ -203,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.rehearse is None and (args.start is not None or args.speed is not None):
         raise RiskonError("--from and --speed go with --rehearse DIR (riskon run --rehearse DIR --from DATE)")
     config = load_config(args.config)
-    setup_logging(args.log_level, args.json_logs, _secrets_of(config))
+    setup_logging(args.log_level, args.json_logs, secrets_of(config))
     if args.rehearse is not None:
         from bot.rehearsal import rehearse
 
@@ -216,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         runtime = Runtime(config, store, database_thread=True)
         log.info("riskon %s watching %d symbols with %d rules; database %s", __version__, len(config.symbols),
                  len(config.rules), config.storage.path)
-        await _serve(runtime, Scheduler(runtime))
+        await serve(runtime, Scheduler(runtime))
 
     try:
         asyncio.run(main())
@@ -224,25 +198,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         store.close()
     log.info("riskon stopped")
     return EXIT_OK
-
-
-def replay_config(config: Config, data: str, start: date | None, end: date | None,
-                  keep_channels: bool = False) -> Config:
-    """Return the config with every non-composite symbol served by one replay feed over `data`."""
-    feeds = {"replay": FeedConfig(kind="replay", every_seconds=1, path=data,
-                                  start=start.isoformat() if start else None, end=end.isoformat() if end else None)}
-    symbols = []
-    for symbol in config.symbols:
-        feed = config.feeds.get(symbol.feed)
-        if feed is not None and feed.kind == "composite":
-            feeds[symbol.feed] = feed
-            symbols.append(symbol.model_copy(update={"history_feed": None}))
-        else:
-            symbols.append(symbol.model_copy(update={"feed": "replay", "history_feed": None}))
-    if keep_channels:  # a rehearsal: its alerts go to the configured chats, each marked as a rehearsal
-        return config.model_copy(update={"feeds": feeds, "symbols": symbols})
-    # Alerts from history go to the console only: a replay must never message real chats.
-    return config.model_copy(update={"feeds": feeds, "symbols": symbols, "channels": {"console": {"enabled": True}}})
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -262,16 +217,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     summary: dict = {}
 
     async def main() -> None:
-        from bot.feeds import FEEDS
+        from bot.feeds.replay import ReplayFeed, ReplaySettings
 
-        replay = FEEDS["replay"].build("replay", FEEDS["replay"].Settings(**config.feeds["replay"].settings),
-                                       config.symbols, store)
+        replay = ReplayFeed("replay", ReplaySettings(**config.feeds["replay"].settings), config.symbols)
         replay.load()
         if not replay.day_count:
             raise RiskonError(f"--data {args.data}: no CSV file matches a configured symbol")
         runtime = Runtime(config, store, clock=replay.clock, live_since=replay.live_since(),
-                          feeds={"replay": replay, **{n: f for n, f in _other_feeds(config, store).items()}})
-        await _serve(runtime, ReplayLoop(runtime, seconds_per_day=args.speed))
+                          feeds={"replay": replay, **{n: f for n, f in other_feeds(config, store).items()}})
+        await serve(runtime, ReplayLoop(runtime, seconds_per_day=args.speed))
         summary["fired"] = runtime.engine.fired
         summary["bars"] = runtime.bars_processed
         summary["outbox"] = store.outbox_counts()
@@ -282,17 +236,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         store.close()
     _print_replay_summary(summary, time.perf_counter() - started)
     return EXIT_OK
-
-
-def _other_feeds(config: Config, store) -> dict:
-    from bot.feeds import FEEDS
-
-    out = {}
-    for name, feed in config.feeds.items():
-        if name != "replay":
-            kind = FEEDS[feed.kind]
-            out[name] = kind.build(name, kind.Settings(**feed.settings), [s for s in config.symbols if s.feed == name], store)
-    return out
 
 
 def _print_replay_summary(summary: dict, seconds: float) -> None:
@@ -323,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_CONFIG
     handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    if handler is None:  # argparse refuses unknown commands; a subparser without a handler is a bug
+        parser.print_help()
+        return EXIT_CONFIG
     try:
         return handler(args)
     except ConfigError as exc:

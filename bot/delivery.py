@@ -237,7 +237,7 @@ class Dispatcher:
             def write() -> None:
                 with store.transaction():
                     store.mark_failed(delivery.id, outcome.error or "gave up after retries")
-                    if gone:
+                    if gone and delivery.subscription_id is not None:
                         store.deactivate_subscription(delivery.subscription_id, outcome.error)
 
             if gone:

@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
 from alerts.bars import Bar
-from alerts.evaluate import step_rule
+from alerts.evaluate import RuleBinding, step_rule
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
-from alerts.policy import LastAlert, NotifyPolicy, decide, policy_from
-from alerts.rules.base import Rule, RuleContext
+from alerts.policy import LastAlert, NotifyPolicy, decide
+from alerts.rules.base import RuleContext
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -37,39 +37,31 @@ class IngestReport:
     cycles: int = 0  # polls' batches of bars taken (see Engine.ingest_cycles)
 
 
-@dataclass
-class _Binding:
-    rule: Rule
-    symbols: tuple[str, ...]
-    # Hook for the notify policy (frequency, cooldown): None sends every new event once.
-    config: Any = None
-
-
 class Engine:
     """Step every rule over new bars in time order and record what they fire."""
 
     def __init__(
         self,
         store: Store,
-        rules: Sequence[tuple[Rule, Any]],
+        bindings: Sequence[RuleBinding],
         symbol_order: Sequence[str],
         flows_of: Callable[[str], Sequence[tuple[datetime, float]]] | None = None,
         note_for: Callable[[AlertEvent], str | None] | None = None,
     ) -> None:
         self.store = store
-        self.bindings = [_Binding(rule, tuple(cfg.symbols), cfg) for rule, cfg in rules]
+        self.bindings = list(bindings)
         self.order = {symbol: index for index, symbol in enumerate(symbol_order)}
         self.flows_of = flows_of or (lambda symbol: ())
         self.note_for = note_for or (lambda event: None)  # context a message carries (e.g. fragility)
         self.truncated_since: dict[str, datetime] = {}
         self._windows: dict[str, deque[Bar]] = {}
         self._states: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime | None]] = {}
-        self.fired = Counter()  # (rule_id, symbol) -> alerts sent, for summaries and metrics
+        self.fired: Counter[tuple[str, str]] = Counter()  # (rule_id, symbol) -> alerts sent, for summaries and metrics
         self._recent_events: deque[AlertEvent] | None = None
         self._earlier: tuple[AlertEvent, ...] | None = None  # recent_events as a tuple, until the next append
-        self._by_symbol: dict[str, list[_Binding]] = {}
+        self._by_symbol: dict[str, list[RuleBinding]] = {}
 
-    def rules_for(self, symbol: str) -> list[_Binding]:
+    def rules_for(self, symbol: str) -> list[RuleBinding]:
         """Return the rules that watch a symbol."""
         return [b for b in self.bindings if symbol in b.symbols]
 
@@ -144,7 +136,7 @@ class Engine:
             key=lambda item: item[:3],
         )
 
-    def _bindings_of(self, symbol: str) -> list[_Binding]:
+    def _bindings_of(self, symbol: str) -> list[RuleBinding]:
         found = self._by_symbol.get(symbol)
         if found is None:
             found = self._by_symbol[symbol] = self.rules_for(symbol)
@@ -185,7 +177,7 @@ class Engine:
                     dirty[key] = (new_state, bar.time, now)
                 for event in events:
                     cycle.append(event)
-                    if self._record(event, bar, now, live_since, report, self._policy(binding)):
+                    if self._record(event, bar, now, live_since, report, binding.policy):
                         self.recent_events().append(event)  # for later cycles: other feeds' polls
                         self._earlier = None
             if final:
@@ -200,13 +192,6 @@ class Engine:
 
     def _bars_of(self, other: str) -> tuple[Bar, ...]:
         return tuple(self._windows.get(other, ()))
-
-    @staticmethod
-    def _policy(binding: _Binding) -> NotifyPolicy:
-        from bot.config import parse_duration
-
-        cooldown = getattr(binding.config, "cooldown", None)
-        return policy_from(getattr(binding.config, "frequency", "once"), parse_duration(cooldown) if cooldown else None)
 
     def _record(self, event: AlertEvent, bar: Bar, now: datetime, live_since: datetime, report: IngestReport,
                 policy: NotifyPolicy = ONCE) -> bool:

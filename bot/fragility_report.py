@@ -90,7 +90,7 @@ def request_snapshot(runtime: Any, fund: str | None) -> str:
     known = sorted({f for feed in feeds for f in feed.settings.funds})
     wanted = fund.strip().upper() if fund else None
     if wanted is not None and wanted not in known:
-        raise ValueError(f"Unknown fund '{fund[:12]}'. Known: {', '.join(known)}.")
+        raise ValueError(f"Unknown fund '{(fund or '')[:12]}'. Known: {', '.join(known)}.")
     lines = []
     for feed in feeds:
         for name in feed.request_snapshot(wanted) if wanted in feed.settings.funds or wanted is None else []:

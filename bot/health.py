@@ -114,8 +114,8 @@ class RuntimeCollector(Collector):
 
         fired = CounterMetricFamily("riskon_alerts_fired", "Alerts recorded for sending since start (or the last "
                                     "/reload), by rule and symbol", labels=["rule", "symbol"])
-        for (rule, symbol), count in sorted(runtime.engine.fired.items()):
-            fired.add_metric([rule, symbol], count)
+        for (rule_id, symbol_id), count in sorted(runtime.engine.fired.items()):
+            fired.add_metric([rule_id, symbol_id], count)
         yield fired
 
         deliveries = CounterMetricFamily("riskon_deliveries", "Delivery attempts since start by channel and outcome "

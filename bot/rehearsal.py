@@ -88,9 +88,9 @@ def open_rehearsal_store(config: Config) -> Store:
 
 def default_start(data: str, config: Config) -> date:
     """Return the first day of news when --from is not given: DEFAULT_DAYS before the data's last day."""
-    from bot.feeds import FEEDS
+    from bot.feeds.replay import ReplayFeed, ReplaySettings
 
-    feed = FEEDS["replay"].build("replay", FEEDS["replay"].Settings(path=data), config.symbols, None)
+    feed = ReplayFeed("replay", ReplaySettings(path=data), config.symbols)
     feed.load()
     if not feed.day_count:
         raise RiskonError(f"--rehearse {data}: no CSV file matches a configured symbol")
@@ -145,9 +145,9 @@ class Rehearsal:
 
 def rehearse(config: Config, data: str, start: date | None, seconds_per_day: float) -> None:
     """Replay `data` as if live through every configured channel until stopped."""
-    from bot.cli import _other_feeds, _serve, replay_config
-    from bot.feeds import FEEDS
+    from bot.feeds.replay import ReplayFeed, ReplaySettings
     from bot.runtime import Runtime
+    from bot.serving import other_feeds, replay_config, serve
 
     if not Path(data).is_dir():
         raise RiskonError(f"--rehearse {data}: no such folder")
@@ -156,17 +156,17 @@ def rehearse(config: Config, data: str, start: date | None, seconds_per_day: flo
     store = open_rehearsal_store(config)
 
     async def main() -> None:
-        replay = FEEDS["replay"].build("replay", FEEDS["replay"].Settings(**rehearsed.feeds["replay"].settings),
-                                       [s for s in rehearsed.symbols if s.feed == "replay"], store)
+        replay = ReplayFeed("replay", ReplaySettings(**rehearsed.feeds["replay"].settings),
+                            [s for s in rehearsed.symbols if s.feed == "replay"])
         replay.load()
         if not replay.day_count:
             raise RiskonError(f"--rehearse {data}: no CSV file matches a configured symbol")
         runtime = Runtime(rehearsed, store, clock=replay.clock, live_since=replay.live_since(),
-                          feeds={"replay": replay, **_other_feeds(rehearsed, store)})
+                          feeds={"replay": replay, **other_feeds(rehearsed, store)})
         wrap_notifiers(runtime)
         log.info("rehearsal: replaying %s from %s at %s; alerts go to the configured chats, marked as a rehearsal",
                  data, start, "full speed" if not seconds_per_day else f"{1 / seconds_per_day:g} market day(s)/s")
-        await _serve(runtime, Rehearsal(runtime, seconds_per_day))
+        await serve(runtime, Rehearsal(runtime, seconds_per_day))
 
     try:
         asyncio.run(main())

@@ -15,6 +15,8 @@ from typing import Any
 
 from alerts.bars import Bar
 from bot.feeds import FeedResult
+from bot.feeds.base import Replayable
+from bot.feeds.composite import CompositeFeed
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -70,20 +72,22 @@ class ReplayLoop:
         self.batch_days = 1 if seconds_per_day > 0 else max(1, batch_days)
         self.stopped = asyncio.Event()
         self.finished_replay = False
-        self.replays = [name for name, feed in runtime.feeds.items() if hasattr(feed, "exhausted")]
+        self.replays = [name for name, feed in runtime.feeds.items() if isinstance(feed, Replayable)]
         # Feeds computed from stored bars (composites) step in lockstep with the replayed day.
         self.derived = [name for name in runtime.feeds if name not in self.replays]
         self.served = ServedBars(runtime.store)
         for name in self.derived:
-            if hasattr(runtime.feeds[name], "bars"):
-                runtime.feeds[name].bars = self.served
+            feed = runtime.feeds[name]
+            if isinstance(feed, CompositeFeed):
+                feed.bars = self.served
 
     def stop(self) -> None:
         """Ask the loop to stop after the batch in progress."""
         self.stopped.set()
 
     def _exhausted(self) -> bool:
-        return all(self.runtime.feeds[name].exhausted for name in self.replays)
+        feeds = [self.runtime.feeds[name] for name in self.replays]
+        return all(feed.exhausted for feed in feeds if isinstance(feed, Replayable))
 
     async def run(self) -> None:
         """Step batches of days until every replay feed is exhausted or a stop is asked, then drain the outbox."""
@@ -131,7 +135,8 @@ class ReplayLoop:
             finals = [b for b in bars if b.final]
             if finals:
                 self.served.add(symbol, finals)
-                if latest.get(symbol) is None or finals[-1].time > latest[symbol]:
+                newest = latest.get(symbol)
+                if newest is None or finals[-1].time > newest:
                     latest[symbol] = finals[-1].time
         return name, result, now
 

@@ -7,7 +7,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Sequence, TextIO
+from typing import Callable, Mapping, Sequence, TextIO
 
 from alerts.events import AlertEvent
 from bot.charts import AlertCharts
@@ -15,7 +15,7 @@ from bot.commands.specs import CommandRateLimit
 from bot.config import Config, load_config
 from bot.delivery import STORE_ERRORS, Dispatcher, DrainReport
 from bot.engine import Engine, IngestReport
-from bot.feeds import FEEDS, Feed, FeedResult
+from bot.feeds import Feed, FeedResult, build_feed
 from bot.notifiers import NOTIFIERS, Notifier
 from bot.notifiers.console import CONSOLE_CHAT
 from storage import Store
@@ -69,7 +69,7 @@ class Runtime:
         self.feed_symbols = {name: [s.id for s in config.symbols if s.feed == name] for name in self.feeds}
         self.health = {name: FeedHealth() for name in self.feeds}
         writer = self.database.store
-        self.engine = Engine(writer, config.build_rules(), [s.id for s in config.symbols], flows_of=writer.load_flows,
+        self.engine = Engine(writer, config.bindings(), [s.id for s in config.symbols], flows_of=writer.load_flows,
                              note_for=self._alert_note)
         self.notifiers = self._build_notifiers()
         self.charts = AlertCharts(store)  # one chart per alert, shared by every chat it goes to
@@ -89,9 +89,8 @@ class Runtime:
     def _build_feeds(self) -> dict[str, Feed]:
         feeds: dict[str, Feed] = {}
         for name, feed_config in self.config.feeds.items():
-            kind = FEEDS[feed_config.kind]
             symbols = [s for s in self.config.symbols if s.feed == name or s.history_feed == name]
-            feeds[name] = kind.build(name, kind.Settings(**feed_config.settings), symbols, self.store)
+            feeds[name] = build_feed(name, feed_config.kind, feed_config.settings, symbols, self.store)
         return feeds
 
     def _build_notifiers(self) -> dict[str, Notifier]:
@@ -141,7 +140,7 @@ class Runtime:
             before = {r.id for r in self.config.rules}
             self.config = fresh
             writer = self.database.store
-            self.engine = Engine(writer, fresh.build_rules(), [s.id for s in fresh.symbols],
+            self.engine = Engine(writer, fresh.bindings(), [s.id for s in fresh.symbols],
                                  flows_of=writer.load_flows, note_for=self._alert_note)
             after = {r.id for r in fresh.rules}
         return [f"rules added: {', '.join(sorted(after - before)) or 'none'}",
@@ -276,7 +275,7 @@ class Runtime:
         log.warning("feed %s failed (%d in a row): %s; next try in %.0f s", name, health.failures, health.last_error, delay)
         self._record_poll(name, now, health.last_error)
 
-    def _feed_ok(self, name: str, health: FeedHealth, now: datetime, errors: dict[str, str]) -> None:
+    def _feed_ok(self, name: str, health: FeedHealth, now: datetime, errors: Mapping[str, str]) -> None:
         if health.failures:
             log.info("feed %s recovered after %d failures", name, health.failures)
         changed = {symbol: error for symbol, error in errors.items() if health.symbol_errors.get(symbol) != error}

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.feeds.base import Replayable
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class Scheduler:
             # A bug, not a source error (those are handled inside poll): log it loudly and keep polling.
             log.exception("poll of feed %s failed unexpectedly", name)
         feed = self.runtime.feeds[name]
-        if getattr(feed, "exhausted", False):
+        if isinstance(feed, Replayable) and feed.exhausted:
             await self._finish_replay()
             return
         if not self.stopped.is_set():
@@ -97,7 +98,7 @@ class Scheduler:
             log.exception("delivery job failed unexpectedly")
 
     async def _finish_replay(self) -> None:
-        replays = [feed for feed in self.runtime.feeds.values() if hasattr(feed, "exhausted")]
+        replays = [feed for feed in self.runtime.feeds.values() if isinstance(feed, Replayable)]
         if all(feed.exhausted for feed in replays):
             for _ in range(FINAL_DRAIN_ROUNDS):
                 report = await self.runtime.deliver()
@@ -121,7 +122,7 @@ class Scheduler:
 
     def _derived_feeds(self) -> list[str]:
         """Return the feeds a replay steps after each replayed day (every feed that is not itself a replay)."""
-        return [name for name, feed in self.runtime.feeds.items() if not hasattr(feed, "exhausted")]
+        return [name for name, feed in self.runtime.feeds.items() if not isinstance(feed, Replayable)]
 
     def start(self) -> None:
         """Schedule the first poll of every feed now and the delivery job at its interval."""

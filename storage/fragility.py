@@ -112,7 +112,8 @@ class FragilityStore:
             cursor = self.db.execute(
                 "insert into fragility_snapshots (fund, started_at, holdings_as_of, status) values (?,?,?,'running')",
                 [fund, _iso(now), holdings_as_of.isoformat()])
-            snapshot_id = int(cursor.lastrowid)
+            snapshot_id = cursor.lastrowid
+            assert snapshot_id is not None  # sqlite3 sets it after every insert
             self.db.conn.executemany(
                 "insert into fragility_members (snapshot_id, ticker, yahoo, name, weight_pct, attempts) "
                 "values (?,?,?,?,?,0)", [(snapshot_id, t, y, n, w) for t, y, n, w in members])

@@ -83,7 +83,7 @@ def _index_deliveries_by_chat(db: Database) -> None:
 
 def _claim_deliveries(db: Database) -> None:
     """Add the claim time of a delivery being sent: no drain picks up a claimed row (bot.delivery)."""
-    db["deliveries"].add_column("claimed_at", str)
+    db.table("deliveries").add_column("claimed_at", str)
 
 
 def _create_fragility(db: Database) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Generic, Mapping, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -48,15 +48,22 @@ class RuleStep:
     events: tuple[AlertEvent, ...] = ()
 
 
-class Rule:
-    """Base class of rule kinds; subclasses set `kind`, `Params` and implement `step`."""
+P = TypeVar("P", bound=RuleParams)
+
+
+class Rule(Generic[P]):
+    """Base class of rule kinds; subclasses set `kind`, `Params` and implement `step`.
+
+    Generic over its parameters (`class NewAllTimeHigh(Rule[NewAllTimeHighParams])`), so `self.params.by`
+    is checked by mypy.
+    """
 
     kind: ClassVar[str]
     Params: ClassVar[type[RuleParams]]
     # Does the rule look at a bar that is still forming? Most decide on closed bars only.
     reads_forming_bars: bool = False
 
-    def __init__(self, rule_id: str, params: RuleParams) -> None:
+    def __init__(self, rule_id: str, params: P) -> None:
         self.rule_id = rule_id
         self.params = params
 

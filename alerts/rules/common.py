@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from pydantic import Field
 
@@ -11,7 +11,7 @@ from pydantic import Field
 LevelsParam = list[float] | dict[str, list[float]]
 
 
-def levels_field(description: str):  # type: ignore[no-untyped-def]
+def levels_field(description: str) -> Any:
     """Build the pydantic field for a `levels` parameter."""
     return Field(default_factory=list, description=description)
 

@@ -31,7 +31,7 @@ class DrawdownParams(RuleParams):
         return sorted(set(value))
 
 
-class Drawdown(Rule):
+class Drawdown(Rule[DrawdownParams]):
     """Alert when the close first falls a threshold below the all-time high; a new high starts a new decline."""
 
     kind = "drawdown"
@@ -39,7 +39,7 @@ class Drawdown(Rule):
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Track the high and alert on the deepest threshold newly crossed."""
-        p: DrawdownParams = self.params  # type: ignore[assignment]
+        p = self.params
         if state is None or state.get("ath") is None:
             return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": []})
         ath = float(state["ath"])
@@ -61,6 +61,6 @@ class Drawdown(Rule):
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""
-        p: DrawdownParams = self.params  # type: ignore[assignment]
+        p = self.params
         steps = ", ".join(f"{t:g}%" for t in p.thresholds_pct)
         return f"Drawdown: {', '.join(symbols)} closing {steps} below the all-time high"

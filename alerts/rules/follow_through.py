@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 from pydantic import Field
 
@@ -15,6 +15,9 @@ from alerts.rules.common import iso, parse_time, pct_change
 RECENT_CLOSES = 10  # follower bars kept in state, to judge a trigger that arrives a few bars late
 
 
+Confirmation = Literal["new_ath", "resistance_flip", "move"]
+
+
 class FollowThroughParams(RuleParams):
     """Parameters of the follow-through rule; the rule's own `symbols` are the followers."""
 
@@ -23,8 +26,8 @@ class FollowThroughParams(RuleParams):
         min_length=1, description="rule ids (or kinds) whose events on a leader are the breakout, e.g. rut_ath"
     )
     window_days: int = Field(30, ge=1, le=365, description="calendar days after the trigger in which a follower must confirm")
-    confirm_by: list[Literal["new_ath", "resistance_flip", "move"]] = Field(
-        default_factory=lambda: ["new_ath", "resistance_flip", "move"],
+    confirm_by: list[Confirmation] = Field(
+        default_factory=lambda: list(get_args(Confirmation)),
         min_length=1,
         description="what counts as the follower's own breakout: its new ATH, its resistance flip, a move from the trigger day",
     )
@@ -41,7 +44,7 @@ class FollowThroughParams(RuleParams):
     )
 
 
-class FollowThrough(Rule):
+class FollowThrough(Rule[FollowThroughParams]):
     """Open a watch window on each follower when a leader breaks out; alert when the follower confirms.
 
     Triggers come from `ctx.cycle_events` (the engine steps a cycle's bars in time order, leaders first)
@@ -57,7 +60,7 @@ class FollowThrough(Rule):
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Track the follower's own high, open windows on new triggers, and settle open windows."""
-        p: FollowThroughParams = self.params  # type: ignore[assignment]
+        p = self.params
         state = state or {}
         ath = state.get("ath")
         made_ath = ath is not None and bar.close > ath
@@ -107,7 +110,7 @@ class FollowThrough(Rule):
     def _settle(self, window: Mapping[str, Any], symbol: str, bar: Bar, closes: list[list[Any]], ctx: RuleContext,
                 events: list[AlertEvent]) -> bool:
         """Alert if the follower confirmed (or the window ran out); say whether the window is done."""
-        p: FollowThroughParams = self.params  # type: ignore[assignment]
+        p = self.params
         trigger_day = parse_time(window["trigger_time"]).date()
         # A window opened late looks back over the follower bars since the trigger day that it has kept.
         for when, close, was_ath, flipped in (c for c in closes if c[0][:10] >= window["trigger_time"][:10]):
@@ -133,7 +136,7 @@ class FollowThrough(Rule):
         Events arrive in time order per feed; feeds can lag each other by a few days, so the scan stops
         only a week past the window's start. The cost of a step stays that of the window, not the history.
         """
-        horizon = bar.time - timedelta(days=self.params.window_days + 7)  # type: ignore[attr-defined]
+        horizon = bar.time - timedelta(days=self.params.window_days + 7)
         young = []
         for event in reversed(ctx.recent_events):
             if event.bar_time < horizon:
@@ -150,7 +153,7 @@ class FollowThrough(Rule):
 
     def _flipped(self, symbol: str, ctx: RuleContext) -> bool:
         """Say whether a resistance flip fired on this follower's bar earlier in the cycle."""
-        p: FollowThroughParams = self.params  # type: ignore[assignment]
+        p = self.params
         return any(
             e.symbol == symbol and e.kind == "resistance_flip" and (not p.confirm_rules or e.rule_id in p.confirm_rules)
             for e in ctx.cycle_events
@@ -173,14 +176,14 @@ class FollowThrough(Rule):
             "leader": window["leader"], "also": list(window["also"]), "trigger_rule": window["trigger_rule"],
             "trigger_kind": window["trigger_kind"], "trigger_time": window["trigger_time"][:10],
             "leader_price": window["leader_price"], "ref_close": window["ref_close"],
-            "window_days": self.params.window_days,  # type: ignore[attr-defined]
+            "window_days": self.params.window_days,
             "direction": "up", **extra,
         }
         return AlertEvent(self.rule_id, kind, symbol, bar.time, values, window["trigger_time"][:10])
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""
-        p: FollowThroughParams = self.params  # type: ignore[assignment]
+        p = self.params
         how = {"new_ath": "a new all-time high", "resistance_flip": "a resistance flip",
                "move": f"a {p.min_move_pct:g}% move"}
         confirm = " or ".join(how[c] for c in p.confirm_by)

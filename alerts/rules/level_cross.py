@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Any, ClassVar, Literal, Mapping
 
 from pydantic import Field, field_validator
 
@@ -30,15 +30,15 @@ class LevelCrossParams(RuleParams):
         return check_levels(value)
 
 
-class LevelCross(Rule):
+class LevelCross(Rule[LevelCrossParams]):
     """Alert when a close crosses a level; a close exactly on the level keeps the side it came from."""
 
     kind = "level_cross"
-    Params = LevelCrossParams
+    Params: ClassVar[type[RuleParams]] = LevelCrossParams  # unprofitable_share crosses marks with its own
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Compare the close with each level and say which ones it crossed."""
-        p: LevelCrossParams = self.params  # type: ignore[assignment]
+        p = self.params
         old: Mapping[str, Any] = (state or {}).get("levels", {})
         prev_close = (state or {}).get("prev_close")
         levels: dict[str, dict[str, Any]] = {}
@@ -69,7 +69,7 @@ class LevelCross(Rule):
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""
-        p: LevelCrossParams = self.params  # type: ignore[assignment]
+        p = self.params
         way = {"up": "crossing up through", "down": "crossing down through", "either": "crossing"}[p.direction]
         parts = [f"{s} {', '.join(f'{x:.10g}' for x in levels_for(p.levels, s))}" for s in symbols
                  if levels_for(p.levels, s)]

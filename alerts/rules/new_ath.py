@@ -26,7 +26,7 @@ class NewAllTimeHighParams(RuleParams):
     )
 
 
-class NewAllTimeHigh(Rule):
+class NewAllTimeHigh(Rule[NewAllTimeHighParams]):
     """Alert when price makes a high above every earlier bar."""
 
     kind = "new_ath"
@@ -38,7 +38,7 @@ class NewAllTimeHigh(Rule):
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Advance the running high by one bar and say whether it is a new all-time high."""
-        params: NewAllTimeHighParams = self.params  # type: ignore[assignment]
+        params = self.params
         price = bar.close if params.by == "close" else bar.high
         if state is None or state.get("ath") is None:
             # The first bar has nothing earlier to beat: it sets the mark, it is not a breakout.
@@ -70,7 +70,7 @@ class NewAllTimeHigh(Rule):
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""
-        p: NewAllTimeHighParams = self.params  # type: ignore[assignment]
+        p = self.params
         how = "closes" if p.by == "close" else "trades (intraday high)"
         extra = f", re-alerting only {p.rearm_pct:g}% above the last alert" if p.rearm_pct else ""
         return f"New all-time high: {', '.join(symbols)} {how} above every earlier bar{extra}"

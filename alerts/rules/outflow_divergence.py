@@ -54,7 +54,7 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
-class OutflowDivergence(Rule):
+class OutflowDivergence(Rule[OutflowDivergenceParams]):
     """Alert when the fund is up (or at a new high) over the window while its net flow is a large outflow."""
 
     kind = "outflow_divergence"
@@ -63,12 +63,12 @@ class OutflowDivergence(Rule):
     @property
     def lookback(self) -> int:
         """Return how many earlier bars a trading-day window needs (YTD keeps its base in state)."""
-        window = self.params.window  # type: ignore[attr-defined]
+        window = self.params.window
         return window if isinstance(window, int) else 0
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Measure the window's return and net flow, and alert when they diverge."""
-        p: OutflowDivergenceParams = self.params  # type: ignore[assignment]
+        p = self.params
         state = dict(state or {})
         ath = state.get("ath")
         new_high = ath is not None and bar.close > ath
@@ -95,7 +95,7 @@ class OutflowDivergence(Rule):
     def _base(self, state: Mapping[str, Any], new_state: dict[str, Any], bar: Bar,
               ctx: RuleContext) -> tuple[float, datetime, str] | None:
         """Return the window's starting close, its time and the window's name; None while unknown."""
-        p: OutflowDivergenceParams = self.params  # type: ignore[assignment]
+        p = self.params
         if isinstance(p.window, int):
             recent = list(ctx.recent)
             if len(recent) < p.window:
@@ -116,7 +116,7 @@ class OutflowDivergence(Rule):
     def _measure(self, base: tuple[float, datetime, str], bar: Bar, ctx: RuleContext,
                  new_high: bool) -> dict[str, Any] | None:
         """Return the window's figures, or None when the flow data does not cover the window."""
-        p: OutflowDivergenceParams = self.params  # type: ignore[assignment]
+        p = self.params
         base_close, base_time, label = base
         flows = ctx.flows
         if not flows:
@@ -147,7 +147,7 @@ class OutflowDivergence(Rule):
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""
-        p: OutflowDivergenceParams = self.params  # type: ignore[assignment]
+        p = self.params
         window = "year to date" if p.window == "ytd" else f"over {p.window} trading days"
         price = []
         if p.min_return_pct is not None:

@@ -20,7 +20,7 @@ class PctMoveParams(RuleParams):
     direction: Literal["up", "down", "either"] = Field("either", description="which moves alert")
 
 
-class PctMove(Rule):
+class PctMove(Rule[PctMoveParams]):
     """Alert when the close is up (or down) at least `min_pct` from the close `bars` bars back."""
 
     kind = "pct_move"
@@ -29,11 +29,11 @@ class PctMove(Rule):
     @property
     def lookback(self) -> int:
         """Return how many earlier bars the move needs."""
-        return self.params.bars  # type: ignore[attr-defined]
+        return self.params.bars
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Measure the move over the window; alert when it first reaches the threshold."""
-        p: PctMoveParams = self.params  # type: ignore[assignment]
+        p = self.params
         active = dict((state or {}).get("active", {"up": False, "down": False}))
         recent = list(ctx.recent)
         if len(recent) < p.bars:
@@ -56,6 +56,6 @@ class PctMove(Rule):
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""
-        p: PctMoveParams = self.params  # type: ignore[assignment]
+        p = self.params
         way = {"up": "up", "down": "down", "either": "up or down"}[p.direction]
         return f"Move: {', '.join(symbols)} {way} {p.min_pct:g}% or more over {p.bars} bars"

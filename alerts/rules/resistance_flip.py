@@ -83,7 +83,7 @@ class ResistanceFlipParams(RuleParams):
         return self
 
 
-class ResistanceFlip(Rule):
+class ResistanceFlip(Rule[ResistanceFlipParams]):
     """Alert when a resistance level is broken, retested from above and held: resistance turned support."""
 
     kind = "resistance_flip"
@@ -92,12 +92,12 @@ class ResistanceFlip(Rule):
     @property
     def lookback(self) -> int:
         """Return how many earlier bars swing-high detection reads; the other modes keep all they need in state."""
-        p: ResistanceFlipParams = self.params  # type: ignore[assignment]
+        p = self.params
         return p.lookback if p.detect == "swing_highs" else 0
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Advance every level's state machine by one bar."""
-        p: ResistanceFlipParams = self.params  # type: ignore[assignment]
+        p = self.params
         state = state or {}
         prev_close = state.get("prev_close")
         index = int(state.get("bars_seen", 0))
@@ -205,7 +205,7 @@ class ResistanceFlip(Rule):
 
     def _advance(self, entry: dict[str, Any], symbol: str, bar: Bar) -> tuple[dict[str, Any], AlertEvent | None]:
         """Move one level's phase by one bar; return the new entry and the event it fires, if any."""
-        p: ResistanceFlipParams = self.params  # type: ignore[assignment]
+        p = self.params
         level = float(entry["level"])
         break_above = level * (1 + p.break_pct / 100)
         fail_below = level * (1 - p.tolerance_pct / 100)
@@ -258,7 +258,7 @@ class ResistanceFlip(Rule):
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""
-        p: ResistanceFlipParams = self.params  # type: ignore[assignment]
+        p = self.params
         parts = []
         for symbol in symbols:
             levels = levels_for(p.levels, symbol)

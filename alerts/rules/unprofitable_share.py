@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Literal, Sequence, cast
 
 from pydantic import Field, field_validator
 
@@ -39,7 +39,7 @@ class UnprofitableShare(LevelCross):
 
     def describe(self, symbols: Sequence[str]) -> str:
         """Say in words what this rule watches."""
-        p: UnprofitableShareParams = self.params  # type: ignore[assignment]
+        p = cast(UnprofitableShareParams, self.params)  # a LevelCross built with this kind's own Params
         way = {"up": "rising above", "down": "falling below", "either": "crossing"}[p.direction]
         marks = " / ".join(f"{mark:g} %" for mark in sorted(p.levels))
         return f"Share of members losing money (TTM) {way} {marks}: {', '.join(symbols)}"

@@ -48,7 +48,7 @@ async def replay_rules_async(
 ) -> RuleRun:
     """Do what `replay_rules` does, inside a running event loop."""
     from bot.engine import Engine
-    from bot.feeds import FEEDS
+    from bot.feeds import build_feed
     from storage import Store
 
     flows = {fund: sorted(items) for fund, items in (flows or {}).items()}
@@ -64,11 +64,10 @@ async def replay_rules_async(
     store = Store.memory()
     computed_feeds: list[tuple[Any, list[str]]] = []
     try:
-        engine = Engine(store, config.build_rules(), [s.id for s in config.symbols], flows_of=flows_known)
+        engine = Engine(store, config.bindings(), [s.id for s in config.symbols], flows_of=flows_known)
         for name in sorted(composite_feeds(config)):
             served = [s for s in config.symbols if s.feed == name]
-            kind = FEEDS[config.feeds[name].kind]
-            feed = kind.build(name, kind.Settings(**config.feeds[name].settings), served, store)
+            feed = build_feed(name, config.feeds[name].kind, config.feeds[name].settings, served, store)
             computed_feeds.append((feed, [s.id for s in served]))
         computed_ids = {symbol for _, symbols in computed_feeds for symbol in symbols}
         # Bars closing before `start` warm the rules up; their events are history, not alerts.

@@ -19,13 +19,12 @@ from bot.config.models import (
     Section,
     StorageConfig,
     SymbolConfig,
-    parse_duration,
 )
 from bot.config.source import interpolate, read_yaml
 
 __all__ = [
     "Config", "ConfigError", "FeedConfig", "HealthConfig", "RuleConfig", "ScheduleConfig", "Section", "StorageConfig",
-    "SymbolConfig", "escape_hidden", "format_path", "load_config", "parse_config", "parse_duration", "shown",
+    "SymbolConfig", "escape_hidden", "format_path", "load_config", "parse_config", "shown",
 ]
 
 

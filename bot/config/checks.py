@@ -15,7 +15,7 @@ from bot.config.messages import (
     shown,
     validation_problems,
 )
-from bot.config.models import Config, FeedConfig, RuleConfig, parse_duration
+from bot.config.models import Config, FeedConfig, RuleConfig
 from bot.config.source import Located
 
 # Rule parameters that name other config entries: (rule kind, parameter) -> what they name.
@@ -28,7 +28,7 @@ RULE_REFERENCES = {
 
 
 def _check_kind(
-    what: str, kind: str, registry: dict[str, type[BaseModel]], settings: dict[str, Any],
+    what: str, kind: str, registry: Mapping[str, type[BaseModel]], settings: dict[str, Any],
     common: type[BaseModel], path: tuple[Any, ...], where: Located,
 ) -> list[str]:
     """Check one rule's or feed's kind and its kind-specific keys against the kind's model."""
@@ -77,8 +77,8 @@ def validate_references(config: Config, where: Located) -> list[str]:
     for index, symbol in enumerate(config.symbols):
         path = ("symbols", index)
         if symbol.id in seen:
-            loc = path + ("id",)
-            problems.append(f"{format_path(loc)}: symbol '{shown(symbol.id)}' is listed twice {where.where(loc)}")
+            id_loc = path + ("id",)
+            problems.append(f"{format_path(id_loc)}: symbol '{shown(symbol.id)}' is listed twice {where.where(id_loc)}")
         seen.add(symbol.id)
         for key in ("feed", "history_feed"):
             feed = getattr(symbol, key)
@@ -89,17 +89,14 @@ def validate_references(config: Config, where: Located) -> list[str]:
     for index, rule in enumerate(config.rules):
         path = ("rules", index)
         if rule.id in rule_ids:
-            loc = path + ("id",)
-            problems.append(f"{format_path(loc)}: rule id '{shown(rule.id)}' is used twice {where.where(loc)}")
+            id_loc = path + ("id",)
+            problems.append(f"{format_path(id_loc)}: rule id '{shown(rule.id)}' is used twice {where.where(id_loc)}")
         rule_ids.add(rule.id)
-        for position, symbol in enumerate(rule.symbols):
-            if symbol not in seen:
-                hint = did_you_mean(symbol, list(seen), "")
-                loc = path + ("symbols", position)
-                problems.append(f"{format_path(loc)}: unknown symbol '{shown(symbol)}'{hint} {where.where(loc)}")
-        if rule.cooldown is not None and parse_duration(rule.cooldown) is None:
-            loc = path + ("cooldown",)
-            problems.append(f"{format_path(loc)}: must be a duration like 30m, 6h or 2d {where.where(loc)}")
+        for position, symbol_id in enumerate(rule.symbols):
+            if symbol_id not in seen:
+                hint = did_you_mean(symbol_id, list(seen), "")
+                loc: tuple[str | int, ...] = path + ("symbols", position)
+                problems.append(f"{format_path(loc)}: unknown symbol '{shown(symbol_id)}'{hint} {where.where(loc)}")
     return problems
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import re
+from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic_core import PydanticCustomError
 
+from alerts.durations import format_duration, to_timedelta
 from alerts.errors import RiskonError
+from alerts.evaluate import RuleBinding
+from alerts.policy import policy_from
 from alerts.rules import RULES
 from alerts.rules.base import Rule
 
@@ -105,7 +109,24 @@ class RuleConfig(Section):
     frequency: Literal["once", "once_per_bar", "every_time"] = Field(
         "once", description="once: each event once ever; once_per_bar / every_time: see the notify policy"
     )
-    cooldown: str | None = Field(None, description="minimum time between two alerts of this rule per symbol, e.g. 6h")
+    cooldown: timedelta | None = Field(
+        None, description="minimum time between two alerts of this rule per symbol, e.g. 6h")
+
+    @field_validator("cooldown", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """Parse '30m', '6h', '2d' once, here; the engine reads a timedelta."""
+        if value is None or isinstance(value, timedelta):
+            return value
+        parsed = to_timedelta(str(value))
+        if parsed is None:
+            raise PydanticCustomError("duration", "must be a duration like 30m, 6h or 2d")
+        return parsed
+
+    @field_serializer("cooldown")
+    def _as_written(self, value: timedelta | None) -> str | None:
+        """Dump a cooldown the way config.yaml writes it, so a dumped config loads again."""
+        return format_duration(value) if value is not None else None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -136,7 +157,12 @@ class Config(Section):
         """Return a symbol's config by id."""
         return next((s for s in self.symbols if s.id == symbol_id), None)
 
-    def build_rules(self) -> list[tuple[Rule, RuleConfig]]:
+    def bindings(self) -> list[RuleBinding]:
+        """Bind every enabled rule to its symbols and its notify policy, once."""
+        return [RuleBinding(rule, tuple(config.symbols), policy_from(config.frequency, config.cooldown))
+                for rule, config in self.build_rules()]
+
+    def build_rules(self) -> list[tuple[Rule[Any], RuleConfig]]:
         """Instantiate every enabled rule with its validated parameters."""
         built = []
         for rule in self.rules:
@@ -144,17 +170,3 @@ class Config(Section):
                 kind = RULES[rule.kind]
                 built.append((kind(rule.id, kind.Params(**rule.params)), rule))
         return built
-
-
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float | None:
-    """Turn '30m', '6h', '2d' into seconds; None when the text is not a duration."""
-    match = DURATION.match(str(text).lower())
-    if not match:
-        return None
-    return float(match.group(1)) * DURATION_SECONDS[match.group(2)]
-
-

@@ -54,7 +54,7 @@ class _CountingLoader(yaml.SafeLoader):
 
     alias_count = 0
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+    def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > MAX_ALIASES:

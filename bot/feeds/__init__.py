@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from pydantic import BaseModel
 
 from bot.feeds import composite, exchange, flows, fragility, yahoo
-from bot.feeds.base import Feed, FeedResult
+from bot.feeds.base import Feed, FeedResult, MarksStale, Replayable
 from bot.feeds.replay import ReplayFeed, ReplaySettings
 
 
@@ -30,10 +30,10 @@ FEEDS: dict[str, FeedKind] = {
     "fragility": FeedKind(fragility.FragilitySettings, fragility.build),
 }
 
-__all__ = ["FEEDS", "Feed", "FeedKind", "FeedResult"]
+__all__ = ["FEEDS", "Feed", "FeedKind", "FeedResult", "MarksStale", "Replayable", "build_feed"]
 
 
-def build_feed(name: str, kind: str, settings: dict[str, Any], symbols: list[Any], store: Any) -> Feed:
-    """Build a configured feed by its kind."""
+def build_feed(name: str, kind: str, settings: Mapping[str, Any], symbols: Sequence[Any], store: Any) -> Feed:
+    """Build a configured feed by its kind (settings as written under `feeds:` in config.yaml)."""
     feed_kind = FEEDS[kind]
-    return feed_kind.build(name, feed_kind.Settings(**settings), symbols, store)
+    return feed_kind.build(name, feed_kind.Settings(**settings), list(symbols), store)

@@ -43,3 +43,18 @@ class MarksStale(Protocol):
     def stale(self, now: datetime) -> Mapping[str, StaleMark]:
         """Return the symbols whose data is stale, with since when and why."""
         ...
+
+
+@runtime_checkable
+class Replayable(Protocol):
+    """A feed that serves a finite history, one day per poll, and says when it has served the last day."""
+
+    @property
+    def exhausted(self) -> bool:
+        """Say whether every day has been served."""
+        ...
+
+    @property
+    def day_count(self) -> int:
+        """Return how many days the history holds."""
+        ...

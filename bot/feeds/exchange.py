@@ -196,7 +196,7 @@ class ExchangeFeed:
         today = _utc_day(now)
         needs_candles = [
             s for s in wanted
-            if since.get(s) is None or since[s] < today - DAY or self._today.get(s) is None
+            if (last := since.get(s)) is None or last < today - DAY or self._today.get(s) is None
             or self._today[s].time < today
         ]
         candle_results = await asyncio.gather(
@@ -229,8 +229,8 @@ class ExchangeFeed:
                 result_bars[symbol] = list(screened.kept)
             if symbol not in errors:
                 self.backoff.succeeded(symbol)
-                closed_day_due = symbol in needs_candles and since.get(symbol) is not None \
-                    and since[symbol] < today - DAY
+                last = since.get(symbol)
+                closed_day_due = symbol in needs_candles and last is not None and last < today - DAY
                 if closed_day_due and not finals:
                     # Asked for a closed day and got none (late, or an unreadable answer): asked again next poll.
                     self.tracker.failed(symbol, now, f"no candle yet for {(today - DAY).date()}")

@@ -89,7 +89,7 @@ def yahoo_session(base_url: str | None = None) -> Any:
         def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             redirected = bool(self.base_url) and YAHOO_HOST.match(str(url)) is not None
             if redirected:
-                url = YAHOO_HOST.sub(self.base_url, str(url), count=1)
+                url = YAHOO_HOST.sub(self.base_url or "", str(url), count=1)
             response = super().request(method, url, *args, **kwargs)
             if redirected:
                 self._file_cookies_under_yahoo()
@@ -113,6 +113,8 @@ def yahoo_session(base_url: str | None = None) -> Any:
             import copy
 
             jar = getattr(self.cookies, "jar", self.cookies)
+            if jar is None:
+                return
             for cookie in list(jar):
                 if "yahoo" in cookie.domain:
                     continue
@@ -237,7 +239,7 @@ class YahooFeed:
     async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
         """Fetch every due symbol concurrently; failures land in `errors`, one per symbol."""
         delay = timedelta(minutes=self.settings.confirm_after_close_minutes)
-        plans = {}
+        plans: dict[str, tuple[datetime | None, date | None, MarketClock | None]] = {}
         clock = None
         due, errors = symbols_to_poll(self.name, symbols, self.sources, self.backoff, now)
         for symbol in due:

@@ -86,8 +86,8 @@ def test_decide(case, policy, new, before, notify, reason, detail):
 
 
 def test_policy_from_config_values():
-    """The config's frequency and cooldown (seconds) become a policy; unknown frequencies fall back to once."""
-    assert policy_from("once_per_bar", 3600, 2.0) == NotifyPolicy("once_per_bar", H, 2.0)
+    """The config's frequency and cooldown become a policy; unknown frequencies fall back to once."""
+    assert policy_from("once_per_bar", H, 2.0) == NotifyPolicy("once_per_bar", H, 2.0)
     assert policy_from("sometimes") == NotifyPolicy()
     assert policy_from() == NotifyPolicy()
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bot.config import ConfigError, load_config, parse_config, parse_duration
+from alerts.durations import parse_duration
+from alerts.policy import NotifyPolicy
+from bot.config import ConfigError, load_config, parse_config
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "config"
 REPO = Path(__file__).resolve().parents[2]
@@ -62,6 +66,18 @@ def test_good_minimal_config_loads_with_defaults():
     assert config.symbols[0].csv_stem == "RUT"
     [(rule, cfg)] = config.build_rules()
     assert rule.kind == "new_ath" and cfg.symbols == ["^RUT"]
+
+
+def test_a_cooldown_is_parsed_once_into_the_rules_policy():
+    config = parse_config("""
+feeds: {history: {kind: replay, path: .}}
+symbols: [{id: "^RUT", feed: history}]
+rules: [{id: a, kind: new_ath, symbols: ["^RUT"], frequency: once_per_bar, cooldown: 6h}]
+""", env={})
+    assert config.rules[0].cooldown == timedelta(hours=6)
+    [binding] = config.bindings()
+    assert (binding.rule.rule_id, binding.symbols) == ("a", ("^RUT",))
+    assert binding.policy == NotifyPolicy("once_per_bar", timedelta(hours=6))
 
 
 def test_shipped_config_is_valid(market_data):
@@ -186,3 +202,16 @@ rules:
 def test_the_example_rehearsal_config_is_valid():
     config = load_config(REPO / "examples" / "rehearsal.yaml", env={"TELEGRAM_BOT_TOKEN": "123:abc"})
     assert "telegram" in config.channels and config.symbol("ALTS") is not None
+
+
+@pytest.mark.parametrize("written,span", [("6h", timedelta(hours=6)), ("90s", timedelta(seconds=90)),
+                                          ("2d", timedelta(days=2)), ("1.5h", timedelta(minutes=90))])
+def test_a_dumped_cooldown_reads_as_written_and_loads_again(written, span):
+    text = f"""
+feeds: {{history: {{kind: replay, path: .}}}}
+symbols: [{{id: "^RUT", feed: history}}]
+rules: [{{id: a, kind: new_ath, symbols: ["^RUT"], cooldown: {written}}}]
+"""
+    dumped = parse_config(text, env={}).model_dump(mode="json", exclude={"source_path"})
+    assert parse_duration(dumped["rules"][0]["cooldown"]) == span.total_seconds()
+    assert parse_config(yaml.safe_dump(dumped), env={}).rules[0].cooldown == span

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from alerts.bars import Bar, utc
+from alerts.evaluate import RuleBinding
 from alerts.rules import RULES
 from bot.engine import Engine
 from storage import Store
-
-
-@dataclass(frozen=True)
-class Bound:
-    """The part of a rule's config the engine reads."""
-
-    symbols: tuple[str, ...]
 
 
 def rules():
@@ -24,7 +17,7 @@ def rules():
         leaders=["^RUT"], trigger_rules=["smallcap_ath"], window_days=10, min_move_pct=20.0))
     flip = RULES["resistance_flip"]("btc_flip", RULES["resistance_flip"].Params(
         levels=[100.0], break_pct=0.5, tolerance_pct=1.0, hold_bars=2, rearm_pct=1.0))
-    return [(ath, Bound(("^RUT",))), (flip, Bound(("BTC",))), (follow, Bound(("BTC",)))]
+    return [RuleBinding(ath, ("^RUT",)), RuleBinding(flip, ("BTC",)), RuleBinding(follow, ("BTC",))]
 
 
 DAY0 = utc(2025, 1, 1)

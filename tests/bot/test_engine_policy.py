@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
 from alerts.bars import Bar, utc
+from alerts.evaluate import RuleBinding
+from alerts.policy import NotifyPolicy
 from alerts.rules import RULES
 from bot.engine import Engine
 from storage import Store
 
 DAY0 = utc(2025, 1, 1)
 
-
-@dataclass(frozen=True)
-class Bound:
-    """The parts of a rule's config the engine reads."""
-
-    symbols: tuple[str, ...]
-    frequency: str = "once"
-    cooldown: str | None = None
 
 
 def closes(values):
@@ -32,34 +25,34 @@ def closes(values):
 SERIES = closes([95, 101, 99, 101, 101, 101, 101, 101, 99, 101])
 
 
-def run(bound: Bound, cut: int | None = None) -> tuple[list[str], int]:
+def run(policy: NotifyPolicy, cut: int | None = None) -> tuple[list[str], int]:
     store = Store.memory()
     rule = RULES["level_cross"]("cross", RULES["level_cross"].Params(levels=[100.0], direction="up"))
     live = utc(2000, 1, 1)
     parts = [SERIES] if cut is None else [SERIES[:cut], SERIES[cut:]]
     suppressed = 0
     for part in parts:  # a new engine per part: a restart
-        report = Engine(store, [(rule, bound)], ["X"]).ingest({"X": part}, DAY0 + timedelta(days=30), live)
+        report = Engine(store, [RuleBinding(rule, ("X",), policy)], ["X"]).ingest({"X": part}, DAY0 + timedelta(days=30), live)
         suppressed += report.suppressed
     days = sorted(a["bar_time"][:10] for a in store.recent_alerts(50, include_silent=True))
     return days, suppressed
 
 
 @pytest.mark.parametrize(
-    "bound,expected,held",
+    "policy,expected,held",
     [
-        (Bound(("X",)), ["2025-01-02", "2025-01-04", "2025-01-10"], 0),
-        (Bound(("X",), cooldown="3d"), ["2025-01-02", "2025-01-10"], 1),
-        (Bound(("X",), cooldown="2d"), ["2025-01-02", "2025-01-04", "2025-01-10"], 0),
-        (Bound(("X",), frequency="every_time", cooldown="30d"), ["2025-01-02", "2025-01-04", "2025-01-10"], 0),
+        (NotifyPolicy(), ["2025-01-02", "2025-01-04", "2025-01-10"], 0),
+        (NotifyPolicy(cooldown=timedelta(days=3)), ["2025-01-02", "2025-01-10"], 1),
+        (NotifyPolicy(cooldown=timedelta(days=2)), ["2025-01-02", "2025-01-04", "2025-01-10"], 0),
+        (NotifyPolicy("every_time", timedelta(days=30)), ["2025-01-02", "2025-01-04", "2025-01-10"], 0),
     ],
     ids=["no policy", "3-day cooldown holds the second", "cooldown exactly over", "every_time ignores cooldown"],
 )
-def test_policy_in_the_engine(bound, expected, held):
+def test_policy_in_the_engine(policy, expected, held):
     """Suppressed events are not recorded; the same with a restart in the middle."""
-    assert run(bound) == (expected, held)
+    assert run(policy) == (expected, held)
     for cut in range(1, len(SERIES)):
-        assert run(bound, cut) == (expected, held)
+        assert run(policy, cut) == (expected, held)
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def test_status_says_when_there_is_no_complete_snapshot_yet_and_one_is_running(s
 
 def test_a_new_high_on_a_small_cap_symbol_carries_the_line_and_a_coin_does_not(store, config):
     take_snapshot(store, SNAPSHOT_DAY)
-    engine = Engine(store, config.build_rules(), ["^RUT", "BTC"], note_for=lambda e: alert_note(store, config, e))
+    engine = Engine(store, config.bindings(), ["^RUT", "BTC"], note_for=lambda e: alert_note(store, config, e))
     bars = rising(12, datetime(2026, 9, 10, tzinfo=timezone.utc))
     report = engine.ingest({"^RUT": bars, "BTC": bars}, SNAPSHOT_DAY, live_since=datetime(2026, 9, 1,
                                                                                         tzinfo=timezone.utc))
@@ -76,7 +76,7 @@ def test_a_new_high_on_a_small_cap_symbol_carries_the_line_and_a_coin_does_not(s
 
 def test_a_snapshot_over_a_month_old_is_not_appended(store, config):
     take_snapshot(store, SNAPSHOT_DAY)
-    engine = Engine(store, config.build_rules(), ["^RUT"], note_for=lambda e: alert_note(store, config, e))
+    engine = Engine(store, config.bindings(), ["^RUT"], note_for=lambda e: alert_note(store, config, e))
     bars = rising(3, SNAPSHOT_DAY.replace(hour=0) + timedelta(days=30))  # the first bar only sets the high
     engine.ingest({"^RUT": bars}, SNAPSHOT_DAY, live_since=datetime(2026, 9, 1, tzinfo=timezone.utc))
     texts = {a["bar_time"][:10]: a["text"] for a in store.recent_alerts(50)}

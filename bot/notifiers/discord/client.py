@@ -9,6 +9,7 @@ import json
 import logging
 
 import discord
+from discord.utils import MISSING
 
 from bot.notifiers.base import ChatTarget, OutgoingAlert, SendOutcome, failed, retry
 from bot.notifiers.discord.outcomes import post_alert
@@ -126,7 +127,7 @@ class DiscordNotifier:
     async def sync_commands(self) -> None:
         """Register the slash commands with Discord (per configured server, else globally) when they changed."""
         assert self.tree is not None and self.client is not None
-        scopes = [discord.Object(int(guild_id)) for guild_id in self.settings.guilds] or [None]
+        scopes: list[discord.Object | None] = [discord.Object(int(g)) for g in self.settings.guilds] or [None]
         store = self.runtime.store
         for guild in scopes:
             if guild is not None:
@@ -173,10 +174,9 @@ class DiscordNotifier:
 
         async def post(message: AlertMessage) -> None:
             await self._wait_for_slot()
-            file = message.file()
+            file = message.file() or MISSING  # discord.py's "not given"
             # The same nonce for the same alert and chat: if a crash hid Discord's answer, the resend is dropped.
-            await channel.send(embeds=message.embeds, allowed_mentions=NO_MENTIONS, nonce=nonce,
-                               **({"file": file} if file else {}))
+            await channel.send(embeds=message.embeds, allowed_mentions=NO_MENTIONS, nonce=nonce, file=file)
 
         return await post_alert(alert, post, where)
 

@@ -7,7 +7,7 @@ import dataclasses
 import io
 import logging
 import re
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable, Coroutine
 
 import discord
 from discord import app_commands
@@ -132,7 +132,7 @@ def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: Disco
     def describe(name: str) -> str:
         return SPECS[name].description[:100]
 
-    def without_options(name: str) -> Callable[[discord.Interaction], Awaitable[None]]:
+    def without_options(name: str) -> Callable[[discord.Interaction], Coroutine[Any, Any, None]]:
         async def callback(interaction: discord.Interaction) -> None:
             await run(interaction, name)
         return callback

@@ -7,10 +7,10 @@ import logging
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
 
 import aiohttp
 import discord
+from discord.utils import MISSING
 
 from bot.notifiers.base import ChatTarget, OutgoingAlert, SendOutcome, failed, retry
 from bot.notifiers.discord.outcomes import post_alert
@@ -91,18 +91,18 @@ class DiscordWebhookNotifier:
                 return failed(f"{where}: no such webhook in channels.discord_webhook.hooks", chat_gone=True)
             return retry(f"{where}: not started yet")
         hook = self.settings.hooks[chat.chat_id]
-        extra: dict[str, Any] = {"thread": discord.Object(int(chat.thread_id))} if chat.thread_id else {}
-        if hook.username:
-            extra["username"] = hook.username
+        # discord.py's MISSING is "not given": the same as leaving the argument out.
+        thread = discord.Object(int(chat.thread_id)) if chat.thread_id else MISSING
+        username = hook.username or MISSING
 
         async def post(message: AlertMessage) -> None:
-            file = message.file()
+            file = message.file() or MISSING  # discord.py's "not given"
             watch = _RateLimitWatch()
             token = _watch.set(watch)  # the send's task inherits it, and so do the trace hook's calls
             try:
                 sending = asyncio.ensure_future(webhook.send(
-                    embeds=message.embeds, allowed_mentions=NO_MENTIONS, wait=True, **extra,
-                    **({"file": file} if file else {})))
+                    embeds=message.embeds, allowed_mentions=NO_MENTIONS, wait=True, thread=thread, username=username,
+                    file=file))
             finally:
                 _watch.reset(token)
             too_long = asyncio.ensure_future(watch.too_long.wait())
@@ -143,8 +143,8 @@ def build_webhooks(settings: DiscordWebhookSettings, runtime: NotifierRuntime) -
     for name, hook in settings.hooks.items():
         store.subscribe(CHANNEL, name, hook.thread_id or "", hook.rules, hook.symbols)
     for subscription in store.active_subscriptions(CHANNEL):
-        hook = settings.hooks.get(subscription.chat_id)
-        if hook is None or (hook.thread_id or "") != subscription.thread_id:
+        configured = settings.hooks.get(subscription.chat_id)
+        if configured is None or (configured.thread_id or "") != subscription.thread_id:
             store.deactivate_subscription(subscription.id, "webhook removed from config")
             log.info("webhook %s is no longer configured: its subscription stops", subscription.chat_id)
     return DiscordWebhookNotifier(settings)

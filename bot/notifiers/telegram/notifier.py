@@ -115,11 +115,12 @@ class TelegramNotifier:
 
     async def _listen(self) -> None:
         s, updater = self.settings, self.app.updater
+        assert updater is not None  # Application.builder() builds one unless told not to
         allowed = [Update.MESSAGE, Update.CHANNEL_POST]
         if s.mode == "webhook":
             secret = s.webhook_secret.get_secret_value() if s.webhook_secret else None
             await updater.start_webhook(listen=s.webhook_listen, port=s.webhook_port,
-                                        url_path=urlsplit(s.webhook_url).path.strip("/"),
+                                        url_path=urlsplit(s.webhook_url or "").path.strip("/"),
                                         webhook_url=s.webhook_url, secret_token=secret, allowed_updates=allowed)
         else:
             await updater.start_polling(poll_interval=0.0, timeout=s.poll_timeout_seconds, allowed_updates=allowed,
