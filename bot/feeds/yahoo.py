@@ -71,8 +71,9 @@ def _session_base() -> type:
     return requests.Session
 
 
-def yahoo_session(base_url: str | None = None) -> Any:
-    """Build a Session for yfinance that sends Yahoo requests to `base_url` and remembers Retry-After."""
+def yahoo_session(base_url: str | None = None, timeout_seconds: float | None = None) -> Any:
+    """Build a Session for yfinance that sends Yahoo requests to `base_url`, holds every request to
+    `timeout_seconds` (yfinance's own time-zone lookup waits 10 s otherwise) and remembers Retry-After."""
     base = _session_base()
 
     class YahooSession(base):  # type: ignore[misc, valid-type]
@@ -84,19 +85,35 @@ def yahoo_session(base_url: str | None = None) -> Any:
             else:
                 super().__init__()
             self.base_url = base_url
+            self.timeout_seconds = timeout_seconds
             self._local = threading.local()
 
         def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             redirected = bool(self.base_url) and YAHOO_HOST.match(str(url)) is not None
             if redirected:
                 url = YAHOO_HOST.sub(self.base_url or "", str(url), count=1)
-            response = super().request(method, url, *args, **kwargs)
+            if self.timeout_seconds is not None:
+                asked = kwargs.get("timeout")
+                kwargs["timeout"] = self.timeout_seconds if asked is None else min(asked, self.timeout_seconds)
+            try:
+                response = super().request(method, url, *args, **kwargs)
+            except Exception as exc:
+                # yfinance swallows some failures (the time-zone lookup): remember that this thread timed out.
+                if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc).lower():
+                    self._local.timed_out = True
+                raise
             if redirected:
                 self._file_cookies_under_yahoo()
             self._local.status = response.status_code
             if response.status_code == 429:
                 self._local.retry_after = retry_after_seconds(dict(response.headers))
             return response
+
+        def take_timed_out(self) -> bool:
+            """Return (and forget) whether a request of this thread ran out of time."""
+            value = getattr(self._local, "timed_out", False)
+            self._local.timed_out = False
+            return value
 
         def take_status(self) -> int | None:
             """Return (and forget) the HTTP status of this thread's last response."""
@@ -133,6 +150,10 @@ def yahoo_session(base_url: str | None = None) -> Any:
 
 class YahooHTTPError(Exception):
     """Yahoo (or the mirror) answered with an HTTP error status."""
+
+
+class YahooTimeout(Exception):
+    """A request to Yahoo (or the mirror) ran out of time."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +195,7 @@ class YahooFeed:
         self.live: set[str] = set()  # symbols whose live bars come from here (others only take history)
         for symbol in symbols:
             self.add_symbol(symbol)
-        self.session = yahoo_session(settings.base_url)
+        self.session = yahoo_session(settings.base_url, settings.timeout_seconds)
         self.pool = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix=f"yahoo-{name}")
         self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
@@ -341,6 +362,7 @@ class YahooFeed:
             # Kept between polls: a Ticker remembers its exchange timezone, which saves a cache lookup each time.
             ticker = self._tickers[source] = yf.Ticker(source, session=self.session)
         options = dict(interval="1d", auto_adjust=False, actions=False, timeout=self.settings.timeout_seconds)
+        self.session.take_timed_out()
         try:
             if last is None:
                 frame = ticker.history(period="max", **options)
@@ -351,6 +373,8 @@ class YahooFeed:
             self._tickers.pop(source, None)
             retry_after = self.session.take_retry_after()
             status = self.session.take_status()
+            if self.session.take_timed_out():
+                raise YahooTimeout(f"Yahoo did not answer for {source} in time") from exc
             if retry_after is not None or type(exc).__name__ == "YFRateLimitError":
                 exc.retry_after = retry_after  # type: ignore[attr-defined]
             elif status is not None and status >= 400:
@@ -394,7 +418,7 @@ def _describe(exc: BaseException, source: str) -> str:
         return f"Yahoo did not answer for {source} in time"
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, YahooHTTPError):
+    if isinstance(exc, (YahooHTTPError, YahooTimeout)):
         return text
     if name == "YFRateLimitError":
         after = getattr(exc, "retry_after", None)
