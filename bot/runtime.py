@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Sequence, TextIO
 
+from alerts.bars import Bar
 from alerts.events import AlertEvent
 from bot.charts import AlertCharts
 from bot.commands.specs import CommandRateLimit
@@ -22,6 +23,26 @@ from storage import Store
 from storage.thread import DatabaseThread
 
 log = logging.getLogger(__name__)
+
+INGEST_CHUNK_BARS = 2000  # bars per transaction when a feed returns years of history
+
+
+def chunks_by_time(bars: Mapping[str, Sequence[Bar]], size: int) -> list[dict[str, list[Bar]]]:
+    """Split bars (by symbol) into time-ordered chunks of about `size`, never splitting one bar time's bars."""
+    ordered = sorted(((bar.time, symbol, bar) for symbol, series in bars.items() for bar in series),
+                     key=lambda item: (item[0], item[1]))
+    chunks: list[dict[str, list[Bar]]] = []
+    current: dict[str, list[Bar]] = {}
+    count, last_time = 0, None
+    for time, symbol, bar in ordered:
+        if count >= size and time != last_time:  # a bar time's bars stay together: rules compare them
+            chunks.append(current)
+            current, count = {}, 0
+        current.setdefault(symbol, []).append(bar)
+        count, last_time = count + 1, time
+    if current or not chunks:
+        chunks.append(current)
+    return chunks
 
 
 @dataclass
@@ -195,7 +216,7 @@ class Runtime:
                     self.engine.truncated_since[symbol] = started
                 # Paused: keep the data current, but record nothing as news.
                 live_since = datetime.max.replace(tzinfo=timezone.utc) if self.paused else self.live_since
-                report = await self.database.run(self.engine.ingest, result.bars, now, live_since)
+                report = await self._ingest(result.bars, now, live_since)
         except STORE_ERRORS as exc:
             # Nothing of this poll was kept (one transaction): the next poll fetches the same bars again.
             self._store_failed(f"cannot store what feed {feed_name} returned; polls go on and retry", exc)
@@ -250,9 +271,23 @@ class Runtime:
             finals = {s: [b for b in bars if b.final] for s, bars in result.bars.items() if s in wanted}
             try:
                 async with self._lock:
-                    await self.database.run(self.engine.ingest, finals, now, self.live_since)
+                    await self._ingest(finals, now, self.live_since)
             except STORE_ERRORS as exc:
                 self._store_failed(f"cannot store the history from feed {name}; the next poll tries again", exc)
+
+    async def _ingest(self, bars: Mapping[str, Sequence[Bar]], now: datetime, live_since: datetime) -> IngestReport:
+        """Ingest bars on the database thread a few thousand at a time (years of history at start or backfill),
+        one transaction each, yielding to chat commands in between."""
+        total = IngestReport()
+        for chunk in await self.database.run(chunks_by_time, bars, INGEST_CHUNK_BARS):
+            report = await self.database.run(self.engine.ingest, chunk, now, live_since)
+            total.bars += report.bars
+            total.alerts += report.alerts
+            total.silent += report.silent
+            total.duplicates += report.duplicates
+            total.suppressed += report.suppressed
+            await asyncio.sleep(0)  # in memory the work runs inline: let a waiting command in
+        return total
 
     def _last_bars(self, symbols: Sequence[str]) -> dict[str, datetime | None]:
         return {symbol: self.engine_last_bar(symbol) for symbol in symbols}

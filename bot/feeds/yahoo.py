@@ -289,10 +289,11 @@ class YahooFeed:
                 log.warning("%s %s: %s (next try after %s)", self.name, symbol, why, at.isoformat(timespec="seconds"))
                 continue
             self.backoff.succeeded(symbol)
-            parsed = [self._bar(symbol, row, now, clock) for row in outcome]
             previous = newest_stored(self.store, symbol) if last is not None else None
-            screened = screen_bars(symbol, parsed, now, previous,
-                                   self.settings.spike_threshold(self.asset_classes.get(symbol, "index")), self.name)
+            # Decades of rows on a first start take seconds to turn into bars: not on the event loop.
+            # (The default executor: the download pool's threads are counted for the time limits.)
+            parsed, screened = await asyncio.get_running_loop().run_in_executor(
+                None, self._screened, symbol, outcome, now, clock, previous)
             if screened.kept:
                 bars[symbol] = list(screened.kept)
             # Published means Yahoo served it (a jump held back for a second look is published all the same).
@@ -352,6 +353,12 @@ class YahooFeed:
         future.add_done_callback(finished)
         # Three requests at most per download (time zone, history, and a fresh cookie): each has the time limit.
         return await asyncio.wait_for(asyncio.shield(future), self.settings.timeout_seconds * 3 + 5)
+
+    def _screened(self, symbol: str, rows: list, now: datetime, clock: Any, previous: Any) -> tuple[list[Bar], Any]:
+        """Turn downloaded rows into bars and screen them (on a worker thread); return both."""
+        parsed = [self._bar(symbol, row, now, clock) for row in rows]
+        return parsed, screen_bars(symbol, parsed, now, previous,
+                                   self.settings.spike_threshold(self.asset_classes.get(symbol, "index")), self.name)
 
     def _history(self, source: str, last: datetime | None) -> list[tuple[date, float, float, float, float, float]]:
         """Download daily rows: all of them (period=max) on first start, else from the last stored day on."""

@@ -6,8 +6,10 @@ SQLite's write lock from its own connection (BEGIN EXCLUSIVE, a real lock, longe
 then by filling the small tmpfs volume the database lives on. No process dies, so every send's outcome is known
 to the bot: every chat must get the alert exactly once, and the log must not fill with one line per tick.
 
-The issue's 30 s lock and 20 s full disk are scaled down: the bot waits 0.5 s for a lock (storage.busy_timeout_
-seconds), and the fault lasts 2.5 s, five times that wait and several delivery ticks (0.5 s).
+The issue's 30 s lock and 20 s full disk are scaled down: the lock lasts 4 s against a busy timeout of 3 s
+(storage.busy_timeout_seconds), and a trader's /status, asked mid-lock, must come back before that timeout
+could pass (commands read through their own connection; the bot's writes wait on a database thread). The
+disk stays full for 2.5 s, several delivery ticks (0.5 s).
 """
 
 from __future__ import annotations
@@ -151,14 +153,6 @@ def check(result: dict) -> None:
     assert len(result["store_lines"]) <= 6, result["store_lines"]
 
 
-@pytest.mark.slow
-async def test_database_locked_by_another_process_mid_fan_out_doubles_nothing(tmp_path, market_data):
-    db = tmp_path / "riskon.db"
-    result = await fan_out_with_fault(tmp_path, market_data, db, lambda _: hold_write_lock(db, FAULT_SECONDS))
-    report("write lock held by another connection", result)
-    check(result)
-
-
 @pytest.fixture
 def small_volume(tmp_path):
     """Mount a 6 MB tmpfs for the database (root only); skip, saying why, where mounting is refused."""
@@ -185,8 +179,9 @@ async def test_disk_full_mid_fan_out_doubles_nothing(tmp_path, market_data, smal
 
 
 @pytest.mark.slow
-async def test_status_is_answered_while_another_process_holds_the_write_lock(tmp_path, market_data):
-    """The bot waits 3 s for a lock, the lock lasts 4 s: /status must come back well before either ends."""
+async def test_a_write_lock_held_by_another_process_mid_fan_out_doubles_nothing_and_stalls_no_command(
+        tmp_path, market_data):
+    """The bot waits 3 s for a lock, the lock lasts 4 s: no alert lost or doubled, /status answered meanwhile."""
     db = tmp_path / "riskon.db"
     asked: dict[str, float] = {}
 
@@ -201,8 +196,8 @@ async def test_status_is_answered_while_another_process_holds_the_write_lock(tmp
         await locking
 
     result = await fan_out_with_fault(tmp_path, market_data, db, lock_and_ask, busy_timeout=3.0)
-    print(f"\n/status answered in {asked['seconds']:.2f} s while another connection held the write lock "
-          f"(busy timeout 3 s); fan-out: lost {len(result['lost'])}, duplicates {result['duplicates']}")
+    report("write lock held by another connection for 4 s (busy timeout 3 s)", result)
+    print(f"/status answered in {asked['seconds']:.2f} s while the lock was held")
     assert asked["lock_still_held"], "the answer must come while the database is locked"
     assert asked["seconds"] < 3.0, "an answer as slow as the busy timeout means a write stalled the event loop"
     check(result)
