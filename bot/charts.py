@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from alerts.events import AlertEvent
@@ -54,14 +54,8 @@ class AlertCharts:
 
         since = event.bar_time - timedelta(days=self.days + 7)
         bars = self.store.load_bars(event.symbol, since=since)
-        events = [_event(row) for row in self.store.recent_alerts(200, include_silent=True)
-                  if row["symbol"] == event.symbol and row["bar_time"] >= since.isoformat()]
-        load_flows = getattr(self.store, "load_flows", None)
-        flows = load_flows(event.symbol, since=since) if load_flows else []
+        events = [row.event() for row in self.store.recent_alerts(200, include_silent=True)
+                  if row.symbol == event.symbol and row.bar_time >= since]
+        flows = self.store.load_flows(event.symbol, since=since)
         return alert_chart(event, bars, events=[e for e in events if e.bar_time <= event.bar_time], flows=flows,
                            days=self.days)
-
-
-def _event(row: dict[str, Any]) -> AlertEvent:
-    return AlertEvent(row["rule_id"], row["kind"], row["symbol"], datetime.fromisoformat(row["bar_time"]),
-                      row.get("values") or {})

@@ -12,7 +12,7 @@ from alerts.bars import Bar
 from alerts.evaluate import RuleBinding, step_rule
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
-from alerts.policy import LastAlert, NotifyPolicy, decide
+from alerts.policy import LastAlert, NotifyPolicy, decide, event_price
 from alerts.rules.base import RuleContext
 from storage import Store
 
@@ -77,8 +77,7 @@ class Engine:
         if self._recent_events is None:
             rows = self.store.recent_alerts(RECENT_EVENTS, include_silent=True)
             self._recent_events = deque(
-                (AlertEvent(r["rule_id"], r["kind"], r["symbol"], datetime.fromisoformat(r["bar_time"]), r["values"])
-                 for r in reversed(rows)),
+                (row.event() for row in reversed(rows)),
                 maxlen=RECENT_EVENTS,
             )
         return self._recent_events
@@ -198,8 +197,8 @@ class Engine:
         """Record an event the notify policy lets through; return False when the policy held it back."""
         if not self.store.has_alert(event.dedup_key):
             last = self.store.last_alert(event.rule_id, event.symbol)
-            price = last[2].get("price") if last else None
-            before = LastAlert(last[0], last[1], float(price) if isinstance(price, (int, float)) else None) if last else None
+            # The stored key, not one recomputed from the row: it names the event exactly as it was recorded.
+            before = LastAlert(last.dedup_key, last.bar_time, event_price(last.event())) if last else None
             decision = decide(policy, event, before)
             if not decision.notify:
                 report.suppressed += 1

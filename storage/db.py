@@ -17,6 +17,7 @@ from alerts.bars import Bar
 from alerts.errors import RiskonError
 from alerts.events import AlertEvent
 from storage.migrations import migrate
+from storage.rows import FeedPolls, Mute, RecordedAlert
 
 DELIVERY_STATUSES = ("pending", "sent", "retrying", "failed")
 
@@ -256,30 +257,22 @@ class Store:
         """Say whether an alert with this key was ever recorded."""
         return self.db.execute("select 1 from alerts where dedup_key = ?", [dedup_key]).fetchone() is not None
 
-    def last_alert(self, rule_id: str, symbol: str) -> tuple[str, datetime, dict[str, Any]] | None:
-        """Return the newest recorded alert of a rule on a symbol as (dedup_key, bar_time, values), for the notify policy."""
+    def last_alert(self, rule_id: str, symbol: str) -> RecordedAlert | None:
+        """Return the newest recorded alert of a rule on a symbol, for the notify policy."""
         row = self.db.execute(
-            "select dedup_key, bar_time, values_json from alerts where rule_id = ? and symbol = ? "
+            f"select {_ALERT_COLUMNS} from alerts where rule_id = ? and symbol = ? "
             "order by bar_time desc, id desc limit 1",
             [rule_id, symbol],
         ).fetchone()
-        return (row[0], _parse(row[1]), json.loads(row[2] or "{}")) if row else None
+        return _recorded_alert(row) if row else None
 
-    def recent_alerts(self, limit: int = 10, include_silent: bool = False) -> list[dict[str, Any]]:
+    def recent_alerts(self, limit: int = 10, include_silent: bool = False) -> list[RecordedAlert]:
         """Return the newest recorded alerts, newest first."""
         where = "" if include_silent else "where silent = 0"
         rows = self.db.execute(
-            f"select id, rule_id, kind, symbol, bar_time, values_json, text, fired_at from alerts {where} "
-            "order by bar_time desc, id desc limit ?",
-            [limit],
+            f"select {_ALERT_COLUMNS} from alerts {where} order by bar_time desc, id desc limit ?", [limit],
         ).fetchall()
-        keys = ("id", "rule_id", "kind", "symbol", "bar_time", "values", "text", "fired_at")
-        out = []
-        for row in rows:
-            item = dict(zip(keys, row))
-            item["values"] = json.loads(item["values"] or "{}")
-            out.append(item)
-        return out
+        return [_recorded_alert(row) for row in rows]
 
     def alert_count(self, include_silent: bool = False) -> int:
         """Return how many alerts were recorded."""
@@ -460,13 +453,13 @@ class Store:
         with self.transaction():
             return self.db.execute("delete from mutes where subscription_id = ?", [subscription_id]).rowcount
 
-    def mutes(self, subscription_id: int, now: datetime) -> list[dict[str, Any]]:
+    def mutes(self, subscription_id: int, now: datetime) -> list[Mute]:
         """Return a subscription's mutes still in force."""
         rows = self.db.execute(
             "select rule_id, symbol, until from mutes where subscription_id = ? and until > ? order by until",
             [subscription_id, _iso(now)],
         ).fetchall()
-        return [{"rule_id": r, "symbol": s, "until": _parse(u)} for r, s, u in rows]
+        return [Mute(rule, symbol, _parse(until)) for rule, symbol, until in rows]
 
     # --- feed health and settings --------------------------------------------------------------
     def record_poll(self, feed: str, now: datetime, error: str | None = None) -> None:
@@ -486,9 +479,12 @@ class Store:
                     [feed, _iso(now), error[:500]],
                 )
 
-    def feed_health(self) -> list[dict[str, Any]]:
-        """Return the last poll outcome of every feed."""
-        return list(self.db["feed_health"].rows)
+    def feed_health(self) -> list[FeedPolls]:
+        """Return how every feed's polls went, by feed name."""
+        rows = self.db.execute(
+            "select feed, last_ok_at, last_error_at, last_error, failures from feed_health order by rowid").fetchall()
+        return [FeedPolls(feed, _parse(ok) if ok else None, _parse(failed) if failed else None, error or "",
+                          failures or 0) for feed, ok, failed, error, failures in rows]
 
     def setting(self, key: str, default: str | None = None) -> str | None:
         """Read a persisted setting (e.g. paused)."""
@@ -579,3 +575,12 @@ def _subscription(row: Sequence[Any]) -> Subscription:
         sid, channel, chat_id, thread_id or "", tuple(json.loads(rules or "[]")), tuple(json.loads(symbols or "[]")),
         bool(active),
     )
+
+
+_ALERT_COLUMNS = "id, dedup_key, rule_id, kind, symbol, bar_time, values_json, text, fired_at"
+
+
+def _recorded_alert(row: Sequence[Any]) -> RecordedAlert:
+    alert_id, dedup_key, rule_id, kind, symbol, bar_time, values, text, fired_at = row
+    return RecordedAlert(alert_id, dedup_key, rule_id, kind, symbol, _parse(bar_time), json.loads(values or "{}"),
+                         text or "", _parse(fired_at) if fired_at else None)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from alerts.durations import parse_duration
 from alerts.errors import RiskonError
-from alerts.events import AlertEvent
 from alerts.messages import format_price
 from bot.commands import status as view
 from bot.commands.specs import (
@@ -117,8 +116,8 @@ async def list_subscription(runtime: CommandRuntime, ctx: CommandContext, args: 
         return Reply(f"{_here(ctx).capitalize()} is not subscribed. /subscribe to get alerts.")
     lines = [f"Subscribed {_here(ctx)}: {_describe_filters(current)}."]
     for mute in runtime.store.mutes(current.id, runtime.now()):
-        what = " ".join(x for x in (mute["rule_id"], mute["symbol"]) if x) or "everything"
-        lines.append(f"Muted: {what} until {mute['until']:%Y-%m-%d %H:%M} UTC")
+        what = " ".join(x for x in (mute.rule_id, mute.symbol) if x) or "everything"
+        lines.append(f"Muted: {what} until {mute.until:%Y-%m-%d %H:%M} UTC")
     return Reply("\n".join(lines))
 
 
@@ -132,7 +131,7 @@ async def list_alerts(runtime: CommandRuntime, ctx: CommandContext, args: list[s
     alerts = runtime.store.recent_alerts(count)
     if not alerts:
         return Reply("No alerts yet.")
-    return Reply("\n\n".join(a["text"] for a in alerts))
+    return Reply("\n\n".join(a.text for a in alerts))
 
 
 async def describe_rules(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:
@@ -188,10 +187,8 @@ async def draw_chart(runtime: CommandRuntime, ctx: CommandContext, args: list[st
     bars = store.load_bars(symbol.id)
     if not bars:
         return Reply(f"No bars of {symbol.id} stored yet.")
-    alerts = [a for a in store.recent_alerts(200) if a["symbol"] == symbol.id]
-    if alerts:
-        events = [AlertEvent(a["rule_id"], a["kind"], a["symbol"], datetime.fromisoformat(a["bar_time"]), a["values"])
-                  for a in alerts]
+    events = [a.event() for a in store.recent_alerts(200) if a.symbol == symbol.id]
+    if events:
         # Drawing takes a moment of CPU: off the event loop, so alerts and other commands keep flowing.
         png = await asyncio.to_thread(
             charts.alert_chart, events[0], bars, events=events[1:], flows=view.last_year_flows(store, symbol.id, now) or (),
@@ -238,9 +235,9 @@ async def report_health(runtime: CommandRuntime, ctx: CommandContext, args: list
     counts = runtime.store.outbox_counts()
     lines.append("Outbox: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     lines.append(f"Alerts recorded: {runtime.store.alert_count()}")
-    for row in runtime.store.feed_health():
-        if row.get("last_error"):
-            lines.append(f"Last error of {row['feed']}: {row['last_error'][:200]}")
+    for polls in runtime.store.feed_health():
+        if polls.last_error:
+            lines.append(f"Last error of {polls.feed}: {polls.last_error[:200]}")
     return Reply("\n".join(lines))
 
 

@@ -68,11 +68,11 @@ def health_summary(runtime: HealthView, now: datetime) -> list[str]:
     """Say whether alerting runs, each feed's last good poll, deliveries pending, and what is degraded."""
     store = runtime.store
     lines = ["Bot: PAUSED (alerts recorded, not sent)" if runtime.paused else "Bot: running"]
-    for row in store.feed_health():
-        ok = row.get("last_ok_at")
-        when = f"last good poll {age(now - datetime.fromisoformat(ok))} ago" if ok else "no good poll yet"
-        failing = f", {row['failures']} failures in a row" if row.get("failures") else ""
-        lines.append(f"Feed {row['feed']}: {when}{failing}")
+    for polls in store.feed_health():
+        ok = polls.last_ok_at
+        when = f"last good poll {age(now - ok)} ago" if ok else "no good poll yet"
+        failing = f", {polls.failures} failures in a row" if polls.failures else ""
+        lines.append(f"Feed {polls.feed}: {when}{failing}")
     counts = store.outbox_counts()
     lines.append(f"Deliveries pending: {counts.get('pending', 0) + counts.get('retrying', 0)}")
     return lines + _degraded(runtime, now)

@@ -76,7 +76,7 @@ async def live_path_alerts(config, market: Path, start: date | None = None) -> l
         assert polls <= feed.day_count + 1, "the replay did not finish"
     rows = store.recent_alerts(1_000_000, include_silent=False)[::-1]
     store.close()
-    return [(r["rule_id"], r["kind"], r["symbol"], r["bar_time"], r["values"]) for r in rows]
+    return [(r.rule_id, r.kind, r.symbol, r.bar_time.isoformat(), r.values) for r in rows]
 
 
 async def test_one_truth_backtest_gives_exactly_the_alerts_of_the_live_bar_by_bar_path(

@@ -58,7 +58,7 @@ async def test_replayed_highs_reach_each_subscribed_channel_and_webhook_once(mar
     await fake.stop()
 
     alerts = store.recent_alerts(100)
-    rut = [a for a in alerts if a["symbol"] == "^RUT"]
+    rut = [a for a in alerts if a.symbol == "^RUT"]
     assert rut, "the replay crosses ^RUT's August 2026 highs"
     titles = lambda channel_id: [m.embeds[0]["title"] for m in fake.sent_to(channel_id)]  # noqa: E731
     assert len(titles(everything["id"])) == len(alerts)  # a thread's messages go to the thread's own id

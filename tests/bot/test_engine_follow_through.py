@@ -36,8 +36,8 @@ BTC = [bar(0, 150)] + [bar(d, 90) for d in range(1, 41)] + [Bar(DAY0 + timedelta
 
 
 def follow_alerts(store: Store) -> list[tuple[str, str, dict]]:
-    return [(a["symbol"], a["bar_time"][:10], a["values"]) for a in store.recent_alerts(100, include_silent=True)
-            if a["rule_id"] == "crypto_follow"]
+    return [(a.symbol, f"{a.bar_time:%Y-%m-%d}", a.values) for a in store.recent_alerts(100, include_silent=True)
+            if a.rule_id == "crypto_follow"]
 
 
 def test_a_leader_polled_apart_from_the_follower_still_opens_the_window():

@@ -34,7 +34,7 @@ def run(policy: NotifyPolicy, cut: int | None = None) -> tuple[list[str], int]:
     for part in parts:  # a new engine per part: a restart
         report = Engine(store, [RuleBinding(rule, ("X",), policy)], ["X"]).ingest({"X": part}, DAY0 + timedelta(days=30), live)
         suppressed += report.suppressed
-    days = sorted(a["bar_time"][:10] for a in store.recent_alerts(50, include_silent=True))
+    days = sorted(f"{a.bar_time:%Y-%m-%d}" for a in store.recent_alerts(50, include_silent=True))
     return days, suppressed
 
 

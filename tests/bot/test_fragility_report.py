@@ -66,7 +66,7 @@ def test_a_new_high_on_a_small_cap_symbol_carries_the_line_and_a_coin_does_not(s
     bars = rising(12, datetime(2026, 9, 10, tzinfo=timezone.utc))
     report = engine.ingest({"^RUT": bars, "BTC": bars}, SNAPSHOT_DAY, live_since=datetime(2026, 9, 1,
                                                                                         tzinfo=timezone.utc))
-    texts = {(a["symbol"], a["bar_time"][:10]): a["text"] for a in store.recent_alerts(50)}
+    texts = {(a.symbol, f"{a.bar_time:%Y-%m-%d}"): a.text for a in store.recent_alerts(50)}
     assert report.alerts
     assert LINE in texts[("^RUT", "2026-09-21")] and LINE in texts[("^RUT", "2026-09-19")]
     # No look-ahead: a high before the snapshot's day says nothing of it.
@@ -79,7 +79,7 @@ def test_a_snapshot_over_a_month_old_is_not_appended(store, config):
     engine = Engine(store, config.bindings(), ["^RUT"], note_for=lambda e: alert_note(store, config, e))
     bars = rising(3, SNAPSHOT_DAY.replace(hour=0) + timedelta(days=30))  # the first bar only sets the high
     engine.ingest({"^RUT": bars}, SNAPSHOT_DAY, live_since=datetime(2026, 9, 1, tzinfo=timezone.utc))
-    texts = {a["bar_time"][:10]: a["text"] for a in store.recent_alerts(50)}
+    texts = {f"{a.bar_time:%Y-%m-%d}": a.text for a in store.recent_alerts(50)}
     assert LINE in texts["2026-10-20"] and "Unprofitable" not in texts["2026-10-21"]
 
 

@@ -56,7 +56,7 @@ channels:
     await fake.stop()
 
     alerts = store.recent_alerts(100)
-    rut = [a for a in alerts if a["symbol"] == "^RUT"]
+    rut = [a for a in alerts if a.symbol == "^RUT"]
     assert rut, "the replay crosses ^RUT's August 2026 highs"
     sent = fake.sent[confirmations:]
     to = lambda chat, thread=None: [m.text for m in sent if m.chat_id == chat and m.thread_id == thread]  # noqa: E731

@@ -144,3 +144,29 @@ def test_a_chat_newer_alert_waits_behind_an_older_one_that_waits_to_retry(store)
     assert [(d.chat_id, d.text) for d in due] == [("2", "older"), ("2", "newer")]
     later = store.due_deliveries(NOW + timedelta(minutes=10))
     assert [(d.chat_id, d.text) for d in later if d.chat_id == "1"] == [("1", "older"), ("1", "newer")]
+
+
+def test_recorded_alerts_read_back_as_typed_rows_that_give_back_their_event(store):
+    later = AlertEvent("rut_flip", "resistance_flip", "^RUT", utc(2024, 11, 26), {"level": 2442.74}, "2442.74")
+    store.record_alert(EVENT, "first text", NOW)
+    store.record_alert(later, "second text", NOW + timedelta(days=1))
+    newest, oldest = store.recent_alerts()
+    assert (newest.rule_id, newest.bar_time, newest.text, newest.dedup_key) == (
+        "rut_flip", utc(2024, 11, 26), "second text", later.dedup_key)
+    assert newest.fired_at == NOW + timedelta(days=1)
+    assert oldest.event() == EVENT
+    assert store.last_alert("rut_flip", "^RUT") == newest and store.last_alert("rut_flip", "BTC") is None
+
+
+def test_mutes_and_feed_polls_read_back_as_typed_rows(store):
+    subscription = store.subscribe("telegram", "1")
+    store.mute(subscription.id, NOW + timedelta(hours=6), symbol="BTC")
+    assert [(m.rule_id, m.symbol, m.until) for m in store.mutes(subscription.id, NOW)] == [
+        (None, "BTC", NOW + timedelta(hours=6))]
+    store.record_poll("yahoo", NOW)
+    store.record_poll("binance", NOW, "ConnectionError: refused")
+    store.record_poll("binance", NOW + timedelta(minutes=1), "ConnectionError: refused")
+    yahoo, binance = store.feed_health()
+    assert (yahoo.feed, yahoo.last_ok_at, yahoo.failures) == ("yahoo", NOW, 0)
+    assert (binance.last_ok_at, binance.last_error_at, binance.failures) == (None, NOW + timedelta(minutes=1), 2)
+    assert binance.last_error == "ConnectionError: refused"
