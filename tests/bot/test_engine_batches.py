@@ -31,7 +31,7 @@ def daily_polls(market_data, start: str = "2017-01-01", end: str = "2022-12-31")
 
 def engine(store: Store) -> Engine:
     config = load_config(REPO / "config.yaml")
-    return Engine(store, config.build_rules(), [s.id for s in config.symbols], flows_of=store.load_flows)
+    return Engine(store, config.bindings(), [s.id for s in config.symbols], flows_of=store.load_flows)
 
 
 def recorded(store: Store) -> dict[str, list]:
@@ -89,7 +89,7 @@ def test_a_failed_batch_leaves_nothing_half_written(market_data):
         return store.load_flows(symbol)
 
     config = load_config(REPO / "config.yaml")
-    batch_engine = Engine(store, config.build_rules(), [s.id for s in config.symbols], flows_of=flows)
+    batch_engine = Engine(store, config.bindings(), [s.id for s in config.symbols], flows_of=flows)
     batch_engine.ingest_cycles(polls[:100], LIVE_SINCE)
     before = recorded(store)
     failing[0] = True
