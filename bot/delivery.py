@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
 from alerts.policy import group_alerts, merged_text
+from bot.backoff import backoff_seconds
 from bot.notifiers.base import ChatTarget, Notifier, OutgoingAlert, SendOutcome
 from storage import Delivery, Store
 from storage.db import StorageError
@@ -40,9 +41,8 @@ class DrainReport:
 
 def retry_delay(attempts: int, base: float, cap: float, retry_after: float | None, rng: random.Random) -> float:
     """Return seconds before the next attempt: the service's retry-after if given, else capped backoff with jitter."""
-    backoff = min(cap, base * (2 ** max(attempts - 1, 0)))
-    delay = backoff * (0.5 + rng.random() / 2)
-    return max(delay, retry_after or 0.0)  # sending before the service allows would only earn another 429
+    # Sending before the service allows would only earn another 429.
+    return max(backoff_seconds(attempts, base, cap, rng), retry_after or 0.0)
 
 
 class Dispatcher:

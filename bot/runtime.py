@@ -11,6 +11,7 @@ from typing import Callable, Mapping, Sequence, TextIO
 
 from alerts.bars import Bar
 from alerts.events import AlertEvent
+from bot.backoff import backoff_seconds
 from bot.charts import AlertCharts
 from bot.commands.specs import CommandRateLimit
 from bot.config import Config, load_config
@@ -303,8 +304,7 @@ class Runtime:
         health.failed_polls += 1
         health.last_error = f"{type(exc).__name__}: {exc}"[:300]
         every = self.config.feeds[name].every_seconds if name in self.config.feeds else 60.0
-        delay = min(self.config.schedule.backoff_max_seconds, every * 2 ** (health.failures - 1))
-        delay *= 0.8 + 0.4 * self.rng.random()
+        delay = backoff_seconds(health.failures, every, self.config.schedule.backoff_max_seconds, self.rng)
         health.next_try = now + timedelta(seconds=delay)
         # Logged once per backoff step, not on every tick.
         log.warning("feed %s failed (%d in a row): %s; next try in %.0f s", name, health.failures, health.last_error, delay)

@@ -12,6 +12,7 @@ from typing import Iterable, Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.bars import Bar, bar_problem
+from bot.backoff import backoff_seconds
 
 log = logging.getLogger("riskon.feeds.quality")
 
@@ -239,8 +240,7 @@ class Backoff:
         """Record a failure; return when to try again (full jitter over the doubled delay)."""
         count = self.failures.get(key, 0) + 1
         self.failures[key] = count
-        delay = min(self.max_seconds, self.base_seconds * 2 ** (count - 1))
-        delay = self.rng.uniform(delay / 2, delay)
+        delay = backoff_seconds(count, self.base_seconds, self.max_seconds, self.rng)
         if retry_after is not None and retry_after > 0:
             delay = max(delay, min(float(retry_after), self.max_seconds))
         at = now + timedelta(seconds=delay)
