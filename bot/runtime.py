@@ -376,4 +376,4 @@ class Runtime:
             except Exception as exc:
                 log.warning("feed %s did not close cleanly: %s", name, exc)
         await self.dispatcher.record_held_outcomes()
-        await asyncio.get_running_loop().run_in_executor(None, self.database.close)
+        await self.database.close()

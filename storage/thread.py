@@ -48,9 +48,9 @@ class DatabaseThread:
         else:
             self._executor.submit(work)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Finish the queued work, close the thread's connection and end the thread."""
         if self._executor is not None:
-            self._executor.submit(self.store.close).result()
-            self._executor.shutdown(wait=True)
+            await asyncio.wrap_future(self._executor.submit(self.store.close))
+            self._executor.shutdown(wait=True)  # idle by now: the thread ends at once
             self._executor = None

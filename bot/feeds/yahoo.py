@@ -197,6 +197,8 @@ class YahooFeed:
             self.add_symbol(symbol)
         self.session = yahoo_session(settings.base_url, settings.timeout_seconds)
         self.pool = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix=f"yahoo-{name}")
+        # Its own thread: the download pool's threads are counted against the requests' time limits.
+        self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"yahoo-{name}-parse")
         self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
         self._calendar: Any = None
@@ -291,9 +293,8 @@ class YahooFeed:
             self.backoff.succeeded(symbol)
             previous = newest_stored(self.store, symbol) if last is not None else None
             # Decades of rows on a first start take seconds to turn into bars: not on the event loop.
-            # (The default executor: the download pool's threads are counted for the time limits.)
             parsed, screened = await asyncio.get_running_loop().run_in_executor(
-                None, self._screened, symbol, outcome, now, clock, previous)
+                self._parser, self._screened, symbol, outcome, now, clock, previous)
             if screened.kept:
                 bars[symbol] = list(screened.kept)
             # Published means Yahoo served it (a jump held back for a second look is published all the same).
@@ -406,6 +407,7 @@ class YahooFeed:
     async def close(self) -> None:
         """Stop the worker threads and the HTTP session."""
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self._parser.shutdown(wait=True)
         try:
             self.session.close()
         except Exception:
