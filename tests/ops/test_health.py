@@ -35,6 +35,11 @@ class Clock:
         return self.now
 
 
+# The smallest valid config: a config without rules is refused (the bot would never alert).
+ONE_RULE = ("\nfeeds: {f: {kind: replay, path: /tmp}}\nsymbols: [{id: X, feed: f}]\n"
+            "rules: [{id: r, kind: new_ath, symbols: [X]}]\n")
+
+
 def write_csv(folder: Path, stem: str, first: date, closes: list[float]) -> None:
     lines = ["date,open,high,low,close,volume"]
     for offset, close in enumerate(closes):
@@ -67,13 +72,13 @@ async def metrics(server: HealthServer) -> dict[tuple[str, tuple], float]:
 
 
 def test_the_endpoint_is_off_by_default_and_bound_to_loopback():
-    config = parse_config("{}", env={})
+    config = parse_config(ONE_RULE, env={})
     assert config.health.enabled is False
     assert config.health.host == "127.0.0.1" and config.health.port == 9108
 
 
 async def test_disabled_endpoint_binds_nothing(tmp_path):
-    config = parse_config("health: {enabled: false, port: 0}", env={})
+    config = parse_config("health: {enabled: false, port: 0}" + ONE_RULE, env={})
     store = Store.memory()
     runtime = Runtime(config, store, console_stream=io.StringIO())
     assert await start_health(runtime) is None
@@ -232,6 +237,7 @@ async def test_two_runtimes_keep_their_own_registries(tmp_path):
     try:
         for name in ("first", "second"):
             config = parse_config(f"feeds: {{{name}: {{kind: replay, path: '{tmp_path}'}}}}\n"
+                                  f"symbols: [{{id: X, feed: {name}}}]\nrules: [{{id: r, kind: new_ath, symbols: [X]}}]\n"
                                   "health: {enabled: true, port: 0}", env={})
             store = Store.memory()
             stores.append(store)
@@ -256,7 +262,7 @@ async def test_a_taken_port_is_logged_and_the_bot_runs_on(caplog):
     port = taken.getsockname()[1]
     store = Store.memory()
     try:
-        runtime = Runtime(parse_config(f"health: {{enabled: true, port: {port}}}", env={}), store,
+        runtime = Runtime(parse_config(f"health: {{enabled: true, port: {port}}}" + ONE_RULE, env={}), store,
                           console_stream=io.StringIO())
         assert await start_health(runtime) is None
     finally:
