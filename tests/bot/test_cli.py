@@ -20,7 +20,7 @@ def riskon(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Complet
                           timeout=120, env={**os.environ, **(env or {})})
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["replay"], ["check-config"], ["backtest"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["replay"], ["check-config"], ["backtest"], ["send-test"]])
 def test_every_command_has_help(command, tmp_path):
     result = riskon(*command, "--help", cwd=tmp_path)
     assert result.returncode == 0
