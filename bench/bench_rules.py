@@ -3,7 +3,8 @@
 Run alone:  RISKON_MARKET_DATA=../shared/data/market /work/venv/bin/python bench/bench_rules.py
 It steps every rule kind (with the parameters of the default config.yaml) over 40 symbols of 40 years
 of daily bars, the way the engine does (state through JSON, a `lookback` window, the cycle's events, the
-fund's whole flow history), and times the 120 bars that follow 1, 10 and 40 years of history.
+fund's flows known at that bar), and times the 120 bars that follow 1, 10 and 40 years of history; then the
+engine's own read of a fund's flows after 1, 10 and 40 years.
 The 40 symbols are synthesised from the real CSVs: each repeats a real series' daily moves (with its own
 offset) back as far as 40 years needs, so their paths are realistic and all different.
 """
@@ -122,6 +123,9 @@ def run(market: dict[str, list[Bar]], checkpoints: Sequence[int]) -> dict[tuple[
     timed: dict[tuple[str, int], list[float]] = {}
     for i in range(length):
         checkpoint = next((c for c in checkpoints if c <= i < c + MEASURED_BARS), None)
+        # The flows known at this bar: N years of history has N years of flows (outside the timed part; the
+        # engine's own read of them is timed apart, in flow_read_cost).
+        known = {s: flows[s][:i + 1] for s in symbols} if checkpoint is not None else flows
         cycle: list[AlertEvent] = []
         spent = {label: 0 for label, _, _ in rules}
         for symbol in symbols:
@@ -133,7 +137,7 @@ def run(market: dict[str, list[Bar]], checkpoints: Sequence[int]) -> dict[tuple[
                 started = time.perf_counter_ns()
                 ctx = RuleContext(
                     recent=tuple(window)[-rule.lookback:] if rule.lookback else (),
-                    cycle_events=tuple(cycle), recent_events=tuple(recent_events), flows=flows[symbol],
+                    cycle_events=tuple(cycle), recent_events=tuple(recent_events), flows=known[symbol],
                     bars_of=lambda other: tuple(windows.get(other, ())),
                 )
                 key = (rule.rule_id, symbol)
@@ -152,6 +156,23 @@ def run(market: dict[str, list[Bar]], checkpoints: Sequence[int]) -> dict[tuple[
     return {key: statistics.median(values) for key, values in timed.items()}
 
 
+def flow_read_cost(years: int, reads: int = 30) -> float:
+    """Return the median milliseconds of the engine's read of one fund's flows (Store.load_flows) after N years."""
+    from storage import Store
+
+    store = Store.memory()
+    end = datetime(2026, 9, 25, tzinfo=timezone.utc)
+    days = [end - timedelta(days=i) for i in range(years * BARS_PER_YEAR)][::-1]
+    store.upsert_flows("IWM", [(d, -4e8 * math.sin(i / 17.0), None, None, "bench") for i, d in enumerate(days)], end)
+    times = []
+    for _ in range(reads):
+        started = time.perf_counter()
+        store.load_flows("IWM")
+        times.append(time.perf_counter() - started)
+    store.close()
+    return statistics.median(times) * 1000
+
+
 def main(symbols: int = SYMBOLS, years: Sequence[int] = YEARS) -> list[tuple[str, str]]:
     """Run the benchmark and return (figure name, value text) pairs."""
     folder = os.environ.get("RISKON_MARKET_DATA")
@@ -168,6 +189,9 @@ def main(symbols: int = SYMBOLS, years: Sequence[int] = YEARS) -> list[tuple[str
         cells = ", ".join(f"{y}y {v:.1f} µs" for y, v in zip(years, per_year))
         figures.append((f"rule cost {label}: per symbol-bar", cells))
         figures.append((f"rule cost {label}: {max(years)}y / {min(years)}y", f"{per_year[-1] / per_year[0]:.2f}x"))
+    reads = [flow_read_cost(y) for y in years]
+    figures.append(("engine's flow read (Store.load_flows, once per batch per fund): per read",
+                    ", ".join(f"{y}y {ms:.2f} ms" for y, ms in zip(years, reads))))
     return figures
 
 
