@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -81,7 +81,12 @@ class SymbolConfig(Section):
     id: str = Field(min_length=1, max_length=40, description="riskon's name for it: ^RUT, IWN, BTC, ALTS")
     feed: str = Field(description="the feed (by name) that serves its bars")
     source: str | None = Field(None, description="the feed's own name for it (default: id)")
-    csv: str | None = Field(None, description="file stem in a --data folder (default: id without ^, / as -)")
+    csv: str | list[str] | None = Field(
+        None, description="file stem in a --data folder (default: id without ^, / as -), or a list of stems "
+        "stitched into one history, the main source last (it wins where they overlap)")
+    listed: date | None = Field(
+        None, description="the day the asset began trading: a history starting later says 'highest since' its "
+        "first day, never 'all-time'")
     asset_class: Literal["index", "etf", "crypto", "composite", "breadth"] = Field(
         "index", description="breadth: a share of an index's members (the fragility feed's series), in percent")
     history_feed: str | None = Field(None, description="a feed with a longer history to backfill from")
@@ -92,10 +97,24 @@ class SymbolConfig(Section):
         """Return the symbol's name at its feed."""
         return self.source or self.id
 
+    @field_validator("csv")
+    @classmethod
+    def _check_csv(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and (not value or not all(stem.strip() for stem in value)):
+            raise ValueError("give at least one file stem, none of them empty")
+        return value
+
+    @property
+    def csv_stems(self) -> list[str]:
+        """Return the CSV file stems of the symbol's history, the main source last."""
+        if isinstance(self.csv, list):
+            return list(self.csv)
+        return [self.csv or self.id.lstrip("^").replace("/", "-")]
+
     @property
     def csv_stem(self) -> str:
-        """Return the CSV file stem used by replay and backtest."""
-        return self.csv or self.id.lstrip("^").replace("/", "-")
+        """Return the CSV file stem of the symbol's main source (the last of `csv_stems`)."""
+        return self.csv_stems[-1]
 
 
 class RuleConfig(Section):

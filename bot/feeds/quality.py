@@ -1,4 +1,4 @@
-"""Data quality shared by every live feed: bad bars dropped, spikes held back, stale symbols marked, backoff."""
+"""Data quality shared by every feed (live, replay, backtest history): bad bars dropped, spikes held back, stale symbols marked, backoff."""
 
 from __future__ import annotations
 
@@ -68,6 +68,7 @@ def screen_bars(
     previous: Bar | None = None,
     spike_pct: float = 20.0,
     feed: str = "",
+    where: Mapping[datetime, str] | None = None,
 ) -> Screened:
     """Drop impossible, future, out-of-order and reverting-spike bars; hold back a jump not yet confirmed.
 
@@ -75,6 +76,7 @@ def screen_bars(
     the reference for the first spike check. A final bar that jumps more than `spike_pct` is judged by the next
     final bar: if that one returns to within half the threshold of the price before the jump, the jump was a bad
     print and is dropped; if there is no next final bar yet, it is held back (not returned) until there is.
+    `where` names each bar's origin (file:line of a CSV history) for the log.
     """
     dropped: list[tuple[Bar, str]] = []
     held: list[tuple[Bar, str]] = []
@@ -135,7 +137,7 @@ def screen_bars(
             else:
                 kept.append(bar)
     result = Screened(tuple(kept), tuple(dropped), tuple(held))
-    log_screened(feed, symbol, result)
+    log_screened(feed, symbol, result, where)
     return result
 
 
@@ -151,12 +153,15 @@ def _wick_problem(bar: Bar, reference: float | None, threshold: float) -> str | 
     return None
 
 
-def log_screened(feed: str, symbol: str, screened: Screened) -> None:
-    """Log every dropped or held bar with its reason."""
+def log_screened(feed: str, symbol: str, screened: Screened, where: Mapping[datetime, str] | None = None) -> None:
+    """Log every dropped or held bar with its reason (and its file:line when known)."""
+    def origin(bar: Bar) -> str:
+        return f" ({where[bar.time]})" if where and bar.time in where else ""
+
     for bar, reason in screened.dropped:
-        log.warning("%s %s: dropped bar %s: %s", feed, symbol, bar.time.isoformat(), reason)
+        log.warning("%s %s: dropped bar %s%s: %s", feed, symbol, bar.time.isoformat(), origin(bar), reason)
     for bar, reason in screened.held:
-        log.info("%s %s: held back bar %s: %s", feed, symbol, bar.time.isoformat(), reason)
+        log.info("%s %s: held back bar %s%s: %s", feed, symbol, bar.time.isoformat(), origin(bar), reason)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from alerts.bars import Bar, bar_problem
 from alerts.errors import RiskonError
 from bot.feeds.base import FeedResult
+from bot.feeds.history import DEFAULT_STITCH_TOLERANCE_PCT, load_symbol_history
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,13 @@ class ReplaySettings(BaseModel):
     path: str = Field(description="folder of daily CSVs: date,open,high,low,close,volume; file stem = symbol's csv name")
     start: date | None = Field(None, description="replay from this date; earlier bars are history (silent backfill)")
     end: date | None = Field(None, description="stop after this date")
+    stitch_tolerance_pct: float = Field(
+        DEFAULT_STITCH_TOLERANCE_PCT, gt=0, le=100,
+        description="a symbol with several CSV sources: closes on their common days must agree within this %; "
+        "each disagreement is logged as a data problem (the later source is kept)")
+    spike_pct: dict[str, float] = Field(
+        default_factory=dict, description="per asset class: a one-bar move above this % that reverts is dropped "
+        "as a bad print, as in the live feeds (defaults: index 12, etf 15, crypto 40, composite 30)")
 
 
 class ReplayError(RiskonError):
@@ -33,8 +41,15 @@ class ReplayError(RiskonError):
 
 def read_daily_csv(path: Path) -> tuple[list[Bar], list[str]]:
     """Read a daily OHLCV CSV into bars, returning the bad rows as messages instead of raising."""
+    bars, problems, _ = read_daily_csv_lines(path)
+    return bars, problems
+
+
+def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetime, int]]:
+    """Read a daily OHLCV CSV into bars, the bad rows as messages, and each bar's line number in the file."""
     bars: list[Bar] = []
     problems: list[str] = []
+    lines: dict[datetime, int] = {}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = {"date", "open", "high", "low", "close"} - set(reader.fieldnames or ())
@@ -58,7 +73,8 @@ def read_daily_csv(path: Path) -> tuple[list[Bar], list[str]]:
                 continue
             previous = moment
             bars.append(bar)
-    return bars, problems
+            lines[moment] = line
+    return bars, problems, lines
 
 
 class ReplayFeed:
@@ -67,8 +83,9 @@ class ReplayFeed:
     def __init__(self, name: str, settings: ReplaySettings, symbols: Sequence[Any]) -> None:
         self.name = name
         self.settings = settings
-        self._stems = {s.id: s.csv_stem for s in symbols}
+        self._symbols = list(symbols)
         self._bars: dict[str, list[Bar]] = {}
+        self.truncated_since: dict[str, datetime] = {}
         self._times: dict[str, list[datetime]] = {}
         self._days: list[datetime] = []
         self._cursor = -1  # index into _days of the last day served
@@ -76,22 +93,23 @@ class ReplayFeed:
         self.problems: list[str] = []
 
     def load(self) -> None:
-        """Read every symbol's CSV (once); symbols without a file are reported, not fatal."""
+        """Read every symbol's history (once): its CSVs stitched and screened; a missing file is reported."""
         if self.loaded:
             return
         folder = Path(self.settings.path)
         if not folder.is_dir():
             raise ReplayError(f"replay folder {folder} does not exist")
         days: set[datetime] = set()
-        for symbol, stem in self._stems.items():
-            path = folder / f"{stem}.csv"
-            if not path.exists():
-                self.problems.append(f"{symbol}: no file {path.name} in {folder}")
+        for config in self._symbols:
+            history = load_symbol_history(folder, config, self.settings.spike_pct, self.settings.stitch_tolerance_pct)
+            self.problems.extend(history.problems)
+            if not history.bars:
                 continue
-            bars, problems = read_daily_csv(path)
-            self.problems.extend(problems)
-            self._bars[symbol] = bars
-            self._times[symbol] = [b.time for b in bars]
+            symbol = config.id
+            self._bars[symbol] = history.bars
+            self._times[symbol] = [b.time for b in history.bars]
+            if history.truncated_since is not None:
+                self.truncated_since[symbol] = history.truncated_since
             days.update(self._times[symbol])
         start = _utc(self.settings.start)
         end = _utc(self.settings.end)
@@ -103,6 +121,11 @@ class ReplayFeed:
         self.loaded = True
         for problem in self.problems:
             log.warning("replay %s: %s", self.name, problem)
+
+    def closes(self, symbol: str) -> dict[date, float]:
+        """Return a symbol's daily closes over the whole replayed history (the NAV stand-in for flows)."""
+        self.load()
+        return {b.time.date(): b.close for b in self._bars.get(symbol, ())}
 
     @property
     def exhausted(self) -> bool:
@@ -156,7 +179,8 @@ class ReplayFeed:
             hi = bisect.bisect_right(times, upto)
             if hi > lo:
                 out[symbol] = self._bars[symbol][lo:hi]
-        return FeedResult(bars=out)
+        truncated = {s: t for s, t in self.truncated_since.items() if s in symbols}
+        return FeedResult(bars=out, truncated_since=truncated)
 
     async def close(self) -> None:
         """Release nothing: the files are read once."""

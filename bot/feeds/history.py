@@ -1,0 +1,137 @@
+"""A symbol's daily history from CSV files: several sources stitched, the main one last, screened like live.
+
+`riskon replay` and `riskon backtest --data` both read history through `load_symbol_history`, so a
+symbol's bars (which file serves which day, which bars are dropped as bad prints) are the same in both.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from alerts.bars import Bar
+from bot.feeds.quality import DEFAULT_SPIKE_PCT, screen_bars
+
+log = logging.getLogger("riskon.feeds.history")
+
+# Screening history has no "now": every bar of a file is in the past.
+FAR_FUTURE = datetime(9000, 1, 1, tzinfo=timezone.utc)
+DEFAULT_STITCH_TOLERANCE_PCT = 5.0
+SHOWN_DISAGREEMENTS = 3  # worst overlap days named in the problem line
+
+
+@dataclass
+class SymbolHistory:
+    """One symbol's bars, oldest first, where each came from, and what was wrong with the input."""
+
+    symbol: str
+    bars: list[Bar] = field(default_factory=list)
+    # Data problems, each naming file:line: bad rows, spikes dropped, sources disagreeing on their overlap.
+    problems: list[str] = field(default_factory=list)
+    # Set when the history is known to start after the asset began trading (`listed:` before the first bar):
+    # its highs are "the highest since" this day, never "all-time".
+    truncated_since: datetime | None = None
+    # (file name, first day, last day) each source serves in the stitched history, oldest first.
+    spans: list[tuple[str, date, date]] = field(default_factory=list)
+
+
+def csv_stems(symbol: Any) -> list[str]:
+    """Return a symbol's CSV file stems, oldest source first (its `csv` is one stem or a list)."""
+    stems = getattr(symbol, "csv_stems", None)
+    if stems is not None:
+        return list(stems)
+    return [symbol.csv_stem]
+
+
+def load_symbol_history(
+    folder: str | Path,
+    symbol: Any,
+    spike_pct: Mapping[str, float] | None = None,
+    tolerance_pct: float = DEFAULT_STITCH_TOLERANCE_PCT,
+) -> SymbolHistory:
+    """Read, stitch and screen one configured symbol's CSV history from a folder.
+
+    `symbol` is a `SymbolConfig` (id, csv stems, asset_class, listed). The last-listed source is the main one
+    (the source live polling continues): it wins wherever it has bars. Each earlier source only fills the days
+    before or after the span of those listed after it (BTC: CryptoCompare from 2010, then Yahoo from 2014;
+    XRP: Yahoo, then Binance after Yahoo's file ends). Their closes on common days must
+    agree within `tolerance_pct`: each disagreement is reported as a data problem, never averaged away.
+    The stitched bars then go through the live feeds' screening (`quality.screen_bars`): a one-bar spike that
+    reverts is dropped and reported with its file and line.
+    Raises ReplayError when a file exists but cannot be read at all (missing columns).
+    """
+    from bot.feeds.replay import read_daily_csv_lines
+
+    folder = Path(folder)
+    history = SymbolHistory(symbol.id)
+    sources: list[tuple[str, list[Bar], dict[datetime, int]]] = []
+    for stem in csv_stems(symbol):
+        path = folder / f"{stem}.csv"
+        if not path.exists():
+            history.problems.append(f"{symbol.id}: no file {path.name} in {folder}")
+            continue
+        bars, problems, lines = read_daily_csv_lines(path)
+        history.problems.extend(f"{symbol.id}: {p}" for p in problems)
+        if bars:
+            sources.append((path.name, bars, lines))
+    if not sources:
+        return history
+    stitched, where = _stitch(symbol.id, sources, tolerance_pct, history)
+    classes = {**DEFAULT_SPIKE_PCT, **(spike_pct or {})}
+    threshold = float(classes.get(getattr(symbol, "asset_class", "index"), 20.0))
+    screened = screen_bars(symbol.id, stitched, FAR_FUTURE, None, threshold, "history", where=where)
+    for bar, reason in (*screened.dropped, *screened.held):
+        history.problems.append(f"{symbol.id}: {where.get(bar.time, '?')}: bar {bar.time.date()} left out: {reason}")
+    history.bars = list(screened.kept)
+    history.spans = _spans(history.bars, where)
+    listed = getattr(symbol, "listed", None)
+    if listed is not None and history.bars and history.bars[0].time.date() > listed:
+        history.truncated_since = history.bars[0].time
+    return history
+
+
+def _stitch(symbol: str, sources: Sequence[tuple[str, list[Bar], dict[datetime, int]]], tolerance_pct: float,
+            history: SymbolHistory) -> tuple[list[Bar], dict[datetime, str]]:
+    """Merge sources, later-listed first wins; return the bars and each bar's file:line."""
+    name, bars, lines = sources[-1]
+    merged = {b.time: b for b in bars}
+    where = {t: f"{name}:{line}" for t, line in lines.items()}
+    for name, bars, lines in reversed(sources[:-1]):
+        first, last = min(merged), max(merged)
+        winner = {t: where[t] for t in merged}
+        disagree: list[tuple[float, Bar, str]] = []
+        common = 0
+        for bar in bars:
+            if first <= bar.time <= last:
+                kept = merged.get(bar.time)
+                if kept is not None:
+                    common += 1
+                    gap = abs(bar.close / kept.close - 1) * 100
+                    if gap > tolerance_pct:
+                        disagree.append((gap, bar, winner[bar.time]))
+                continue
+            merged[bar.time] = bar
+            where[bar.time] = f"{name}:{lines[bar.time]}"
+        if disagree:
+            worst = sorted(disagree, key=lambda item: -item[0])[:SHOWN_DISAGREEMENTS]
+            shown = "; ".join(f"{b.time.date()} {gap:.1f}% ({name}:{lines[b.time]} vs {other})"
+                              for gap, b, other in worst)
+            history.problems.append(
+                f"{symbol}: {name} disagrees with the later source by more than {tolerance_pct:g}% on "
+                f"{len(disagree)} of {common} common days (the later source is kept): {shown}")
+    return [merged[t] for t in sorted(merged)], where
+
+
+def _spans(bars: Sequence[Bar], where: Mapping[datetime, str]) -> list[tuple[str, date, date]]:
+    """Return the runs of consecutive bars served by the same file."""
+    spans: list[tuple[str, date, date]] = []
+    for bar in bars:
+        name = where.get(bar.time, "?").rsplit(":", 1)[0]
+        if spans and spans[-1][0] == name:
+            spans[-1] = (name, spans[-1][1], bar.time.date())
+        else:
+            spans.append((name, bar.time.date(), bar.time.date()))
+    return spans
