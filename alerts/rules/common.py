@@ -38,6 +38,10 @@ def level_key(level: float) -> str:
     return f"{level:.10g}"
 
 
+# The first bar time assumed for a rule state saved before warm-up was tracked: it has seen its history.
+WARM_BEFORE = "1970-01-01T00:00:00+00:00"
+
+
 def iso(moment: datetime) -> str:
     """Return a bar time as text for JSON state."""
     return moment.isoformat()

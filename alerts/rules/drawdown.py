@@ -9,7 +9,8 @@ from pydantic import Field, field_validator
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
-from alerts.rules.common import iso, pct_change
+from alerts.rules.common import WARM_BEFORE, iso, parse_time, pct_change
+
 
 
 class DrawdownParams(RuleParams):
@@ -30,6 +31,12 @@ class DrawdownParams(RuleParams):
                 raise ValueError(f"threshold {threshold} must be between 0 and 100 (a percent below the high)")
         return sorted(set(value))
 
+    min_history_days: int = Field(
+        365, ge=0, le=36500,
+        description="days of history before a drawdown is news: until then the high is tracked and thresholds "
+        "crossed are noted silently",
+    )
+
 
 class Drawdown(Rule[DrawdownParams]):
     """Alert when the close first falls a threshold below the all-time high; a new high starts a new decline."""
@@ -41,15 +48,19 @@ class Drawdown(Rule[DrawdownParams]):
         """Track the high and alert on the deepest threshold newly crossed."""
         p = self.params
         if state is None or state.get("ath") is None:
-            return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": []})
+            return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": [], "first_time": iso(bar.time)})
+        # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
+        first_time = state.get("first_time") or WARM_BEFORE
         ath = float(state["ath"])
         if bar.close > ath:
-            return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": []})
+            return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": [], "first_time": first_time})
         depth = -pct_change(ath, bar.close)
         alerted = list(state.get("alerted", []))
         crossed = [t for t in p.thresholds_pct if depth >= t and t not in alerted]
-        new_state = {"ath": ath, "ath_time": state["ath_time"], "alerted": sorted(alerted + crossed)}
-        if not crossed:
+        new_state = {"ath": ath, "ath_time": state["ath_time"], "alerted": sorted(alerted + crossed),
+                     "first_time": first_time}
+        # While warming up, a crossed threshold is noted silently: the same decline is not news a year later.
+        if not crossed or (bar.time - parse_time(first_time)).days < p.min_history_days:
             return RuleStep(new_state)
         values = {
             "price": bar.close, "direction": "down", "drawdown_pct": depth, "threshold_pct": max(crossed),

@@ -10,6 +10,8 @@ from pydantic import Field
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
+from alerts.rules.common import WARM_BEFORE
+
 
 
 class NewAllTimeHighParams(RuleParams):
@@ -23,6 +25,11 @@ class NewAllTimeHighParams(RuleParams):
     )
     min_gap_days: int = Field(
         30, ge=0, le=36500, description="an ATH after this many days without one starts a fresh breakout episode (0: never)"
+    )
+    min_history_days: int = Field(
+        365, ge=0, le=36500,
+        description="days of history before a high is news: until then highs set the mark silently (the second "
+        "bar of a series is above everything before it, which says nothing)",
     )
 
 
@@ -42,14 +49,20 @@ class NewAllTimeHigh(Rule[NewAllTimeHighParams]):
         price = bar.close if params.by == "close" else bar.high
         if state is None or state.get("ath") is None:
             # The first bar has nothing earlier to beat: it sets the mark, it is not a breakout.
-            return RuleStep({"ath": price, "ath_time": bar.time.isoformat(), "last_alerted": None})
+            return RuleStep({"ath": price, "ath_time": bar.time.isoformat(), "last_alerted": None,
+                             "first_time": bar.time.isoformat()})
         previous = float(state["ath"])
         if price <= previous:  # a tie is not a new high
             return RuleStep(dict(state))
+        # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
+        first_time = state.get("first_time") or WARM_BEFORE
         previous_time = datetime.fromisoformat(state["ath_time"])
         days_since = (bar.time - previous_time).days
         fresh = params.min_gap_days > 0 and days_since >= params.min_gap_days
-        new_state = {"ath": price, "ath_time": bar.time.isoformat(), "last_alerted": state.get("last_alerted")}
+        new_state = {"ath": price, "ath_time": bar.time.isoformat(), "last_alerted": state.get("last_alerted"),
+                     "first_time": first_time}
+        if (bar.time - datetime.fromisoformat(first_time)).days < params.min_history_days:
+            return RuleStep(new_state)  # warming up: too little history to call anything a high
         last_alerted = state.get("last_alerted")
         armed = last_alerted is None or fresh or price >= float(last_alerted) * (1 + params.rearm_pct / 100)
         if not armed:

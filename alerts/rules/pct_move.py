@@ -9,7 +9,7 @@ from pydantic import Field
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
-from alerts.rules.common import iso, pct_change
+from alerts.rules.common import WARM_BEFORE, iso, parse_time, pct_change
 
 
 class PctMoveParams(RuleParams):
@@ -18,6 +18,9 @@ class PctMoveParams(RuleParams):
     bars: int = Field(5, ge=1, le=1000, description="the move is measured from the close this many bars back")
     min_pct: float = Field(10.0, gt=0, le=10000, description="alert when the move is at least this %")
     direction: Literal["up", "down", "either"] = Field("either", description="which moves alert")
+    min_history_days: int = Field(
+        0, ge=0, le=36500, description="days of history before a move is news (a new listing's first months "
+        "swing wildly); moves before that are tracked silently")
 
 
 class PctMove(Rule[PctMoveParams]):
@@ -35,15 +38,18 @@ class PctMove(Rule[PctMoveParams]):
         """Measure the move over the window; alert when it first reaches the threshold."""
         p = self.params
         active = dict((state or {}).get("active", {"up": False, "down": False}))
+        # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
+        first_time = (state or {}).get("first_time") or (WARM_BEFORE if state else iso(bar.time))
         recent = list(ctx.recent)
         if len(recent) < p.bars:
-            return RuleStep({"active": active})  # not enough history yet: no move to measure
+            return RuleStep({"active": active, "first_time": first_time})  # no move to measure yet
+        warm = (bar.time - parse_time(first_time)).days >= p.min_history_days
         start = recent[-p.bars]
         move = pct_change(start.close, bar.close)
         events = []
         for way, size in (("up", move), ("down", -move)):
             if size >= p.min_pct:
-                if not active[way] and p.direction in (way, "either"):
+                if not active[way] and p.direction in (way, "either") and warm:
                     values = {"price": bar.close, "direction": way, "move_pct": move, "bars": p.bars,
                               "from_close": start.close, "from_time": iso(start.time)[:10]}
                     events.append(AlertEvent(self.rule_id, self.kind, symbol, bar.time, values, way))
@@ -52,7 +58,7 @@ class PctMove(Rule[PctMoveParams]):
                 # Re-arm only once the move has faded to half the threshold, so a move hovering at it
                 # does not alert every other bar.
                 active[way] = False
-        return RuleStep({"active": active}, tuple(events))
+        return RuleStep({"active": active, "first_time": first_time}, tuple(events))
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""

@@ -23,7 +23,7 @@ CASES = [
 @pytest.mark.parametrize("case,closes,thresholds,expected", CASES, ids=[c[0] for c in CASES])
 def test_drawdowns(case, closes, thresholds, expected):
     """Each case: closes and the drawdowns that alert (restart-proof too)."""
-    rule = make_rule("drawdown", thresholds_pct=thresholds)
+    rule = make_rule("drawdown", thresholds_pct=thresholds, min_history_days=0)
     bars = bars_from(closes)
     events = drive(rule, bars).events
     index = {b.time: i for i, b in enumerate(bars)}
@@ -34,7 +34,8 @@ def test_drawdowns(case, closes, thresholds, expected):
 
 def test_message():
     """The alert gives the depth, the close and the high it is measured from."""
-    (event,) = drive(make_rule("drawdown", thresholds_pct=[20]), bars_from([100, 75]), symbol="BTC").events
+    (event,) = drive(make_rule("drawdown", thresholds_pct=[20], min_history_days=0), bars_from([100, 75]),
+                     symbol="BTC").events
     assert format_alert(event).startswith(
         "📉 BTC 25.0% below its all-time high (past the 20% mark): close 75.00 against 100.00 of 2024-01-01"
     )
@@ -58,3 +59,11 @@ def test_golden_rut_2022_bear_market():
     bars = [b for b in load_csv("RUT") if b.time.year >= 2021]
     events = drive(make_rule("drawdown", thresholds_pct=[20, 30]), bars, symbol="^RUT").events
     assert [(day(e), e.values["threshold_pct"]) for e in events] == [("2022-01-27", 20), ("2022-06-14", 30)]
+
+
+def test_a_decline_inside_the_first_year_is_noted_silently():
+    """Thresholds crossed while warming up are not news later in the same decline; a new decline alerts."""
+    closes = [100] + [75] * 400 + [101] + [79] * 3
+    bars = bars_from(closes)
+    events = drive(make_rule("drawdown", thresholds_pct=[20], min_history_days=365), bars).events
+    assert [e.bar_time for e in events] == [bars[402].time]

@@ -28,7 +28,8 @@ def bars_from(closes, highs=None, gaps=None, final_last=True):
 
 
 def run(bars, truncated_since=None, **params):
-    rule = RULES["new_ath"]("ath", RULES["new_ath"].Params(**params))
+    # Constructed series are a few bars long: no warm-up unless the test asks for one.
+    rule = RULES["new_ath"]("ath", RULES["new_ath"].Params(**{"min_history_days": 0, **params}))
     state, fired = None, []
     for bar in bars:
         state, events = step_rule(rule, state, "^RUT", bar, RuleContext(truncated_since=truncated_since))
@@ -50,6 +51,7 @@ def run(bars, truncated_since=None, **params):
     ],
 )
 def test_new_ath_by_close(closes, params, fired_at):
+    """Each case: closes, parameters and the bars that alert."""
     fired, _ = run(bars_from(closes), **params)
     expected_days = [bars_from(closes)[i].time for i in fired_at]
     assert [e.bar_time for e in fired] == expected_days
@@ -101,7 +103,7 @@ def test_state_round_trips_through_json_and_resumes_identically():
     bars = bars_from(closes)
     whole, _ = run(bars, rearm_pct=1.0)
     first, state = run(bars[:4], rearm_pct=1.0)
-    rule = RULES["new_ath"]("ath", RULES["new_ath"].Params(rearm_pct=1.0))
+    rule = RULES["new_ath"]("ath", RULES["new_ath"].Params(rearm_pct=1.0, min_history_days=0))
     state = json.loads(json.dumps(state))
     rest = []
     for bar in bars[4:]:
@@ -121,3 +123,31 @@ def test_bad_parameters_are_refused(params):
     with pytest.raises(ValidationError) as refused:
         RULES["new_ath"].Params(**params)
     assert next(iter(params)) in str(refused.value)  # the message names the parameter
+
+
+def test_highs_of_the_first_year_set_the_mark_silently():
+    """The second bar of a series is above all before it, which says nothing: no alert before a year of history."""
+    closes = [100 + i for i in range(400)]
+    fired, state = run(bars_from(closes), min_history_days=365, rearm_pct=0.0)
+    assert fired[0].bar_time == bars_from(closes)[365].time and len(fired) == 35
+    assert state["first_time"] == bars_from(closes)[0].time.isoformat()
+
+
+def test_a_state_saved_before_warm_up_existed_is_warm():
+    """A live database's state from before the warm-up parameter (no first_time) keeps alerting at once."""
+    bars = bars_from([100, 101])
+    rule = RULES["new_ath"]("ath", RULES["new_ath"].Params())
+    old = {"ath": 100.0, "ath_time": bars[0].time.isoformat(), "last_alerted": None}
+    _, events = step_rule(rule, old, "^RUT", bars[1], RuleContext())
+    assert len(events) == 1
+
+
+def test_golden_no_alert_in_the_first_year_of_any_series(market_data):
+    """^RUT's second bar (1987-09-11), IWM's (2000-05-30), IWN's (2000-07-31) and ETH's (2017-11-14) used to alert."""
+    from tests.alerts.drive import load_csv
+
+    for stem in ("RUT", "IWM", "IWN", "ETH-USD", "BTC-USD"):
+        bars = load_csv(stem)
+        fired, _ = run(bars, min_history_days=365, rearm_pct=2.0)
+        first = bars[0].time
+        assert fired and (fired[0].bar_time - first).days >= 365, stem
