@@ -209,7 +209,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     if not Path(args.data).is_dir():
         raise RiskonError(f"--data {args.data}: no such folder")
-    config = replay_config(load_config(args.config), args.data, args.start, args.end)
+    original = load_config(args.config)
+    config = replay_config(original, args.data, args.start, args.end)
     setup_logging(args.log_level, args.json_logs)
     # A replay re-creates history: it needs no fsync per commit (the live bot's database keeps it).
     store = Store.open(args.db, durable=False)
@@ -223,6 +224,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         replay.load()
         if not replay.day_count:
             raise RiskonError(f"--data {args.data}: no CSV file matches a configured symbol")
+        from bot.feeds.flow_history import load_flow_history
+
+        # Fund flows over history, derived from the data folder's shares files as the live feed does.
+        flows = load_flow_history(args.data, original.feeds, replay.closes)
+        flows.store_into(store, replay.clock())
+        summary["flows"] = flows.coverage(original.rules)
         runtime = Runtime(config, store, clock=replay.clock, live_since=replay.live_since(),
                           feeds={"replay": replay, **{n: f for n, f in other_feeds(config, store).items()}})
         await serve(runtime, ReplayLoop(runtime, seconds_per_day=args.speed))
@@ -250,6 +257,8 @@ def _print_replay_summary(summary: dict, seconds: float) -> None:
             print(f"  {rule:<{width}} {symbol:<8} {count}")
     else:
         print("  no new alerts (already recorded in this database, or none in the data)")
+    for line in summary.get("flows", ()):
+        print(f"  flows: {line}")
     outbox = summary.get("outbox", {})
     if outbox.get("pending") or outbox.get("retrying") or outbox.get("failed"):
         print(f"  deliveries not completed: {outbox}")

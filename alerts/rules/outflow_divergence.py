@@ -131,6 +131,9 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
             return None  # the flow series starts after the window does
         if _utc(flows[last_through - 1][0]) < bar.time - lag:
             return None  # the flow series is stale
+        for (before, _), (after, _) in zip(flows[first_after:last_through - 1], flows[first_after + 1:last_through]):
+            if _utc(after) - _utc(before) > lag:
+                return None  # a hole inside the window: those days' flows are unknown
         net = sum(float(f) for _, f in flows[first_after:last_through])
         return_pct = pct_change(base_close, bar.close)
         price_ok = (p.min_return_pct is not None and return_pct >= p.min_return_pct) or (p.on_new_high and new_high)

@@ -42,7 +42,11 @@ class Fund(BaseModel):
         None, description="riskon symbol whose daily close stands in for NAV when the source gives none "
         "(default: the fund)"
     )
-    csv: str | None = Field(None, description="CSV to import: date,flow_usd or date,shares_outstanding[,nav]")
+    csv: str | None = Field(None, description="CSV to import: date,flow_usd or date,shares_outstanding[,nav], or "
+                                                "a snapshot file with a ticker column (stockanalysis layout)")
+    history_csv: list[str] = Field(
+        default_factory=list, description="replay and backtest: file stems in the --data folder holding the fund's "
+        "shares outstanding history (any layout `csv` reads); flows are derived from them as live")
 
 
 class FlowsSettings(FeedSettings):
@@ -148,22 +152,54 @@ def clean_shares(counts: Iterable[SharesCount], max_change_pct: float = 8.0,
     return result, dropped
 
 
+# The source of a count derived as total assets / NAV (snapshots without a shares column): it is a
+# different measure from reported shares, so no flow is computed across a change between the two.
+ASSETS_OVER_NAV = "assets/nav"
+
+
 def implied_flows(counts: Sequence[SharesCount], nav_of: Mapping[date, float] | None = None,
                   max_gap_days: int = 5) -> list[tuple[date, float, float]]:
-    """Return (day, flow_usd, nav) for each count after the first: change in shares x that day's NAV."""
+    """Return (day, flow_usd, nav) for each count after the first: change in shares x that day's NAV.
+
+    Without a NAV from the source, the close of that day stands in (or the last close before it, for a count
+    dated on a market holiday).
+    The change between two counts up to `max_gap_days` apart is the net flow of the days between them, dated
+    on the later count; across a longer gap the flows are unknown and none is returned.
+    """
     flows = []
     for before, after in zip(counts, counts[1:]):
         if (after.day - before.day).days > max_gap_days:
             continue
-        nav = after.nav if after.nav is not None else (nav_of or {}).get(after.day)
+        if (before.source == ASSETS_OVER_NAV) != (after.source == ASSETS_OVER_NAV):
+            continue  # the measure changed, not the shares
+        nav = after.nav if after.nav is not None else _last_price(nav_of or {}, after.day, max_gap_days)
         if nav is None or not nav > 0:
             continue
         flows.append((after.day, (after.shares - before.shares) * nav, nav))
     return flows
 
 
-def read_flows_csv(path: str | Path) -> tuple[list[tuple[date, float]], list[SharesCount], list[str]]:
-    """Read `date,flow_usd` or `date,shares_outstanding[,nav]`; return flows, counts and bad-row messages."""
+# Snapshot files with one row per day and ticker (stockanalysis.com scrapes): shares in millions, assets
+# in USD millions, NAV per share.
+SNAPSHOT_COLUMNS = {"snapshot_date_utc", "ticker", "shares_out_millions", "total_assets_musd", "nav"}
+
+
+def _last_price(prices: Mapping[date, float], day: date, max_days: int) -> float | None:
+    """Return the price of `day`, or the last one before it within `max_days` (a count dated on a holiday)."""
+    for back in range(max_days + 1):
+        price = prices.get(day - timedelta(days=back))
+        if price is not None:
+            return price
+    return None
+
+
+def read_flows_csv(path: str | Path, fund: str | None = None
+                   ) -> tuple[list[tuple[date, float]], list[SharesCount], list[str]]:
+    """Read `date,flow_usd`, `date,shares_outstanding[,nav]` or a snapshot file; return flows, counts, bad rows.
+
+    A snapshot file (columns snapshot_date_utc, ticker, shares_out_millions, total_assets_musd, nav) holds
+    several funds: only `fund`'s rows are read. Where its shares column is blank, total assets / NAV stands in.
+    """
     path = Path(path)
     flows: list[tuple[date, float]] = []
     counts: list[SharesCount] = []
@@ -171,8 +207,11 @@ def read_flows_csv(path: str | Path) -> tuple[list[tuple[date, float]], list[Sha
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         fields = {f.strip().lower() for f in reader.fieldnames or ()}
+        if SNAPSHOT_COLUMNS <= fields:
+            return [], *_read_snapshots(path, reader, fund)
         if "date" not in fields or not ({"flow_usd", "shares_outstanding"} & fields):
-            raise ValueError(f"{path}: needs columns date,flow_usd or date,shares_outstanding[,nav]; "
+            raise ValueError(f"{path}: needs columns date,flow_usd or date,shares_outstanding[,nav] (or a "
+                             f"snapshot file: {', '.join(sorted(SNAPSHOT_COLUMNS))}); "
                              f"found {', '.join(sorted(fields)) or 'none'}")
         for line, raw in enumerate(reader, start=2):
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
@@ -191,6 +230,31 @@ def read_flows_csv(path: str | Path) -> tuple[list[tuple[date, float]], list[Sha
             except (ValueError, KeyError) as exc:
                 problems.append(f"{path.name}:{line}: {exc}")
     return flows, counts, problems
+
+
+def _read_snapshots(path: Path, reader: csv.DictReader, fund: str | None) -> tuple[list[SharesCount], list[str]]:
+    """Read one fund's rows of a snapshot file as shares counts (with NAV)."""
+    if fund is None:
+        raise ValueError(f"{path}: a snapshot file holds several funds; say which one to read")
+    counts: list[SharesCount] = []
+    problems: list[str] = []
+    for line, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        if row.get("ticker", "").upper() != fund.upper():
+            continue
+        try:
+            day = date.fromisoformat(row["snapshot_date_utc"][:10])
+            nav = float(row["nav"]) if row.get("nav") else None
+            if row.get("shares_out_millions"):
+                counts.append(SharesCount(day, float(row["shares_out_millions"]) * 1e6, nav, f"{path.name}:{line}"))
+            elif row.get("total_assets_musd") and nav:
+                shares = float(row["total_assets_musd"]) * 1e6 / nav
+                counts.append(SharesCount(day, shares, nav, ASSETS_OVER_NAV))
+            else:
+                raise ValueError("no shares_out_millions, nor total_assets_musd with a nav")
+        except (ValueError, KeyError) as exc:
+            problems.append(f"{path.name}:{line}: {exc}")
+    return counts, problems
 
 
 def parse_ishares_fund_csv(text: str) -> SharesCount:
@@ -261,7 +325,7 @@ class FlowsFeed:
         """Import the CSV once, fetch today's count, recompute flows; return a problem or None."""
         if source.csv and fund not in self._imported:
             # Files and Yahoo are read in a worker thread; the store is only touched from this one.
-            self._import_csv(fund, source.csv, await asyncio.to_thread(read_flows_csv, source.csv), now)
+            self._import_csv(fund, source.csv, await asyncio.to_thread(read_flows_csv, source.csv, fund), now)
             self._imported.add(fund)
         counts: list[SharesCount] = []
         problems = []
