@@ -101,7 +101,7 @@ def _trigger(v: Mapping[str, Any]) -> str:
 
 def _follow_through(event: AlertEvent, v: Mapping[str, Any]) -> str:
     days = v["days_after"]
-    when = "the same day" if days == 0 else f"{days} day{'s' if days != 1 else ''} after"
+    when = "on the same day as" if days == 0 else f"{days} day{'s' if days != 1 else ''} after"
     how = " and ".join(CONFIRMED_BY.get(c, c) for c in v["confirmed_by"])
     return "\n".join([
         f"🚀 {event.symbol} followed {v['leader']}: {how}, {when} {_trigger(v)}",

@@ -10,7 +10,7 @@ from pydantic import Field
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
-from alerts.rules.common import iso, parse_time, pct_change
+from alerts.rules.common import WARM_BEFORE, iso, parse_time, pct_change
 
 RECENT_CLOSES = 10  # follower bars kept in state, to judge a trigger that arrives a few bars late
 
@@ -36,7 +36,14 @@ class FollowThroughParams(RuleParams):
         default_factory=list,
         description="resistance_flip: rule ids whose flip events on the follower count (empty: any resistance_flip)",
     )
-    alert_on_expiry: bool = Field(False, description="also alert when the window closes without a confirmation")
+    alert_on_expiry: bool = Field(
+        False, description="also alert when the window closes without a confirmation (on the bar that closes it)")
+    min_history_days: int = Field(
+        365, ge=0, le=36500, description="days of the follower's history before the rule speaks: its first "
+        "highs are where the data starts, not breakouts; windows opened before that are dropped silently")
+    same_day_counts: bool = Field(
+        False, description="does the follower's own breakout on the trigger day itself confirm? Default no: "
+        "both moving on one day is coincidence (or one shared cause), not crypto following small caps")
     fresh_only: bool = Field(
         True,
         description="only a trigger that starts a fresh breakout (new_ath's fresh_episode) opens a window; "
@@ -94,6 +101,9 @@ class FollowThrough(Rule[FollowThroughParams]):
                 "ref_close": reference[-1][1] if reference else closes[0][1],
             }
 
+        first_time = state.get("first_time") or (WARM_BEFORE if state else iso(bar.time))
+        if window is not None and (bar.time - parse_time(first_time)).days < p.min_history_days:
+            window = None  # warming up: the follower's history is too short to call anything its breakout
         if window is not None:
             settled = self._settle(window, symbol, bar, closes, ctx, events)
             if settled:
@@ -103,7 +113,7 @@ class FollowThrough(Rule[FollowThroughParams]):
 
         new_state = {
             "ath": bar.close if ath is None or bar.close > ath else ath, "closes": closes,
-            "window": window, "blocked_until": blocked_until,
+            "window": window, "blocked_until": blocked_until, "first_time": first_time,
         }
         return RuleStep(new_state, tuple(events))
 
@@ -114,15 +124,18 @@ class FollowThrough(Rule[FollowThroughParams]):
         trigger_day = parse_time(window["trigger_time"]).date()
         # A window opened late looks back over the follower bars since the trigger day that it has kept.
         for when, close, was_ath, flipped in (c for c in closes if c[0][:10] >= window["trigger_time"][:10]):
-            reasons = self._confirmations(p, close, was_ath, flipped, window["ref_close"])
             days = (parse_time(when).date() - trigger_day).days
+            if days == 0 and not p.same_day_counts:
+                continue  # the trigger day itself: coincidence, not follow-through
+            reasons = self._confirmations(p, close, was_ath, flipped, window["ref_close"])
             if reasons and days <= p.window_days:
                 events.append(self._event(symbol, bar, window, "follow_through", {
                     "days_after": days, "confirmed_by": reasons, "confirmed_on": when[:10], "price": close,
                     "move_pct": pct_change(window["ref_close"], close), "all_time": ctx.truncated_since is None,
                 }))
                 return True
-        if (bar.time.date() - trigger_day).days <= p.window_days:
+        # The window closes on the bar `window_days` after the trigger (or the first bar after it, over a gap).
+        if (bar.time.date() - trigger_day).days < p.window_days:
             return False
         if p.alert_on_expiry:
             events.append(self._event(symbol, bar, window, "no_follow_through", {

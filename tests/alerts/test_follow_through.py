@@ -20,7 +20,7 @@ from tests.alerts.drive import (
 )
 
 PARAMS = dict(leaders=["^RUT", "IWM"], trigger_rules=["smallcap_ath"], window_days=10, min_move_pct=10.0,
-              alert_on_expiry=True)
+              alert_on_expiry=True, min_history_days=0)
 # Flat constructed series make every up move a new high too: the move cases watch moves (and flips) only.
 MOVES = ["move", "resistance_flip"]
 HIGHS = ["new_ath", "resistance_flip", "move"]
@@ -57,21 +57,25 @@ CASES = [
     ("a 10% move from the trigger-day close confirms", [100, 100, 100, 105, 110, 112], {2: [trigger(2)]}, {},
      [("follow_through", 4, 2, ["move"])]),
     ("a move just short of 10% does not", [100, 100, 100, 109.9] + [100] * 10, {2: [trigger(2)]}, {},
-     [("no_follow_through", 13, None, None)]),
+     [("no_follow_through", 12, None, None)]),
     ("the follower's own new closing high confirms", [120, 100, 115, 105, 121], {2: [trigger(2)]},
      {"confirm_by": HIGHS}, [("follow_through", 4, 2, ["new_ath"])]),
     ("equalling its high is not a new high", [120, 100, 100, 110, 120] + [100] * 9, {2: [trigger(2)]},
-     {"confirm_by": ["new_ath"]}, [("no_follow_through", 13, None, None)]),
-    ("a new high on the trigger day itself counts, 0 days after", [100, 90, 101], {2: [trigger(2)]},
-     {"confirm_by": HIGHS}, [("follow_through", 2, 0, ["new_ath"])]),
+     {"confirm_by": ["new_ath"]}, [("no_follow_through", 12, None, None)]),
+    ("a new high on the trigger day itself is coincidence: it does not confirm",
+     [100, 90, 101] + [95] * 10, {2: [trigger(2)]}, {"confirm_by": HIGHS}, [("no_follow_through", 12, None, None)]),
+    ("with same_day_counts, a new high on the trigger day confirms, on the same day", [100, 90, 101],
+     {2: [trigger(2)]}, {"confirm_by": HIGHS, "same_day_counts": True}, [("follow_through", 2, 0, ["new_ath"])]),
+    ("the trigger day skipped, a move the next day still confirms", [100, 90, 95, 111], {2: [trigger(2)]},
+     {}, [("follow_through", 3, 1, ["move"])]),
     ("its resistance flip, fired earlier in the cycle, confirms", [100, 90, 95, 96], {2: [trigger(2)], 3: [flip(3)]},
      {}, [("follow_through", 3, 1, ["resistance_flip"])]),
     ("a flip of another symbol does not", [100, 90, 95, 96] + [95] * 10, {2: [trigger(2)], 3: [flip(3, "ETH")]},
-     {}, [("no_follow_through", 13, None, None)]),
+     {}, [("no_follow_through", 12, None, None)]),
     ("confirmation on the window's last day counts", [100, 100] + [100] * 9 + [111], {1: [trigger(1)]}, {},
      [("follow_through", 11, 10, ["move"])]),
-    ("the window closes the day after its last", FLAT, {1: [trigger(1)]}, {},
-     [("no_follow_through", 12, None, None)]),
+    ("the window closes on its last day: 'did not follow' is posted on that bar", FLAT, {1: [trigger(1)]}, {},
+     [("no_follow_through", 11, None, None)]),
     ("expiry is quiet unless asked", FLAT, {1: [trigger(1)]}, {"alert_on_expiry": False}, []),
     ("two leaders breaking out together open one window", [100, 100, 100, 111],
      {2: [trigger(2), trigger(2, "IWM")]}, {}, [("follow_through", 3, 1, ["move"])]),
@@ -128,8 +132,10 @@ def test_golden_btc_followed_the_september_2025_breakout():
     high in 1410 days, so new_ath's episode is fresh and the window opens (IWM's same-day high joins
     it). BTC-USD.csv: its highest close before was 123,344.06 (2025-08-13); 2025-10-05 closes
     123,513.48, a new high, 17 days after 09-18. ETH's high (4,831.35, 2025-08-22) was not beaten and it
-    never closed 10% above its 09-18 close (4,589.92) by 2025-10-18, so on 2025-10-19 it gets "did not
-    follow". Through 2024-2026 the windows settle as listed and nowhere else.
+    never closed 10% above its 09-18 close (4,589.92) by 2025-10-18, the window's last day: "did not
+    follow" is posted on that bar. BTC's record close on the election day 2024-11-06 (75,639.08) is the
+    trigger day itself, coincidence (same_day_counts is off); its close of 75,904.86 the next day confirms.
+    Through 2024-2026 the windows settle as listed and nowhere else.
     """
     series = {"^RUT": load_csv("RUT"), "IWM": load_csv("IWM"), "IWN": load_csv("IWN"),
               "BTC": load_csv("BTC-USD"), "ETH": load_csv("ETH-USD")}
@@ -142,16 +148,16 @@ def test_golden_btc_followed_the_september_2025_breakout():
     found = [(e.kind, e.symbol, day(e), e.values["trigger_time"], e.values.get("days_after"))
              for e in events if e.rule_id == "ft" and day(e) >= "2024-01-01"]
     assert found == [
-        ("follow_through", "BTC", "2024-11-06", "2024-11-06", 0),
+        ("follow_through", "BTC", "2024-11-07", "2024-11-06", 1),
         ("follow_through", "ETH", "2024-11-09", "2024-11-06", 3),
         ("follow_through", "BTC", "2025-10-05", "2025-09-18", 17),
-        ("no_follow_through", "ETH", "2025-10-19", "2025-09-18", None),
-        ("no_follow_through", "BTC", "2025-11-24", "2025-10-24", None),
-        ("no_follow_through", "ETH", "2025-11-24", "2025-10-24", None),
-        ("no_follow_through", "BTC", "2025-12-27", "2025-11-26", None),
-        ("no_follow_through", "ETH", "2025-12-27", "2025-11-26", None),
+        ("no_follow_through", "ETH", "2025-10-18", "2025-09-18", None),
+        ("no_follow_through", "BTC", "2025-11-23", "2025-10-24", None),
+        ("no_follow_through", "ETH", "2025-11-23", "2025-10-24", None),
+        ("no_follow_through", "BTC", "2025-12-26", "2025-11-26", None),
+        ("no_follow_through", "ETH", "2025-12-26", "2025-11-26", None),
         ("follow_through", "BTC", "2026-05-10", "2026-04-14", 26),
-        ("no_follow_through", "ETH", "2026-05-15", "2026-04-14", None),
+        ("no_follow_through", "ETH", "2026-05-14", "2026-04-14", None),
         ("follow_through", "ETH", "2026-08-19", "2026-08-04", 15),
         ("follow_through", "BTC", "2026-08-20", "2026-08-04", 16),
     ]
@@ -186,3 +192,11 @@ def test_no_follow_through_message():
     text = format_alert(events[0])
     assert text.startswith("💤 ETH did not follow ^RUT: no breakout within 10 days of ^RUT's new all-time high of 2024-01-03")
     assert "ETH close 95.00, -5.0% from its trigger-day close 100.00." in text
+
+
+def test_a_follower_in_its_first_year_says_nothing():
+    """ETH's Yahoo history starts 2017-11-09: a window opened 13 days later is dropped, not settled."""
+    rule = make_rule("follow_through", "ft", **{**PARAMS, "min_history_days": 365})
+    bars = bars_from([100, 100, 100, 120, 130] + [100] * 12)
+    context = lambda bar: {"cycle_events": (trigger(2),) if bar.time == bars[2].time else ()}  # noqa: E731
+    assert drive(rule, bars, symbol="BTC", context=context).events == []

@@ -12,9 +12,9 @@ from storage import Store
 
 
 def rules():
-    ath = RULES["new_ath"]("smallcap_ath", RULES["new_ath"].Params(min_gap_days=30))
+    ath = RULES["new_ath"]("smallcap_ath", RULES["new_ath"].Params(min_gap_days=30, min_history_days=0))
     follow = RULES["follow_through"]("crypto_follow", RULES["follow_through"].Params(
-        leaders=["^RUT"], trigger_rules=["smallcap_ath"], window_days=10, min_move_pct=20.0))
+        leaders=["^RUT"], trigger_rules=["smallcap_ath"], window_days=10, min_move_pct=20.0, min_history_days=0))
     flip = RULES["resistance_flip"]("btc_flip", RULES["resistance_flip"].Params(
         levels=[100.0], break_pct=0.5, tolerance_pct=1.0, hold_bars=2, rearm_pct=1.0))
     return [RuleBinding(ath, ("^RUT",)), RuleBinding(flip, ("BTC",)), RuleBinding(follow, ("BTC",))]
