@@ -22,8 +22,8 @@ class CompositeIndex(BaseModel):
 
     members: list[str] = Field(min_length=1, description="riskon symbol ids whose daily bars make the index")
     weighting: Literal["supply", "equal"] = Field(
-        "equal", description="supply: members weighted by circulating supply (a market-cap index); equal: each "
-        "member counts the same at the base date"
+        "equal", description="rebalanced daily. supply: members weighted by circulating supply x price (a "
+        "market-cap basket); equal: each member counts the same every day"
     )
     supply: dict[str, float] = Field(default_factory=dict, description="circulating supply per member (units)")
     base_date: date | None = Field(None, description="the index is base_value on this date (default: the first "
@@ -61,29 +61,58 @@ def _stamp(day: date) -> datetime:
     return datetime.combine(day, time(0), timezone.utc)
 
 
-def compute_index(index: CompositeIndex, bars_by_member: Mapping[str, Sequence[Bar]]) -> tuple[list[Bar], date | None]:
-    """Compute the index's daily bars over the dates every member has a final bar; return them and the base date."""
+def compute_index(index: CompositeIndex, bars_by_member: Mapping[str, Sequence[Bar]],
+                  start: tuple[date, float] | None = None) -> tuple[list[Bar], date | None]:
+    """Compute the index's daily bars over the dates every member has a final bar; return them and the base date.
+
+    The index is rebalanced daily: its return from one common date to the next is the mean of the members'
+    returns (equal), or their supply-weighted cap's return (supply). Without `start` the whole series is
+    computed and scaled to `base_value` on the base date; with `start` = (date, index close stored for it),
+    the series continues from there and only the later dates are returned (none yet while a member lags).
+    """
     by_day = {m: {_day(b.time): b for b in bars_by_member.get(m, ()) if b.final} for m in index.members}
     common = sorted(set.intersection(*(set(days) for days in by_day.values()))) if by_day else []
-    if not common:
-        return [], None
-    base_day = index.base_date if index.base_date is not None else common[0]
-    if base_day not in common:
-        return [], base_day
-    if index.weighting == "supply":
-        level = sum(index.supply[m] * by_day[m][base_day].close for m in index.members)
-        weights = {m: index.supply[m] * index.base_value / level for m in index.members}
+    if start is not None:
+        common = [d for d in common if d >= start[0]]
+        if not common or common[0] != start[0]:
+            return [], None  # the members no longer share the stored day: the caller recomputes it all
+        base_day, levels = start[0], {start[0]: (start[1], start[1])}
     else:
-        count = len(index.members)
-        weights = {m: index.base_value / (count * by_day[m][base_day].close) for m in index.members}
+        if not common:
+            return [], None
+        base_day = index.base_date if index.base_date is not None else common[0]
+        if base_day not in common:
+            return [], base_day
+        levels = {common[0]: (1.0, 1.0)}
+    for before, day in zip(common, common[1:]):
+        previous = levels[before][1]
+        levels[day] = (previous * _growth(index, by_day, before, day, "open"),
+                       previous * _growth(index, by_day, before, day, "close"))
+    if start is None:
+        first = common[0]
+        # The first day has no earlier close: its open is set against its own close, member by member.
+        levels[first] = (_growth(index, by_day, first, first, "open"), 1.0)
+        scale = index.base_value / levels[base_day][1]
+        levels = {d: (o * scale, c * scale) for d, (o, c) in levels.items()}
     out = []
     for day in common:
-        open_ = sum(weights[m] * by_day[m][day].open for m in index.members)
-        close = sum(weights[m] * by_day[m][day].close for m in index.members)
-        # Members peak at different hours, so the sum of their highs overstates the index's high: the
-        # only high and low known for sure are the open and the close.
+        if start is not None and day == start[0]:
+            continue
+        open_, close = levels[day]
+        # Members peak at different hours, so their highs do not add up to the index's high: the only high
+        # and low known for sure are the open and the close.
         out.append(Bar(_stamp(day), open_, max(open_, close), min(open_, close), close, 0.0, "1d", True))
     return out, base_day
+
+
+def _growth(index: CompositeIndex, by_day: Mapping[str, Mapping[date, Bar]], before: date, day: date,
+            field: str) -> float:
+    """Return the index's growth factor from `before`'s close to `day`'s open or close."""
+    if index.weighting == "supply":
+        then = sum(index.supply[m] * by_day[m][before].close for m in index.members)
+        now = sum(index.supply[m] * getattr(by_day[m][day], field) for m in index.members)
+        return now / then
+    return sum(getattr(by_day[m][day], field) / by_day[m][before].close for m in index.members) / len(index.members)
 
 
 class CompositeFeed:
@@ -98,11 +127,6 @@ class CompositeFeed:
         self.bars: Any = store
         self.sources = {s.id: s.source_name for s in symbols if getattr(s, "feed", name) == name}
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
-        # The base date found on the first full computation of an index without one: pinned, so later polls
-        # read only the members' new bars instead of their whole history (a replay would grow quadratically).
-        self._found_base: dict[str, date] = {}
-        self._base_bars: dict[tuple[str, date], list[Bar]] = {}
-        self._pinned_indexes: dict[str, tuple[CompositeIndex, CompositeIndex]] = {}
 
     def stale(self, now: datetime) -> dict[str, StaleMark]:
         """Return the indexes that stopped updating, with since-when and why."""
@@ -121,16 +145,22 @@ class CompositeFeed:
                 errors[symbol] = "a composite needs the bars store"
                 continue
             last = since.get(symbol)
-            if index.base_date is None and last is not None and symbol in self._found_base:
-                index = self._pinned(symbol, index)
-            if last is None and any(self.bars.last_bar_time(m) is None for m in index.members):
-                member_bars: dict[str, list[Bar]] = {}  # a member has no bar yet: no common date, nothing to read
-            else:
-                member_bars = self._member_bars(index, last)
-            computed, base_day = compute_index(index, member_bars)
-            if computed and base_day is not None:
-                self._found_base.setdefault(symbol, base_day)
-            if not computed:
+            # The index continues from its last stored close: later polls read only the members' new bars
+            # (recomputing the whole history on every poll would make a replay quadratic).
+            stored = newest_stored(self.bars, symbol) if last is not None else None
+            start = (_day(stored.time), stored.close) if stored is not None and stored.time == last else None
+            member_bars: dict[str, list[Bar]] = {}
+            computed: list[Bar] = []
+            base_day: date | None = None
+            if start is not None:
+                member_bars = {m: self.bars.load_bars(m, since=last) for m in index.members}
+                computed, base_day = compute_index(index, member_bars, start)
+            continued = start is not None and base_day is not None  # nothing new is no error while a member lags
+            if not continued and not any(self.bars.last_bar_time(m) is None for m in index.members):
+                # First run, or the members no longer share the stored day: compute the whole series.
+                member_bars = {m: self.bars.load_bars(m) for m in index.members}
+                computed, base_day = compute_index(index, member_bars)
+            if not computed and not continued:
                 empty = [m for m in index.members if self.bars.last_bar_time(m) is None]
                 if base_day:
                     why = f"base date {base_day} is not a date every member has a bar for"
@@ -147,7 +177,7 @@ class CompositeFeed:
             if screened.kept:
                 bars[symbol] = list(screened.kept)
             newest_member = max((b.time for bs in member_bars.values() for b in bs[-1:]), default=None)
-            newest_index = computed[-1].time
+            newest_index = computed[-1].time if computed else last
             if newest_member is not None and newest_member > newest_index:
                 lagging = [m for m in index.members
                            if not member_bars.get(m) or member_bars[m][-1].time < newest_member]
@@ -156,29 +186,6 @@ class CompositeFeed:
             else:
                 self.tracker.ok(symbol, now, computed[-1:])
         return FeedResult(bars=bars, errors=errors)
-
-    def _pinned(self, symbol: str, index: CompositeIndex) -> CompositeIndex:
-        """Return the index with its found base date pinned (one copy, not one per poll)."""
-        pinned = self._pinned_indexes.get(symbol)
-        if pinned is None or pinned[0] is not index:
-            pinned = self._pinned_indexes[symbol] = (index, index.model_copy(update={"base_date": self._found_base[symbol]}))
-        return pinned[1]
-
-    def _member_bars(self, index: CompositeIndex, last: datetime | None) -> dict[str, list[Bar]]:
-        """Load members' bars: all of them on the first run, else the base date's and those after `last`."""
-        if last is None or index.base_date is None:
-            return {m: self.bars.load_bars(m) for m in index.members}
-        out = {}
-        for member in index.members:
-            base = self._base_bars.get((member, index.base_date))
-            if base is None:
-                base = [b for b in self.bars.load_bars(member, since=_stamp(index.base_date))[:1]
-                        if _day(b.time) == index.base_date]
-                if base:  # a final bar of a past day does not change: read it once
-                    self._base_bars[(member, index.base_date)] = base
-            recent = self.bars.load_bars(member, since=last - timedelta(days=1))
-            out[member] = base + [b for b in recent if not base or b.time > base[0].time]
-        return out
 
     async def close(self) -> None:
         """Nothing to release: a composite reads the store only."""

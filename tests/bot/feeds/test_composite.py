@@ -38,12 +38,18 @@ def make_feed(store, **index) -> CompositeFeed:
 
 
 async def test_equal_weights_start_at_100_on_the_base_date(store, members):
+    """Equal weights, rebalanced daily: 100 on the base date, then the members' mean daily return each day."""
     feed = make_feed(store, base_date=BASE)
     result = await feed.fetch(["ALTS"], {"ALTS": None}, NOW)
 
     bars = {b.time.date(): b for b in result.bars["ALTS"]}
     assert bars[BASE].close == pytest.approx(100.0)
-    expected = 100 * sum(members[m][LAST] / members[m][BASE] for m in MEMBERS) / len(MEMBERS)
+    # Rebalanced daily: each day's return is the mean of the members' returns that day.
+    expected, day = 100.0, BASE
+    while day < LAST:
+        following = day + timedelta(days=1)
+        expected *= sum(members[m][following] / members[m][day] for m in MEMBERS) / len(MEMBERS)
+        day = following
     assert bars[LAST].close == pytest.approx(expected)
     assert min(bars) == date(2025, 6, 1) and all(b.final for b in bars.values())
     assert all(b.low <= min(b.open, b.close) and b.high >= max(b.open, b.close) for b in bars.values())
@@ -57,6 +63,44 @@ async def test_supply_weights_make_a_market_cap_index(store, members):
     last = result.bars["ALTS"][-1]
     cap = lambda day: sum(supply[m] * members[m][day] for m in MEMBERS)  # noqa: E731
     assert last.close == pytest.approx(100 * cap(LAST) / cap(BASE))
+
+
+async def test_a_later_poll_continues_from_the_stored_close(store, members):
+    """With the index stored up to a day, the next poll reads only newer member bars and matches a full run."""
+    full = (await make_feed(store, base_date=BASE).fetch(["ALTS"], {"ALTS": None}, NOW)).bars["ALTS"]
+    cut = next(i for i, b in enumerate(full) if b.time.date() == LAST - timedelta(days=5))
+    store.upsert_bars("ALTS", full[:cut + 1])
+    later = await make_feed(store).fetch(["ALTS"], {"ALTS": full[cut].time}, NOW)
+    assert [b.time for b in later.bars["ALTS"]] == [b.time for b in full[cut + 1:]]
+    assert [b.close for b in later.bars["ALTS"]] == pytest.approx([b.close for b in full[cut + 1:]], rel=1e-12)
+
+
+async def test_golden_alts_from_the_stitched_histories_runs_to_march_2026(tmp_path, market_data):
+    """ALTS over the default config's member histories (Yahoo, then Binance): 2020-04-10 to 2026-03-16.
+
+    It used to end 2025-08-13 with the Yahoo files, and, never rebalanced, be mostly SOL and DOGE by late
+    2021. Rebalanced daily, its return on 2021-11-08 is the plain mean of the five members' returns.
+    """
+    from pathlib import Path
+
+    from bot.config import load_config
+    from bot.feeds.history import load_symbol_history
+    from storage import Store
+
+    config = load_config(Path(__file__).resolve().parents[3] / "config.yaml", env={})
+    store = Store.memory()
+    histories = {m: load_symbol_history(market_data, config.symbol(m)).bars for m in MEMBERS}
+    for member, bars in histories.items():
+        store.upsert_bars(member, bars)
+    settings = CompositeSettings(**config.feeds["alts"].settings)
+    feed = CompositeFeed("alts", settings, [config.symbol("ALTS")], store)
+    alts = (await feed.fetch(["ALTS"], {"ALTS": None}, datetime(2026, 9, 26, tzinfo=timezone.utc))).bars["ALTS"]
+    assert (alts[0].time.date(), alts[-1].time.date()) == (date(2020, 4, 10), date(2026, 3, 16))
+    closes = {m: {b.time.date(): b.close for b in bars} for m, bars in histories.items()}
+    index = {b.time.date(): b.close for b in alts}
+    day, before = date(2021, 11, 8), date(2021, 11, 7)
+    mean = sum(closes[m][day] / closes[m][before] for m in MEMBERS) / len(MEMBERS)
+    assert index[day] / index[before] == pytest.approx(mean, rel=1e-12)
 
 
 async def test_later_polls_return_only_newer_days(store, members):
