@@ -10,6 +10,7 @@ from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
 from alerts.rules.common import (
+    WARM_BEFORE,
     LevelsParam,
     above,
     below,
@@ -30,7 +31,6 @@ from alerts.rules.common import (
 ARMED, BROKEN, RETESTED, ABOVE = "armed", "broken", "retested", "above"
 MAX_DETECTED = 20  # detected levels in play at once; bounds the state (and the cost of a step)
 MAX_USED_SWINGS = 200
-WARM_BEFORE = "1970-01-01T00:00:00+00:00"
 
 
 class ResistanceFlipParams(RuleParams):
