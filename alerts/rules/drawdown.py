@@ -12,7 +12,6 @@ from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
 from alerts.rules.common import WARM_BEFORE, iso, parse_time, pct_change
 
 
-
 class DrawdownParams(RuleParams):
     """Parameters of the drawdown rule."""
 

@@ -13,7 +13,6 @@ from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
 from alerts.rules.common import WARM_BEFORE
 
 
-
 class NewAllTimeHighParams(RuleParams):
     """Parameters of the new all-time-high rule."""
 

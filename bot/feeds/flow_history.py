@@ -65,7 +65,7 @@ def load_flow_history(folder: str | Path, feeds: Mapping[str, Any],
     """
     folder = Path(folder)
     history = FlowHistory()
-    for name, feed in feeds.items():
+    for feed in feeds.values():
         if getattr(feed, "kind", None) != "flows":
             continue
         settings = FlowsSettings(**feed.settings)

@@ -1,4 +1,4 @@
-"""Data quality shared by every feed (live, replay, backtest history): bad bars dropped, spikes held back, stale symbols marked, backoff."""
+"""Data quality shared by every feed and by CSV history: bad bars dropped, spikes held back, stale symbols, backoff."""
 
 from __future__ import annotations
 
