@@ -34,6 +34,8 @@ class History:
     problems: list[str] = field(default_factory=list)
     source: str = ""
     flows: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)  # fund -> (day, net flow USD)
+    # symbol -> first day of a history known to start late (`listed:` before it): "highest since", not all-time
+    truncated_since: dict[str, datetime] = field(default_factory=dict)
 
 
 def _cut(bars: Sequence[Bar], end: date | None) -> list[Bar]:
@@ -45,8 +47,10 @@ def _cut(bars: Sequence[Bar], end: date | None) -> list[Bar]:
 
 def load_csv_history(config: Config, folder: str | Path, end: date | None = None) -> History:
     """Read each configured symbol's CSV (file stem = its `csv` name) from a folder, up to `end`."""
+    from bot.feeds.flow_history import load_flow_history
     from bot.feeds.fragility_history import is_fragility_csv, series_bars
-    from bot.feeds.replay import ReplayError, read_daily_csv
+    from bot.feeds.history import load_symbol_history
+    from bot.feeds.replay import ReplayError
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -63,8 +67,11 @@ def load_csv_history(config: Config, folder: str | Path, end: date | None = None
         try:
             if symbol.asset_class == "breadth" and is_fragility_csv(path):  # date,unprofitable_pct_count,...
                 bars, problems = series_bars(path, symbol.id)
-            else:
-                bars, problems = read_daily_csv(path)
+            else:  # the replay feed's own reading: sources stitched, spikes screened (bot/feeds/history.py)
+                read = load_symbol_history(folder, symbol)
+                bars, problems = read.bars, [p.removeprefix(f"{symbol.id}: ") for p in read.problems]
+                if read.truncated_since is not None:
+                    history.truncated_since[symbol.id] = read.truncated_since
         except (ReplayError, OSError, UnicodeDecodeError, csv.Error) as exc:
             history.problems.append(f"{symbol.id}: {exc}; left out of the backtest")
             continue
@@ -76,6 +83,13 @@ def load_csv_history(config: Config, folder: str | Path, end: date | None = None
             history.bars[symbol.id] = bars
         else:
             history.problems.append(f"{symbol.id}: {path.name} has no usable rows" + (f" up to {end}" if end else ""))
+    # Fund flows from the data folder's shares files, derived as `riskon replay` does.
+    flows = load_flow_history(folder, config.feeds,
+                              lambda fund: {b.time.date(): b.close for b in history.bars.get(fund, ())})
+    limit = datetime(end.year, end.month, end.day, tzinfo=timezone.utc) + timedelta(days=1) if end else None
+    for fund in flows.flows:
+        history.flows[fund] = [(t, f) for t, f in flows.series(fund) if limit is None or t < limit]
+    history.problems.extend(flows.problems)
     return history
 
 

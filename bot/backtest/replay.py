@@ -34,10 +34,11 @@ def replay_rules(
     bars_by_symbol: Mapping[str, Sequence[Bar]],
     start: date | None = None,
     flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
+    truncated_since: Mapping[str, datetime] | None = None,
 ) -> RuleRun:
     """Feed history to the live Engine as `riskon replay` does: each market day's bars in one batch, then each
     computed feed (composites) polled over what is stored, its new bars in a batch of their own."""
-    return asyncio.run(replay_rules_async(config, bars_by_symbol, start, flows))
+    return asyncio.run(replay_rules_async(config, bars_by_symbol, start, flows, truncated_since))
 
 
 async def replay_rules_async(
@@ -45,8 +46,10 @@ async def replay_rules_async(
     bars_by_symbol: Mapping[str, Sequence[Bar]],
     start: date | None = None,
     flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
+    truncated_since: Mapping[str, datetime] | None = None,
 ) -> RuleRun:
-    """Do what `replay_rules` does, inside a running event loop."""
+    """Do what `replay_rules` does, inside a running event loop (`truncated_since`: histories known to start
+    late, as the replay feed reports them)."""
     from bot.engine import Engine
     from bot.feeds import build_feed
     from storage import Store
@@ -65,6 +68,7 @@ async def replay_rules_async(
     computed_feeds: list[tuple[Any, list[str]]] = []
     try:
         engine = Engine(store, config.bindings(), [s.id for s in config.symbols], flows_of=flows_known)
+        engine.truncated_since.update(truncated_since or {})
         for name in sorted(composite_feeds(config)):
             served = [s for s in config.symbols if s.feed == name]
             feed = build_feed(name, config.feeds[name].kind, config.feeds[name].settings, served, store)

@@ -122,7 +122,7 @@ def backtest(
                             + (f" in {history.source}" if history.source else "") + why + more)
     if not config.build_rules():
         raise BacktestError("no enabled rules in the config: nothing to backtest")
-    run = replay_rules(config, history.bars, start, history.flows)
+    run = replay_rules(config, history.bars, start, history.flows, history.truncated_since)
     rules_seconds = time.perf_counter() - started
     alerts = run.alerts
     all_bars = {**history.bars, **run.computed}
