@@ -22,7 +22,7 @@ symbols:
   - {id: BTC, feed: history, asset_class: crypto}
   - {id: "IWM:UNPROFITABLE", feed: fragility, asset_class: breadth}
 rules:
-  - {id: rut_ath, kind: new_ath, symbols: ["^RUT", BTC]}
+  - {id: rut_ath, kind: new_ath, symbols: ["^RUT", BTC], min_history_days: 0}
 """
 SNAPSHOT_DAY = datetime(2026, 9, 19, 21, tzinfo=timezone.utc)
 LINE = "Unprofitable members: 41 % (by count), 18 % of index weight, as of 2026-09-19 (coverage 97 %)"
@@ -138,7 +138,8 @@ async def test_a_live_backtest_imports_the_history_and_takes_no_snapshot(tmp_pat
                           f'funds: {{IWM: {{csv: "{tmp_path / "history.csv"}"}}}}}}')
     text = text.replace('  - {id: "^RUT", feed: history}\n  - {id: BTC, feed: history, asset_class: crypto}\n', "")
     text = text.replace('symbols: ["^RUT", BTC]', 'symbols: ["IWM:UNPROFITABLE"]')
-    config = parse_config(text.replace("kind: new_ath", "kind: unprofitable_share, levels: [40]"), env={})
+    config = parse_config(text.replace("kind: new_ath", "kind: unprofitable_share, levels: [40]")
+                          .replace(", min_history_days: 0", ""), env={})
     history = await fetch_live_history(config, tmp_path / "cache.db", now=SNAPSHOT_DAY)
     assert [b.close for b in history.bars["IWM:UNPROFITABLE"]] == [18.5, 41.2]
     assert not any("fragility" in problem for problem in history.problems)

@@ -103,7 +103,7 @@ symbols:
   - {{id: BTC, feed: markets, asset_class: crypto}}
   - {{id: "^RUT", feed: markets, asset_class: index}}
   - {{id: IWM, feed: broken, asset_class: etf}}
-rules: [{{id: btc_ath, kind: new_ath, symbols: [BTC]}}]
+rules: [{{id: btc_ath, kind: new_ath, symbols: [BTC], min_history_days: 0}}]
 channels:
   telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{telegram.base_url}", poll_timeout_seconds: 1,
              register_commands: false}}
@@ -188,7 +188,7 @@ feeds:
   markets: {{kind: replay, path: "{tmp_path}", start: "2026-02-07"}}
   broken: {{kind: replay, path: "{tmp_path / 'missing'}"}}
 symbols: [{{id: BTC, feed: markets, asset_class: crypto}}, {{id: ETH, feed: broken, asset_class: crypto}}]
-rules: [{{id: btc_ath, kind: new_ath, symbols: [BTC], rearm_pct: 0}}]
+rules: [{{id: btc_ath, kind: new_ath, symbols: [BTC], rearm_pct: 0, min_history_days: 0}}]
 health: {{enabled: true, port: 0}}
 """, env={})
     store = Store.memory()

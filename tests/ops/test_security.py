@@ -52,7 +52,7 @@ symbols:
   - {{id: "^RUT", feed: replay, csv: RUT, asset_class: index}}
   - {{id: BTC, feed: dead, source: BTC/USD, asset_class: crypto}}
 rules:
-  - {{id: rut_ath, kind: new_ath, symbols: ["^RUT"], rearm_pct: 0}}
+  - {{id: rut_ath, kind: new_ath, symbols: ["^RUT"], rearm_pct: 0, min_history_days: 0}}
 admins: ["telegram:{ADMIN}"]
 channels:
   telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{telegram.base_url}", poll_timeout_seconds: 1}}

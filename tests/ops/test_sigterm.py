@@ -47,7 +47,7 @@ symbols:
   - {{id: "^RUT", feed: replay, csv: RUT, asset_class: index}}
   - {{id: BTC, feed: dead, source: BTC/USD, asset_class: crypto}}
 rules:
-  - {{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}
+  - {{id: rut_ath, kind: new_ath, symbols: ["^RUT"], min_history_days: 0}}
 channels:
   telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{telegram.base_url}", poll_timeout_seconds: 1,
              register_commands: false}}
