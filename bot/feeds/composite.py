@@ -177,7 +177,7 @@ class CompositeFeed:
             if screened.kept:
                 bars[symbol] = list(screened.kept)
             newest_member = max((b.time for bs in member_bars.values() for b in bs[-1:]), default=None)
-            newest_index = computed[-1].time if computed else last
+            newest_index = computed[-1].time if computed else (last or now)  # continued: the stored day
             if newest_member is not None and newest_member > newest_index:
                 lagging = [m for m in index.members
                            if not member_bars.get(m) or member_bars[m][-1].time < newest_member]
