@@ -127,11 +127,6 @@ class Dispatcher:
             return not pending
         return True
 
-    @property
-    def sending(self) -> int:
-        """Return how many chats have sends in progress."""
-        return len(self._chats_sending)
-
     def _log_missing_channels(self) -> None:
         try:
             waiting = self.store.waiting_channels()
