@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 INTERVAL_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400, "1w": 604800}
@@ -48,27 +48,6 @@ def bar_problem(bar: Bar) -> str | None:
     if bar.volume is not None and (math.isnan(bar.volume) or bar.volume < 0):
         return "volume is negative or not a number"
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    """All known bars of one symbol, oldest first, and where that history is known to start."""
-
-    symbol: str
-    bars: tuple[Bar, ...]
-    interval: str = "1d"
-    # True when the source serves only part of the symbol's history (e.g. kraken's last 720 candles),
-    # so its highest high is not an all-time high.
-    truncated: bool = False
-    history_start: datetime | None = field(default=None)
-
-    def __len__(self) -> int:
-        return len(self.bars)
-
-    @property
-    def last(self) -> Bar | None:
-        """Return the newest bar, if any."""
-        return self.bars[-1] if self.bars else None
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -163,18 +163,8 @@ FORMATTERS: dict[str, Callable[[AlertEvent, Mapping[str, Any]], str]] = {
 }
 
 
-def headline(event: AlertEvent) -> str:
-    """Return the first line of an alert's text."""
-    return format_alert(event).splitlines()[0]
-
-
 def format_alert(event: AlertEvent, notes: Sequence[str] = ()) -> str:
     """Render an alert as plain text: a headline, the figures, context notes, the bar date and the rule."""
     body = FORMATTERS.get(event.kind, _generic)(event, event.values)
     context = "".join(f"\n{note}" for note in notes)
     return f"{body}{context}\nBar: {event.bar_time:%Y-%m-%d} · rule {event.rule_id}"
-
-
-def format_alerts(events: Sequence[AlertEvent]) -> str:
-    """Render several alerts of one cycle as one message."""
-    return "\n\n".join(format_alert(e) for e in events)

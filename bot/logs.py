@@ -73,7 +73,6 @@ def setup_logging(level: str = "INFO", json_lines: bool = False, secrets: Iterab
     root.setLevel(level)
     # httpx logs every request URL at INFO; with Telegram that URL holds the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # yfinance warns per request (cookie, crumb); the yahoo feed already reports each failing symbol once.
     logging.getLogger("yfinance").setLevel(logging.ERROR)
     return redact

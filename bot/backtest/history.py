@@ -136,8 +136,7 @@ async def fetch_live_history(config: Config, cache_path: str | Path, end: date |
         limit = midnight + timedelta(days=1) if midnight else None
         for symbol in config.symbols:
             bars = _cut(cache.load_bars(symbol.id), end)
-            load_flows = getattr(cache, "load_flows", None)  # the flows table arrives with the flows feed
-            flows = [(t, f) for t, f in (load_flows(symbol.id) if load_flows else []) if limit is None or t < limit]
+            flows = [(t, f) for t, f in cache.load_flows(symbol.id) if limit is None or t < limit]
             if flows:
                 history.flows[symbol.id] = flows
             if bars:

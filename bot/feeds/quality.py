@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Sequence
 
@@ -220,10 +220,6 @@ class StaleTracker:
             why = health.last_error or "no good update"
             marks[symbol] = StaleMark(since, why)
         return marks
-
-    def snapshot(self) -> dict[str, SymbolHealth]:
-        """Return a copy of every symbol's health."""
-        return {s: replace(h) for s, h in self.symbols.items()}
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
 
 from alerts.events import AlertEvent
 
@@ -66,14 +66,3 @@ class Notifier(Protocol):
     async def send(self, chat: ChatTarget, alert: OutgoingAlert) -> SendOutcome:
         """Send one alert message to one chat; never raise for a service error, return the outcome."""
         ...
-
-
-@dataclass
-class StaticChat:
-    """A chat named in config.yaml that always receives alerts (no /subscribe needed)."""
-
-    channel: str
-    chat_id: str
-    thread_id: str = ""
-    rules: Sequence[str] = field(default_factory=tuple)
-    symbols: Sequence[str] = field(default_factory=tuple)
