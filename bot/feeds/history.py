@@ -6,13 +6,15 @@ symbol's bars (which file serves which day, which bars are dropped as bad prints
 
 from __future__ import annotations
 
+import csv
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from alerts.bars import Bar
+from alerts.bars import Bar, bar_problem
+from alerts.errors import RiskonError
 from bot.feeds.quality import DEFAULT_SPIKE_PCT, screen_bars
 
 log = logging.getLogger("riskon.feeds.history")
@@ -21,6 +23,42 @@ log = logging.getLogger("riskon.feeds.history")
 FAR_FUTURE = datetime(9000, 1, 1, tzinfo=timezone.utc)
 DEFAULT_STITCH_TOLERANCE_PCT = 5.0
 SHOWN_DISAGREEMENTS = 3  # worst overlap days named in the problem line
+
+
+class ReplayError(RiskonError):
+    """Signal that a replay folder or file cannot be used."""
+
+
+def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetime, int]]:
+    """Read a daily OHLCV CSV into bars, the bad rows as messages, and each bar's line number in the file."""
+    bars: list[Bar] = []
+    problems: list[str] = []
+    lines: dict[datetime, int] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"date", "open", "high", "low", "close"} - set(reader.fieldnames or ())
+        if missing:
+            raise ReplayError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        previous: datetime | None = None
+        for line, row in enumerate(reader, start=2):
+            try:
+                moment = datetime.combine(date.fromisoformat(row["date"].strip()[:10]), time(0), timezone.utc)
+                bar = Bar(moment, float(row["open"]), float(row["high"]), float(row["low"]), float(row["close"]),
+                          float(row.get("volume") or 0))
+            except (ValueError, TypeError, AttributeError) as exc:
+                problems.append(f"{path.name}:{line}: unreadable row ({exc})")
+                continue
+            problem = bar_problem(bar)
+            if problem:
+                problems.append(f"{path.name}:{line}: {problem}")
+                continue
+            if previous is not None and moment <= previous:
+                problems.append(f"{path.name}:{line}: date {moment.date()} is not after {previous.date()}")
+                continue
+            previous = moment
+            bars.append(bar)
+            lines[moment] = line
+    return bars, problems, lines
 
 
 @dataclass
@@ -63,8 +101,6 @@ def load_symbol_history(
     reverts is dropped and reported with its file and line.
     Raises ReplayError when a file exists but cannot be read at all (missing columns).
     """
-    from bot.feeds.replay import read_daily_csv_lines
-
     folder = Path(folder)
     history = SymbolHistory(symbol.id)
     sources: list[tuple[str, list[Bar], dict[datetime, int]]] = []

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import bisect
-import csv
 import logging
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.bars import Bar, bar_problem
-from alerts.errors import RiskonError
+from alerts.bars import Bar
 from bot.feeds.base import FeedResult
-from bot.feeds.history import DEFAULT_STITCH_TOLERANCE_PCT, load_symbol_history
+from bot.feeds.history import (  # ReplayError and the CSV reader live with the history they read
+    DEFAULT_STITCH_TOLERANCE_PCT,
+    ReplayError,
+    load_symbol_history,
+    read_daily_csv_lines,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,46 +38,10 @@ class ReplaySettings(BaseModel):
         "as a bad print, as in the live feeds (defaults: index 12, etf 15, crypto 40, composite 30)")
 
 
-class ReplayError(RiskonError):
-    """Signal that a replay folder or file cannot be used."""
-
-
 def read_daily_csv(path: Path) -> tuple[list[Bar], list[str]]:
     """Read a daily OHLCV CSV into bars, returning the bad rows as messages instead of raising."""
     bars, problems, _ = read_daily_csv_lines(path)
     return bars, problems
-
-
-def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetime, int]]:
-    """Read a daily OHLCV CSV into bars, the bad rows as messages, and each bar's line number in the file."""
-    bars: list[Bar] = []
-    problems: list[str] = []
-    lines: dict[datetime, int] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"date", "open", "high", "low", "close"} - set(reader.fieldnames or ())
-        if missing:
-            raise ReplayError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        previous: datetime | None = None
-        for line, row in enumerate(reader, start=2):
-            try:
-                moment = datetime.combine(date.fromisoformat(row["date"].strip()[:10]), time(0), timezone.utc)
-                bar = Bar(moment, float(row["open"]), float(row["high"]), float(row["low"]), float(row["close"]),
-                          float(row.get("volume") or 0))
-            except (ValueError, TypeError, AttributeError) as exc:
-                problems.append(f"{path.name}:{line}: unreadable row ({exc})")
-                continue
-            problem = bar_problem(bar)
-            if problem:
-                problems.append(f"{path.name}:{line}: {problem}")
-                continue
-            if previous is not None and moment <= previous:
-                problems.append(f"{path.name}:{line}: date {moment.date()} is not after {previous.date()}")
-                continue
-            previous = moment
-            bars.append(bar)
-            lines[moment] = line
-    return bars, problems, lines
 
 
 class ReplayFeed:
