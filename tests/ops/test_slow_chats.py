@@ -116,3 +116,31 @@ async def test_a_webhook_behind_a_long_429_waits_what_discord_said_and_holds_no_
     assert datetime.fromisoformat(rows["limited"]) >= now + timedelta(seconds=RETRY_AFTER)
     limited_posts = [path for method, path in fake.requests if method == "POST" and limited_id in path]
     assert len(limited_posts) == 1, "discord.py must not be left to retry it inside the send"
+
+
+async def test_a_discord_channel_behind_a_long_429_holds_none_of_fifty_others(tmp_path):
+    fake = await FakeDiscord(channel_window=0.2).start()
+    guild = fake.add_guild()
+    limited = fake.add_channel(guild, "limited")["id"]
+    others = [fake.add_channel(guild, f"chat-{i}")["id"] for i in range(50)]
+    fake.rate_limit_next(limited, RETRY_AFTER)
+    bot = {"token": "${DISCORD_BOT_TOKEN}", "api_base": fake.api_base, "gateway": fake.gateway,
+           "guild_ready_timeout": 0.05, "ready_timeout_seconds": 5}
+    config = parse_config(riskon_config(tmp_path, bot=bot), env={"DISCORD_BOT_TOKEN": fake.token})
+    now = datetime(2026, 3, 2, 21, tzinfo=timezone.utc)
+    runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: now)
+    try:
+        await runtime.start()
+        for channel in (limited, *others):
+            runtime.store.subscribe("discord", channel)
+        record(runtime, event("BTC", "btc_ath"), now)
+        report = await runtime.deliver()
+        rows = dict(runtime.store.db.execute(
+            "select chat_id, next_attempt_at from deliveries where status = 'retrying'").fetchall())
+    finally:
+        await runtime.close()
+        await fake.stop()
+    assert report.outcomes == {("discord", "sent"): 50, ("discord", "retry"): 1}, rows
+    assert all(len(fake.sent_to(c)) == 1 for c in others) and fake.sent_to(limited) == []
+    assert list(rows) == [limited]
+    assert datetime.fromisoformat(rows[limited]) >= now + timedelta(seconds=RETRY_AFTER)
