@@ -33,8 +33,11 @@ def print_report(result: BacktestResult, console: Any = None, alert_list: bool =
     console.print(f"history: {span}")
     console.print(f"{result.bar_count:,} bars, {len(result.alerts)} alerts, {len(result.signals)} leader signal "
                   f"episodes in {result.seconds:.1f} s")
-    for problem in result.problems:
-        console.print(f"[yellow]note:[/yellow] {problem}")
+    for problem in result.problems[:SHOWN_NOTES]:
+        console.print(f"[yellow]note:[/yellow] {problem}", highlight=False)
+    if len(result.problems) > SHOWN_NOTES:
+        console.print(f"[yellow]note:[/yellow] … and {len(result.problems) - SHOWN_NOTES} more notes on the input "
+                      "(all of them in --json and the HTML report)")
     _print_claims(result, console)
     _print_verdicts(result, console)
     if result.sweep is not None:
@@ -54,6 +57,8 @@ def print_report(result: BacktestResult, console: Any = None, alert_list: bool =
     else:
         console.print(f"\n{len(result.alerts)} alerts and each signal's returns: --alerts, or --csv/--json/--html.")
 
+
+SHOWN_NOTES = 5  # the answer comes first: the rest of the input notes are in the files
 
 VERDICT_STYLE = {"holds": "green", "partly": "yellow", "does not hold": "red", "cannot be checked": "dim"}
 

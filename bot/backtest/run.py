@@ -178,6 +178,18 @@ class RuleCoverage:
     alerts: int
 
 
+def _flow_runs(flows: Sequence[tuple[datetime, float]], gap_days: int = 30) -> list[tuple[date, date]]:
+    """Return the (first, last) days of each run of flow records no more than `gap_days` apart."""
+    days = sorted(when.date() for when, _ in flows)
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and (day - runs[-1][1]).days <= gap_days:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
 def rule_coverage(config: Config, history: History, bars: Mapping[str, Sequence[object]],
                   alerts: Sequence[AlertEvent]) -> list[RuleCoverage]:
     """Say for each enabled rule which of its symbols it was evaluated on, and why not on the rest."""
@@ -191,6 +203,11 @@ def rule_coverage(config: Config, history: History, bars: Mapping[str, Sequence[
                 skipped.append((symbol, "no price history in this data"))
             elif rule.kind == FLOW_KIND and not history.flows.get(symbol):
                 skipped.append((symbol, "no ETF flow history in this data (the rule needs flows)"))
+            elif rule.kind == FLOW_KIND:
+                evaluated.append(symbol)
+                runs = _flow_runs(history.flows[symbol])
+                skipped.append((symbol, "flows known only " + ", ".join(f"{a} → {b}" for a, b in runs)
+                                + "; elsewhere the rule cannot say anything"))
             else:
                 evaluated.append(symbol)
         count = sum(1 for a in alerts if a.rule_id == rule.id)

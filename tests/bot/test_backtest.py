@@ -314,17 +314,27 @@ def test_the_altcoin_claim_says_where_the_composite_reaches(default_result):
 
 def test_the_outflow_claim_says_what_the_flow_data_covers(default_result):
     c = claim(default_result, "Small-cap ETF outflows")
-    if default_result.flows:
-        assert c.verdict != "cannot be checked" and all(" to " in line for line in c.numbers if "B USD" in line)
-    else:
-        assert c.verdict == "cannot be checked" and c.numbers == ("IWM: no flow data in this history",
-                                                                  "IWN: no flow data in this history")
+    # The flows come from the shares files only: IWM and IWN mid-2021 to mid-2022 (with a hole), IWM in 2026.
+    assert c.verdict == "partly"
+    assert c.summary.startswith("in 4 of 5 stretches with flow data, money left the fund while it rallied to its high")
+    assert [line.split(" (")[0] for line in c.numbers] == [
+        "IWM 2021-07-09 to 2022-02-18", "IWM 2022-07-13 to 2022-08-12", "IWM 2026-03-05 to 2026-05-15",
+        "IWN 2021-07-09 to 2022-02-18", "IWN 2022-07-13 to 2022-08-11"]
+    # Into the 2021 top IWM took money in: the claim does not hold for the 2021 rally in IWM.
+    assert c.numbers[0].endswith("from 2021-07-09 to its high of 2021-11-08: IWM +7.1%, net flow +2.27 B USD")
+    assert c.numbers[2].endswith("from 2026-03-05 to its high of 2026-05-06: IWM +11.7%, net flow -0.84 B USD")
+    flows = {t.date(): f for t, f in default_result.flows["IWM"]}
+    rally = sum(f for day, f in flows.items() if date(2021, 7, 9) <= day <= date(2021, 11, 8))
+    assert rally / 1e9 == pytest.approx(2.27, abs=0.005)
 
 
 def test_rules_that_could_not_run_are_named_with_the_reason(default_result):
     coverage = {c.rule_id: c for c in default_result.coverage}
     assert ("^RUJ", "no price history in this data") in coverage["smallcap_ath"].skipped
     assert coverage["smallcap_ath"].evaluated == ("^RUT", "IWM", "IWN")
+    hollow = dict(coverage["iwm_hollow_rally"].skipped)
+    assert hollow["IWM"].startswith("flows known only 2021-07-09 → 2022-02-18, 2022-07-13 → 2022-08-12, "
+                                    "2026-03-05 → 2026-05-15")
 
 
 def test_significance_is_reported_per_leader_follower_and_horizon(default_result):
