@@ -101,9 +101,12 @@ rules:
     store = Store.memory()
     runtime = Runtime(config, store, clock=clock)
     try:
-        yahoo.fail("ETH-USD", "status", times=2, status=500)  # the first answers the timezone probe
+        # A first healthy poll makes yfinance learn ETH's time zone whatever ran before in this process,
+        # so each fault below answers a chart request, not a time-zone probe.
+        await runtime.poll("yahoo")
+        yahoo.fail("ETH-USD", "malformed", times=2)
         with caplog.at_level(logging.INFO, logger="bot.runtime"):
-            for minutes in (0, 5, 10, 15):
+            for minutes in (5, 10, 15, 20):
                 clock.now = datetime(2026, 9, 25, 13, minutes, tzinfo=timezone.utc)
                 await runtime.poll("yahoo")
     finally:
