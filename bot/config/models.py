@@ -85,8 +85,8 @@ class SymbolConfig(Section):
         None, description="file stem in a --data folder (default: id without ^, / as -), or a list of stems "
         "stitched into one history, the main source last (it wins where they overlap)")
     listed: date | None = Field(
-        None, description="the day the asset began trading: a history starting later says 'highest since' its "
-        "first day, never 'all-time'")
+        None, description="the day the asset began trading: a CSV history (replay, backtest) starting later says "
+        "'highest since' its first day, never 'all-time' (live feeds report their own truncation)")
     asset_class: Literal["index", "etf", "crypto", "composite", "breadth"] = Field(
         "index", description="breadth: a share of an index's members (the fragility feed's series), in percent")
     history_feed: str | None = Field(None, description="a feed with a longer history to backfill from")
