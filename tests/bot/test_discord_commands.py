@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
 from bot.commands import SPECS
@@ -206,9 +207,14 @@ async def test_a_slow_answer_is_deferred_then_sent(fake, guild, tmp_path):
         await runtime.close()
 
 
-async def test_chart_reply(fake, guild, runtime):
-    reply = await say(fake, guild, "chart", {"symbol": "BTC"})
-    assert "BTC" in reply or "Charts" in reply
+async def test_chart_reply_carries_the_png(fake, guild, runtime):
+    closes = [80_000.0 + 100 * day for day in range(120)]
+    runtime.store.upsert_bars("BTC", [Bar(NOW - timedelta(days=120 - day), c, c + 50, c - 50, c, 1.0)
+                                      for day, c in enumerate(closes)])
+    answer = await fake.interact(guild, fake.channel(guild, "alerts"), "chart", {"symbol": "BTC"})
+    assert fake.text_of(answer).startswith("BTC: last close 91,900.00")
+    [png] = answer["files"].values()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
     assert "Usage: /chart" in await say(fake, guild, "chart", {"symbol": "XYZ"})
 
 
