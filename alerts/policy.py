@@ -13,7 +13,6 @@ Frequency = Literal["once", "once_per_bar", "every_time"]
 # Why an event was sent or not (Alertmanager's needsUpdate lesson: the decision names its reason).
 FIRST = "first"                      # no earlier alert of this rule on this symbol
 NEW_EVENT = "new event"              # a new event, and nothing configured to throttle it
-REARMED = "re-armed"                 # price moved rearm_pct beyond the last alert
 COOLDOWN_ELAPSED = "cooldown elapsed"  # the cooldown since the last alert is over
 EVERY_TIME = "every time"            # frequency every_time: each new event goes out
 SUPPRESSED = "suppressed"
@@ -23,11 +22,11 @@ SUPPRESSED = "suppressed"
 class NotifyPolicy:
     """How often one rule may alert per symbol."""
 
-    # once: each new event once; cooldown and rearm_pct throttle. once_per_bar: also at most one per bar.
-    # every_time: every new event, cooldown and rearm_pct ignored. A duplicate is never sent.
+    # once: each new event once; a cooldown throttles. once_per_bar: also at most one per bar.
+    # every_time: every new event, the cooldown ignored. A duplicate is never sent. Re-arming (a new alert
+    # only after price moved on) is each rule's own parameter (`rearm_pct`), decided inside the rule.
     frequency: Frequency = "once"
     cooldown: timedelta = timedelta(0)
-    rearm_pct: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -59,17 +58,6 @@ def event_price(event: AlertEvent) -> float | None:
     return float(price) if isinstance(price, (int, float)) and not isinstance(price, bool) else None
 
 
-def _rearmed(policy: NotifyPolicy, event: AlertEvent, last: LastAlert) -> tuple[bool, str]:
-    price, before = event_price(event), last.price
-    if price is None or before is None:
-        return False, "no price to measure the re-arm against"
-    if event.values.get("direction") == "down":
-        needed = before * (1 - policy.rearm_pct / 100)
-        return price <= needed, f"{price:g} vs {needed:g} needed ({policy.rearm_pct:g}% below {before:g})"
-    needed = before * (1 + policy.rearm_pct / 100)
-    return price >= needed, f"{price:g} vs {needed:g} needed ({policy.rearm_pct:g}% above {before:g})"
-
-
 def decide(policy: NotifyPolicy, event: AlertEvent, last: LastAlert | None) -> Decision:
     """Decide whether an event is sent, given the last alert let through for its rule and symbol.
 
@@ -88,11 +76,6 @@ def decide(policy: NotifyPolicy, event: AlertEvent, last: LastAlert | None) -> D
     if policy.cooldown and since < policy.cooldown:
         left = policy.cooldown - since
         return Decision(False, SUPPRESSED, f"cooldown: {_duration(left)} left of {_duration(policy.cooldown)}")
-    if policy.rearm_pct > 0:
-        rearmed, detail = _rearmed(policy, event, last)
-        if not rearmed:
-            return Decision(False, SUPPRESSED, f"not re-armed: {detail}")
-        return Decision(True, REARMED, detail)
     if policy.cooldown:
         return Decision(True, COOLDOWN_ELAPSED, f"{_duration(since)} since the last alert")
     return Decision(True, NEW_EVENT)
@@ -107,13 +90,11 @@ def _duration(span: timedelta) -> str:
     return f"{max(seconds, 0) / 60:.0f}m"
 
 
-def policy_from(frequency: str = "once", cooldown: timedelta | None = None,
-                rearm_pct: float | None = None) -> NotifyPolicy:
-    """Build a rule's policy from its config; `rearm_pct` defaults to none (rules that re-arm do it themselves)."""
+def policy_from(frequency: str = "once", cooldown: timedelta | None = None) -> NotifyPolicy:
+    """Build a rule's policy from its config (frequency and cooldown)."""
     return NotifyPolicy(
         frequency=frequency if frequency in ("once", "once_per_bar", "every_time") else "once",  # type: ignore[arg-type]
         cooldown=cooldown or timedelta(0),
-        rearm_pct=float(rearm_pct or 0.0),
     )
 
 
@@ -156,7 +137,7 @@ def merged_text(texts: Sequence[str]) -> str:
 
 
 __all__ = [
-    "COOLDOWN_ELAPSED", "EVERY_TIME", "FIRST", "NEW_EVENT", "REARMED", "SUPPRESSED", "Decision", "LastAlert",
+    "COOLDOWN_ELAPSED", "EVERY_TIME", "FIRST", "NEW_EVENT", "SUPPRESSED", "Decision", "LastAlert",
     "NotifyPolicy", "decide", "event_price", "group_alerts", "merged_text", "policy_from",
 ]
 

@@ -13,7 +13,6 @@ from alerts.policy import (
     EVERY_TIME,
     FIRST,
     NEW_EVENT,
-    REARMED,
     SUPPRESSED,
     LastAlert,
     NotifyPolicy,
@@ -51,28 +50,12 @@ CASES = [
     ("cooldown exactly over (a tie ends it)", NotifyPolicy(cooldown=D), event(DAY2), last(DAY1), True,
      COOLDOWN_ELAPSED, "1d since"),
     ("cooldown long over", NotifyPolicy(cooldown=6 * H), event(DAY3), last(DAY1), True, COOLDOWN_ELAPSED, ""),
-    ("re-armed: 1% above the last alert", NotifyPolicy(rearm_pct=1.0), event(DAY2, 101.0), last(DAY1, 100.0),
-     True, REARMED, "101"),
-    ("not re-armed: 0.5% above", NotifyPolicy(rearm_pct=1.0), event(DAY2, 100.5), last(DAY1, 100.0), False,
-     SUPPRESSED, "not re-armed"),
-    ("re-armed downward for a falling event", NotifyPolicy(rearm_pct=5.0),
-     event(DAY2, 94.0, "down"), last(DAY1, 100.0), True, REARMED, ""),
-    ("not re-armed downward", NotifyPolicy(rearm_pct=5.0), event(DAY2, 96.0, "down"), last(DAY1, 100.0), False,
-     SUPPRESSED, "below"),
-    ("no price: cannot re-arm, stays quiet", NotifyPolicy(rearm_pct=1.0), event(DAY2, None), last(DAY1), False,
-     SUPPRESSED, "no price"),
-    ("cooldown over but not re-armed", NotifyPolicy(cooldown=H, rearm_pct=2.0), event(DAY3, 101.0),
-     last(DAY1, 100.0), False, SUPPRESSED, "not re-armed"),
-    ("re-armed but inside the cooldown", NotifyPolicy(cooldown=3 * D, rearm_pct=2.0), event(DAY2, 110.0),
-     last(DAY1, 100.0), False, SUPPRESSED, "cooldown"),
     ("once_per_bar: a second event on the same bar", NotifyPolicy("once_per_bar"),
      event(DAY1, discriminator="2442.74"), last(DAY1, discriminator="2500"), False, SUPPRESSED, "already alerted on the bar"),
     ("once_per_bar: the next bar", NotifyPolicy("once_per_bar"), event(DAY2), last(DAY1), True, NEW_EVENT, ""),
     ("once: a second level on the same bar goes out", NotifyPolicy("once"),
      event(DAY1, discriminator="2442.74"), last(DAY1, discriminator="2500"), True, NEW_EVENT, ""),
     ("every_time ignores the cooldown", NotifyPolicy("every_time", cooldown=7 * D), event(DAY2), last(DAY1), True,
-     EVERY_TIME, ""),
-    ("every_time ignores rearm_pct", NotifyPolicy("every_time", rearm_pct=10), event(DAY2, 100.1), last(DAY1), True,
      EVERY_TIME, ""),
 ]
 
@@ -87,7 +70,7 @@ def test_decide(case, policy, new, before, notify, reason, detail):
 
 def test_policy_from_config_values():
     """The config's frequency and cooldown become a policy; unknown frequencies fall back to once."""
-    assert policy_from("once_per_bar", H, 2.0) == NotifyPolicy("once_per_bar", H, 2.0)
+    assert policy_from("once_per_bar", H) == NotifyPolicy("once_per_bar", H)
     assert policy_from("sometimes") == NotifyPolicy()
     assert policy_from() == NotifyPolicy()
 
