@@ -8,6 +8,7 @@ from typing import Any
 
 from alerts.events import AlertEvent
 from alerts.fragility import describe_fragility
+from bot.seams import HealthView
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def alert_note(store: Any, config: Any, event: AlertEvent) -> str | None:
                               last.coverage_pct_weight)
 
 
-def request_snapshot(runtime: Any, fund: str | None) -> str:
+def request_snapshot(runtime: HealthView, fund: str | None) -> str:
     """Ask every fragility feed (that has the fund) for a snapshot at its next poll; say what will happen."""
     from bot.feeds.fragility import FragilityFeed
 

@@ -13,12 +13,15 @@ import dataclasses
 import logging
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alerts.errors import RiskonError
 from bot.config import Config
 from bot.notifiers.base import ChatTarget, OutgoingAlert, SendOutcome
 from storage import Store
+
+if TYPE_CHECKING:  # the runtime loads when a rehearsal runs
+    from bot.runtime import Runtime
 
 log = logging.getLogger("riskon")
 
@@ -97,7 +100,7 @@ def default_start(data: str, config: Config) -> date:
     return feed.days[-1].date() - timedelta(days=DEFAULT_DAYS)
 
 
-def wrap_notifiers(runtime: Any) -> None:
+def wrap_notifiers(runtime: Runtime) -> None:
     """Mark every alert the runtime sends as a rehearsal (the dispatcher shares the runtime's notifier map)."""
     for name, notifier in list(runtime.notifiers.items()):
         runtime.notifiers[name] = RehearsalNotifier(notifier)
@@ -106,7 +109,7 @@ def wrap_notifiers(runtime: Any) -> None:
 class Rehearsal:
     """Drive a rehearsal: the replay loop to the data's end, delivery ticking beside it, then commands until stopped."""
 
-    def __init__(self, runtime: Any, seconds_per_day: float) -> None:
+    def __init__(self, runtime: Runtime, seconds_per_day: float) -> None:
         from bot.replay_loop import ReplayLoop
 
         self.runtime = runtime

@@ -6,7 +6,7 @@ import asyncio
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from alerts.bars import Bar
 from alerts.errors import RiskonError
@@ -15,6 +15,9 @@ from alerts.messages import format_price
 from bot.config import Config, escape_hidden
 from bot.config.messages import did_you_mean
 from bot.notifiers.base import ChatTarget, OutgoingAlert, SendOutcome
+
+if TYPE_CHECKING:  # the runtime loads when a test send runs
+    from bot.runtime import Runtime
 
 SAMPLE_RULE = "send_test"
 SAMPLE_KIND = "send_test"
@@ -86,7 +89,7 @@ def _draw(event: AlertEvent, bars: list[Bar]) -> bytes | None:
     return alert_chart(event, bars, days=CHART_DAYS, title=f"TEST: {event.symbol}, a sample chart (not a signal)")
 
 
-async def send_test(runtime: Any, channel: str | None = None, report: Callable[[str], None] = print) -> list[TestSend]:
+async def send_test(runtime: Runtime, channel: str | None = None, report: Callable[[str], None] = print) -> list[TestSend]:
     """Send the test alert to every subscribed chat of every channel (or one); report each outcome as it comes."""
     notifiers = dict(runtime.notifiers)
     if channel is not None:

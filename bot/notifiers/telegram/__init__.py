@@ -5,13 +5,13 @@ Only the settings and text helpers load with riskon; python-telegram-bot (and ht
 
 from __future__ import annotations
 
-from typing import Any
-
+from bot.notifiers.base import Notifier
 from bot.notifiers.telegram.settings import TelegramSettings
 from bot.notifiers.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, split_text, to_html
+from bot.seams import NotifierRuntime
 
 
-def build_telegram(settings: TelegramSettings, runtime: Any) -> Any:
+def build_telegram(settings: TelegramSettings, runtime: NotifierRuntime) -> Notifier:
     """Build the Telegram notifier."""
     from bot.notifiers.telegram.notifier import TelegramNotifier
 
