@@ -122,3 +122,16 @@ rules:
     assert "feed markets: 1 of 1 symbol(s) failing: BTC: cannot load kraken markets" in stderr
     assert "Traceback" not in stderr
     assert (tmp_path / "live.db").exists()
+
+
+def test_check_config_into_a_closed_pipe_exits_0_without_a_traceback(tmp_path):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before riskon writes a byte, as with `riskon check-config | head -0`
+    try:
+        result = subprocess.run([sys.executable, "-m", "bot", "check-config", str(REPO / "config.yaml")], cwd=tmp_path,
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
+                                env={**os.environ, "PYTHONPATH": str(REPO)})
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
