@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from aiohttp import web
@@ -18,67 +17,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from alerts import status as figures
-from bot.feeds.base import MarksStale
+from bot.degraded import degraded_reasons  # re-exported: the endpoint and /status give the same reasons
 from bot.logs import RedactSecrets
-from bot.seams import HealthView
 
 if TYPE_CHECKING:
-    from bot.config import SymbolConfig
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-MAX_REASON = 300  # a feed's error text can be long; a reason is a line on a dashboard
-
-
-def degraded_reasons(runtime: HealthView, now: datetime, redact: RedactSecrets | None = None,
-                     outbox: dict[str, int] | None = None) -> list[str]:
-    """Say, one line each, what is wrong: failing feeds, stale symbols, an outbox backlog, channels down."""
-    settings = runtime.config.health
-    reasons: list[str] = []
-    for name, health in runtime.health.items():
-        if health.failures:
-            reasons.append(f"feed {name}: {health.failures} failed polls in a row ({health.last_error})")
-        for symbol_id, error in sorted(health.symbol_errors.items()):
-            reasons.append(f"feed {name}: {symbol_id}: {error}")
-    for symbol in runtime.config.symbols:
-        why = _staleness(runtime, symbol, now)
-        if why:
-            reasons.append(f"symbol {symbol.id} is stale: {why}")
-    # Counting the outbox scans every delivery ever made (tens of ms after months): callers pass theirs.
-    counts = outbox if outbox is not None else runtime.store.outbox_counts()
-    waiting = counts.get("pending", 0) + counts.get("retrying", 0)
-    if waiting > settings.outbox_backlog:
-        reasons.append(f"outbox backlog: {waiting} deliveries waiting (more than {settings.outbox_backlog})")
-    for channel, retries in sorted(runtime.channel_retries().items()):
-        if retries >= settings.channel_retries:
-            reasons.append(f"channel {channel} is down: its last {retries} sends all have to be retried")
-    clean = redact or RedactSecrets()
-    return [clean.redact(reason)[:MAX_REASON] for reason in reasons]
-
-
-def _staleness(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> str | None:
-    """Say why a symbol's data is stale (its feed's own mark, or a last bar too old), or None when current."""
-    feed = runtime.feeds.get(symbol.feed)
-    if isinstance(feed, MarksStale):
-        try:
-            mark = feed.stale(now).get(symbol.id)
-        except Exception:  # a feed's bookkeeping must not break the health check
-            log.warning("feed %s could not say which symbols are stale", symbol.feed, exc_info=True)
-            mark = None
-        if mark is not None:
-            return f"no good update since {mark.since:%Y-%m-%d %H:%M} UTC: {mark.why}"
-    last = runtime.store.last_bar_time(symbol.id)
-    if last is None:
-        if symbol.asset_class == "breadth":
-            return None  # a snapshot series has no bar until its first snapshot (an hour or more): its feed marks it
-        feed_health = runtime.health.get(symbol.feed)
-        # Before its feed's first good poll a symbol has simply not been fetched yet.
-        return "no bars at all after a good poll of its feed" if feed_health and feed_health.last_ok else None
-    if figures.is_stale(last, now, symbol.asset_class):
-        return f"last bar {last:%Y-%m-%d %H:%M} UTC"
-    return None
 
 
 class RuntimeCollector(Collector):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import signal
 from datetime import date
 from typing import TYPE_CHECKING, Protocol
@@ -37,9 +38,14 @@ async def serve(runtime: Runtime, scheduler: Steps) -> None:
         except (NotImplementedError, RuntimeError):  # not on the main thread (tests) or not on this OS
             pass
     await runtime.start()
-    from bot.health import start_health  # aiohttp and prometheus load only when the bot runs
+    health = None
+    if runtime.config.health.enabled:
+        # aiohttp and prometheus take most of a second to import: on a worker thread, so the chats are
+        # answered meanwhile (the bot listens from runtime.start() on).
+        await asyncio.to_thread(importlib.import_module, "bot.health")
+        from bot.health import start_health
 
-    health = await start_health(runtime, secrets_of(runtime.config))
+        health = await start_health(runtime, secrets_of(runtime.config))
     try:
         await scheduler.run()
     finally:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from alerts import status as figures
 from alerts.messages import format_pct, format_price, format_usd
+from bot.degraded import degraded_reasons
 from bot.feeds.base import MarksStale
 from bot.fragility_report import status_lines as fragility_lines
 from bot.seams import BotState, HealthView
@@ -168,8 +169,6 @@ def _feed_mark(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> Stal
 
 def _degraded(runtime: HealthView, now: datetime) -> list[str]:
     """Say what is degraded, one line each (the same reasons /healthz gives), or that all is well."""
-    from bot.health import degraded_reasons  # aiohttp and prometheus load only when /status is asked
-
     try:
         reasons = degraded_reasons(runtime, now)
     except Exception:  # a feed's or the store's trouble must not break /status

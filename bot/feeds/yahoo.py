@@ -228,12 +228,26 @@ class YahooFeed:
 
     @property
     def calendar(self) -> Any:
-        """Return the exchange calendar (loaded on first use: it costs most of a second)."""
+        """Return the exchange calendar (built on first use if a poll has not built it yet)."""
         if self._calendar is None:
-            import exchange_calendars
-
-            self._calendar = exchange_calendars.get_calendar(self.settings.calendar)
+            self._calendar = self._new_calendar()
         return self._calendar
+
+    def _new_calendar(self) -> Any:
+        """Build the exchange calendar with the session tables next_poll_time reads: most of a second of CPU."""
+        import exchange_calendars
+        import pandas as pd
+
+        calendar = exchange_calendars.get_calendar(self.settings.calendar)
+        calendar.next_open(pd.Timestamp.now(tz="UTC"))  # its first call builds lookup tables (0.1 s)
+        return calendar
+
+    async def _build_calendar(self) -> None:
+        """Build the calendar on the parse thread before the first poll needs it: the chats are answered meanwhile."""
+        if self._calendar is None:
+            built = await asyncio.get_running_loop().run_in_executor(self._parser, self._new_calendar)
+            if self._calendar is None:  # a concurrent fetch may have built one meanwhile
+                self._calendar = built
 
     def stale(self, now: datetime) -> dict[str, StaleMark]:
         """Return the live symbols whose data stopped updating, with since-when and why."""
@@ -265,6 +279,8 @@ class YahooFeed:
         plans: dict[str, tuple[datetime | None, date | None, MarketClock | None]] = {}
         clock = None
         due, errors = symbols_to_poll(self.name, symbols, self.sources, self.backoff, now)
+        if any(self.asset_classes.get(symbol) != "crypto" for symbol in due):
+            await self._build_calendar()
         for symbol in due:
             last = since.get(symbol)
             if self.asset_classes.get(symbol) == "crypto":
