@@ -156,6 +156,15 @@ class YahooTimeout(Exception):
     """A request to Yahoo (or the mirror) ran out of time."""
 
 
+class YahooNoBars(Exception):
+    """Yahoo (or the mirror) answered a chart request without any bars: an empty, null or incomplete chart."""
+
+
+# What yfinance raises when a chart answer has no usable bars: its own "missing" errors, and the raw lookup errors
+# its time-zone probe lets through (with hide_exceptions off) when the chart is empty, null or lacks `meta`.
+SHAPE_ERRORS = (LookupError, TypeError, AttributeError)
+
+
 @dataclass(frozen=True)
 class MarketClock:
     """Where the market stands at a moment: the current session and whether it trades now."""
@@ -395,6 +404,7 @@ class YahooFeed:
         except Exception as exc:  # yfinance raises many kinds; each is this symbol's failure, not the poll's
             # A Ticker created while Yahoo failed keeps a missing timezone for good: start afresh next time.
             self._tickers.pop(source, None)
+            _forget_memoised_answers()
             retry_after = self.session.take_retry_after()
             status = self.session.take_status()
             if self.session.take_timed_out():
@@ -404,6 +414,9 @@ class YahooFeed:
             elif status is not None and status >= 400:
                 # yfinance reports an error page as undecodable JSON; the status says what happened.
                 raise YahooHTTPError(f"Yahoo answered HTTP {status} for {source}") from exc
+            elif _is_missing(exc) or isinstance(exc, SHAPE_ERRORS):
+                log.debug("%s: yfinance found no bars in Yahoo's answer", source, exc_info=True)
+                raise YahooNoBars(_no_bars_reason(exc, source)) from exc
             raise
         rows = []
         for stamp, record in frame.iterrows():
@@ -437,13 +450,44 @@ def _number(value: Any) -> float:
         return float("nan")
 
 
+def _forget_memoised_answers() -> None:
+    """Drop yfinance's memo of GET answers, so the next time-zone probe of a failed symbol asks Yahoo again.
+
+    yfinance memoises the probe's answer, a failed one included: without this an empty or garbled answer to it
+    would keep failing the symbol, with no new request, for as long as the process runs.
+    """
+    from yfinance.data import YfData
+
+    YfData.cache_get.cache_clear()
+
+
+def _is_missing(exc: BaseException) -> bool:
+    """Say whether yfinance raised one of its "this ticker's data is missing" errors."""
+    from yfinance.exceptions import YFTickerMissingError
+
+    return isinstance(exc, YFTickerMissingError)
+
+
+def _no_bars_reason(exc: BaseException, source: str) -> str:
+    """Say, naming the symbol, that Yahoo's answer had no bars, with Yahoo's own reason when it gave one."""
+    from yfinance.exceptions import YFPricesMissingError, YFTzMissingError
+
+    if isinstance(exc, YFPricesMissingError) and exc.yahoo_reason:
+        return f"Yahoo sent no bars for {source}: {str(exc.yahoo_reason)[:160]}"
+    if isinstance(exc, YFTzMissingError):
+        return f"Yahoo sent no bars for {source} (not even its time zone)"
+    if isinstance(exc, SHAPE_ERRORS):
+        return f"Yahoo sent no bars for {source} (an empty or incomplete chart)"
+    return f"Yahoo sent no bars for {source}"
+
+
 def _describe(exc: BaseException, source: str) -> str:
     """Turn an exception from yfinance (or a timeout) into a one-line reason."""
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return f"Yahoo did not answer for {source} in time"
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, (YahooHTTPError, YahooTimeout)):
+    if isinstance(exc, (YahooHTTPError, YahooTimeout, YahooNoBars)):
         return text
     if name == "YFRateLimitError":
         after = getattr(exc, "retry_after", None)

@@ -72,11 +72,15 @@ class Earnings:
     delisted: bool = False  # Yahoo answers 404 with its `finance` error envelope
 
 
+# Chart answers without bars, by fault kind: an empty list, null, and a result with neither meta nor quotes.
+EMPTY_CHARTS: dict[str, Any] = {"empty": [], "null": None, "hollow": [{}]}
+
+
 @dataclass
 class Fault:
     """An injected failure for the next `times` chart requests of a symbol (or of every symbol: '*')."""
 
-    kind: str  # status | malformed | empty | timeout | down
+    kind: str  # status | malformed | empty (result []) | null (result null) | hollow (result [{}]) | timeout | down
     times: int = 1
     status: int = 500
     retry_after: float | None = None
@@ -195,8 +199,8 @@ class FakeYahoo:
                 return web.Response(text='{"chart": {"result": [{"meta": ', content_type="application/json")
             if fault.kind == "timeout":
                 await asyncio.sleep(self.hang_seconds)
-            if fault.kind == "empty":
-                return web.json_response({"chart": {"result": [], "error": None}})
+            if fault.kind in EMPTY_CHARTS:
+                return web.json_response({"chart": {"result": EMPTY_CHARTS[fault.kind], "error": None}})
         instrument = self.instruments.get(symbol)
         if instrument is None:
             return web.json_response(

@@ -123,21 +123,51 @@ async def test_next_poll_waits_for_the_next_open_over_a_holiday(feed):
 @pytest.mark.parametrize(
     "fault, status, expected",
     [
-        ("status", 502, "HTTP 502"),
-        ("malformed", 200, "malformed"),
-        ("empty", 200, "YFPricesMissingError"),
+        ("status", 502, "Yahoo answered HTTP 502 for ^RUT"),
+        ("malformed", 200, "Yahoo sent malformed data for ^RUT"),
+        ("empty", 200, "Yahoo sent no bars for ^RUT"),
+        ("null", 200, "Yahoo sent no bars for ^RUT"),
+        ("hollow", 200, "Yahoo sent no bars for ^RUT"),
     ],
 )
 async def test_a_failing_symbol_reports_an_error_and_the_others_flow(fake, feed, fault, status, expected):
-    fake.fail("^RUT", fault, times=2, status=status)  # yfinance retries a failed request once
     since = utc_day(date(2026, 9, 24))
+    # A healthy poll first: yfinance learns both time zones, so the fault answers the chart request itself
+    # whatever ran before in this process (its time-zone cache outlives each test).
+    warm = await feed.fetch(["^RUT", "IWM"], {"^RUT": since, "IWM": since}, OPEN_FRIDAY - timedelta(minutes=5))
+    assert warm.errors == {}
+    asked = len(fake.chart_requests("^RUT"))
+    fake.fail("^RUT", fault, times=2, status=status)  # yfinance retries a failed request once
     result = await feed.fetch(["^RUT", "IWM"], {"^RUT": since, "IWM": since}, OPEN_FRIDAY)
 
+    assert "period1" in fake.chart_requests("^RUT")[asked]  # the fault answered the history request
     assert "^RUT" not in result.bars
-    assert expected.lower() in result.errors["^RUT"].lower(), result.errors["^RUT"]
+    assert result.errors["^RUT"].startswith(expected), result.errors["^RUT"]
     assert [b.time.date() for b in result.bars["IWM"]] == [date(2026, 9, 24), FRIDAY]
     again = await feed.fetch(["^RUT"], {"^RUT": since}, OPEN_FRIDAY + timedelta(seconds=1))
     assert "backing off" in again.errors["^RUT"]
+
+
+@pytest.mark.parametrize("fault", ["empty", "null", "hollow"])
+async def test_an_empty_answer_to_the_time_zone_probe_names_the_symbol(fake, store, fault):
+    # A ticker no other test asks for, so yfinance has no time zone for it and probes before the history request.
+    source = f"RUT-PROBE-{fault.upper()}"
+    fake.add(Instrument(source, list(fake.instruments["^RUT"].rows)))
+    feed = YahooFeed("yahoo", YahooSettings(base_url=fake.url, timeout_seconds=5), symbols(source), store)
+    try:
+        fake.fail(source, fault)
+        since = utc_day(date(2026, 9, 24))
+        result = await feed.fetch([source], {source: since}, OPEN_FRIDAY)
+
+        assert [q.get("range") for q in fake.chart_requests(source)] == ["1d"]  # only the probe was asked
+        assert result.bars == {}
+        assert result.errors[source] == f"Yahoo sent no bars for {source} (an empty or incomplete chart)"
+        later = OPEN_FRIDAY + timedelta(hours=1)
+        assert feed.backoff.waiting(source, later) is None
+        recovered = await feed.fetch([source], {source: since}, later)
+        assert recovered.errors == {} and [b.time.date() for b in recovered.bars[source]] == [date(2026, 9, 24)]
+    finally:
+        await feed.close()
 
 
 async def test_429_with_retry_after_pauses_the_symbol_at_least_that_long(fake, feed):
