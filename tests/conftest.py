@@ -27,6 +27,23 @@ def store() -> Store:
     db.close()
 
 
+@pytest.fixture
+def runtime_clock():
+    """Return the clock the shared runtime reads (None: the system clock); a module overrides it to fix `now`."""
+    return None
+
+
+@pytest.fixture
+def runtime(tmp_path, runtime_config, runtime_clock, store):
+    """Return a Runtime (not started) over the module's `runtime_config` YAML text and a fresh in-memory store."""
+    from bot.config import load_config
+    from bot.runtime import Runtime
+
+    path = tmp_path / "config.yaml"
+    path.write_text(runtime_config)
+    return Runtime(load_config(path), store, **({"clock": runtime_clock} if runtime_clock else {}))
+
+
 @pytest.fixture(autouse=True)
 def _no_network_beyond_loopback(monkeypatch):
     """Fail any test that tries to reach a host other than this machine."""

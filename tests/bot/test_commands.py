@@ -14,7 +14,6 @@ from bot.config import load_config
 from bot.feeds.quality import StaleMark
 from bot.feeds.replay import read_daily_csv
 from bot.runtime import Runtime
-from storage import Store
 
 NOW = datetime(2026, 9, 26, 12, 0, tzinfo=timezone.utc)
 ADMIN = "900"
@@ -53,10 +52,13 @@ RISKON_ADMIN = CommandContext("telegram", "900", "", ADMIN, True)
 
 
 @pytest.fixture
-def runtime(tmp_path):
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG)
-    return Runtime(load_config(path), Store.memory(), clock=lambda: NOW)
+def runtime_config():
+    return CONFIG
+
+
+@pytest.fixture
+def runtime_clock():
+    return lambda: NOW
 
 
 async def run(runtime, ctx, line: str) -> str:
@@ -260,10 +262,11 @@ class SilentFeed:
         pass
 
 
-async def test_status_shows_why_a_feed_marked_a_symbol_stale(tmp_path):
+async def test_status_shows_why_a_feed_marked_a_symbol_stale(tmp_path, store):
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG)
-    runtime = Runtime(load_config(path), Store.memory(), clock=lambda: NOW, feeds={"replay": SilentFeed()})
+    # Its own Runtime, not the shared fixture: it needs the feed that reports the stale mark.
+    runtime = Runtime(load_config(path), store, clock=lambda: NOW, feeds={"replay": SilentFeed()})
     runtime.store.upsert_bars("BTC", [Bar(NOW - timedelta(days=1), 1.0, 1.0, 1.0, 1.0)])
     assert "⚠️ STALE BTC" in await run(runtime, PRIVATE, "/status")
     assert "⚠️ STALE, no good update since 2026-09-26 09:00 UTC: HTTP 503 from the exchange" in await run(

@@ -13,7 +13,6 @@ import aiohttp
 import pytest
 
 from bot.commands import CommandContext, dispatch
-from bot.config import load_config
 from bot.runtime import Runtime
 from storage import Store
 from tests.fakes.discord_api import FakeDiscord
@@ -140,13 +139,9 @@ async def _yes() -> bool:
 
 
 @pytest.fixture
-def runtime(tmp_path):
-    (tmp_path / "config.yaml").write_text(
-        'feeds: {replay: {kind: replay, path: "."}}\nsymbols: [{id: BTC, feed: replay, asset_class: crypto}]\n'
-        'rules: [{id: btc_ath, kind: new_ath, symbols: [BTC]}]\nadmins: ["telegram:900", "901"]\n')
-    store = Store.memory()
-    yield Runtime(load_config(tmp_path / "config.yaml"), store)
-    store.close()
+def runtime_config():
+    return ('feeds: {replay: {kind: replay, path: "."}}\nsymbols: [{id: BTC, feed: replay, asset_class: crypto}]\n'
+            'rules: [{id: btc_ath, kind: new_ath, symbols: [BTC]}]\nadmins: ["telegram:900", "901"]\n')
 
 
 OUTSIDERS = {
