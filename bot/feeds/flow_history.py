@@ -95,8 +95,13 @@ def load_flow_history(folder: str | Path, feeds: Mapping[str, Any],
             if rows:
                 history.flows[fund] = rows
                 history.spans[fund] = known_spans([when.date() for when, *_ in rows], span_gap_days)
+    # One warning, not one per row: a stale stretch in a snapshot file is dozens of lines that say one thing.
+    # The backtest lists every problem in its notes; each is logged at INFO for a replay run with --log-level INFO.
     for problem in history.problems:
-        log.warning("flow history: %s", problem)
+        log.info("flow history: %s", problem)
+    if history.problems:
+        more = f" (and {len(history.problems) - 1} more at INFO)" if len(history.problems) > 1 else ""
+        log.warning("flow history: %s%s", history.problems[0], more)
     return history
 
 
