@@ -45,8 +45,7 @@ def record(store: Store, bar: Bar) -> AlertEvent:
     return event
 
 
-async def test_every_chat_gets_the_same_chart_drawn_once():
-    store = Store.memory()
+async def test_every_chat_gets_the_same_chart_drawn_once(store):
     bars = history(store, 300)
     for chat in ("1", "2", "3"):
         store.subscribe("chat", chat, now=NOW)
@@ -63,8 +62,7 @@ async def test_every_chat_gets_the_same_chart_drawn_once():
     assert charts.draws == 1  # once per alert, not per chat; never for the text-only console
 
 
-async def test_an_alert_without_enough_bars_goes_out_as_text():
-    store = Store.memory()
+async def test_an_alert_without_enough_bars_goes_out_as_text(store):
     bars = history(store, 3)
     store.subscribe("chat", "1", now=NOW)
     record(store, bars[-1])
@@ -75,8 +73,7 @@ async def test_an_alert_without_enough_bars_goes_out_as_text():
     assert alert.chart_png is None and alert.text == "IWM new all-time high"
 
 
-async def test_a_chart_that_fails_to_draw_never_blocks_the_text(caplog):
-    store = Store.memory()
+async def test_a_chart_that_fails_to_draw_never_blocks_the_text(store, caplog):
     bars = history(store, 60)
     store.subscribe("chat", "1", now=NOW)
     record(store, bars[-1])
@@ -90,7 +87,7 @@ async def test_a_chart_that_fails_to_draw_never_blocks_the_text(caplog):
     assert "could not be drawn" in caplog.text
 
 
-def test_the_runtime_attaches_charts_to_deliveries(tmp_path):
+def test_the_runtime_attaches_charts_to_deliveries(store, tmp_path):
     from bot.config import parse_config
     from bot.runtime import Runtime
 
@@ -102,7 +99,5 @@ symbols:
 rules:
   - {{id: iwm_ath, kind: new_ath, symbols: [IWM]}}
 """)
-    store = Store.memory()
     runtime = Runtime(config, store, clock=lambda: NOW)
     assert runtime.dispatcher.chart_for == runtime.charts.for_delivery
-    store.close()

@@ -65,9 +65,8 @@ def test_polls_in_batches_record_what_polls_one_by_one_record(market_data, batch
     assert many.fired == single.fired
 
 
-def test_a_batch_stops_after_the_first_poll_that_records_an_alert(market_data):
+def test_a_batch_stops_after_the_first_poll_that_records_an_alert(store, market_data):
     polls = daily_polls(market_data)
-    store = Store.memory()
     store.subscribe("console", "stdout")
     report = engine(store).ingest_cycles(polls, LIVE_SINCE, until_alert=True)
     assert report.alerts and report.cycles < len(polls)
@@ -77,9 +76,8 @@ def test_a_batch_stops_after_the_first_poll_that_records_an_alert(market_data):
     assert max(store.last_bar_time(symbol) or LIVE_SINCE for symbol in FILES) == day
 
 
-def test_a_failed_batch_leaves_nothing_half_written(market_data):
+def test_a_failed_batch_leaves_nothing_half_written(store, market_data):
     polls = daily_polls(market_data, "2021-01-01", "2021-12-31")
-    store = Store.memory()
     store.subscribe("console", "stdout")
     failing = [False]
 

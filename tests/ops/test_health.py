@@ -77,12 +77,10 @@ def test_the_endpoint_is_off_by_default_and_bound_to_loopback():
     assert config.health.host == "127.0.0.1" and config.health.port == 9108
 
 
-async def test_disabled_endpoint_binds_nothing(tmp_path):
+async def test_disabled_endpoint_binds_nothing(store, tmp_path):
     config = parse_config("health: {enabled: false, port: 0}" + ONE_RULE, env={})
-    store = Store.memory()
     runtime = Runtime(config, store, console_stream=io.StringIO())
     assert await start_health(runtime) is None
-    store.close()
 
 
 @pytest.fixture
@@ -255,19 +253,17 @@ async def test_two_runtimes_keep_their_own_registries(tmp_path):
     assert not [m for m in REGISTRY.collect() if m.name.startswith("riskon_")], "the global registry stays clean"
 
 
-async def test_a_taken_port_is_logged_and_the_bot_runs_on(caplog):
+async def test_a_taken_port_is_logged_and_the_bot_runs_on(store, caplog):
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
-    store = Store.memory()
     try:
         runtime = Runtime(parse_config(f"health: {{enabled: true, port: {port}}}" + ONE_RULE, env={}), store,
                           console_stream=io.StringIO())
         assert await start_health(runtime) is None
     finally:
         taken.close()
-        store.close()
     assert f"health endpoint could not bind 127.0.0.1:{port}" in caplog.text
 
 
