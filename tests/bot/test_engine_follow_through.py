@@ -40,9 +40,8 @@ def follow_alerts(store: Store) -> list[tuple[str, str, dict]]:
             if a.rule_id == "crypto_follow"]
 
 
-def test_a_leader_polled_apart_from_the_follower_still_opens_the_window():
+def test_a_leader_polled_apart_from_the_follower_still_opens_the_window(store):
     """^RUT's breakout arrives in one poll, BTC's bars in later polls: BTC's confirmation is still found."""
-    store = Store.memory()
     engine = Engine(store, rules(), ["^RUT", "BTC"])
     live = utc(2000, 1, 1)
     engine.ingest({"^RUT": RUT}, DAY0 + timedelta(days=41), live)
@@ -54,9 +53,8 @@ def test_a_leader_polled_apart_from_the_follower_still_opens_the_window():
     ]
 
 
-def test_a_restart_between_the_polls_loses_nothing():
+def test_a_restart_between_the_polls_loses_nothing(store):
     """A new engine on the same database (a restart) still knows the leader's breakout of the last poll."""
-    store = Store.memory()
     live = utc(2000, 1, 1)
     Engine(store, rules(), ["^RUT", "BTC"]).ingest({"^RUT": RUT}, DAY0 + timedelta(days=41), live)
     Engine(store, rules(), ["^RUT", "BTC"]).ingest({"BTC": BTC}, DAY0 + timedelta(days=44), live)

@@ -20,7 +20,6 @@ from bot.logs import setup_logging
 from bot.notifiers.base import ChatTarget, OutgoingAlert
 from bot.notifiers.telegram import TEXT_LIMIT, split_text, to_html
 from bot.runtime import Runtime
-from storage import Store
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram, check_html
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # PTB 22: retry_after int -> timedelta
@@ -65,9 +64,9 @@ async def fake():
 
 
 @pytest.fixture
-async def runtime(fake, tmp_path):
+async def runtime(store, fake, tmp_path):
     config = parse_config(config_text(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": TOKEN})
-    running = Runtime(config, Store.memory())
+    running = Runtime(config, store)
     await running.start()
     yield running
     await running.close()
@@ -221,7 +220,7 @@ async def test_service_errors_become_outcomes(fake, runtime, setup, status, chat
         assert outcome.retry_after == 1
 
 
-async def test_no_log_line_holds_the_token(fake, tmp_path):
+async def test_no_log_line_holds_the_token(store, fake, tmp_path):
     stream = io.StringIO()
     setup_logging("DEBUG", secrets=[TOKEN])
     logging.getLogger().handlers[0].setStream(stream)
@@ -229,7 +228,7 @@ async def test_no_log_line_holds_the_token(fake, tmp_path):
         logging.getLogger(noisy).setLevel(logging.DEBUG)  # the worst case: everything a user could turn on
     try:
         config = parse_config(config_text(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": TOKEN})
-        running = Runtime(config, Store.memory())
+        running = Runtime(config, store)
         await running.start()
         fake.inject("500", ALICE)
         fake.chats[MEMBER].blocked = True
@@ -251,13 +250,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_webhook_mode_receives_commands_pushed_by_telegram(fake, tmp_path):
+async def test_webhook_mode_receives_commands_pushed_by_telegram(store, fake, tmp_path):
     port = free_port()
     extra = (f"    mode: webhook\n    webhook_url: http://127.0.0.1:{port}/riskon/telegram\n"
              f"    webhook_port: {port}\n    webhook_secret: ${{WEBHOOK_SECRET}}\n")
     config = parse_config(config_text(fake, tmp_path, extra), env={"TELEGRAM_BOT_TOKEN": TOKEN,
                                                                    "WEBHOOK_SECRET": "s3cret-value"})
-    running = Runtime(config, Store.memory())
+    running = Runtime(config, store)
     await running.start()
     try:
         assert fake.webhook == {"url": f"http://127.0.0.1:{port}/riskon/telegram", "secret_token": "s3cret-value"}
@@ -271,10 +270,10 @@ async def test_webhook_mode_receives_commands_pushed_by_telegram(fake, tmp_path)
         await running.close()
 
 
-async def test_a_rejected_token_is_reported_without_the_token(fake, tmp_path):
+async def test_a_rejected_token_is_reported_without_the_token(store, fake, tmp_path):
     wrong = "654321:WRONG-secret_token"
     config = parse_config(config_text(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": wrong})
-    running = Runtime(config, Store.memory())
+    running = Runtime(config, store)
     with pytest.raises(RiskonError) as failure:
         await running.notifiers["telegram"].start()
     assert "Telegram did not start" in str(failure.value)
@@ -284,10 +283,10 @@ async def test_a_rejected_token_is_reported_without_the_token(fake, tmp_path):
     await running.close()
 
 
-async def test_no_record_holds_the_token_even_without_riskon_logging_setup(fake, tmp_path, caplog):
+async def test_no_record_holds_the_token_even_without_riskon_logging_setup(store, fake, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)  # any handler a user or library adds sees these records
     config = parse_config(config_text(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": TOKEN})
-    running = Runtime(config, Store.memory())
+    running = Runtime(config, store)
     await running.start()
     fake.inject("timeout", ALICE)
     await running.notifiers["telegram"].send(ChatTarget(str(ALICE)), OutgoingAlert((event(),), "hi"))
@@ -329,14 +328,14 @@ EVERY_COMMAND = ["/start", "/help", "/status", "/status BTC", "/subscribe BTC", 
     ],
     ids=["group member", "group admin", "forum topic admin", "private", "riskon admin"],
 )
-async def test_every_command_over_telegram(tmp_path, chat, user, thread, refused_subscription, refused_admin):
+async def test_every_command_over_telegram(store, tmp_path, chat, user, thread, refused_subscription, refused_admin):
     fake = await FakeTelegram(chat_per_second=50, chat_burst=50, max_poll_seconds=1).start()
     fake.add_private_chat(ALICE), fake.add_private_chat(ADMIN)
     fake.add_group(GROUP, admins={GROUP_ADMIN})
     fake.add_group(FORUM, admins={GROUP_ADMIN}, forum=True, topics={TOPIC})
     path = tmp_path / "config.yaml"
     path.write_text(config_text(fake, tmp_path, chat_interval=0.02))
-    running = Runtime(load_config(path, env={"TELEGRAM_BOT_TOKEN": TOKEN}), Store.memory())
+    running = Runtime(load_config(path, env={"TELEGRAM_BOT_TOKEN": TOKEN}), store)
     await running.start()
     try:
         for text in EVERY_COMMAND:
