@@ -243,14 +243,14 @@ async def test_a_thread_subscription_posts_into_the_thread(fake, guild, setup):
     assert len(fake.sent_to(thread["id"])) == 1 and len(fake.sent_to(ids["small-caps"])) == 1
 
 
-async def test_fan_out_is_paced_under_discords_global_limit(tmp_path):
+async def test_fan_out_is_paced_under_discords_global_limit(store, tmp_path):
     fake = await FakeDiscord(global_per_second=10).start()
     guild = fake.add_guild()
     channels = [fake.add_channel(guild, f"alerts-{i}")["id"] for i in range(12)]
     bot = {"token": "${DISCORD_BOT_TOKEN}", "api_base": fake.api_base, "gateway": fake.gateway,
            "guild_ready_timeout": 0.05, "sync_commands": False, "messages_per_second": 8}
     config = parse_config(riskon_config(tmp_path, bot=bot), env={"DISCORD_BOT_TOKEN": fake.token})
-    runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+    runtime = Runtime(config, store, feeds={}, clock=lambda: NOW)
     await runtime.start()
     try:
         for channel in channels:
@@ -265,7 +265,7 @@ async def test_fan_out_is_paced_under_discords_global_limit(tmp_path):
         await fake.stop()
 
 
-async def test_discord_unreachable_at_start_is_retried_in_the_background(tmp_path):
+async def test_discord_unreachable_at_start_is_retried_in_the_background(store, tmp_path):
     fake = FakeDiscord()
     guild = fake.add_guild()
     with socket.socket() as probe:  # a free port, left closed: riskon starts while Discord cannot be reached
@@ -275,7 +275,7 @@ async def test_discord_unreachable_at_start_is_retried_in_the_background(tmp_pat
            "guild_ready_timeout": 0.05, "login_retry_seconds": 0.1}
     clock = Clock()
     config = parse_config(riskon_config(tmp_path, bot=bot), env={"DISCORD_BOT_TOKEN": fake.token})
-    runtime = Runtime(config, Store.memory(), feeds={}, clock=clock)
+    runtime = Runtime(config, store, feeds={}, clock=clock)
     await runtime.start()  # returns at once: the login is retried in the background
     notifier = runtime.notifiers["discord"]
     try:

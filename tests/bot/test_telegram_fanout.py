@@ -27,7 +27,7 @@ FAULTS = {"500": list(PRIVATE)[1::61], "502": list(PRIVATE)[2::89], "timeout": l
           "429": list(PRIVATE)[4::53] + list(GROUPS)[::10]}
 
 
-async def test_one_alert_reaches_every_reachable_chat_exactly_once(tmp_path):
+async def test_one_alert_reaches_every_reachable_chat_exactly_once(store, tmp_path):
     fake = await FakeTelegram(overall_per_second=200, hang_seconds=1.5, max_poll_seconds=1).start()
     clock = [datetime(2026, 9, 28, 14, 0, tzinfo=timezone.utc)]
     try:
@@ -49,8 +49,7 @@ channels:
   telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
               request_timeout_seconds: 1, messages_per_second: 190, register_commands: false}}
 """, env={"TELEGRAM_BOT_TOKEN": TOKEN})
-        runtime = Runtime(config, Store.memory(), clock=lambda: clock[0])
-        store = runtime.store
+        runtime = Runtime(config, store, clock=lambda: clock[0])
         for chat_id in [*PRIVATE, *GROUPS]:
             store.subscribe("telegram", str(chat_id))
         event = AlertEvent("rut_ath", "new_ath", "^RUT", clock[0] - timedelta(days=1), VALUES)

@@ -12,7 +12,6 @@ from alerts.messages import format_alert
 from bot.config import parse_config
 from bot.notifiers.telegram.pacing import TelegramPacer
 from bot.runtime import Runtime
-from storage import Store
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -87,7 +86,7 @@ async def test_messages_without_a_chat_are_not_paced():
     assert [at for _, at in calls] == [1000.0] * 5
 
 
-async def test_a_fan_out_gets_no_429_from_a_fake_that_counts_exactly_telegrams_windows(tmp_path):
+async def test_a_fan_out_gets_no_429_from_a_fake_that_counts_exactly_telegrams_windows(store, tmp_path):
     # Telegram's rules at ten times the rate (300 in any second, one per chat per second) to keep the test short.
     fake = await FakeTelegram(overall_per_second=300, max_poll_seconds=0.3).start()
     chats = range(30_000, 30_700)
@@ -105,7 +104,7 @@ channels:
   telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
               messages_per_second: 300, register_commands: false}}
 """, env={"TELEGRAM_BOT_TOKEN": TOKEN})
-    runtime = Runtime(config, Store.memory())
+    runtime = Runtime(config, store)
     store = runtime.store
     try:
         for chat_id in [*chats, *groups]:

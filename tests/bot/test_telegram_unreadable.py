@@ -12,7 +12,6 @@ from alerts.events import AlertEvent
 from alerts.messages import format_alert
 from bot.config import parse_config
 from bot.runtime import Runtime
-from storage import Store
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -39,7 +38,7 @@ async def fake():
 
 
 @pytest.fixture
-async def runtime(fake, tmp_path):
+async def runtime(store, fake, tmp_path):
     config = parse_config(f"""
 feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}
 symbols: [{{id: "^RUT", feed: replay, asset_class: index}}, {{id: IWM, feed: replay, asset_class: etf}}]
@@ -51,7 +50,7 @@ channels:
               register_commands: false}}
 """, env={"TELEGRAM_BOT_TOKEN": TOKEN})
     clock = Clock()
-    running = Runtime(config, Store.memory(), clock=clock)
+    running = Runtime(config, store, clock=clock)
     await running.start()
     yield running
     await running.close()

@@ -12,7 +12,6 @@ from alerts.events import AlertEvent
 from alerts.messages import format_alert
 from bot.config import parse_config
 from bot.runtime import Runtime
-from storage import Store
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -22,7 +21,7 @@ VALUES = {"price": 2500.0, "previous_ath": 2442.74, "previous_ath_time": "2021-1
           "days_since_previous_ath": 1400}
 
 
-async def test_overlapping_drains_send_each_chat_one_copy(tmp_path):
+async def test_overlapping_drains_send_each_chat_one_copy(store, tmp_path):
     fake = await FakeTelegram(overall_per_second=500, max_poll_seconds=0.3).start()
     for chat_id in CHATS:
         fake.add_private_chat(chat_id)
@@ -34,7 +33,7 @@ channels:
   telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
               messages_per_second: 400, register_commands: false}}
 """, env={"TELEGRAM_BOT_TOKEN": TOKEN})
-    runtime = Runtime(config, Store.memory())
+    runtime = Runtime(config, store)
     now = datetime.now(timezone.utc)
     try:
         for chat_id in CHATS:

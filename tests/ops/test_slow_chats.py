@@ -20,7 +20,6 @@ from alerts.messages import format_alert
 from bot.config import parse_config
 from bot.runtime import Runtime
 from bot.scheduler import Scheduler
-from storage import Store
 from tests.fakes.discord_api import FakeDiscord, riskon_config
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
@@ -47,7 +46,7 @@ def sends_to(fake: FakeTelegram, chat_id: int) -> int:
     return sum(1 for method, params in fake.calls if method == "sendMessage" and params.get("chat_id") == str(chat_id))
 
 
-async def test_one_limited_and_one_slow_telegram_chat_delay_only_themselves(tmp_path):
+async def test_one_limited_and_one_slow_telegram_chat_delay_only_themselves(store, tmp_path):
     fake = await FakeTelegram(overall_per_second=500, hang_seconds=HANG_SECONDS, max_poll_seconds=0.3).start()
     for chat_id in (LIMITED, SLOW, *OTHERS):
         fake.add_private_chat(chat_id)
@@ -62,7 +61,7 @@ channels:
   telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
               request_timeout_seconds: 5, messages_per_second: 200, register_commands: false}}
 """, env={"TELEGRAM_BOT_TOKEN": TOKEN})
-    runtime = Runtime(config, Store.memory(), feeds={})
+    runtime = Runtime(config, store, feeds={})
     for chat_id in (LIMITED, SLOW, *OTHERS):
         runtime.store.subscribe("telegram", str(chat_id))
     now = datetime.now(timezone.utc)
@@ -90,7 +89,7 @@ channels:
     assert fake.messages_to(SLOW), "the slow chat is retried once its own send gave up"
 
 
-async def test_a_webhook_behind_a_long_429_waits_what_discord_said_and_holds_no_other(tmp_path):
+async def test_a_webhook_behind_a_long_429_waits_what_discord_said_and_holds_no_other(store, tmp_path):
     fake = await FakeDiscord().start()
     guild = fake.add_guild()
     alerts = fake.channel(guild, "alerts")
@@ -101,7 +100,7 @@ async def test_a_webhook_behind_a_long_429_waits_what_discord_said_and_holds_no_
                "send_timeout_seconds": 5, "api_base": fake.api_base}
     config = parse_config(riskon_config(tmp_path, webhook=webhook), env=env)
     now = datetime(2026, 3, 2, 21, tzinfo=timezone.utc)
-    runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: now)
+    runtime = Runtime(config, store, feeds={}, clock=lambda: now)
     try:
         await runtime.start()
         record(runtime, event("BTC", "btc_ath"), now)
@@ -118,7 +117,7 @@ async def test_a_webhook_behind_a_long_429_waits_what_discord_said_and_holds_no_
     assert len(limited_posts) == 1, "discord.py must not be left to retry it inside the send"
 
 
-async def test_a_discord_channel_behind_a_long_429_holds_none_of_fifty_others(tmp_path):
+async def test_a_discord_channel_behind_a_long_429_holds_none_of_fifty_others(store, tmp_path):
     fake = await FakeDiscord(channel_window=0.2).start()
     guild = fake.add_guild()
     limited = fake.add_channel(guild, "limited")["id"]
@@ -128,7 +127,7 @@ async def test_a_discord_channel_behind_a_long_429_holds_none_of_fifty_others(tm
            "guild_ready_timeout": 0.05, "ready_timeout_seconds": 5}
     config = parse_config(riskon_config(tmp_path, bot=bot), env={"DISCORD_BOT_TOKEN": fake.token})
     now = datetime(2026, 3, 2, 21, tzinfo=timezone.utc)
-    runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: now)
+    runtime = Runtime(config, store, feeds={}, clock=lambda: now)
     try:
         await runtime.start()
         for channel in (limited, *others):
