@@ -12,7 +12,6 @@ from bot.commands import CommandContext, dispatch
 from bot.config import parse_config
 from bot.runtime import Runtime
 from bot.scheduler import Scheduler
-from storage import Store
 from tests.fakes.yahoo import FakeYahoo, Instrument, read_csv_rows
 
 THURSDAY = date(2026, 9, 24)
@@ -36,18 +35,16 @@ PRIVATE = CommandContext("telegram", "111", user_id="111", is_private=True)
 
 
 @pytest.fixture
-async def runtime(market_data):
+async def runtime(store, market_data):
     yahoo = FakeYahoo()
     for pair in ("SOL-USD", "XRP-USD"):
         yahoo.add(Instrument(pair, read_csv_rows(market_data / f"{pair}.csv", until=THURSDAY), timezone="UTC",
                              instrument_type="CRYPTOCURRENCY"))
     await yahoo.start()
-    store = Store.memory()
     made = Runtime(parse_config(CONFIG.format(yahoo=yahoo.url), env={}), store, console_stream=io.StringIO(),
                    clock=lambda: datetime(2026, 9, 25, 13, 0, tzinfo=timezone.utc))
     yield made
     await made.close()
-    store.close()
     await yahoo.stop()
 
 

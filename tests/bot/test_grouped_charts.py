@@ -12,7 +12,6 @@ from alerts.messages import format_alert
 from bot.config import parse_config
 from bot.feeds.replay import read_daily_csv
 from bot.runtime import Runtime
-from storage import Store
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
@@ -22,7 +21,7 @@ DAY = date(2026, 8, 4)
 NOW = datetime(2026, 8, 4, 21, 0, tzinfo=timezone.utc)
 
 
-async def test_a_grouped_message_carries_the_chart_of_its_first_alert(market_data, tmp_path):
+async def test_a_grouped_message_carries_the_chart_of_its_first_alert(store, market_data, tmp_path):
     telegram = await FakeTelegram(chat_per_second=5, max_poll_seconds=0.3).start()
     discord = await FakeDiscord().start()
     telegram.add_private_chat(ALICE)
@@ -37,7 +36,6 @@ async def test_a_grouped_message_carries_the_chart_of_its_first_alert(market_dat
                      "discord": {"token": "${DISCORD_BOT_TOKEN}", "api_base": discord.api_base,
                                  "gateway": discord.gateway, "guild_ready_timeout": 0.05}},
     }), env={"TELEGRAM_BOT_TOKEN": TOKEN, "DISCORD_BOT_TOKEN": discord.token})
-    store = Store.memory()
     for symbol, stem in (("^RUT", "RUT"), ("IWM", "IWM")):
         bars, _ = read_daily_csv(market_data / f"{stem}.csv")
         store.upsert_bars(symbol, [b for b in bars if b.time.date() <= DAY])

@@ -85,7 +85,7 @@ class Clock:
         return self.now
 
 
-async def test_a_symbol_that_recovers_says_so_once(market_data, caplog):
+async def test_a_symbol_that_recovers_says_so_once(store, market_data, caplog):
     yahoo = crypto_on_yahoo(market_data, "BTC-USD", "ETH-USD")
     await yahoo.start()
     config = parse_config(f"""
@@ -98,7 +98,6 @@ rules:
   - {{id: ath, kind: new_ath, symbols: [BTC, ETH]}}
 """, env={})
     clock = Clock(datetime(2026, 9, 25, 13, 0, tzinfo=timezone.utc))
-    store = Store.memory()
     runtime = Runtime(config, store, clock=clock)
     try:
         # A first healthy poll makes yfinance learn ETH's time zone whatever ran before in this process,
@@ -111,7 +110,6 @@ rules:
                 await runtime.poll("yahoo")
     finally:
         await runtime.close()
-        store.close()
         await yahoo.stop()
     messages = [r.getMessage() for r in caplog.records if r.name == "bot.runtime"]
     assert len([m for m in messages if "1 of 2 symbol(s) failing: ETH" in m]) == 1, messages

@@ -75,7 +75,7 @@ async def test_a_later_poll_continues_from_the_stored_close(store, members):
     assert [b.close for b in later.bars["ALTS"]] == pytest.approx([b.close for b in full[cut + 1:]], rel=1e-12)
 
 
-async def test_golden_alts_from_the_stitched_histories_runs_to_march_2026(tmp_path, market_data):
+async def test_golden_alts_from_the_stitched_histories_runs_to_march_2026(store, tmp_path, market_data):
     """ALTS over the default config's member histories (Yahoo, then Binance): 2020-04-10 to 2026-03-16.
 
     It used to end 2025-08-13 with the Yahoo files, and, never rebalanced, be mostly SOL and DOGE by late
@@ -85,10 +85,8 @@ async def test_golden_alts_from_the_stitched_histories_runs_to_march_2026(tmp_pa
 
     from bot.config import load_config
     from bot.feeds.history import load_symbol_history
-    from storage import Store
 
     config = load_config(Path(__file__).resolve().parents[3] / "config.yaml", env={})
-    store = Store.memory()
     histories = {m: load_symbol_history(market_data, config.symbol(m)).bars for m in MEMBERS}
     for member, bars in histories.items():
         store.upsert_bars(member, bars)

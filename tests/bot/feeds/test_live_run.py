@@ -60,19 +60,15 @@ async def fakes(market_data):
 
 
 @pytest.fixture
-async def runtime(fakes):
-    from storage import Store
-
+async def runtime(store, fakes):
     yahoo, kraken = fakes
     config = parse_config(CONFIG.format(yahoo=yahoo.url, kraken=kraken.url), env={})
     clock = Clock(datetime(2026, 9, 25, 13, 0, tzinfo=timezone.utc))  # Friday, before the NYSE open
-    store = Store.memory()
     made = Runtime(config, store, clock=clock, console_stream=io.StringIO(),
                    live_since=datetime(2026, 9, 25, 12, 0, tzinfo=timezone.utc))
     made.test_clock = clock
     yield made
     await made.close()
-    store.close()
 
 
 async def test_backfill_then_a_new_bar_becomes_one_alert_and_bad_data_none(runtime, fakes, market_data):
