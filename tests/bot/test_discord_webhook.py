@@ -104,11 +104,11 @@ async def test_a_webhook_rate_limit_is_waited_out(fake, tmp_path):
         await runtime.close()
 
 
-async def test_a_long_webhook_rate_limit_goes_back_to_the_outbox(fake, tmp_path):
+async def test_a_long_webhook_rate_limit_goes_back_to_the_outbox(store, fake, tmp_path):
     url = fake.add_webhook(fake.channel(fake.guild, "alerts")["id"])
     webhook = {"hooks": {"announce": {"url": "${HOOK}"}}, "send_timeout_seconds": 0.3, "api_base": fake.api_base}
     config = parse_config(riskon_config(tmp_path, webhook=webhook), env={"HOOK": url})
-    runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+    runtime = Runtime(config, store, feeds={}, clock=lambda: NOW)
     await runtime.start()
     try:
         fake.rate_limit_next(url.split("/")[-2], 30.0)
@@ -148,12 +148,12 @@ def test_webhook_config_errors_name_the_key_and_never_show_the_url(tmp_path):
                      env={"H": "https://discord.com/api/webhooks/" + "1" * 18 + "/" + "t" * 68})
 
 
-def test_unknown_rules_or_symbols_of_a_webhook_are_refused_together(tmp_path):
+def test_unknown_rules_or_symbols_of_a_webhook_are_refused_together(store, tmp_path):
     url = "https://discord.com/api/webhooks/" + "1" * 18 + "/" + "t" * 68
     config = parse_config(riskon_config(tmp_path, webhook={"hooks": {
         "a": {"url": "${H}", "rules": ["nope_ath"], "symbols": ["ETH"]}}}), env={"H": url})
     with pytest.raises(RiskonError) as caught:
-        Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+        Runtime(config, store, feeds={}, clock=lambda: NOW)
     message = str(caught.value)
     assert "channels.discord_webhook.hooks.a.rules: unknown rule 'nope_ath'" in message
     assert "channels.discord_webhook.hooks.a.symbols: unknown symbol 'ETH'" in message
@@ -174,12 +174,12 @@ def test_bot_config_errors(tmp_path):
         parse_config(riskon_config(tmp_path, bot={}), env={})
 
 
-async def test_a_refused_bot_token_is_reported_and_alerts_wait(tmp_path):
+async def test_a_refused_bot_token_is_reported_and_alerts_wait(store, tmp_path):
     fake = await FakeDiscord().start()
     fake.add_guild()
     bot = {"token": "${T}", "api_base": fake.api_base, "gateway": fake.gateway, "ready_timeout_seconds": 1}
     config = parse_config(riskon_config(tmp_path, bot=bot), env={"T": "wrong-token"})
-    runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+    runtime = Runtime(config, store, feeds={}, clock=lambda: NOW)
     try:
         notifier = runtime.notifiers["discord"]
         with pytest.raises(RiskonError, match="Discord refused the bot token"):
@@ -192,7 +192,7 @@ async def test_a_refused_bot_token_is_reported_and_alerts_wait(tmp_path):
         await fake.stop()
 
 
-async def test_no_log_line_holds_a_discord_secret(tmp_path):
+async def test_no_log_line_holds_a_discord_secret(store, tmp_path):
     fake = await FakeDiscord().start()
     guild = fake.add_guild()
     channel = fake.channel(guild, "alerts")
@@ -206,7 +206,7 @@ async def test_no_log_line_holds_a_discord_secret(tmp_path):
         bot = {"token": "${T}", "api_base": fake.api_base, "gateway": fake.gateway, "guild_ready_timeout": 0.05}
         config = parse_config(riskon_config(tmp_path, bot=bot, webhook={"hooks": {"a": {"url": "${H}"}}}),
                               env={"T": token, "H": url})
-        runtime = Runtime(config, Store.memory(), feeds={}, clock=lambda: NOW)
+        runtime = Runtime(config, store, feeds={}, clock=lambda: NOW)
         await runtime.start()
         runtime.store.subscribe("discord", channel["id"])
         record(runtime, event("BTC"))
