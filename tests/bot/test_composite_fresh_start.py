@@ -35,6 +35,7 @@ PRIVATE = CommandContext("telegram", "111", user_id="111", is_private=True)
 
 
 @pytest.fixture
+# Not the shared `runtime` fixture (tests/conftest.py): its feed is a fake Yahoo serving real history.
 async def runtime(store, market_data):
     yahoo = FakeYahoo()
     for pair in ("SOL-USD", "XRP-USD"):

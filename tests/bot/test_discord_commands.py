@@ -50,6 +50,7 @@ async def start_runtime(fake, tmp_path, **bot_settings):
 
 
 @pytest.fixture
+# Not the shared `runtime` fixture (tests/conftest.py): started against the fake Discord server.
 async def runtime(fake, guild, tmp_path):
     runtime = await start_runtime(fake, tmp_path)
     yield runtime

@@ -64,6 +64,7 @@ async def fake():
 
 
 @pytest.fixture
+# Not the shared `runtime` fixture (tests/conftest.py): started against the fake Telegram server.
 async def runtime(store, fake, tmp_path):
     config = parse_config(config_text(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": TOKEN})
     running = Runtime(config, store)

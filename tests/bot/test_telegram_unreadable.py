@@ -38,6 +38,7 @@ async def fake():
 
 
 @pytest.fixture
+# Not the shared `runtime` fixture (tests/conftest.py): started against the fake Telegram server with a movable clock.
 async def runtime(store, fake, tmp_path):
     config = parse_config(f"""
 feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}

@@ -64,6 +64,7 @@ def loop():
     loop.close()
 
 
+# Not the shared `runtime` fixture (tests/conftest.py): one per module on its own loop, with bars and no pace limit.
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory, loop):
     folder = tmp_path_factory.mktemp("fuzz")

@@ -60,6 +60,7 @@ async def fakes(market_data):
 
 
 @pytest.fixture
+# Not the shared `runtime` fixture (tests/conftest.py): its feeds are the fake Yahoo and Kraken servers.
 async def runtime(store, fakes):
     yahoo, kraken = fakes
     config = parse_config(CONFIG.format(yahoo=yahoo.url, kraken=kraken.url), env={})
