@@ -91,7 +91,7 @@ async def telegram():
 
 
 @pytest.fixture
-async def watched(tmp_path, telegram):
+async def watched(store, tmp_path, telegram):
     """A runtime with a good feed (BTC, ^RUT bars stored), a broken feed, Telegram, and its health server."""
     config = parse_config(f"""
 feeds:
@@ -107,7 +107,6 @@ channels:
              register_commands: false}}
 health: {{enabled: true, port: 0, outbox_backlog: 3, channel_retries: 2}}
 """, env={"TELEGRAM_BOT_TOKEN": TOKEN})
-    store = Store.memory()
     store.upsert_bars("BTC", daily_bars(date(2026, 6, 9), 30))
     store.upsert_bars("^RUT", daily_bars(date(2026, 6, 9), 30, 2000.0))
     clock = Clock(NOW)
@@ -122,7 +121,6 @@ health: {{enabled: true, port: 0, outbox_backlog: 3, channel_retries: 2}}
     yield runtime, server
     await server.stop()
     await runtime.close()
-    store.close()
 
 
 async def test_healthz_is_ok_when_all_is_well(watched):
@@ -179,7 +177,7 @@ async def test_healthz_names_an_outbox_backlog_and_a_channel_down(watched, teleg
                                            "outbox": {"pending": 0, "sent": 4, "retrying": 0, "failed": 0}})
 
 
-async def test_metrics_count_polls_bars_alerts_deliveries_and_the_outbox(tmp_path):
+async def test_metrics_count_polls_bars_alerts_deliveries_and_the_outbox(store, tmp_path):
     write_csv(tmp_path, "BTC", date(2026, 1, 1), [100.0 + i for i in range(40)])  # a new high every day
     config = parse_config(f"""
 feeds:
@@ -189,7 +187,6 @@ symbols: [{{id: BTC, feed: markets, asset_class: crypto}}, {{id: ETH, feed: brok
 rules: [{{id: btc_ath, kind: new_ath, symbols: [BTC], rearm_pct: 0, min_history_days: 0}}]
 health: {{enabled: true, port: 0}}
 """, env={})
-    store = Store.memory()
     replay = FEEDS["replay"].build("markets", FEEDS["replay"].Settings(**config.feeds["markets"].settings),
                                    config.symbols, store)
     replay.load()
@@ -209,7 +206,6 @@ health: {{enabled: true, port: 0}}
     finally:
         await server.stop()
         await runtime.close()
-        store.close()
     fired = runtime.engine.fired[("btc_ath", "BTC")]
     assert fired == 3  # the live days, 2026-02-07 to 2026-02-09
     assert figures[("riskon_feed_polls_total", (("feed", "markets"),))] == polls
