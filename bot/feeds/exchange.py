@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
-from time import monotonic
 from typing import Any, Mapping, Sequence
 
 from pydantic import Field, field_validator
 
 from alerts.bars import Bar
 from bot.feeds.base import FeedResult
+from bot.feeds.exchange_stream import TickerStreams
 from bot.feeds.quality import (
     Backoff,
     FeedSettings,
@@ -91,14 +91,6 @@ def redirect_urls(urls: Any, base_url: str) -> Any:
     return urls
 
 
-@dataclass
-class LiveTicker:
-    """The newest websocket ticker of a symbol and when it arrived."""
-
-    last: float
-    received_at: float  # time.monotonic(): freshness is judged on the wall clock, whatever the engine's clock
-
-
 def _utc_day(moment: datetime) -> datetime:
     return datetime.combine(moment.astimezone(timezone.utc).date(), time(0), timezone.utc)
 
@@ -118,11 +110,8 @@ class ExchangeFeed:
         self._markets_loaded = False
         self._today: dict[str, Bar] = {}  # today's candle as the exchange last gave it, per symbol
         self._truncated: dict[str, datetime] = {}
-        self._live: dict[str, LiveTicker] = {}
-        self._watchers: dict[str, asyncio.Task] = {}
-        self._stream_error: dict[str, str] = {}
-        self._watching_since: dict[str, float] = {}  # when each watcher (re)connected, on the monotonic clock
-        self._silent: set[str] = set()  # symbols whose connected socket went quiet (logged once)
+        self.streams = TickerStreams(name, self.sources, lambda: self.exchange, _ticker_price, _describe,
+                                     settings.stream_silent_seconds, settings.backoff_base_seconds)
         if store is not None:
             for symbol in self.sources:
                 saved = store.setting(f"history_start:{self.name}:{symbol}")
@@ -191,7 +180,7 @@ class ExchangeFeed:
                 errors[symbol] = f"{self.settings.exchange} has no market {self.sources[symbol]}"
         wanted = [s for s in wanted if s not in errors]
         if self.settings.stream:
-            self._ensure_watchers(wanted)
+            self.streams.ensure(wanted)
 
         today = _utc_day(now)
         needs_candles = [
@@ -323,18 +312,13 @@ class ExchangeFeed:
     async def _last_prices(self, symbols: Sequence[str], now: datetime, errors: dict[str, str]) -> dict[str, float]:
         """Return each symbol's last traded price: from the websocket when fresh, else one tickers request."""
         prices: dict[str, float] = {}
-        fresh_after = monotonic() - self.settings.stream_silent_seconds
         polled = []
         for symbol in symbols:
-            live = self._live.get(symbol)
-            if live is not None and live.received_at >= fresh_after:
-                prices[symbol] = live.last
-                if symbol in self._silent:
-                    self._silent.discard(symbol)
-                    log.info("%s %s: websocket ticking again; prices from it", self.name, symbol)
+            live = self.streams.fresh_price(symbol, self.settings.stream)
+            if live is not None:
+                prices[symbol] = live
             else:
                 polled.append(symbol)
-                self._note_silence(symbol, live, fresh_after)
         if not polled:
             return prices
         exchange = self.exchange
@@ -351,7 +335,7 @@ class ExchangeFeed:
             return prices
         for symbol in polled:
             ticker = tickers.get(self.sources[symbol]) or {}
-            last = _number(ticker.get("last") if ticker.get("last") is not None else ticker.get("close"))
+            last = _ticker_price(ticker)
             if last != last:  # NaN: the exchange sent no price
                 why = f"{self.settings.exchange} sent no last price for {self.sources[symbol]}"
                 self.tracker.failed(symbol, now, why)
@@ -379,55 +363,9 @@ class ExchangeFeed:
         self._today[symbol] = bar
         return bar
 
-    # --- websockets -----------------------------------------------------------------------------
-    def _ensure_watchers(self, symbols: Sequence[str]) -> None:
-        for symbol in symbols:
-            task = self._watchers.get(symbol)
-            if task is None or task.done():
-                self._watching_since[symbol] = monotonic()
-                self._watchers[symbol] = asyncio.create_task(self._watch(symbol), name=f"watch {self.name} {symbol}")
-
-    def _note_silence(self, symbol: str, live: LiveTicker | None, fresh_after: float) -> None:
-        """Log once when a socket that is up (no error) has sent nothing fresh, so prices come over REST."""
-        if not self.settings.stream or symbol in self._stream_error or symbol in self._silent:
-            return  # not streaming, down (logged by the watcher), or already said
-        last_heard = live.received_at if live is not None else self._watching_since.get(symbol)
-        if last_heard is None or last_heard >= fresh_after:
-            return  # just connected: its first ticker may still be on its way
-        self._silent.add(symbol)
-        log.warning("%s %s: websocket connected but silent for %.0f s; taking prices over REST until it ticks again",
-                    self.name, symbol, monotonic() - last_heard)
-
-    async def _watch(self, symbol: str) -> None:
-        """Follow a symbol's websocket ticker forever, reconnecting with backoff when it drops."""
-        backoff = Backoff(self.settings.backoff_base_seconds / 5, 60.0)
-        while True:
-            try:
-                ticker = await self.exchange.watch_ticker(self.sources[symbol])
-                last = _number(ticker.get("last") if ticker.get("last") is not None else ticker.get("close"))
-                if last == last:
-                    self._live[symbol] = LiveTicker(last, monotonic())
-                backoff.succeeded(symbol)
-                if self._stream_error.pop(symbol, None) is not None:
-                    self._watching_since[symbol] = monotonic()  # reconnected: silence counts from now
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the socket is down: polling covers until it is back
-                self._live.pop(symbol, None)
-                self._stream_error[symbol] = _describe(exc)
-                now = datetime.now(timezone.utc)
-                wait = (backoff.failed(symbol, now) - now).total_seconds()
-                log.info("%s %s: websocket down (%s); polling, reconnecting in %.1f s", self.name, symbol,
-                         self._stream_error[symbol], wait)
-                await asyncio.sleep(wait)
-
     async def close(self) -> None:
         """Stop websocket watchers and close the exchange's HTTP session."""
-        for task in self._watchers.values():
-            task.cancel()
-        if self._watchers:
-            await asyncio.gather(*self._watchers.values(), return_exceptions=True)
-        self._watchers.clear()
+        await self.streams.close()
         if self.exchange is not None:
             try:
                 await self.exchange.close()
@@ -441,6 +379,11 @@ def _number(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
+
+
+def _ticker_price(ticker: Mapping[str, Any]) -> float:
+    """Return a ccxt ticker's last price (its close where an exchange gives no last), NaN when it has neither."""
+    return _number(ticker.get("last") if ticker.get("last") is not None else ticker.get("close"))
 
 
 def _describe(exc: BaseException) -> str:

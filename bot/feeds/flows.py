@@ -382,7 +382,7 @@ class FlowsFeed:
     def _yahoo_shares(self, fund: str, source: Fund, start: date, now: datetime) -> list[SharesCount]:
         import yfinance as yf
 
-        from bot.feeds.yahoo import yahoo_session
+        from bot.feeds.yahoo_client import yahoo_session
 
         if self._yahoo_session is None:
             self._yahoo_session = yahoo_session(self.settings.yahoo_base_url)

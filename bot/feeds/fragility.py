@@ -272,7 +272,7 @@ class FragilityFeed:
         if self._yahoo_session is None:
             import yfinance as yf
 
-            from bot.feeds.yahoo import yahoo_session
+            from bot.feeds.yahoo_client import yahoo_session
 
             self._yahoo_session = yahoo_session(self.settings.yahoo_base_url)
             yf.config.debug.hide_exceptions = False  # failures must reach us as exceptions, not empty tables

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -23,15 +21,25 @@ from bot.feeds.quality import (
     StaleTracker,
     newest_stored,
     plain_base_url,
-    retry_after_seconds,
     screen_bars,
     symbols_to_poll,
+)
+from bot.feeds.yahoo_client import (
+    SHAPE_ERRORS,
+    YahooHTTPError,
+    YahooNoBars,
+    YahooTimeout,
+    describe_failure,
+    forget_memoised_answers,
+    is_missing,
+    no_bars_reason,
+    quiet_pandas_deprecations,
+    yahoo_session,
 )
 
 log = logging.getLogger("riskon.feeds.yahoo")
 
 CONFIRM_RETRY_FIRST_SECONDS = 300.0  # the first try again for a late closing bar; each next one waits twice as long
-YAHOO_HOST = re.compile(r"^https?://[A-Za-z0-9.-]*\.?yahoo\.com(?=[/?:]|$)", re.IGNORECASE)
 
 
 class YahooSettings(FeedSettings):
@@ -56,113 +64,6 @@ class YahooSettings(FeedSettings):
     @classmethod
     def _plain_url(cls, value: str | None) -> str | None:
         return plain_base_url(value)
-
-
-def _session_base() -> type:
-    """Return the Session class yfinance itself prefers (curl_cffi, else requests)."""
-    from yfinance import _http
-
-    if _http.HAS_CURL_CFFI:
-        from curl_cffi.requests import Session as CurlSession
-
-        return CurlSession
-    import requests
-
-    return requests.Session
-
-
-def yahoo_session(base_url: str | None = None, timeout_seconds: float | None = None) -> Any:
-    """Build a Session for yfinance that sends Yahoo requests to `base_url`, holds every request to
-    `timeout_seconds` (yfinance's own time-zone lookup waits 10 s otherwise) and remembers Retry-After."""
-    base = _session_base()
-
-    class YahooSession(base):  # type: ignore[misc, valid-type]
-        """A yfinance-compatible Session with a base-URL override (proxy or mirror) and Retry-After memory."""
-
-        def __init__(self) -> None:
-            if base.__module__.startswith("curl_cffi"):
-                super().__init__(impersonate="chrome")
-            else:
-                super().__init__()
-            self.base_url = base_url
-            self.timeout_seconds = timeout_seconds
-            self._local = threading.local()
-
-        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            redirected = bool(self.base_url) and YAHOO_HOST.match(str(url)) is not None
-            if redirected:
-                url = YAHOO_HOST.sub(self.base_url or "", str(url), count=1)
-            if self.timeout_seconds is not None:
-                asked = kwargs.get("timeout")
-                kwargs["timeout"] = self.timeout_seconds if asked is None else min(asked, self.timeout_seconds)
-            try:
-                response = super().request(method, url, *args, **kwargs)
-            except Exception as exc:
-                # yfinance swallows some failures (the time-zone lookup): remember that this thread timed out.
-                if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc).lower():
-                    self._local.timed_out = True
-                raise
-            if redirected:
-                self._file_cookies_under_yahoo()
-            self._local.status = response.status_code
-            if response.status_code == 429:
-                self._local.retry_after = retry_after_seconds(dict(response.headers))
-            return response
-
-        def take_timed_out(self) -> bool:
-            """Return (and forget) whether a request of this thread ran out of time."""
-            value = getattr(self._local, "timed_out", False)
-            self._local.timed_out = False
-            return value
-
-        def take_status(self) -> int | None:
-            """Return (and forget) the HTTP status of this thread's last response."""
-            value = getattr(self._local, "status", None)
-            self._local.status = None
-            return value
-
-        def _file_cookies_under_yahoo(self) -> None:
-            """Copy the mirror's cookies to .yahoo.com, where yfinance looks for (and caches) its session cookie.
-
-            Without this, yfinance never finds its cookie behind a mirror and fetches a new one before every
-            request while holding its global lock, which turns concurrent requests into a queue.
-            """
-            import copy
-
-            jar = getattr(self.cookies, "jar", self.cookies)
-            if jar is None:
-                return
-            for cookie in list(jar):
-                if "yahoo" in cookie.domain:
-                    continue
-                twin = copy.copy(cookie)
-                twin.domain, twin.domain_specified, twin.domain_initial_dot = ".yahoo.com", True, True
-                jar.set_cookie(twin)
-
-        def take_retry_after(self) -> float | None:
-            """Return (and forget) the Retry-After this thread last received."""
-            value = getattr(self._local, "retry_after", None)
-            self._local.retry_after = None
-            return value
-
-    return YahooSession()
-
-
-class YahooHTTPError(Exception):
-    """Yahoo (or the mirror) answered with an HTTP error status."""
-
-
-class YahooTimeout(Exception):
-    """A request to Yahoo (or the mirror) ran out of time."""
-
-
-class YahooNoBars(Exception):
-    """Yahoo (or the mirror) answered a chart request without any bars: an empty, null or incomplete chart."""
-
-
-# What yfinance raises when a chart answer has no usable bars: its own "missing" errors, and the raw lookup errors
-# its time-zone probe lets through (with hide_exceptions off) when the chart is empty, null or lacks `meta`.
-SHAPE_ERRORS = (LookupError, TypeError, AttributeError)
 
 
 @dataclass(frozen=True)
@@ -221,7 +122,7 @@ class YahooFeed:
 
         # Errors must reach us as exceptions: an empty frame would read as "no new data".
         yf.config.debug.hide_exceptions = False
-        _quiet_pandas_deprecations()
+        quiet_pandas_deprecations()
         if settings.cache_dir:
             yf.set_tz_cache_location(settings.cache_dir)
 
@@ -308,7 +209,7 @@ class YahooFeed:
         for (symbol, outcome) in zip(tasks, outcomes):
             last, expected, clock = plans[symbol]
             if isinstance(outcome, BaseException):
-                why = _describe(outcome, self.sources[symbol])
+                why = describe_failure(outcome, self.sources[symbol])
                 retry_after = getattr(outcome, "retry_after", None)
                 at = self.backoff.failed(symbol, now, retry_after)
                 self.tracker.failed(symbol, now, why)
@@ -404,7 +305,7 @@ class YahooFeed:
         except Exception as exc:  # yfinance raises many kinds; each is this symbol's failure, not the poll's
             # A Ticker created while Yahoo failed keeps a missing timezone for good: start afresh next time.
             self._tickers.pop(source, None)
-            _forget_memoised_answers()
+            forget_memoised_answers()
             retry_after = self.session.take_retry_after()
             status = self.session.take_status()
             if self.session.take_timed_out():
@@ -414,9 +315,9 @@ class YahooFeed:
             elif status is not None and status >= 400:
                 # yfinance reports an error page as undecodable JSON; the status says what happened.
                 raise YahooHTTPError(f"Yahoo answered HTTP {status} for {source}") from exc
-            elif _is_missing(exc) or isinstance(exc, SHAPE_ERRORS):
+            elif is_missing(exc) or isinstance(exc, SHAPE_ERRORS):
                 log.debug("%s: yfinance found no bars in Yahoo's answer", source, exc_info=True)
-                raise YahooNoBars(_no_bars_reason(exc, source)) from exc
+                raise YahooNoBars(no_bars_reason(exc, source)) from exc
             raise
         rows = []
         for stamp, record in frame.iterrows():
@@ -450,55 +351,6 @@ def _number(value: Any) -> float:
         return float("nan")
 
 
-def _forget_memoised_answers() -> None:
-    """Drop yfinance's memo of GET answers, so the next time-zone probe of a failed symbol asks Yahoo again.
-
-    yfinance memoises the probe's answer, a failed one included: without this an empty or garbled answer to it
-    would keep failing the symbol, with no new request, for as long as the process runs.
-    """
-    from yfinance.data import YfData
-
-    YfData.cache_get.cache_clear()
-
-
-def _is_missing(exc: BaseException) -> bool:
-    """Say whether yfinance raised one of its "this ticker's data is missing" errors."""
-    from yfinance.exceptions import YFTickerMissingError
-
-    return isinstance(exc, YFTickerMissingError)
-
-
-def _no_bars_reason(exc: BaseException, source: str) -> str:
-    """Say, naming the symbol, that Yahoo's answer had no bars, with Yahoo's own reason when it gave one."""
-    from yfinance.exceptions import YFPricesMissingError, YFTzMissingError
-
-    if isinstance(exc, YFPricesMissingError) and exc.yahoo_reason:
-        return f"Yahoo sent no bars for {source}: {str(exc.yahoo_reason)[:160]}"
-    if isinstance(exc, YFTzMissingError):
-        return f"Yahoo sent no bars for {source} (not even its time zone)"
-    if isinstance(exc, SHAPE_ERRORS):
-        return f"Yahoo sent no bars for {source} (an empty or incomplete chart)"
-    return f"Yahoo sent no bars for {source}"
-
-
-def _describe(exc: BaseException, source: str) -> str:
-    """Turn an exception from yfinance (or a timeout) into a one-line reason."""
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return f"Yahoo did not answer for {source} in time"
-    name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, (YahooHTTPError, YahooTimeout, YahooNoBars)):
-        return text
-    if name == "YFRateLimitError":
-        after = getattr(exc, "retry_after", None)
-        return f"Yahoo rate limit (429){f', retry after {after:g}s' if after else ''}"
-    if "JSONDecodeError" in name or "Expecting" in text or "json" in text.lower():
-        return f"Yahoo sent malformed data for {source}: {text[:160]}"
-    if "Timeout" in name or "timed out" in text.lower():
-        return f"Yahoo did not answer for {source} in time"
-    return f"{name}: {text[:200]}" if text else name
-
-
 def build(name: str, settings: YahooSettings, symbols: Sequence[Any], store: Any) -> YahooFeed:
     """Build a yahoo feed from its validated settings."""
     if isinstance(settings, Mapping):
@@ -506,13 +358,3 @@ def build(name: str, settings: YahooSettings, symbols: Sequence[Any], store: Any
     return YahooFeed(name, settings, symbols, store)
 
 
-def _quiet_pandas_deprecations() -> None:
-    """Silence pandas' Pandas4Warning: yfinance's own use of pandas prints three lines of it per request."""
-    import warnings
-
-    import pandas.errors
-
-    category = getattr(pandas.errors, "Pandas4Warning", None)  # pandas 3.1 and later
-    if category is not None:
-        # A process-wide filter: yfinance runs in worker threads, where catch_warnings() is not safe to use.
-        warnings.filterwarnings("ignore", category=category)

@@ -130,7 +130,7 @@ async def test_a_connected_but_silent_websocket_is_logged_once_when_prices_fall_
     try:
         await feed.fetch(["BTC"], {"BTC": None}, noon)
         for _ in range(100):
-            if "BTC" in feed._live:
+            if feed.streams.heard("BTC"):
                 break
             await asyncio.sleep(0.05)
         binance.ws_silent = True

@@ -247,10 +247,10 @@ async def test_the_stream_feeds_the_forming_bar_and_polling_covers_when_it_drops
     try:
         await feed.fetch(["BTC"], {"BTC": None}, NOON)
         for _ in range(100):
-            if "BTC" in feed._live:
+            if feed.streams.heard("BTC"):
                 break
             await asyncio.sleep(0.05)
-        assert "BTC" in feed._live and any("btcusdt@" in s for s in binance.ws_subscriptions)
+        assert feed.streams.heard("BTC") and any("btcusdt@" in s for s in binance.ws_subscriptions)
         binance.markets["BTC/USDT"].forming = replace(binance.markets["BTC/USDT"].forming, close=85000.0,
                                                       high=85000.0)
         await asyncio.sleep(0.3)
@@ -262,7 +262,7 @@ async def test_the_stream_feeds_the_forming_bar_and_polling_covers_when_it_drops
         binance.ws_enabled = False
         await binance.drop_websockets()
         for _ in range(100):
-            if "BTC" not in feed._live:
+            if not feed.streams.heard("BTC"):
                 break
             await asyncio.sleep(0.05)
         result = await feed.fetch(["BTC"], {"BTC": YESTERDAY}, NOON + timedelta(minutes=1))
