@@ -364,19 +364,10 @@ class FlowsFeed:
     async def _ishares(self, url: str) -> SharesCount:
         import aiohttp
 
-        if self.settings.ishares_base_url:
-            url = ISHARES_HOST.sub(self.settings.ishares_base_url, url, count=1)
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
                                                headers={"User-Agent": "riskon (ETF flows)"})
-        async with self._http.get(url) as response:
-            if response.status == 429:
-                error = RuntimeError("rate limited (429)")
-                error.retry_after = retry_after_seconds(dict(response.headers))  # type: ignore[attr-defined]
-                raise error
-            if response.status >= 400:
-                raise RuntimeError(f"HTTP {response.status}")
-            text = await response.text(errors="replace")
+        text = await download_ishares(self._http, url, self.settings.ishares_base_url, "iShares fund file")
         return parse_ishares_fund_csv(text.lstrip("\ufeff"))
 
     def _yahoo_shares(self, fund: str, source: Fund, start: date, now: datetime) -> list[SharesCount]:
@@ -434,3 +425,20 @@ def build(name: str, settings: FlowsSettings, symbols: Sequence[Any], store: Any
     if isinstance(settings, Mapping):
         settings = FlowsSettings(**settings)
     return FlowsFeed(name, settings, symbols, store)
+
+
+async def download_ishares(http: Any, url: str, base_url: str | None, what: str) -> str:
+    """GET an iShares file through `http` (to `base_url` instead of ishares.com when set); raise on 429 and errors.
+
+    A 429's error carries `retry_after` (seconds, from the answer's Retry-After) for the feed's back-off.
+    """
+    if base_url:
+        url = ISHARES_HOST.sub(base_url, url, count=1)
+    async with http.get(url) as response:
+        if response.status == 429:
+            error = RuntimeError(f"{what}: rate limited (429)")
+            error.retry_after = retry_after_seconds(dict(response.headers))  # type: ignore[attr-defined]
+            raise error
+        if response.status >= 400:
+            raise RuntimeError(f"{what}: HTTP {response.status}")
+        return await response.text(errors="replace")

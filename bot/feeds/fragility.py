@@ -19,10 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from alerts.bars import Bar
 from alerts.fragility import tally
 from bot.feeds.base import FeedResult
-from bot.feeds.flows import ISHARES_DEFAULTS, ISHARES_HOST
+from bot.feeds.flows import ISHARES_DEFAULTS, download_ishares
 from bot.feeds.holdings import Holdings, parse_ishares_holdings
 from bot.feeds.net_income import Pace, RateLimited, TryLater, read_net_income
-from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker, plain_base_url, retry_after_seconds
+from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker, plain_base_url
 
 if TYPE_CHECKING:  # storage loads sqlite-utils, which loads pandas: not for check-config
     from storage.fragility import Snapshot
@@ -325,19 +325,10 @@ class FragilityFeed:
         import aiohttp
 
         url = source.ishares_url or ISHARES_DEFAULTS[fund]
-        if self.settings.ishares_base_url:
-            url = ISHARES_HOST.sub(self.settings.ishares_base_url, url, count=1)
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds * 3),
                                                headers={"User-Agent": "riskon (index fragility)"})
-        async with self._http.get(url) as response:
-            if response.status == 429:
-                error = RuntimeError("iShares rate-limits us (429)")
-                error.retry_after = retry_after_seconds(dict(response.headers))  # type: ignore[attr-defined]
-                raise error
-            if response.status >= 400:
-                raise RuntimeError(f"iShares holdings file: HTTP {response.status}")
-            text = await response.text(errors="replace")
+        text = await download_ishares(self._http, url, self.settings.ishares_base_url, "iShares holdings file")
         return parse_ishares_holdings(text, f"{fund} holdings file")
 
     async def import_history(self, now: datetime) -> dict[str, list[Bar]]:
