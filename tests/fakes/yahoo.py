@@ -192,9 +192,7 @@ class FakeYahoo:
         fault = self._take_fault(symbol)
         if fault is not None:
             if fault.kind == "status":
-                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                text = "Too Many Requests" if fault.status == 429 else "<html><body>Bad Gateway</body></html>"
-                return web.Response(status=fault.status, text=text, headers=headers, content_type="text/html")
+                return _status_answer(fault)
             if fault.kind == "malformed":
                 return web.Response(text='{"chart": {"result": [{"meta": ', content_type="application/json")
             if fault.kind == "timeout":
@@ -294,9 +292,7 @@ class FakeYahoo:
         fault = self._take_fault("income:" + symbol)
         if fault is not None:
             if fault.kind == "status":
-                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                text = "Too Many Requests" if fault.status == 429 else "<html><body>Bad Gateway</body></html>"
-                return web.Response(status=fault.status, text=text, headers=headers, content_type="text/html")
+                return _status_answer(fault)
             if fault.kind == "malformed":
                 return web.Response(text='{"timeseries": {"result": [{"meta": ', content_type="application/json")
         earnings = self.earnings.get(symbol)
@@ -352,3 +348,10 @@ def session_day(day: date) -> datetime:
 def next_day(day: date) -> date:
     """Return the next calendar day."""
     return day + timedelta(days=1)
+
+
+def _status_answer(fault: Fault) -> web.Response:
+    """Answer as Yahoo's edge does with an error status: an HTML page, with Retry-After on a 429 when set."""
+    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+    text = "Too Many Requests" if fault.status == 429 else "<html><body>Bad Gateway</body></html>"
+    return web.Response(status=fault.status, text=text, headers=headers, content_type="text/html")
