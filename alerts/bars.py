@@ -23,7 +23,8 @@ class Bar:
     final: bool = True
 
     def __post_init__(self) -> None:
-        if self.time.tzinfo is None or self.time.utcoffset() != timezone.utc.utcoffset(None):
+        tz = self.time.tzinfo
+        if tz is not timezone.utc and (tz is None or self.time.utcoffset() != timezone.utc.utcoffset(None)):
             raise ValueError(f"bar time must be UTC, got {self.time!r}")
         if self.interval not in INTERVAL_SECONDS:
             raise ValueError(f"unknown bar interval {self.interval!r}")
@@ -38,6 +39,14 @@ class Bar:
 
 def bar_problem(bar: Bar) -> str | None:
     """Say what is wrong with a bar's prices, or None when they are plausible."""
+    o, h, low, c = bar.open, bar.high, bar.low, bar.close
+    # The usual bar first, in one expression (history screens every bar twice): finite positive floats whose
+    # high and low bracket the open and close, and a volume that is not negative (NaN fails every comparison).
+    if (type(o) is float and type(h) is float and type(low) is float and type(c) is float
+            and 0 < o < math.inf and 0 < h < math.inf and 0 < low < math.inf and 0 < c < math.inf
+            and h >= max(o, c, low) * (1 - 1e-9) and low <= min(o, c) * (1 + 1e-9)
+            and (bar.volume is None or bar.volume >= 0)):
+        return None
     prices = (bar.open, bar.high, bar.low, bar.close)
     if any(p is None or not isinstance(p, (int, float)) or math.isnan(p) or math.isinf(p) for p in prices):
         return "a price is missing or not a number"

@@ -35,16 +35,33 @@ def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetim
     problems: list[str] = []
     lines: dict[datetime, int] = {}
     with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"date", "open", "high", "low", "close"} - set(reader.fieldnames or ())
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        missing = {"date", "open", "high", "low", "close"} - set(header)
         if missing:
             raise ReplayError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        # Columns by name (the last of a repeated name, as csv.DictReader reads them); a short row's missing
+        # fields read empty (an empty volume is 0, an empty price an unreadable row).
+        column = {name: index for index, name in enumerate(header)}
+        at_date, at_open, at_high, at_low, at_close = (column[name] for name in ("date", "open", "high", "low", "close"))
+        at_volume = column.get("volume")
+        width = len(header)
         previous: datetime | None = None
-        for line, row in enumerate(reader, start=2):
+        line = 1
+        for row in reader:
+            if not row:
+                continue  # a blank line is no row (csv.DictReader skips it too)
+            line += 1
+            if len(row) < width:
+                row = row + [""] * (width - len(row))
+            day = row[at_date]
             try:
-                moment = datetime.combine(date.fromisoformat(row["date"].strip()[:10]), time(0), timezone.utc)
-                bar = Bar(moment, float(row["open"]), float(row["high"]), float(row["low"]), float(row["close"]),
-                          float(row.get("volume") or 0))
+                moment = _MIDNIGHTS.get(day)
+                if moment is None:
+                    moment = datetime.combine(date.fromisoformat(day.strip()[:10]), time(0), timezone.utc)
+                    _MIDNIGHTS[day] = moment
+                bar = Bar(moment, float(row[at_open]), float(row[at_high]), float(row[at_low]), float(row[at_close]),
+                          float((row[at_volume] if at_volume is not None else "") or 0))
             except (ValueError, TypeError, AttributeError) as exc:
                 problems.append(f"{path.name}:{line}: unreadable row ({exc})")
                 continue
@@ -59,6 +76,10 @@ def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetim
             bars.append(bar)
             lines[moment] = line
     return bars, problems, lines
+
+
+# Each date's text read once for every file: symbols share their market days (and one datetime per day).
+_MIDNIGHTS: dict[str, datetime] = {}
 
 
 @dataclass
