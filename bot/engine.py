@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 from alerts.bars import Bar
@@ -105,7 +106,7 @@ class Engine:
         try:
             dirty: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime, datetime]] = {}
             new_bars: dict[str, list[Bar]] = {}
-            flows: dict[str, Sequence[tuple[datetime, float]]] = {}  # flows do not change while a batch is evaluated
+            flows: dict[str, _Published] = {}  # read once per batch; each bar sees those published by its day
             with self.store.transaction():
                 for bars_by_symbol, now in cycles:
                     report.cycles += 1
@@ -154,8 +155,10 @@ class Engine:
             final = bar.final
             if final and window and bar.time <= window[-1].time:
                 continue  # not newer than what we hold: never evaluated twice
-            if symbol not in flows:
-                flows[symbol] = self.flows_of(symbol)
+            published = flows.get(symbol)
+            if published is None:
+                published = flows[symbol] = _Published(self.flows_of(symbol))
+            fund_flows = published.through(bar.time)
             ctx: RuleContext | None = None
             for binding in self._bindings_of(symbol):
                 rule_id = binding.rule.rule_id
@@ -169,7 +172,7 @@ class Engine:
                 if ctx is None or len(ctx.cycle_events) != len(cycle):
                     ctx = RuleContext(recent=tuple(window), truncated_since=self.truncated_since.get(symbol),
                                       cycle_events=tuple(cycle), recent_events=earlier_events,
-                                      bars_of=self._bars_of, flows=flows[symbol])
+                                      bars_of=self._bars_of, flows=fund_flows)
                 new_state, events = step_rule(binding.rule, state, symbol, bar, ctx)
                 if final:
                     states[key] = (new_state, bar.time)
@@ -219,3 +222,18 @@ class Engine:
             report.alerts.append((alert_id, event))
             self.fired[(event.rule_id, event.symbol)] += 1
         return True
+
+
+class _Published:
+    """Hold a fund's flows as read once for a batch, cut at each bar's time (no bar sees a later day's)."""
+
+    def __init__(self, flows: Sequence[tuple[datetime, float]]) -> None:
+        self.flows = flows
+        self.times = [t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc) for t, _ in flows]
+
+    def through(self, moment: datetime) -> Sequence[tuple[datetime, float]]:
+        """Return the flows dated at or before `moment` (all of them, uncopied, live)."""
+        times = self.times
+        if not times or times[-1] <= moment:
+            return self.flows
+        return self.flows[:bisect.bisect_right(times, moment)]

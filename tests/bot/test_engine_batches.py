@@ -6,6 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from alerts.bars import Bar
+from alerts.evaluate import RuleBinding
+from alerts.events import AlertEvent
+from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
 from bot.config import load_config
 from bot.engine import Engine
 from bot.feeds.replay import read_daily_csv
@@ -101,3 +105,25 @@ def test_a_failed_batch_leaves_nothing_half_written(store, market_data):
     reference.subscribe("console", "stdout")
     engine(reference).ingest_cycles(polls, LIVE_SINCE)
     assert recorded(store)["alerts"] == recorded(reference)["alerts"]
+
+
+class FlowsSeen(Rule[RuleParams]):
+    """Report, on every bar, the newest flow the engine showed the rule (a probe, not a trading rule)."""
+
+    kind = "flows_seen"
+    Params = RuleParams
+
+    def step(self, state, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
+        newest = ctx.flows[-1][0].date().isoformat() if ctx.flows else None
+        return RuleStep({}, (AlertEvent(self.rule_id, self.kind, symbol, bar.time, {"newest_flow": newest}),))
+
+
+def test_a_batch_of_days_shows_each_bar_only_the_flows_published_by_its_day(store):
+    days = [datetime(2024, 1, day, tzinfo=timezone.utc) for day in (2, 3, 4, 5)]
+    flows = [(day, -1e9) for day in days[1:]]  # none yet on the first day; the batch's reader holds them all
+    probe = Engine(store, [RuleBinding(FlowsSeen("probe", RuleParams()), ("IWM",))], ["IWM"],
+                   flows_of=lambda fund: flows)
+    polls = [({"IWM": [Bar(day, 200, 201, 199, 200)]}, day + timedelta(hours=22)) for day in days]
+    report = probe.ingest_cycles(polls, datetime(2000, 1, 1, tzinfo=timezone.utc))
+    seen = [event.values["newest_flow"] for _, event in report.alerts]
+    assert seen == [None, "2024-01-03", "2024-01-04", "2024-01-05"]
