@@ -1,4 +1,4 @@
-"""Run the configured rules over history through the live Engine, one market day per batch.
+"""Run the configured rules over history through the live Engine: each market day one poll, all in one batch.
 
 Same rule code (alerts/evaluate.step_rule), same ordering (time, then config symbol order), same cross-asset
 context and notify policy as `riskon replay`: no second implementation.
@@ -7,7 +7,6 @@ context and notify policy as `riskon replay`: no second implementation.
 from __future__ import annotations
 
 import asyncio
-import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -52,27 +51,25 @@ async def replay_rules_async(
     late, as the replay feed reports them)."""
     from bot.engine import Engine
     from bot.feeds import build_feed
+    from bot.feeds.composite import CompositeFeed
+    from bot.replay_loop import ServedBars
     from storage import Store
 
+    # The engine shows each bar only the flows dated by its day, however many days a batch holds.
     flows = {fund: sorted(items) for fund, items in (flows or {}).items()}
-    flow_times = {fund: [t for t, _ in items] for fund, items in flows.items()}
-    today: list[datetime] = [EPOCH]
-
-    def flows_known(fund: str) -> Sequence[tuple[datetime, float]]:
-        # Only the flows published by the bar being evaluated: no peeking at later days.
-        if fund not in flows:
-            return ()
-        return flows[fund][: bisect.bisect_right(flow_times[fund], today[0])]
-
     store = Store.memory()
+    served = ServedBars(store)  # what the composites read: the bars handed to the engine so far
     computed_feeds: list[tuple[Any, list[str]]] = []
     try:
-        engine = Engine(store, config.bindings(), [s.id for s in config.symbols], flows_of=flows_known)
+        engine = Engine(store, config.bindings(), [s.id for s in config.symbols],
+                        flows_of=lambda fund: flows.get(fund, ()))
         engine.truncated_since.update(truncated_since or {})
         for name in sorted(composite_feeds(config)):
-            served = [s for s in config.symbols if s.feed == name]
-            feed = build_feed(name, config.feeds[name].kind, config.feeds[name].settings, served, store)
-            computed_feeds.append((feed, [s.id for s in served]))
+            served_symbols = [s for s in config.symbols if s.feed == name]
+            feed = build_feed(name, config.feeds[name].kind, config.feeds[name].settings, served_symbols, store)
+            if isinstance(feed, CompositeFeed):
+                feed.bars = served
+            computed_feeds.append((feed, [s.id for s in served_symbols]))
         computed_ids = {symbol for _, symbols in computed_feeds for symbol in symbols}
         # Bars closing before `start` warm the rules up; their events are history, not alerts.
         live_since = utc_day(start) or EPOCH
@@ -83,24 +80,29 @@ async def replay_rules_async(
             for bar in bars:
                 if bar.final:
                     days.setdefault(bar.time, {}).setdefault(symbol, []).append(bar)
-        alerts: list[AlertEvent] = []
+        # Each day is one poll of the history, then one poll of each computed feed, as `riskon replay` polls;
+        # all of them go to the engine as cycles of one batch (each cycle sees what it would see alone).
+        cycles: list[tuple[Mapping[str, Sequence[Bar]], datetime]] = []
+        newest: dict[str, datetime] = {}
         for moment in sorted(days):
             batch = days[moment]
             now = max(b.close_time for bars in batch.values() for b in bars)
-            today[0] = moment
-            report = engine.ingest(batch, now, live_since)
-            alerts.extend(event for _, event in report.alerts)
+            cycles.append((batch, now))
+            for symbol, bars in batch.items():
+                served.add(symbol, bars)
             for feed, symbols in computed_feeds:
-                since = {s: (engine.window(s)[-1].time if engine.window(s) else None) for s in symbols}
-                result = await feed.fetch(symbols, since, now)
+                result = await feed.fetch(symbols, {s: newest.get(s) for s in symbols}, now)
                 if result.bars:
-                    report = engine.ingest(result.bars, now, live_since)
-                    alerts.extend(event for _, event in report.alerts)
+                    cycles.append((result.bars, now))
+                    for symbol, bars in result.bars.items():
+                        finals = [b for b in bars if b.final]
+                        if finals:
+                            served.add(symbol, finals)
+                            newest[symbol] = max(finals[-1].time, newest.get(symbol, finals[-1].time))
+        alerts = [event for _, event in engine.ingest_cycles(cycles, live_since).alerts]
         computed = {symbol: store.load_bars(symbol) for symbol in computed_ids}
         return RuleRun(alerts, {symbol: bars for symbol, bars in computed.items() if bars})
     finally:
         for feed, _ in computed_feeds:
             await feed.close()
         store.close()
-
-
