@@ -169,7 +169,7 @@ class _FakesInThread:
         self.fake = FakeExchange("binance", latency=LATENCY)
         for market in self.markets:
             self.fake.add(market)
-        self.url = self.loop.run_until_complete(self.fake.start())
+        self.url = self.loop.run_until_complete(self.fake.start()).url
         self.ready.set()
         self.loop.run_forever()
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes import serve_on_loopback
+from tests.fakes.server import FakeServer, Fault
 
 API = "/api/v10"
 MANAGE_CHANNELS = 1 << 4
@@ -139,8 +139,11 @@ def validate_message(payload: dict[str, Any]) -> dict[str, Any] | None:
     return {"message": "Invalid Form Body", "code": 50035, "errors": errors} if errors else None
 
 
-class FakeDiscord:
+class FakeDiscord(FakeServer):
     """Discord's REST API, gateway and webhooks for one bot, with guilds, members and failures set up by tests."""
+
+    name = "fake Discord"
+    max_request_bytes = 30 * 1024 * 1024
 
     def __init__(
         self,
@@ -152,6 +155,7 @@ class FakeDiscord:
         attachment_limit: int = 10 * 1024 * 1024,
         global_per_second: int = 50,
     ) -> None:
+        super().__init__()
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.channel_limit, self.channel_window = channel_limit, channel_window
@@ -173,7 +177,6 @@ class FakeDiscord:
         self.identified = asyncio.Event()
         self.resumed = asyncio.Event()
         self.gone: dict[str, int] = {}  # channel id -> 403 or 404 for every send
-        self.queued_429: dict[str, list[float]] = {}  # channel or webhook id -> retry_after of the next answers
         self.buckets: dict[str, Bucket] = {}
         self.slow: dict[str, float] = {}  # channel id -> seconds the answer is held after the message is accepted
         self._nonces: dict[str, dict[str, Any]] = {}  # enforced nonce -> the message it created
@@ -184,8 +187,6 @@ class FakeDiscord:
         self._interactions: dict[str, dict[str, Any]] = {}  # token -> interaction
         self._answered: dict[str, asyncio.Event] = {}
         self._arrived = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # --- set-up by tests ------------------------------------------------------------------------------
     def add_guild(self, name: str = "Traders", roles: tuple[str, ...] = ("alert-managers",)) -> dict[str, Any]:
@@ -247,7 +248,8 @@ class FakeDiscord:
 
     def rate_limit_next(self, target_id: str, *retry_after: float) -> None:
         """Answer the next sends to a channel or webhook with 429 and these retry_after values, in order."""
-        self.queued_429.setdefault(target_id, []).extend(retry_after)
+        for seconds in retry_after:
+            self.faults.add(target_id, Fault("429", status=429, retry_after=seconds))
 
     def make_gone(self, channel_id: str, status: int = 404) -> None:
         """Answer every send to a channel with 403 Missing Access, 404 Unknown Channel or 400 Thread is archived."""
@@ -272,11 +274,8 @@ class FakeDiscord:
         """Return the gateway URL for DiscordWebSocket.DEFAULT_GATEWAY."""
         return f"ws://127.0.0.1:{self.port}/"
 
-    async def start(self, port: int = 0) -> FakeDiscord:
-        """Listen on 127.0.0.1, on a free port unless one is given."""
-        app = web.Application(client_max_size=30 * 1024 * 1024)
-        app.router.add_get("/", self._gateway)
-        r = app.router
+    def add_routes(self, r: web.UrlDispatcher) -> None:
+        r.add_get("/", self._gateway)
         r.add_get(API + "/users/@me", self._me)
         r.add_get(API + "/oauth2/applications/@me", self._application)
         r.add_get(API + "/gateway", self._gateway_url)
@@ -288,16 +287,12 @@ class FakeDiscord:
         r.add_get(API + "/channels/{channel}", self._get_channel)
         r.add_post(API + "/webhooks/{id}/{token}", self._webhook)
         r.add_patch(API + "/webhooks/{id}/{token}/messages/{message}", self._edit_original)
-        self._runner, self.port = await serve_on_loopback(app, port)
-        return self
 
-    async def stop(self) -> None:
-        """Close every gateway connection and stop listening."""
+    async def closing(self) -> None:
+        """Release held answers and close every gateway connection."""
         self._stopping.set()
         for socket in list(self._sockets):
             await socket.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # --- what tests do as Discord users ----------------------------------------------------------------
     async def interact(
@@ -352,11 +347,10 @@ class FakeDiscord:
 
     async def wait_for_replies(self, interaction_id: str, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Wait until an interaction has `count` answers (a reply and its follow-ups), not counting deferrals."""
-        async def arrived() -> None:
-            while len([r for r in self.responses.get(interaction_id, []) if r.get("type") != 5]) < count:
-                await asyncio.sleep(0.01)
-        await asyncio.wait_for(arrived(), timeout)
-        return [r for r in self.responses[interaction_id] if r.get("type") != 5]
+        def answers() -> list[dict[str, Any]]:
+            return [r for r in self.responses.get(interaction_id, []) if r.get("type") != 5]
+        await self.wait_until(lambda: len(answers()) >= count, timeout)
+        return answers()
 
     @staticmethod
     def text_of(answer: dict[str, Any]) -> str:
@@ -499,8 +493,8 @@ class FakeDiscord:
         """Apply a queued or earned 429 for a channel or webhook; return it, or the headers for a success."""
         now = time.monotonic()
         bucket = self.buckets.setdefault(target, Bucket(self.channel_limit, self.channel_window))
-        queued = self.queued_429.get(target)
-        retry_after = queued.pop(0) if queued else bucket.take(now)
+        queued = self.faults.take(target)
+        retry_after = (queued.retry_after or 0.0) if queued is not None else bucket.take(now)
         headers = bucket.headers(now, bucket_id)
         if retry_after:
             headers.update({"Retry-After": str(max(1, round(retry_after))), "X-RateLimit-Scope": "user",

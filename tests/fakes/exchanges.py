@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes import serve_on_loopback
+from tests.fakes.server import FakeServer, Fault
 from tests.fakes.yahoo import DailyRow
 
 DAY_MS = 86_400_000
@@ -45,24 +45,16 @@ class Market:
         return self.all_rows()[-1]
 
 
-@dataclass
-class Fault:
-    """An injected failure for the next `times` requests of a path prefix (or of a market id)."""
-
-    kind: str  # status | malformed | empty | timeout
-    times: int = 1
-    status: int = 500
-    retry_after: float | None = None
-
-
 def _text(value: float | None) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return f"{value:.10g}"
 
 
-class FakeExchange:
+class FakeExchange(FakeServer):
     """Speak kraken's or binance's public REST API (and binance's ticker websocket) from CSV rows."""
+
+    shutdown_seconds = 0.5
 
     # kraken's OHLC endpoint serves only the newest 720 candles, whatever `since` asks for.
     KRAKEN_OHLC_WINDOW = 720
@@ -71,11 +63,12 @@ class FakeExchange:
     def __init__(self, kind: str, latency: float = 0.0, hang_seconds: float = 5.0) -> None:
         if kind not in ("kraken", "binance"):
             raise ValueError(f"unknown fake exchange {kind}")
+        super().__init__()
+        self.name = f"fake {kind}"
         self.kind = kind
         self.latency = latency
         self.hang_seconds = hang_seconds
         self.markets: dict[str, Market] = {}
-        self.faults: dict[str, list[Fault]] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -84,8 +77,6 @@ class FakeExchange:
         self.ws_silent = False  # keep sockets open but send no ticker (a connected, silent stream)
         self.ws_subscriptions: list[str] = []
         self._sockets: set[web.WebSocketResponse] = set()
-        self.runner: web.AppRunner | None = None
-        self.url = ""
 
     # --- test controls -------------------------------------------------------------------------
     def add(self, market: Market) -> Market:
@@ -94,8 +85,11 @@ class FakeExchange:
         return market
 
     def fail(self, key: str, kind: str, times: int = 1, status: int = 500, retry_after: float | None = None) -> None:
-        """Fail the next `times` requests whose path starts with `key` or that name market id `key`."""
-        self.faults.setdefault(key, []).append(Fault(kind, times, status, retry_after))
+        """Fail the next `times` requests to path `key`, naming market id `key`, or any ('*').
+
+        Kinds: status, malformed, empty, timeout.
+        """
+        self.faults.add(key, Fault(kind, times, status, retry_after))
 
     def count(self, path: str) -> int:
         """Return how many requests hit a path."""
@@ -124,31 +118,23 @@ class FakeExchange:
         return ("XBT" if market.base == "BTC" else market.base) + market.quote
 
     # --- server --------------------------------------------------------------------------------
-    async def start(self) -> str:
-        """Start listening on 127.0.0.1 (any free port); return the base URL."""
-        app = web.Application()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
         if self.kind == "kraken":
-            app.router.add_get("/0/public/AssetPairs", self.kraken_pairs)
-            app.router.add_get("/0/public/Assets", self.kraken_assets)
-            app.router.add_get("/0/public/OHLC", self.kraken_ohlc)
-            app.router.add_get("/0/public/Ticker", self.kraken_ticker)
-            app.router.add_get("/0/public/Time", self.kraken_time)
+            router.add_get("/0/public/AssetPairs", self.kraken_pairs)
+            router.add_get("/0/public/Assets", self.kraken_assets)
+            router.add_get("/0/public/OHLC", self.kraken_ohlc)
+            router.add_get("/0/public/Ticker", self.kraken_ticker)
+            router.add_get("/0/public/Time", self.kraken_time)
         else:
-            app.router.add_get("/api/v3/exchangeInfo", self.binance_info)
-            app.router.add_get("/api/v3/klines", self.binance_klines)
-            app.router.add_get("/api/v3/ticker/24hr", self.binance_ticker)
-            app.router.add_get("/api/v3/time", self.binance_time)
-            app.router.add_get("/ws", self.binance_ws)
-            app.router.add_get("/ws/{index}", self.binance_ws)
-        self.runner, port = await serve_on_loopback(app, shutdown_timeout=0.5)
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
+            router.add_get("/api/v3/exchangeInfo", self.binance_info)
+            router.add_get("/api/v3/klines", self.binance_klines)
+            router.add_get("/api/v3/ticker/24hr", self.binance_ticker)
+            router.add_get("/api/v3/time", self.binance_time)
+            router.add_get("/ws", self.binance_ws)
+            router.add_get("/ws/{index}", self.binance_ws)
 
-    async def stop(self) -> None:
-        """Stop the server (open websockets are closed)."""
+    async def closing(self) -> None:
         await self.drop_websockets()
-        if self.runner:
-            await self.runner.cleanup()
 
     async def _enter(self, request: web.Request, market_ids: list[str] = ()) -> web.Response | None:
         """Log the request, add latency, and answer an injected fault if one is due."""
@@ -160,16 +146,8 @@ class FakeExchange:
                 await asyncio.sleep(self.latency)
         finally:
             self.in_flight -= 1
-        for key in [request.path, *market_ids, "*"]:
-            queue = self.faults.get(key)
-            if not queue:
-                continue
-            fault = queue[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                queue.pop(0)
-            return await self._fault_response(fault)
-        return None
+        fault = self.faults.take(request.path, *market_ids)
+        return None if fault is None else await self._fault_response(fault)
 
     async def _fault_response(self, fault: Fault) -> web.Response:
         if fault.kind == "timeout":

@@ -7,7 +7,7 @@ from datetime import date
 
 from aiohttp import web
 
-from tests.fakes import serve_on_loopback
+from tests.fakes.server import FakeServer
 
 HOLDINGS_HEADER = ("Ticker,Name,Sector,Asset Class,Market Value,Weight (%),Notional Value,Quantity,Price,Location,"
                    "Exchange,Currency,FX Rate,Market Currency,Accrual Date")
@@ -46,16 +46,18 @@ def cash_and_futures() -> list[Holding]:
     ]
 
 
-class FakeIShares:
+class FakeIShares(FakeServer):
     """Serve `/us/products/.../1467271812596.ajax?fileType=csv&fileName=<FUND>_holdings&dataType=fund`."""
 
+    name = "fake iShares"
+    shutdown_seconds = 0.5
+
     def __init__(self) -> None:
+        super().__init__()
         self.funds: dict[str, tuple[date, float, float | None]] = {}  # fund -> (as of, shares, nav)
         self.holdings_of: dict[str, list[Holding]] = {}  # fund -> its rows (default: one equity row)
         self.status = 200
         self.requests = 0
-        self.runner: web.AppRunner | None = None
-        self.url = ""
 
     def publish(self, fund: str, as_of: date, shares: float, nav: float | None = None) -> None:
         """Set what the fund's file says today."""
@@ -70,18 +72,8 @@ class FakeIShares:
             self.funds[fund] = (as_of, shares, nav)
         self.holdings_of[fund] = list(holdings)
 
-    async def start(self) -> str:
-        """Start listening on 127.0.0.1; return the base URL."""
-        app = web.Application()
-        app.router.add_get("/us/products/{product}/{slug}/{name}", self.holdings)
-        self.runner, port = await serve_on_loopback(app, shutdown_timeout=0.5)
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
-    async def stop(self) -> None:
-        """Stop the server."""
-        if self.runner:
-            await self.runner.cleanup()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/us/products/{product}/{slug}/{name}", self.holdings)
 
     async def holdings(self, request: web.Request) -> web.Response:
         self.requests += 1

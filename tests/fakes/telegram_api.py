@@ -15,13 +15,13 @@ import json
 import math
 import re
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import ClientSession, web
 
-from tests.fakes import serve_on_loopback
+from tests.fakes.server import ANY, FakeServer, Fault
 
 BOT_ID = 123456
 TOKEN = f"{BOT_ID}:TEST-token_x9Yq"
@@ -127,8 +127,11 @@ def check_html(text: str) -> tuple[str | None, int]:
     return None, checker.visible
 
 
-class FakeTelegram:
+class FakeTelegram(FakeServer):
     """The fake Bot API server. Start it, point PTB's base_url at `base_url`, then post updates and read `sent`."""
+
+    name = "fake Telegram"
+    max_request_bytes = 60 * 1024 * 1024
 
     def __init__(
         self,
@@ -140,6 +143,7 @@ class FakeTelegram:
         hang_seconds: float = 3.0,
         max_poll_seconds: float = 5.0,
     ) -> None:
+        super().__init__()
         self.token = token
         self.overall_per_second = overall_per_second
         self.chat_per_second = chat_per_second
@@ -153,7 +157,6 @@ class FakeTelegram:
         self.call_counts: Counter = Counter()
         self.too_many_requests = 0  # 429 answers given for flood limits (not injected ones)
         self.limited_by: Counter = Counter()  # which limit each of those 429s enforced: bot, chat, group
-        self.faults: dict[int | None, list[str]] = defaultdict(list)  # chat id (None: any chat) -> faults to come
         self.commands: list[dict[str, Any]] = []
         self.files: dict[str, bytes] = {}  # file_id -> photo bytes, as Telegram keeps uploads
         self.uploads = 0  # photos that arrived as bytes (multipart), not as a file_id
@@ -165,25 +168,17 @@ class FakeTelegram:
         self._overall = Window(overall_per_second, 1.0)
         self._chat_windows: dict[int, Window] = {}
         self._group_windows: dict[int, Window] = {}
-        self._runner: web.AppRunner | None = None
         self._http: ClientSession | None = None
-        self.port = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
-    async def start(self) -> FakeTelegram:
-        """Listen on 127.0.0.1 on a free port."""
-        app = web.Application(client_max_size=60 * 1024 * 1024)
-        app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner, self.port = await serve_on_loopback(app)
-        return self
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_route("*", "/bot{token}/{method}", self._handle)
 
-    async def stop(self) -> None:
-        """Stop listening and wake any long poll."""
+    async def closing(self) -> None:
+        """Wake any long poll and close the webhook client."""
         self._new_update.set()
         if self._http is not None:
             await self._http.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     @property
     def base_url(self) -> str:
@@ -212,7 +207,7 @@ class FakeTelegram:
         'unreadable' and 'unreadable-result' deliver the message, then answer HTTP 200 with a body the client
         cannot read: cut-off JSON, or a result that is not a Message.
         """
-        self.faults[chat_id].extend([fault] * times)
+        self.faults.add(ANY if chat_id is None else chat_id, Fault(fault, times))
 
     def post_command(self, chat_id: int, user_id: int, text: str, thread_id: int | None = None) -> int:
         """Queue a message from a user in a chat (a command when it starts with /); return its update id."""
@@ -237,14 +232,6 @@ class FakeTelegram:
     def messages_to(self, chat_id: int, thread_id: int | None = None) -> list[SentMessage]:
         """Return what the bot got through to a chat (and topic, when given)."""
         return [m for m in self.sent if m.chat_id == chat_id and (thread_id is None or m.thread_id == thread_id)]
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait (bounded) until `condition()` holds; fail the test with a clear message otherwise."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"fake Telegram: condition not met within {timeout} s")
-            await asyncio.sleep(0.02)
 
     # --- HTTP ------------------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -407,10 +394,8 @@ class FakeTelegram:
         return _ok(message)
 
     def _next_fault(self, chat_id: int) -> str | None:
-        for key in (chat_id, None):
-            if self.faults.get(key):
-                return self.faults[key].pop(0)
-        return None
+        fault = self.faults.take(chat_id)
+        return None if fault is None else fault.kind
 
     def _flood_wait(self, chat: FakeChat) -> float:
         """Return 0 and count the message when every limit allows it, else the seconds to wait.

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from tests.fakes import serve_on_loopback
+from tests.fakes.server import FakeServer, Fault
 
 NEW_YORK = "America/New_York"
 
@@ -76,20 +76,14 @@ class Earnings:
 EMPTY_CHARTS: dict[str, Any] = {"empty": [], "null": None, "hollow": [{}]}
 
 
-@dataclass
-class Fault:
-    """An injected failure for the next `times` chart requests of a symbol (or of every symbol: '*')."""
-
-    kind: str  # status | malformed | empty (result []) | null (result null) | hollow (result [{}]) | timeout | down
-    times: int = 1
-    status: int = 500
-    retry_after: float | None = None
-
-
-class FakeYahoo:
+class FakeYahoo(FakeServer):
     """Serve Yahoo's chart and fundamentals endpoints from rows built from real CSVs."""
 
+    name = "fake Yahoo"
+    shutdown_seconds = 0.5
+
     def __init__(self, latency: float = 0.0, hang_seconds: float = 5.0) -> None:
+        super().__init__()
         self.hang_seconds = hang_seconds
         self.instruments: dict[str, Instrument] = {}
         self.earnings: dict[str, Earnings] = {}
@@ -97,11 +91,8 @@ class FakeYahoo:
         self.limit_retry_after: float | None = None
         self.limited: list[float] = []  # when each 429 was answered (monotonic)
         self.income_times: list[float] = []  # when each income request arrived (monotonic)
-        self.faults: dict[str, list[Fault]] = {}
         self.latency = latency
         self.requests: list[tuple[str, dict[str, str]]] = []
-        self.runner: web.AppRunner | None = None
-        self.url = ""
 
     # --- test controls -------------------------------------------------------------------------
     def add(self, instrument: Instrument) -> Instrument:
@@ -110,8 +101,12 @@ class FakeYahoo:
         return instrument
 
     def fail(self, symbol: str, kind: str, times: int = 1, status: int = 500, retry_after: float | None = None) -> None:
-        """Make the next `times` chart requests of `symbol` fail in the given way."""
-        self.faults.setdefault(symbol, []).append(Fault(kind, times, status, retry_after))
+        """Make the next `times` chart requests of `symbol` (every symbol: '*') fail in the given way.
+
+        Kinds: status, malformed, empty (result []), null (result null), hollow (result [{}]), timeout. The key
+        'shares:SYMBOL' or 'income:SYMBOL' fails that symbol's fundamentals requests instead.
+        """
+        self.faults.add(symbol, Fault(kind, times, status, retry_after))
 
     def publish_earnings(self, symbol: str, trailing: list[tuple[date, float]] | None = None,
                          quarterly: list[tuple[date, float]] | None = None) -> Earnings:
@@ -139,22 +134,12 @@ class FakeYahoo:
                 if path.startswith("/v8/finance/chart/") and (symbol is None or path.endswith("/" + symbol))]
 
     # --- server --------------------------------------------------------------------------------
-    async def start(self) -> str:
-        """Start listening on 127.0.0.1 (any free port); return the base URL."""
-        app = web.Application()
-        app.router.add_get("/", self.cookie)
-        app.router.add_get("/v1/test/getcrumb", self.crumb)
-        app.router.add_get("/consent", self.consent)
-        app.router.add_get("/v8/finance/chart/{symbol}", self.chart)
-        app.router.add_get("/ws/fundamentals-timeseries/v1/finance/timeseries/{symbol}", self.timeseries)
-        self.runner, port = await serve_on_loopback(app, shutdown_timeout=0.5)
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
-    async def stop(self) -> None:
-        """Stop the server."""
-        if self.runner:
-            await self.runner.cleanup()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/", self.cookie)
+        router.add_get("/v1/test/getcrumb", self.crumb)
+        router.add_get("/consent", self.consent)
+        router.add_get("/v8/finance/chart/{symbol}", self.chart)
+        router.add_get("/ws/fundamentals-timeseries/v1/finance/timeseries/{symbol}", self.timeseries)
 
     async def _enter(self, request: web.Request) -> None:
         self.requests.append((request.path, dict(request.query)))
@@ -175,21 +160,10 @@ class FakeYahoo:
         await self._enter(request)
         return web.Response(status=404, text="<html>no consent form</html>", content_type="text/html")
 
-    def _take_fault(self, symbol: str) -> Fault | None:
-        for key in (symbol, "*"):
-            queue = self.faults.get(key)
-            if queue:
-                fault = queue[0]
-                fault.times -= 1
-                if fault.times <= 0:
-                    queue.pop(0)
-                return fault
-        return None
-
     async def chart(self, request: web.Request) -> web.StreamResponse:
         await self._enter(request)
         symbol = request.match_info["symbol"]
-        fault = self._take_fault(symbol)
+        fault = self.faults.take(symbol)
         if fault is not None:
             if fault.kind == "status":
                 return _status_answer(fault)
@@ -261,7 +235,7 @@ class FakeYahoo:
         symbol = request.match_info["symbol"]
         if "type" in request.query:
             return self._income(symbol, request.query)
-        fault = self._take_fault("shares:" + symbol)
+        fault = self.faults.take("shares:" + symbol)
         if fault is not None and fault.kind == "status":
             return web.Response(status=fault.status, text="Bad Gateway")
         instrument = self.instruments.get(symbol)
@@ -289,7 +263,7 @@ class FakeYahoo:
             self.limited.append(arrived)
             headers = {"Retry-After": f"{self.limit_retry_after:g}"} if self.limit_retry_after is not None else {}
             return web.Response(status=429, text="Too Many Requests", headers=headers, content_type="text/html")
-        fault = self._take_fault("income:" + symbol)
+        fault = self.faults.take("income:" + symbol)
         if fault is not None:
             if fault.kind == "status":
                 return _status_answer(fault)

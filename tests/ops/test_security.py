@@ -90,7 +90,7 @@ async def test_a_full_run_shows_no_secret_in_any_log_line_reply_error_or_endpoin
             answered = len(telegram.messages_to(user))
             telegram.post_command(user, user, command)
             await telegram.wait_until(lambda user=user, answered=answered: len(telegram.messages_to(user)) > answered, 20)
-        await telegram.wait_until(lambda: not telegram.faults[SUBSCRIBER] and len(
+        await telegram.wait_until(lambda: not telegram.faults.pending(SUBSCRIBER) and len(
             [m for m in telegram.messages_to(SUBSCRIBER) if "new all-time high" in m.text]) >= 2, 30)
         await discord.wait_for_messages(3, timeout=30)
         async with aiohttp.ClientSession() as session:
