@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 from pydantic import Field, field_validator
 
 from alerts.bars import Bar
+from bot.backoff import backoff_seconds
 from bot.feeds.base import FeedResult
 from bot.feeds.quality import (
     Backoff,
@@ -39,7 +40,7 @@ from bot.feeds.yahoo_client import (
 
 log = logging.getLogger("riskon.feeds.yahoo")
 
-CONFIRM_RETRY_FIRST_SECONDS = 300.0  # the first try again for a late closing bar; each next one waits twice as long
+CONFIRM_RETRY_FIRST_SECONDS = 300.0  # the first try again for a late closing bar; each next window is twice as long
 
 
 class YahooSettings(FeedSettings):
@@ -57,7 +58,8 @@ class YahooSettings(FeedSettings):
         40, ge=1, le=64, description="symbols requested at once (one request per symbol; a 40-symbol list in one wave)")
     confirm_retry_max_minutes: float = Field(
         60.0, ge=1, le=720, description="longest wait between two tries for a closing bar Yahoo has not published "
-        "yet (the first try again is after 5 minutes, each next waits twice as long; tries stop at the next open)")
+        "yet (the first try again is within 5 minutes, each next within twice as long, jittered as every back-off; tries "
+        "stop at the next open)")
     cache_dir: str | None = Field(None, description="folder for yfinance's timezone and cookie caches")
 
     @field_validator("base_url")
@@ -118,6 +120,7 @@ class YahooFeed:
         # Live symbols whose closing bar Yahoo had not published at the confirm poll: the session awaited.
         self.awaiting_close: dict[str, date] = {}
         self._close_tries = 0
+        self._close_retry_seconds = CONFIRM_RETRY_FIRST_SECONDS  # drawn once per missed close, not per question
         import yfinance as yf
 
         # Errors must reach us as exceptions: an empty frame would read as "no new data".
@@ -178,9 +181,7 @@ class YahooFeed:
         upcoming = self.calendar.next_open(pd.Timestamp(now)).to_pydatetime()
         if self.awaiting_close:
             # A closing bar is late: try again soon, then less often, until it is published or the market opens.
-            doubled = CONFIRM_RETRY_FIRST_SECONDS * 2 ** max(0, self._close_tries - 1)
-            wait = min(self.settings.confirm_retry_max_minutes * 60, doubled)
-            return min(now + timedelta(seconds=wait), upcoming)
+            return min(now + timedelta(seconds=self._close_retry_seconds), upcoming)
         return upcoming
 
     async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
@@ -239,6 +240,8 @@ class YahooFeed:
             self._close_tries = 0
         elif any(self.asset_classes.get(s) != "crypto" for s in plans):
             self._close_tries += 1
+            self._close_retry_seconds = backoff_seconds(self._close_tries, CONFIRM_RETRY_FIRST_SECONDS,
+                                                        self.settings.confirm_retry_max_minutes * 60, self.backoff.rng)
         return FeedResult(bars=bars, errors=errors)
 
     def _check_close(self, symbol: str, clock: MarketClock | None, last: datetime | None, finals: list[date],
