@@ -2,9 +2,10 @@
 
 Each fund of a `flows` feed names its history files (`history_csv`, stems in the --data folder). They are read
 by the live feed's own CSV import (`read_flows_csv`), cleaned by its `clean_shares` and turned into flows by its
-`implied_flows`: a flow is the change in shares outstanding x NAV (the fund's close where the file has no NAV),
-dated on the later count. A change across more than `max_gap_days` is unknown, not a flow, so the flows have
-holes; `FlowHistory.spans` says where they are known, and the outflow rules are judged only there.
+`implied_flows` (all three in fund_shares.py): a flow is the change in shares outstanding x NAV (the fund's close
+where the file has no NAV), dated on the later count. A change across more than `max_gap_days` is unknown, not a
+flow, so the flows have holes; `FlowHistory.spans` says where they are known, and the outflow rules are judged only
+there.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from bot.feeds.flows import FlowsSettings, SharesCount, _stamp, clean_shares, implied_flows, read_flows_csv
+from bot.feeds.flows import FlowsSettings
+from bot.feeds.fund_shares import SharesCount, clean_shares, day_stamp, implied_flows, read_flows_csv
 
 log = logging.getLogger("riskon.feeds.flows")
 
@@ -90,7 +92,7 @@ def load_flow_history(folder: str | Path, feeds: Mapping[str, Any],
                 history.problems.append(f"{fund}: shares count of {count.day} ({count.source}) ignored: {reason}")
             closes = closes_of(source.nav_symbol or fund)
             shares_of = {c.day: c.shares for c in kept}
-            rows = [(_stamp(day), flow, shares_of[day], nav)
+            rows = [(day_stamp(day), flow, shares_of[day], nav)
                     for day, flow, nav in implied_flows(kept, closes, settings.max_gap_days)]
             if rows:
                 history.flows[fund] = rows

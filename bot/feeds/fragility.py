@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from alerts.bars import Bar
 from alerts.fragility import tally
 from bot.feeds.base import FeedResult
-from bot.feeds.flows import ISHARES_DEFAULTS, download_ishares
 from bot.feeds.holdings import Holdings, parse_ishares_holdings
+from bot.feeds.ishares import ISHARES_DEFAULTS, download_ishares
 from bot.feeds.net_income import Pace, RateLimited, TryLater, read_net_income
 from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker, plain_base_url
 

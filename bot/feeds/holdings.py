@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
-from bot.feeds.flows import _parse_ishares_date
+from bot.feeds.ishares import parse_ishares_date
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def parse_ishares_holdings(text: str, source: str = "holdings file") -> Holdings
     if not as_of_text:
         raise HoldingsError(f"{source}: no 'Fund Holdings as of' line before the header")
     try:
-        as_of = _parse_ishares_date(as_of_text)
+        as_of = parse_ishares_date(as_of_text)
     except ValueError as exc:
         raise HoldingsError(f"{source}: {exc}") from None
     reader = csv.reader(lines[header_at:])

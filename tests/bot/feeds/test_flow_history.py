@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.config import FeedConfig, load_config
 from bot.feeds.flow_history import known_spans, load_flow_history
-from bot.feeds.flows import ASSETS_OVER_NAV, read_flows_csv
+from bot.feeds.fund_shares import ASSETS_OVER_NAV, read_flows_csv
 from bot.feeds.history import load_symbol_history
 from tests.alerts.drive import day, drive
 from tests.market import market_folder

@@ -8,16 +8,9 @@ from datetime import date, datetime, timezone
 import pytest
 
 from alerts.bars import Bar
-from bot.feeds.flows import (
-    FlowsFeed,
-    FlowsSettings,
-    Fund,
-    SharesCount,
-    clean_shares,
-    implied_flows,
-    parse_ishares_fund_csv,
-    read_flows_csv,
-)
+from bot.feeds.flows import FlowsFeed, FlowsSettings, Fund
+from bot.feeds.fund_shares import SharesCount, clean_shares, implied_flows, read_flows_csv
+from bot.feeds.ishares import parse_ishares_fund_csv
 from tests.fakes.ishares import FakeIShares
 from tests.fakes.yahoo import FakeYahoo, Instrument, read_csv_rows
 
