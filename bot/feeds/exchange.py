@@ -13,6 +13,16 @@ from pydantic import Field, field_validator
 
 from alerts.bars import Bar
 from bot.feeds.base import FeedResult
+from bot.feeds.exchange_client import (
+    DAY_MS,
+    GENESIS_MS,
+    daily_candles,
+    describe,
+    make_client,
+    number,
+    retry_after,
+    ticker_price,
+)
 from bot.feeds.exchange_stream import TickerStreams
 from bot.feeds.quality import (
     Backoff,
@@ -21,7 +31,6 @@ from bot.feeds.quality import (
     StaleTracker,
     newest_stored,
     plain_base_url,
-    retry_after_seconds,
     screen_bars,
     symbols_to_poll,
 )
@@ -29,13 +38,8 @@ from bot.feeds.quality import (
 log = logging.getLogger("riskon.feeds.exchange")
 
 DAY = timedelta(days=1)
-DAY_MS = 86_400_000
 # Exchanges whose daily OHLCV endpoint serves only the newest N candles, however far back `since` asks.
 PARTIAL_HISTORY = {"kraken": 720, "krakenfutures": 2000}
-GENESIS_MS = 1_230_940_800_000  # 2009-01-03: no crypto traded before
-EMPTY_STEP_MS = 200 * DAY_MS  # how far to look on past an empty page before a listing (below any exchange's page)
-MAX_PAGES = 60  # a guard against a source that never ends: 60 pages reach back over 30 years
-HOST = re.compile(r"^(https?|wss?)://[^/]+", re.IGNORECASE)
 
 
 class ExchangeSettings(FeedSettings):
@@ -77,20 +81,6 @@ class ExchangeSettings(FeedSettings):
         return plain_base_url(value)
 
 
-def redirect_urls(urls: Any, base_url: str) -> Any:
-    """Return the exchange's API URL tree with every host replaced by `base_url` (ws entries as ws/wss)."""
-    if isinstance(urls, dict):
-        return {key: redirect_urls(value, base_url) for key, value in urls.items()}
-    if isinstance(urls, list):
-        return [redirect_urls(value, base_url) for value in urls]
-    if isinstance(urls, str) and HOST.match(urls):
-        target = base_url
-        if urls.lower().startswith("ws"):
-            target = re.sub(r"^http", "ws", base_url, flags=re.IGNORECASE)
-        return HOST.sub(target, urls, count=1)
-    return urls
-
-
 def _utc_day(moment: datetime) -> datetime:
     return datetime.combine(moment.astimezone(timezone.utc).date(), time(0), timezone.utc)
 
@@ -110,8 +100,8 @@ class ExchangeFeed:
         self._markets_loaded = False
         self._today: dict[str, Bar] = {}  # today's candle as the exchange last gave it, per symbol
         self._truncated: dict[str, datetime] = {}
-        self.streams = TickerStreams(name, self.sources, lambda: self.exchange, _ticker_price, _describe,
-                                     settings.stream_silent_seconds, settings.backoff_base_seconds)
+        self.streams = TickerStreams(name, self.sources, lambda: self.exchange, settings.stream_silent_seconds,
+                                     settings.backoff_base_seconds)
         if store is not None:
             for symbol in self.sources:
                 saved = store.setting(f"history_start:{self.name}:{symbol}")
@@ -120,26 +110,11 @@ class ExchangeFeed:
 
     # --- the ccxt client -----------------------------------------------------------------------
     def _client(self) -> Any:
-        if self.exchange is not None:
-            return self.exchange
-        if self.settings.stream:
-            import ccxt.pro as module
-        else:
-            import ccxt.async_support as module
-        options = {"fetchMarkets": {"types": ["spot"]}} if self.settings.exchange.startswith("binance") else {}
-        options.update(self.settings.options)
-        config: dict[str, Any] = {
-            "enableRateLimit": True,
-            "timeout": int(self.settings.timeout_seconds * 1000),
-            "options": options,
-        }
-        if self.settings.rate_limit_ms is not None:
-            config["rateLimit"] = self.settings.rate_limit_ms
-        exchange = getattr(module, self.settings.exchange)(config)
-        if self.settings.base_url:
-            exchange.urls["api"] = redirect_urls(exchange.urls["api"], self.settings.base_url)
-        self.exchange = exchange
-        return exchange
+        if self.exchange is None:
+            settings = self.settings
+            self.exchange = make_client(settings.exchange, settings.stream, settings.timeout_seconds,
+                                        settings.rate_limit_ms, settings.options, settings.base_url)
+        return self.exchange
 
     @property
     def history_window(self) -> int | None:
@@ -167,8 +142,8 @@ class ExchangeFeed:
                 await exchange.load_markets()
                 self._markets_loaded = True
             except Exception as exc:  # every symbol needs the markets: each one reports why
-                why = f"cannot load {self.settings.exchange} markets: {_describe(exc)}"
-                at = self.backoff.failed("markets", now, self._retry_after(exc))
+                why = f"cannot load {self.settings.exchange} markets: {describe(exc)}"
+                at = self.backoff.failed("markets", now, retry_after(self.exchange, exc))
                 for symbol in wanted:
                     errors[symbol] = why
                     self.tracker.failed(symbol, now, why)
@@ -228,19 +203,11 @@ class ExchangeFeed:
         return FeedResult(bars=result_bars, errors=errors, truncated_since=dict(self._truncated))
 
     def _fail(self, symbol: str, now: datetime, exc: BaseException, errors: dict[str, str]) -> None:
-        why = _describe(exc)
-        at = self.backoff.failed(symbol, now, self._retry_after(exc))
+        why = describe(exc)
+        at = self.backoff.failed(symbol, now, retry_after(self.exchange, exc))
         self.tracker.failed(symbol, now, why)
         errors[symbol] = why
         log.warning("%s %s: %s (next try after %s)", self.name, symbol, why, at.isoformat(timespec="seconds"))
-
-    def _retry_after(self, exc: BaseException) -> float | None:
-        import ccxt
-
-        if isinstance(exc, ccxt.DDoSProtection) and self.exchange is not None:
-            # ccxt keeps the headers of the response it just handled; a 429's Retry-After is among them.
-            return retry_after_seconds(getattr(self.exchange, "last_response_headers", None)) or None
-        return None
 
     async def _candles(self, symbol: str, last: datetime | None, now: datetime) -> list[Bar]:
         """Fetch daily candles after `last` (from the listing when None), page by page."""
@@ -260,44 +227,20 @@ class ExchangeFeed:
             # An exchange that keeps only its newest candles is asked for just those; the others from the
             # first day any crypto traded, page after page up to today.
             cursor = None if window is not None else GENESIS_MS
-        candles: list[list[Any]] = []
-        first_page: list[list[Any]] | None = None
-        for _ in range(MAX_PAGES):
-            page = await exchange.fetch_ohlcv(source, "1d", since=cursor, limit=limit)
-            if not isinstance(page, list) or any(
-                not isinstance(c, list) or len(c) < 6 or not isinstance(c[0], int) or c[0] % DAY_MS for c in page
-            ):
-                # ccxt hands back what it could not parse as JSON; daily candles open on a UTC midnight.
-                raise ValueError(f"{self.settings.exchange} sent a malformed answer: not daily candles")
-            if first_page is None:
-                first_page = page
-            if cursor is not None:
-                page = [c for c in page if c[0] >= cursor]
-            if candles:
-                page = [c for c in page if c[0] > candles[-1][0]]
-            if not page:
-                if last is None and not candles and cursor is not None and cursor < today_ms - EMPTY_STEP_MS:
-                    cursor += EMPTY_STEP_MS  # nothing yet: the market was listed later
-                    continue
-                break
-            candles.extend(page)
-            if page[-1][0] >= today_ms:
-                break
-            cursor = page[-1][0] + DAY_MS
-        else:
-            log.warning("%s %s: stopped paging after %d pages", self.name, symbol, MAX_PAGES)
+        candles, first_page = await daily_candles(exchange, self.settings.exchange, source, cursor, limit, today_ms,
+                                                  listing_unknown=last is None, who=f"{self.name} {symbol}")
         if last is None and not candles:
             raise ValueError(f"{self.settings.exchange} returned no candles for {source}")
         today = _utc_day(now)
         bars = []
         for stamp, open_, high, low, close, volume in (c[:6] for c in candles):
             moment = datetime.fromtimestamp(stamp / 1000, timezone.utc)
-            bar = Bar(moment, _number(open_), _number(high), _number(low), _number(close), _number(volume or 0),
+            bar = Bar(moment, number(open_), number(high), number(low), number(close), number(volume or 0),
                       "1d", moment + DAY <= now)
             bars.append(bar)
             if moment == today:
                 self._today[symbol] = replace(bar, final=False)
-        if last is None and bars and window is not None and len(first_page or []) >= window - 1:
+        if last is None and bars and window is not None and len(first_page) >= window - 1:
             # The exchange served a full window ending now: the listing may lie before it.
             self._note_truncated(symbol, bars[0].time)
         return bars
@@ -335,7 +278,7 @@ class ExchangeFeed:
             return prices
         for symbol in polled:
             ticker = tickers.get(self.sources[symbol]) or {}
-            last = _ticker_price(ticker)
+            last = ticker_price(ticker)
             if last != last:  # NaN: the exchange sent no price
                 why = f"{self.settings.exchange} sent no last price for {self.sources[symbol]}"
                 self.tracker.failed(symbol, now, why)
@@ -372,34 +315,6 @@ class ExchangeFeed:
             finally:
                 self.exchange = None
                 self._markets_loaded = False
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def _ticker_price(ticker: Mapping[str, Any]) -> float:
-    """Return a ccxt ticker's last price (its close where an exchange gives no last), NaN when it has neither."""
-    return _number(ticker.get("last") if ticker.get("last") is not None else ticker.get("close"))
-
-
-def _describe(exc: BaseException) -> str:
-    """Turn a ccxt (or timeout) exception into a one-line reason, without the request URL's query."""
-    import ccxt
-
-    if isinstance(exc, (asyncio.TimeoutError, ccxt.RequestTimeout)):
-        return "the exchange did not answer in time"
-    if isinstance(exc, ccxt.DDoSProtection):
-        return f"rate limited by the exchange ({type(exc).__name__})"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, ccxt.BadResponse) or "JSON" in text or "json" in text or "malformed" in text:
-        return f"the exchange sent a malformed answer ({type(exc).__name__})"
-    if isinstance(exc, ccxt.ExchangeNotAvailable):
-        return f"the exchange is unavailable ({text[:160]})"
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def build(name: str, settings: ExchangeSettings, symbols: Sequence[Any], store: Any) -> ExchangeFeed:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from time import monotonic
 from typing import Any, Callable, Mapping, Sequence
 
+from bot.feeds.exchange_client import describe, ticker_price
 from bot.feeds.quality import Backoff
 
 log = logging.getLogger("riskon.feeds.exchange")
@@ -25,14 +26,11 @@ class LiveTicker:
 class TickerStreams:
     """Follow each symbol's websocket ticker, reconnecting with backoff; hand out a price only while it is fresh."""
 
-    def __init__(self, name: str, sources: Mapping[str, str], client: Callable[[], Any],
-                 price_of: Callable[[Mapping[str, Any]], float], describe: Callable[[BaseException], str],
-                 silent_seconds: float, backoff_base_seconds: float) -> None:
+    def __init__(self, name: str, sources: Mapping[str, str], client: Callable[[], Any], silent_seconds: float,
+                 backoff_base_seconds: float) -> None:
         self.name = name
         self.sources = sources
         self.client = client  # the feed's ccxt client, built before the first watcher starts
-        self.price_of = price_of
-        self.describe = describe
         self.silent_seconds = silent_seconds
         self.backoff_base_seconds = backoff_base_seconds
         self._live: dict[str, LiveTicker] = {}
@@ -83,7 +81,7 @@ class TickerStreams:
         while True:
             try:
                 ticker = await self.client().watch_ticker(self.sources[symbol])
-                last = self.price_of(ticker)
+                last = ticker_price(ticker)
                 if last == last:
                     self._live[symbol] = LiveTicker(last, monotonic())
                 backoff.succeeded(symbol)
@@ -93,7 +91,7 @@ class TickerStreams:
                 raise
             except Exception as exc:  # the socket is down: polling covers until it is back
                 self._live.pop(symbol, None)
-                self._error[symbol] = self.describe(exc)
+                self._error[symbol] = describe(exc)
                 now = datetime.now(timezone.utc)
                 wait = (backoff.failed(symbol, now) - now).total_seconds()
                 log.info("%s %s: websocket down (%s); polling, reconnecting in %.1f s", self.name, symbol,

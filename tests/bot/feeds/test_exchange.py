@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from bot.config import SymbolConfig
-from bot.feeds.exchange import ExchangeFeed, ExchangeSettings, redirect_urls
+from bot.feeds.exchange import ExchangeFeed, ExchangeSettings
+from bot.feeds.exchange_client import redirect_urls
 from tests.fakes.exchanges import FakeExchange, Market
 from tests.fakes.yahoo import read_csv_rows
 
