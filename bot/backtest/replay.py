@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from alerts.bars import Bar
+from alerts.bars import INTERVAL_SECONDS, Bar
 from alerts.events import AlertEvent
 from bot.backtest.history import composite_feeds, utc_day
 from bot.config import Config
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LENGTH = {interval: timedelta(seconds=seconds) for interval, seconds in INTERVAL_SECONDS.items()}
 
 
 @dataclass
@@ -59,7 +60,7 @@ async def replay_rules_async(
     flows = {fund: sorted(items) for fund, items in (flows or {}).items()}
     store = Store.memory()
     served = ServedBars(store)  # what the composites read: the bars handed to the engine so far
-    computed_feeds: list[tuple[Any, list[str]]] = []
+    computed_feeds: list[tuple[Any, list[str], set[str]]] = []
     try:
         engine = Engine(store, config.bindings(), [s.id for s in config.symbols],
                         flows_of=lambda fund: flows.get(fund, ()))
@@ -67,10 +68,12 @@ async def replay_rules_async(
         for name in sorted(composite_feeds(config)):
             served_symbols = [s for s in config.symbols if s.feed == name]
             feed = build_feed(name, config.feeds[name].kind, config.feeds[name].settings, served_symbols, store)
+            inputs: set[str] = set()
             if isinstance(feed, CompositeFeed):
                 feed.bars = served
-            computed_feeds.append((feed, [s.id for s in served_symbols]))
-        computed_ids = {symbol for _, symbols in computed_feeds for symbol in symbols}
+                inputs = {member for index in feed.settings.indexes.values() for member in index.members}
+            computed_feeds.append((feed, [s.id for s in served_symbols], inputs))
+        computed_ids = {symbol for _, symbols, _ in computed_feeds for symbol in symbols}
         # Bars closing before `start` warm the rules up; their events are history, not alerts.
         live_since = utc_day(start) or EPOCH
         days: dict[datetime, dict[str, list[Bar]]] = {}
@@ -86,11 +89,14 @@ async def replay_rules_async(
         newest: dict[str, datetime] = {}
         for moment in sorted(days):
             batch = days[moment]
-            now = max(b.close_time for bars in batch.values() for b in bars)
+            now = moment + max(LENGTH[b.interval] for bars in batch.values() for b in bars)  # the latest close
             cycles.append((batch, now))
             for symbol, bars in batch.items():
                 served.add(symbol, bars)
-            for feed, symbols in computed_feeds:
+            changed = set(batch)
+            for feed, symbols, inputs in computed_feeds:
+                if inputs and inputs.isdisjoint(changed):
+                    continue  # none of its members moved since its last poll: that poll would serve nothing new
                 result = await feed.fetch(symbols, {s: newest.get(s) for s in symbols}, now)
                 if result.bars:
                     cycles.append((result.bars, now))
@@ -99,10 +105,11 @@ async def replay_rules_async(
                         if finals:
                             served.add(symbol, finals)
                             newest[symbol] = max(finals[-1].time, newest.get(symbol, finals[-1].time))
+                            changed.add(symbol)
         alerts = [event for _, event in engine.ingest_cycles(cycles, live_since).alerts]
         computed = {symbol: store.load_bars(symbol) for symbol in computed_ids}
         return RuleRun(alerts, {symbol: bars for symbol, bars in computed.items() if bars})
     finally:
-        for feed, _ in computed_feeds:
+        for feed, _, _ in computed_feeds:
             await feed.close()
         store.close()
