@@ -72,10 +72,16 @@ def comovement(
         min_periods = max(5, int(w * 5 / 7 * 0.5))
         rolling[f"{w}d"] = returns["leader"].rolling(f"{w}D", min_periods=min_periods).corr(returns["follower"])
     years = []
-    for year, chunk in returns.groupby(returns.index.year):
+    # The returns are in time order: each year is one run of rows, read by position (not by label lookups).
+    year_of = np.asarray(returns.index.year)
+    bounds = np.flatnonzero(np.diff(year_of)) + 1
+    for first, last in zip(np.concatenate(([0], bounds)), np.concatenate((bounds, [year_of.size]))):
+        if first == last:
+            continue
+        chunk = returns.iloc[first:last]
         corr = chunk["leader"].corr(chunk["follower"]) if len(chunk) >= 10 else np.nan
-        means = tuple(_finite(rolling.loc[chunk.index, f"{w}d"].mean()) for w in windows)
-        years.append(YearRow(int(year), int(len(chunk)), _finite(corr), means))
+        means = tuple(_finite(rolling[f"{w}d"].iloc[first:last].mean()) for w in windows)
+        years.append(YearRow(int(year_of[first]), int(len(chunk)), _finite(corr), means))
     overall = returns["leader"].corr(returns["follower"]) if len(returns) >= 10 else np.nan
     return CoMovement(leader_name, follower_name, windows, rolling, tuple(years), _finite(overall), int(len(returns)))
 
@@ -128,8 +134,9 @@ def lagged_returns(leader: pd.Series, follower: pd.Series, lags: Sequence[int] =
     keep = (ends - starts) <= longest
     follower_close = follower.to_numpy(dtype="float64")
     shifts = np.asarray(lags, dtype=np.int64)[:, None]
-    moved = _close_at(follower_days, follower_close, ends[None, :] + shifts) / \
-        _close_at(follower_days, follower_close, starts[None, :] + shifts) - 1
+    # Each period starts where the previous one ended: the follower's closes are looked up once per end.
+    at = _close_at(follower_days, follower_close, np.append(starts[:1], ends)[None, :] + shifts)
+    moved = at[:, 1:] / at[:, :-1] - 1
     return ends[keep], leader_returns[keep], moved[:, keep]
 
 

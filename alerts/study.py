@@ -232,10 +232,17 @@ class _Follower:
                 "targets": targets, "ath_days": ath_days}
 
 
-def _baseline_starts(leader: pd.Series, years: tuple[int, int]) -> np.ndarray:
-    index = pd.DatetimeIndex(leader.dropna().index)
-    picked = index[(index.year >= years[0]) & (index.year <= years[1])]
-    return _day_numbers(picked)
+class _Leader:
+    """A leader's trading days as day numbers and years, read once for all its studies."""
+
+    def __init__(self, closes: pd.Series) -> None:
+        index = pd.DatetimeIndex(closes.dropna().index)
+        self.days = _day_numbers(index)
+        self.years = np.asarray(index.year, dtype=np.int64)
+
+    def baseline_starts(self, years: tuple[int, int]) -> np.ndarray:
+        """Return the days it traded in the given calendar years, the baseline's start days."""
+        return self.days[(self.years >= years[0]) & (self.years <= years[1])]
 
 
 def event_study(
@@ -255,21 +262,27 @@ def event_study(
     for signal in signals:
         groups.setdefault((signal.symbol, signal.rule_id, signal.kind), []).append(signal)
     studies: list[Study] = []
+    # Each follower's and leader's series is read once, whatever number of signal groups it is studied with.
+    followers = {name: _Follower(closes) for name, closes in follower_closes.items()}
+    leaders: dict[str, _Leader | None] = {}
+    flip_days = {name: np.unique(np.array([_day_number(d) for d in flips], dtype=np.int64))
+                 for name, flips in follower_flips.items()}
     for (leader, rule_id, kind), group in groups.items():
         group = sorted(group, key=lambda s: s.day)
-        for follower_name, closes in follower_closes.items():
+        if leader not in leaders:
+            series = leader_closes.get(leader)
+            leaders[leader] = _Leader(series) if series is not None else None
+        for follower_name in follower_closes:
             if follower_name == leader:
                 continue
-            flips = follower_flips.get(follower_name)
-            flip_days = None if flips is None else np.unique(np.array([_day_number(d) for d in flips], dtype=np.int64))
-            studies.append(_study_one(leader, rule_id, kind, follower_name, group, leader_closes.get(leader),
-                                      _Follower(closes), horizons, flip_days))
+            studies.append(_study_one(leader, rule_id, kind, follower_name, group, leaders[leader],
+                                      followers[follower_name], horizons, flip_days.get(follower_name)))
     return studies
 
 
 def _study_one(
     leader: str, rule_id: str, kind: str, follower_name: str, group: list[Signal],
-    leader_series: pd.Series | None, follower: _Follower, horizons: tuple[int, ...],
+    leader_days: _Leader | None, follower: _Follower, horizons: tuple[int, ...],
     flip_days: np.ndarray | None = None,
 ) -> Study:
     starts = np.array([_day_number(s.day) for s in group], dtype=np.int64)
@@ -293,7 +306,7 @@ def _study_one(
     if counted.any():
         counted_days = [group[i].day for i in np.flatnonzero(counted)]
         years = (min(counted_days).year, max(counted_days).year)
-    baseline_starts = _baseline_starts(leader_series, years) if (leader_series is not None and years) else np.zeros(0, np.int64)
+    baseline_starts = leader_days.baseline_starts(years) if (leader_days is not None and years) else np.zeros(0, np.int64)
     for h in horizons:
         f = per_horizon[h]
         for i, signal in enumerate(group):
