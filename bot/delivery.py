@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 60.0
 STORE_ERRORS = (sqlite3.Error, StorageError, OSError)  # a locked, full or broken database
 OUTCOME_WRITE_TRIES = 2  # each waits out the busy timeout; then the outcome waits in memory for the next drain
+OUTCOME_WRITE_PAUSE_SECONDS = (0.05, 1.0)  # the back-off after a refused outcome write: first pause, longest
 ChatKey = tuple[str, str, str]  # channel, chat, thread
 
 
@@ -249,13 +250,13 @@ class Dispatcher:
             self._unrecorded.append(write)
             return
         error: BaseException | None = None
-        for attempt in range(OUTCOME_WRITE_TRIES):
+        for refused in range(1, OUTCOME_WRITE_TRIES + 1):
             try:
                 await self.database.run(write)
                 return
             except STORE_ERRORS as exc:
                 error = exc
-            await asyncio.sleep(0.05 * 2 ** attempt)
+            await asyncio.sleep(backoff_seconds(refused, *OUTCOME_WRITE_PAUSE_SECONDS, self.rng))
         self._unrecorded.append(write)
         assert error is not None
         self._store_failed("record", "cannot record send outcomes; they wait in memory (their rows stay claimed, "

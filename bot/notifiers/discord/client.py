@@ -7,10 +7,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import random
 
 import discord
 from discord.utils import MISSING
 
+from bot.backoff import backoff_seconds
 from bot.notifiers.base import ChatTarget, OutgoingAlert, SendOutcome, failed, retry
 from bot.notifiers.discord.outcomes import post_alert
 from bot.notifiers.discord.render import NO_MENTIONS, AlertMessage, send_nonce
@@ -39,6 +41,7 @@ class DiscordNotifier:
         self._logged_in = False
         self._pace = asyncio.Lock()
         self._next_slot = 0.0
+        self._rng = random.Random()
 
     async def start(self, listen: bool = True) -> None:
         """Log in; with `listen`, also register the slash commands and connect to the gateway (waiting for READY)."""
@@ -95,7 +98,8 @@ class DiscordNotifier:
         self._logged_in = True
 
     async def _log_in_later(self) -> None:
-        delay = self.settings.login_retry_seconds
+        failures = 1  # the login at start
+        delay = backoff_seconds(failures, self.settings.login_retry_seconds, MAX_LOGIN_RETRY_SECONDS, self._rng)
         while True:
             await asyncio.sleep(delay)
             try:
@@ -105,7 +109,9 @@ class DiscordNotifier:
                 log.error("%s", exc)
                 return
             except Exception as exc:
-                delay = min(delay * 2, MAX_LOGIN_RETRY_SECONDS)
+                failures += 1
+                delay = backoff_seconds(failures, self.settings.login_retry_seconds, MAX_LOGIN_RETRY_SECONDS,
+                                        self._rng)
                 log.warning("discord: still cannot log in (%s: %s); next try in %.0f s", type(exc).__name__, exc, delay)
         log.info("discord: logged in")
         await self._go_online()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 import time
 import warnings
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandl
 from telegram.request import HTTPXRequest
 
 from alerts.errors import RiskonError
+from bot.backoff import backoff_seconds
 from bot.commands import COMMANDS, CommandContext, Reply, answer_text, dispatch
 from bot.logs import RedactSecrets
 from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
@@ -37,6 +39,7 @@ CHAT_GONE = ("chat not found", "message thread not found", "bot was kicked", "bo
              "have no rights to send", "not enough rights to send", "topic_deleted", "user is deactivated")
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 CONTINUATION_BUDGET_SECONDS = 40.0  # below the delivery job's own send timeout
+CONTINUATION_RETRY_SECONDS = (1.0, 10.0)  # the back-off of a follow-up part refused for a while: first pause, longest
 LOGGERS_WITH_URLS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Updater", "telegram.ext.Application")
 
 
@@ -61,6 +64,7 @@ class TelegramNotifier:
         self._sending = 0  # sends in flight: stop() lets them finish so their outcomes are recorded
         self._idle = asyncio.Event()
         self._idle.set()
+        self._rng = random.Random()
         self.app = self._build_application()
 
     def _build_application(self) -> Application:
@@ -253,7 +257,7 @@ class TelegramNotifier:
 
     async def _send_continuation(self, chat: ChatTarget, text: str, photo: bytes | None, deadline: float) -> str:
         """Send a follow-up part, retrying rate limits and network errors until the deadline; return a problem."""
-        delay = 1.0
+        refused = 0
         while True:
             try:
                 await self._send_piece(chat, text, photo)
@@ -262,8 +266,8 @@ class TelegramNotifier:
                 outcome = self._outcome(exc)
                 if outcome.status == "failed":
                     return outcome.error
-                wait = outcome.retry_after or delay
-                delay = min(delay * 2, 10.0)
+                refused += 1
+                wait = outcome.retry_after or backoff_seconds(refused, *CONTINUATION_RETRY_SECONDS, self._rng)
                 if time.monotonic() + wait > deadline:
                     return outcome.error
                 await asyncio.sleep(wait)
