@@ -34,7 +34,7 @@ def degraded_reasons(runtime: HealthView, now: datetime, redact: RedactSecrets |
         for symbol_id, error in sorted(health.symbol_errors.items()):
             reasons.append(f"feed {name}: {symbol_id}: {error}")
     for symbol in runtime.config.symbols:
-        why = _staleness(runtime, symbol, now)
+        why = staleness(runtime, symbol, now)
         if why:
             reasons.append(f"symbol {symbol.id} is stale: {why}")
     # Counting the outbox scans every delivery ever made (tens of ms after months): callers pass theirs.
@@ -49,13 +49,16 @@ def degraded_reasons(runtime: HealthView, now: datetime, redact: RedactSecrets |
     return [clean.redact(reason)[:MAX_REASON] for reason in reasons]
 
 
-def _staleness(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> str | None:
-    """Say why a symbol's data is stale (its feed's own mark, or a last bar too old), or None when current."""
+def staleness(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> str | None:
+    """Say why a symbol's data is stale (its feed's own mark, or a last bar too old), or None when current.
+
+    The one check behind /healthz, /metrics, /health and /status: each says the same about a symbol.
+    """
     feed = runtime.feeds.get(symbol.feed)
     if isinstance(feed, MarksStale):
         try:
             mark = feed.stale(now).get(symbol.id)
-        except Exception:  # a feed's bookkeeping must not break the health check
+        except Exception:  # a feed's bookkeeping must not break the health check or /status
             log.warning("feed %s could not say which symbols are stale", symbol.feed, exc_info=True)
             mark = None
         if mark is not None:

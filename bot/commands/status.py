@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING
 
 from alerts import status as figures
 from alerts.messages import format_pct, format_price, format_usd
-from bot.degraded import degraded_reasons
-from bot.feeds.base import MarksStale
+from bot.degraded import degraded_reasons, staleness
 from bot.fragility_report import status_lines as fragility_lines
 from bot.seams import BotState, HealthView
 from storage import Store
 
 if TYPE_CHECKING:
     from bot.config import Config, SymbolConfig
-    from bot.feeds.quality import StaleMark
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +26,7 @@ def symbol_line(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> str
         health = runtime.health.get(symbol.feed)
         why = health.symbol_errors.get(symbol.id) if health is not None else None
         return f"{symbol.id}: no data yet" + (f", {why}" if why else "")
-    stale = _staleness(runtime, symbol, now)
+    stale = staleness(runtime, symbol, now)
     return ("⚠️ STALE " if stale else "") + f"{symbol.id}: " + "; ".join(_price_bits(runtime, symbol, now))
 
 
@@ -37,7 +35,7 @@ def symbol_detail(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> l
     store, config = runtime.store, runtime.config
     lines = [f"{symbol.id} ({symbol.asset_class})", *_price_bits(runtime, symbol, now)]
     last = store.last_bar_time(symbol.id)
-    stale = _staleness(runtime, symbol, now)
+    stale = staleness(runtime, symbol, now)
     data = f"Data: last daily bar {last:%Y-%m-%d}" if last is not None else "Data: nothing stored yet"
     lines.append(data + (f" — ⚠️ STALE, {stale}" if stale else ""))
     latest = store.recent_bars(symbol.id, 1)
@@ -142,29 +140,6 @@ def _price_bits(runtime: BotState, symbol: SymbolConfig, now: datetime) -> list[
         distance = format_pct(figures.distance_from_high(change.price, high))
         bits.append(f"ATH {format_price(high)} on {when:%Y-%m-%d}{note}, {distance} from it")
     return bits
-
-
-def _staleness(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> str | None:
-    """Say why a symbol's data is stale (its feed's own mark, or a last bar too old), or None when current."""
-    mark = _feed_mark(runtime, symbol, now)
-    if mark is not None:
-        return f"no good update since {mark.since:%Y-%m-%d %H:%M} UTC: {mark.why}"
-    last = runtime.store.last_bar_time(symbol.id)
-    if last is not None and figures.is_stale(last, now, symbol.asset_class):
-        return f"last bar {age(now - last)} old"
-    return None
-
-
-def _feed_mark(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> StaleMark | None:
-    """Return the symbol's feed's own mark of why its data is not current, if the feed keeps one."""
-    feed = runtime.feeds.get(symbol.feed)
-    if not isinstance(feed, MarksStale):
-        return None
-    try:
-        return feed.stale(now).get(symbol.id)
-    except Exception:  # a feed's bookkeeping must not break /status
-        log.warning("feed %s could not say which symbols are stale", symbol.feed, exc_info=True)
-        return None
 
 
 def _degraded(runtime: HealthView, now: datetime) -> list[str]:

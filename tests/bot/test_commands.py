@@ -11,6 +11,7 @@ from alerts.bars import Bar
 from alerts.events import AlertEvent
 from bot.commands import COMMANDS, SPECS, CommandContext, dispatch
 from bot.config import load_config
+from bot.degraded import degraded_reasons
 from bot.feeds.quality import StaleMark
 from bot.feeds.replay import read_daily_csv
 from bot.runtime import Runtime
@@ -230,6 +231,16 @@ async def test_status_flags_a_symbol_whose_data_stopped(runtime, market_data):
     runtime.store.upsert_bars("BTC", btc)
     assert "⚠️ STALE BTC" in await run(runtime, PRIVATE, "/status")
     assert "STALE" in await run(runtime, PRIVATE, "/status BTC")
+
+
+async def test_status_and_the_health_endpoint_give_one_reason_for_a_stale_symbol(runtime, market_data):
+    btc = [b for b in history(market_data, "BTC-USD") if b.time < datetime(2026, 9, 1, tzinfo=timezone.utc)]
+    runtime.store.upsert_bars("BTC", btc)
+    reasons = [r for r in degraded_reasons(runtime, NOW) if r.startswith("symbol BTC is stale: ")]
+    assert reasons == [f"symbol BTC is stale: last bar {btc[-1].time:%Y-%m-%d %H:%M} UTC"]
+    why = reasons[0].removeprefix("symbol BTC is stale: ")
+    assert f"⚠️ STALE, {why}" in await run(runtime, PRIVATE, "/status BTC")
+    assert f"• {reasons[0]}" in await run(runtime, RISKON_ADMIN, "/health")
 
 
 async def test_chart_is_a_png_of_stored_history(runtime, market_data):
