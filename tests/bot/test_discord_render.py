@@ -18,7 +18,7 @@ from bot.notifiers.discord.render import (
     reply_chunks,
     send_nonce,
 )
-from tests.fakes.discord_api import validate_message
+from tests.fakes.discord_limits import validate_message
 
 BAR = datetime(2026, 3, 2, tzinfo=timezone.utc)
 

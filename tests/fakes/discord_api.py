@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.discord_limits import Bucket, error_answer, json_answer, validate_message
 from tests.fakes.server import FakeServer, Fault
 
 API = "/api/v10"
@@ -34,17 +35,6 @@ _snowflakes = itertools.count(1_180_000_000_000_000_000)
 def snowflake() -> str:
     """Return a fresh Discord id (19 digits, like the real ones)."""
     return str(next(_snowflakes))
-
-
-def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    # discord.py parses a body as JSON only when Content-Type is exactly application/json (no charset).
-    return web.Response(
-        body=json.dumps(payload).encode(), status=status, headers={"Content-Type": "application/json", **(headers or {})}
-    )
-
-
-def _error(status: int, code: int, message: str) -> web.Response:
-    return _json({"message": message, "code": code}, status)
 
 
 @dataclass
@@ -66,77 +56,6 @@ class Posted:
     def content(self) -> str:
         """Return the message's text."""
         return self.payload.get("content") or ""
-
-
-@dataclass
-class Bucket:
-    """A per-channel message rate limit: `limit` messages per `window` seconds, like Discord's."""
-
-    limit: int
-    window: float
-    used: int = 0
-    resets_at: float = 0.0
-
-    def take(self, now: float) -> float:
-        """Use one request; return 0 when allowed, else seconds until the window resets."""
-        if now >= self.resets_at:
-            self.used, self.resets_at = 0, now + self.window
-        if self.used >= self.limit:
-            return self.resets_at - now
-        self.used += 1
-        return 0.0
-
-    def headers(self, now: float, bucket_id: str) -> dict[str, str]:
-        """Return the X-RateLimit-* headers Discord sends with each answer."""
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(max(self.limit - self.used, 0)),
-            "X-RateLimit-Reset": f"{time.time() + max(self.resets_at - now, 0):.3f}",
-            "X-RateLimit-Reset-After": f"{max(self.resets_at - now, 0):.3f}",
-            "X-RateLimit-Bucket": bucket_id,
-        }
-
-
-def validate_message(payload: dict[str, Any]) -> dict[str, Any] | None:
-    """Return Discord's 400 Invalid Form Body answer for a message over its limits, or None when it fits."""
-    errors: dict[str, Any] = {}
-
-    def too_long(where: dict[str, Any], key: str, limit: int) -> None:
-        where[key] = {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": f"Must be {limit} or fewer in length."}]}
-
-    if len(payload.get("content") or "") > 2000:
-        too_long(errors, "content", 2000)
-    embeds = payload.get("embeds") or []
-    if len(embeds) > 10:
-        too_long(errors, "embeds", 10)
-    total = 0
-    for index, embed in enumerate(embeds):
-        problems: dict[str, Any] = {}
-        for key, limit in (("title", 256), ("description", 4096)):
-            if len(embed.get(key) or "") > limit:
-                too_long(problems, key, limit)
-        fields = embed.get("fields") or []
-        if len(fields) > 25:
-            too_long(problems, "fields", 25)
-        for position, item in enumerate(fields):
-            if len(item.get("name") or "") > 256 or len(item.get("value") or "") > 1024:
-                too_long(problems.setdefault("fields", {}), str(position), 1024)
-            if not item.get("name") or not item.get("value"):
-                problems.setdefault("fields", {})[str(position)] = {
-                    "_errors": [{"code": "BASE_TYPE_REQUIRED", "message": "This field is required"}]}
-        if len((embed.get("footer") or {}).get("text") or "") > 2048:
-            too_long(problems, "footer", 2048)
-        total += sum(len(embed.get(key) or "") for key in ("title", "description"))
-        total += len((embed.get("footer") or {}).get("text") or "") + len((embed.get("author") or {}).get("name") or "")
-        total += sum(len(f.get("name") or "") + len(f.get("value") or "") for f in fields)
-        if problems:
-            errors.setdefault("embeds", {})[str(index)] = problems
-    if total > 6000:
-        too_big = {"code": "MAX_EMBED_SIZE_EXCEEDED", "message": "Embed size exceeds maximum size of 6000"}
-        errors["embeds"] = {"_errors": [too_big]}
-    if not errors and not payload.get("content") and not embeds and not payload.get("attachments"):
-        return {"message": "Cannot send an empty message", "code": 50006}
-    return {"message": "Invalid Form Body", "code": 50035, "errors": errors} if errors else None
 
 
 class FakeDiscord(FakeServer):
@@ -420,26 +339,26 @@ class FakeDiscord(FakeServer):
 
     async def _me(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
-            return _error(401, 0, "401: Unauthorized")
-        return _json(self.bot_user)
+            return error_answer(401, 0, "401: Unauthorized")
+        return json_answer(self.bot_user)
 
     async def _application(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
-            return _error(401, 0, "401: Unauthorized")
+            return error_answer(401, 0, "401: Unauthorized")
         owner = {"id": snowflake(), "username": "owner", "discriminator": "0", "avatar": None}
-        return _json({"id": self.application_id, "name": "riskon", "description": "", "icon": None,
+        return json_answer({"id": self.application_id, "name": "riskon", "description": "", "icon": None,
                       "bot_public": False, "bot_require_code_grant": False, "owner": owner, "verify_key": "0" * 64,
                       "flags": 0, "summary": ""})
 
     async def _gateway_url(self, request: web.Request) -> web.Response:
-        return _json({"url": self.gateway, "shards": 1,
+        return json_answer({"url": self.gateway, "shards": 1,
                       "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
 
     async def _sync(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
-            return _error(401, 0, "401: Unauthorized")
+            return error_answer(401, 0, "401: Unauthorized")
         if request.match_info["app"] != self.application_id:
-            return _error(403, 50001, "Missing Access")
+            return error_answer(403, 50001, "Missing Access")
         guild = request.match_info.get("guild", "global")
         commands = []
         for command in await request.json():
@@ -447,17 +366,17 @@ class FakeDiscord(FakeServer):
                              "default_member_permissions": command.get("default_member_permissions"),
                              **({"guild_id": guild} if guild != "global" else {})})
         self.synced_commands[guild] = commands
-        return _json(commands)
+        return json_answer(commands)
 
     async def _get_channel(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
-            return _error(401, 0, "401: Unauthorized")
+            return error_answer(401, 0, "401: Unauthorized")
         channel = self.channels.get(request.match_info["channel"])
-        return _json(channel) if channel else _error(404, 10003, "Unknown Channel")
+        return json_answer(channel) if channel else error_answer(404, 10003, "Unknown Channel")
 
     def _too_large(self, files: dict[str, bytes]) -> web.Response | None:
         if sum(len(data) for data in files.values()) > self.attachment_limit:
-            return _error(413, 40005, "Request entity too large")
+            return error_answer(413, 40005, "Request entity too large")
         return None
 
     async def _read_message(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -484,7 +403,7 @@ class FakeDiscord(FakeServer):
             retry_after = round(self._recent[0] + 1.0 - now, 3)
             headers = {"Retry-After": str(max(1, round(retry_after))), "X-RateLimit-Global": "true",
                        "X-RateLimit-Scope": "global", "Via": "1.1 google"}
-            return _json({"message": "You are being rate limited.", "retry_after": retry_after, "global": True},
+            return json_answer({"message": "You are being rate limited.", "retry_after": retry_after, "global": True},
                          429, headers)
         self._recent.append(now)
         return None
@@ -501,7 +420,7 @@ class FakeDiscord(FakeServer):
                             "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": f"{retry_after:.3f}",
                             "Via": "1.1 google"})
             body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
-            return _json(body, 429, headers), headers
+            return json_answer(body, 429, headers), headers
         return None, headers
 
     def _message(self, channel_id: str, payload: dict[str, Any], files: dict[str, bytes], author: dict[str, Any],
@@ -527,14 +446,14 @@ class FakeDiscord(FakeServer):
 
     async def _channel_message(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
-            return _error(401, 0, "401: Unauthorized")
+            return error_answer(401, 0, "401: Unauthorized")
         channel_id = request.match_info["channel"]
         if self.gone.get(channel_id) == 403:
-            return _error(403, 50001, "Missing Access")
+            return error_answer(403, 50001, "Missing Access")
         if self.gone.get(channel_id) == 400:
-            return _error(400, 50083, "Thread is archived")
+            return error_answer(400, 50083, "Thread is archived")
         if channel_id not in self.channels or self.gone.get(channel_id) == 404:
-            return _error(404, 10003, "Unknown Channel")
+            return error_answer(404, 10003, "Unknown Channel")
         if (refused := self._global_limited()) is not None:
             return refused
         limited, headers = self._limited(channel_id, "channel-messages")
@@ -547,11 +466,11 @@ class FakeDiscord(FakeServer):
             return refused
         problem = validate_message(payload)
         if problem:
-            return _json(problem, 400, headers)
+            return json_answer(problem, 400, headers)
         nonce = str(payload.get("nonce") or "")
         if payload.get("enforce_nonce") and nonce in self._nonces:
             # Discord: a repeated nonce within minutes returns the message it created, and creates none.
-            return _json(self._nonces[nonce], 200, headers)
+            return json_answer(self._nonces[nonce], 200, headers)
         await self._record(Posted(channel_id, payload, files))
         message = self._message(channel_id, payload, files, self.bot_user)
         if payload.get("enforce_nonce") and nonce:
@@ -559,7 +478,7 @@ class FakeDiscord(FakeServer):
         if channel_id in self.slow:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.slow[channel_id])
-        return _json(message, 200, headers)
+        return json_answer(message, 200, headers)
 
     async def _webhook(self, request: web.Request) -> web.Response:
         self.requests.append((request.method, request.path))
@@ -570,9 +489,9 @@ class FakeDiscord(FakeServer):
                                       files)
         hook = self.webhooks.get(hook_id)
         if hook is None:
-            return _error(404, 10015, "Unknown Webhook")
+            return error_answer(404, 10015, "Unknown Webhook")
         if hook["token"] != token:
-            return _error(401, 50027, "Invalid Webhook Token")
+            return error_answer(401, 50027, "Invalid Webhook Token")
         limited, headers = self._limited(hook_id, "webhook-" + hook_id)
         if limited is not None:
             return limited
@@ -581,24 +500,24 @@ class FakeDiscord(FakeServer):
             return refused
         problem = validate_message(payload)
         if problem:
-            return _json(problem, 400, headers)
+            return json_answer(problem, 400, headers)
         thread_id = request.query.get("thread_id", "")
         await self._record(Posted(hook["channel_id"], payload, files, webhook_id=hook_id, thread_id=thread_id))
         if request.query.get("wait", "false").lower() not in ("true", "1"):
             return web.Response(status=204, headers=headers)
         author = {"id": hook_id, "username": payload.get("username") or "riskon", "discriminator": "0000",
                   "avatar": None, "bot": True}
-        return _json(self._message(thread_id or hook["channel_id"], payload, files, author, hook_id), 200, headers)
+        return json_answer(self._message(thread_id or hook["channel_id"], payload, files, author, hook_id), 200, headers)
 
     async def _callback(self, request: web.Request) -> web.Response:
         self.requests.append((request.method, request.path))
         token = request.match_info["token"]
         interaction = self._interactions.get(token)
         if interaction is None or interaction["id"] != request.match_info["id"]:
-            return _error(404, 10062, "Unknown interaction")
+            return error_answer(404, 10062, "Unknown interaction")
         if self.responses.get(interaction["id"]) and not self.responses[interaction["id"]][-1].get("followup"):
             if any(r.get("type") in (4, 5, 8) for r in self.responses[interaction["id"]]):
-                return _error(400, 40060, "Interaction has already been acknowledged.")
+                return error_answer(400, 40060, "Interaction has already been acknowledged.")
         payload, files = await self._read_message(request)
         return await self._answer(interaction["id"], payload, files, request.query.get("with_response") in ("1", "true"))
 
@@ -606,7 +525,7 @@ class FakeDiscord(FakeServer):
         self.requests.append((request.method, request.path))
         interaction = self._interactions.get(request.match_info["token"])
         if interaction is None:
-            return _error(404, 10015, "Unknown Webhook")
+            return error_answer(404, 10015, "Unknown Webhook")
         payload, files = await self._read_message(request)
         return await self._answer(interaction["id"], {"type": 7, "edit": True, "data": payload}, files)
 
@@ -616,7 +535,7 @@ class FakeDiscord(FakeServer):
         if payload.get("type") in (4, 7) or payload.get("followup"):
             problem = validate_message(data)
             if problem:
-                return _json(problem, 400)
+                return json_answer(problem, 400)
         answer = {**payload, "files": files}
         self.responses.setdefault(interaction_id, []).append(answer)
         # A deferral (type 5) is not the reply yet: wait for the edit or follow-up that carries it.
@@ -625,13 +544,13 @@ class FakeDiscord(FakeServer):
         interaction = self._interactions_by_id(interaction_id)
         message = self._message(interaction["channel_id"], data, files, self.bot_user)
         if payload.get("edit") or payload.get("followup"):
-            return _json(message)
+            return json_answer(message)
         if not with_response:
             return web.Response(status=204)
         resource: dict[str, Any] = {"type": payload.get("type")}
         if payload.get("type") in (4, 5):
             resource["message"] = message
-        return _json({"interaction": {"id": interaction_id, "type": interaction["type"],
+        return json_answer({"interaction": {"id": interaction_id, "type": interaction["type"],
                                       "response_message_id": message["id"],
                                       "response_message_loading": payload.get("type") == 5,
                                       "response_message_ephemeral": bool(data.get("flags", 0) & 64)},
