@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 INTERVAL_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400, "1w": 604800}
 
@@ -32,8 +32,6 @@ class Bar:
     @property
     def close_time(self) -> datetime:
         """Return when this bar closes."""
-        from datetime import timedelta
-
         return self.time + timedelta(seconds=INTERVAL_SECONDS[self.interval])
 
 

@@ -60,7 +60,9 @@ class Engine:
         self.fired: Counter[tuple[str, str]] = Counter()  # (rule_id, symbol) -> alerts sent, for summaries and metrics
         self._recent_events: deque[AlertEvent] | None = None
         self._earlier: tuple[AlertEvent, ...] | None = None  # recent_events as a tuple, until the next append
-        self._by_symbol: dict[str, list[RuleBinding]] = {}
+        self._by_symbol: dict[str, tuple[list[tuple[RuleBinding, tuple[str, str]]], bool]] = {}
+        self._contexts: dict[str, RuleContext] = {}  # the last context of each symbol, reused while it holds
+        self._published: dict[str, _Published] = {}  # each symbol's flows as last read
 
     def rules_for(self, symbol: str) -> list[RuleBinding]:
         """Return the rules that watch a symbol."""
@@ -126,6 +128,7 @@ class Engine:
             self._windows.clear()
             self._recent_events = None
             self._earlier = None
+            self._contexts.clear()
             raise
 
     def _queue(self, bars_by_symbol: Mapping[str, Sequence[Bar]]) -> list[tuple[datetime, int, str, Bar]]:
@@ -136,18 +139,29 @@ class Engine:
             key=lambda item: item[:3],
         )
 
-    def _bindings_of(self, symbol: str) -> list[RuleBinding]:
+    def _bindings_of(self, symbol: str) -> tuple[list[tuple[RuleBinding, tuple[str, str]]], bool]:
+        """Return a symbol's rules with their state keys, and whether any of them reads fund flows."""
         found = self._by_symbol.get(symbol)
         if found is None:
-            found = self._by_symbol[symbol] = self.rules_for(symbol)
+            bindings = self.rules_for(symbol)
+            found = self._by_symbol[symbol] = ([(b, (b.rule.rule_id, symbol)) for b in bindings],
+                                               any(b.rule.reads_flows for b in bindings))
         return found
+
+    def _published_flows(self, symbol: str, reads_flows: bool) -> _Published:
+        """Return a symbol's flows for a batch: indexed once per series read, none for rules that do not read them."""
+        flows = self.flows_of(symbol) if reads_flows else ()
+        published = self._published.get(symbol)
+        if published is None or published.flows is not flows:
+            published = self._published[symbol] = _Published(flows)
+        return published
 
     def _ingest(self, queue: list, now: datetime, live_since: datetime, report: IngestReport,
                 dirty: dict, new_bars: dict[str, list[Bar]], flows: dict) -> None:
-        cycle: list[AlertEvent] = []
+        cycle: tuple[AlertEvent, ...] = ()
         # Events of earlier cycles, as one tuple shared by every bar until a new event is recorded.
         earlier_events = self._earlier_events()
-        states = self._states
+        states, contexts = self._states, self._contexts
         for _, _, symbol, bar in queue:
             window = self._windows.get(symbol)
             if window is None:
@@ -155,36 +169,47 @@ class Engine:
             final = bar.final
             if final and window and bar.time <= window[-1].time:
                 continue  # not newer than what we hold: never evaluated twice
+            bindings, reads_flows = self._by_symbol.get(symbol) or self._bindings_of(symbol)
             published = flows.get(symbol)
             if published is None:
-                published = flows[symbol] = _Published(self.flows_of(symbol))
-            fund_flows = published.through(bar.time)
-            ctx: RuleContext | None = None
-            for binding in self._bindings_of(symbol):
-                rule_id = binding.rule.rule_id
-                key = (rule_id, symbol)
+                published = flows[symbol] = self._published_flows(symbol, reads_flows)
+            symbol_flows = published.through(bar.time)
+            truncated = self.truncated_since.get(symbol)
+            # One context per symbol, kept while what it holds stays the same: its window is the symbol's own
+            # (appended after the rules stepped); a new one when an event was added (each rule sees what the
+            # rules before it fired on this very bar, e.g. a flip that confirms a follow-through).
+            ctx = contexts.get(symbol)
+            if (ctx is None or ctx.recent is not window or ctx.cycle_events is not cycle
+                    or ctx.recent_events is not earlier_events or ctx.flows is not symbol_flows
+                    or ctx.truncated_since != truncated):
+                ctx = contexts[symbol] = RuleContext(
+                    recent=window, truncated_since=truncated, cycle_events=cycle, recent_events=earlier_events,
+                    bars_of=self._bars_of, flows=symbol_flows)
+            for binding, key in bindings:
                 held = states.get(key)
-                state, seen = held if held is not None else self.state(rule_id, symbol)
+                state, seen = held if held is not None else self.state(*key)
                 if seen is not None and final and bar.time <= seen:
                     continue
-                # Each rule sees what the rules before it fired on this very bar (e.g. a flip that confirms a
-                # follow-through): one context per bar, a new one only when an event was added.
-                if ctx is None or len(ctx.cycle_events) != len(cycle):
-                    ctx = RuleContext(recent=tuple(window), truncated_since=self.truncated_since.get(symbol),
-                                      cycle_events=tuple(cycle), recent_events=earlier_events,
-                                      bars_of=self._bars_of, flows=fund_flows)
                 new_state, events = step_rule(binding.rule, state, symbol, bar, ctx)
                 if final:
                     states[key] = (new_state, bar.time)
                     dirty[key] = (new_state, bar.time, now)
-                for event in events:
-                    cycle.append(event)
-                    if self._record(event, bar, now, live_since, report, binding.policy):
-                        self.recent_events().append(event)  # for later cycles: other feeds' polls
-                        self._earlier = None
+                if events:
+                    for event in events:
+                        cycle = (*cycle, event)
+                        if self._record(event, bar, now, live_since, report, binding.policy):
+                            self.recent_events().append(event)  # for later cycles: other feeds' polls
+                            self._earlier = None
+                    ctx = contexts[symbol] = RuleContext(
+                        recent=window, truncated_since=truncated, cycle_events=cycle, recent_events=earlier_events,
+                        bars_of=self._bars_of, flows=symbol_flows)
             if final:
                 window.append(bar)
-                new_bars.setdefault(symbol, []).append(bar)
+                bars = new_bars.get(symbol)
+                if bars is None:
+                    new_bars[symbol] = [bar]
+                else:
+                    bars.append(bar)
                 report.bars += 1
 
     def _earlier_events(self) -> tuple[AlertEvent, ...]:
@@ -230,10 +255,18 @@ class _Published:
     def __init__(self, flows: Sequence[tuple[datetime, float]]) -> None:
         self.flows = flows
         self.times = [t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc) for t, _ in flows]
+        self._cut: tuple[int, Sequence[tuple[datetime, float]]] = (len(flows), flows)
 
     def through(self, moment: datetime) -> Sequence[tuple[datetime, float]]:
-        """Return the flows dated at or before `moment` (all of them, uncopied, live)."""
+        """Return the flows dated at or before `moment` (all of them, uncopied, live).
+
+        Consecutive bars between two flow days get the same cut (the same object), so a rule's index of it
+        and the symbol's context are kept, not rebuilt bar by bar.
+        """
         times = self.times
         if not times or times[-1] <= moment:
             return self.flows
-        return self.flows[:bisect.bisect_right(times, moment)]
+        end = bisect.bisect_right(times, moment)
+        if self._cut[0] != end:
+            self._cut = (end, self.flows[:end])
+        return self._cut[1]

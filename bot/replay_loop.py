@@ -73,6 +73,8 @@ class ReplayLoop:
         self.stopped = asyncio.Event()
         self.finished_replay = False
         self.replays = [name for name, feed in runtime.feeds.items() if isinstance(feed, Replayable)]
+        # Asked after every day: the protocol check (which reads each property) is done once, here.
+        self._replay_feeds = [feed for feed in runtime.feeds.values() if isinstance(feed, Replayable)]
         # Feeds computed from stored bars (composites) step in lockstep with the replayed day.
         self.derived = [name for name in runtime.feeds if name not in self.replays]
         self.served = ServedBars(runtime.store)
@@ -86,8 +88,7 @@ class ReplayLoop:
         self.stopped.set()
 
     def _exhausted(self) -> bool:
-        feeds = [self.runtime.feeds[name] for name in self.replays]
-        return all(feed.exhausted for feed in feeds if isinstance(feed, Replayable))
+        return all(feed.exhausted for feed in self._replay_feeds)
 
     async def run(self) -> None:
         """Step batches of days until every replay feed is exhausted or a stop is asked, then drain the outbox."""

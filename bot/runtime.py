@@ -91,7 +91,7 @@ class Runtime:
         self.feed_symbols = {name: [s.id for s in config.symbols if s.feed == name] for name in self.feeds}
         self.health = {name: FeedHealth() for name in self.feeds}
         writer = self.database.store
-        self.engine = Engine(writer, config.bindings(), [s.id for s in config.symbols], flows_of=writer.load_flows,
+        self.engine = Engine(writer, config.bindings(), [s.id for s in config.symbols], flows_of=writer.current_flows,
                              note_for=self._alert_note)
         self.notifiers = self._build_notifiers()
         self.charts = AlertCharts(store)  # one chart per alert, shared by every chat it goes to
@@ -163,7 +163,7 @@ class Runtime:
             self.config = fresh
             writer = self.database.store
             self.engine = Engine(writer, fresh.bindings(), [s.id for s in fresh.symbols],
-                                 flows_of=writer.load_flows, note_for=self._alert_note)
+                                 flows_of=writer.current_flows, note_for=self._alert_note)
             after = {r.id for r in fresh.rules}
         return [f"rules added: {', '.join(sorted(after - before)) or 'none'}",
                 f"rules removed: {', '.join(sorted(before - after)) or 'none'}"]

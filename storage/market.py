@@ -13,6 +13,9 @@ from storage.base import StoreBase, iso, parse_time
 class MarketHistory(StoreBase):
     """Cache final bars, save rule state, and keep funds' shares counts and daily net flows."""
 
+    _flows_writes = 0  # flows written through this connection (another connection's writes: PRAGMA data_version)
+    _flows_read: dict[str, tuple[tuple[int, int], tuple[tuple[datetime, float], ...]]] | None = None
+
     # --- bars cache -------------------------------------------------------------------------
     def upsert_bars(self, symbol: str, bars: Iterable[Bar]) -> int:
         """Store final bars by (symbol, interval, time), replacing any earlier copy; return how many."""
@@ -135,7 +138,11 @@ class MarketHistory(StoreBase):
                     "recorded_at = excluded.recorded_at",
                     rows,
                 )
+            self._flows_changed()
         return len(rows)
+
+    def _flows_changed(self) -> None:
+        self._flows_writes += 1
 
     def delete_flows(self, fund: str, times: Iterable[datetime], source: str | None = None) -> int:
         """Forget a fund's flows on the given days (only those from `source`, when given)."""
@@ -143,6 +150,7 @@ class MarketHistory(StoreBase):
         if not keys:
             return 0
         extra, args = ("and source = ?", [source]) if source else ("", [])
+        self._flows_changed()
         with self.transaction():
             return sum(
                 self.db.execute(f"delete from flows where fund = ? and time = ? {extra}", [fund, key, *args]).rowcount
@@ -157,3 +165,16 @@ class MarketHistory(StoreBase):
             args.append(iso(since))
         rows = self.db.execute(f"select time, flow_usd from flows where {where} order by time", args).fetchall()
         return [(parse_time(t), v) for t, v in rows]
+
+    def current_flows(self, fund: str) -> tuple[tuple[datetime, float], ...]:
+        """Return what `load_flows(fund)` returns, read again only when flows may have changed since.
+
+        The engine asks for a fund's flows on every batch of bars; they change once a day at most.
+        """
+        version = (self.db.conn.execute("PRAGMA data_version").fetchone()[0], self._flows_writes)
+        if self._flows_read is None:
+            self._flows_read = {}
+        held = self._flows_read.get(fund)
+        if held is None or held[0] != version:
+            held = self._flows_read[fund] = (version, tuple(self.load_flows(fund)))
+        return held[1]

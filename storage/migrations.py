@@ -107,6 +107,11 @@ def _create_fragility(db: Database) -> None:
     )
 
 
+def _index_alerts_by_rule_and_symbol(db: Database) -> None:
+    """Index alerts by rule and symbol: the notify policy reads the last one before each new event."""
+    db.table("alerts").create_index(["rule_id", "symbol", "bar_time"], if_not_exists=True)
+
+
 Migration = tuple[str, Callable[[Database], None]]
 MIGRATIONS: list[Migration] = [
     ("0001_core", _create_core),
@@ -114,6 +119,7 @@ MIGRATIONS: list[Migration] = [
     ("0003_deliveries_by_chat", _index_deliveries_by_chat),
     ("0004_delivery_claims", _claim_deliveries),
     ("0005_fragility", _create_fragility),
+    ("0006_alerts_by_rule", _index_alerts_by_rule_and_symbol),
 ]
 
 

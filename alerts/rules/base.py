@@ -62,6 +62,8 @@ class Rule(Generic[P]):
     Params: ClassVar[type[RuleParams]]
     # Does the rule look at a bar that is still forming? Most decide on closed bars only.
     reads_forming_bars: bool = False
+    # Does the rule read `RuleContext.flows`? The engine loads a fund's flows only for the rules that do.
+    reads_flows: bool = False
 
     def __init__(self, rule_id: str, params: P) -> None:
         self.rule_id = rule_id

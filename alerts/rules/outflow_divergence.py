@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import Field, model_validator
 
@@ -54,17 +54,55 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
+class FlowWindows:
+    """A fund's flow series indexed for windows: times (UTC), amounts, and holes counted so far.
+
+    A step then finds its window by bisection and checks it for holes in O(1), instead of scanning it. Built
+    once per series; a series that only grew (the flows known so far, one more day) extends it.
+    """
+
+    def __init__(self, lag: timedelta) -> None:
+        self.lag = lag
+        self.flows: list[tuple[datetime, float]] = []
+        self.times: list[datetime] = []
+        self.amounts: list[float] = []
+        self.holes: list[int] = []  # holes[i]: gaps longer than `lag` between consecutive flows up to flow i
+
+    def update(self, flows: Sequence[tuple[datetime, float]]) -> None:
+        """Index `flows`, keeping what it shares with the series indexed before."""
+        kept = min(len(flows), len(self.flows))
+        if self.flows[:kept] != list(flows[:kept]):
+            kept = 0
+        del self.flows[kept:], self.times[kept:], self.amounts[kept:], self.holes[kept:]
+        for item in flows[kept:]:
+            moment = _utc(item[0])
+            hole = bool(self.times) and moment - self.times[-1] > self.lag
+            self.holes.append((self.holes[-1] if self.holes else 0) + hole)
+            self.flows.append(item)
+            self.times.append(moment)
+            self.amounts.append(float(item[1]))
+
+    def __len__(self) -> int:
+        return len(self.flows)
+
+
 class OutflowDivergence(Rule[OutflowDivergenceParams]):
     """Alert when the fund is up (or at a new high) over the window while its net flow is a large outflow."""
 
     kind = "outflow_divergence"
     Params = OutflowDivergenceParams
+    reads_flows = True
 
     @property
     def lookback(self) -> int:
         """Return how many earlier bars a trading-day window needs (YTD keeps its base in state)."""
         window = self.params.window
         return window if isinstance(window, int) else 0
+
+    def __init__(self, rule_id: str, params: OutflowDivergenceParams) -> None:
+        super().__init__(rule_id, params)
+        # Each symbol's flows as last seen, indexed (a memo of ctx.flows: the step stays a function of its input).
+        self._indexed: dict[str, tuple[Sequence[tuple[datetime, float]], FlowWindows]] = {}
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Measure the window's return and net flow, and alert when they diverge."""
@@ -79,7 +117,7 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
         }
         base = self._base(state, new_state, bar, ctx)
         events: tuple[AlertEvent, ...] = ()
-        reading = self._measure(base, bar, ctx, new_high) if base else None
+        reading = self._measure(base, bar, ctx, new_high, symbol) if base else None
         if reading is not None and reading["diverging"]:
             new_state["off_bars"] = 0
             if not new_state["active"]:
@@ -97,7 +135,7 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
         """Return the window's starting close, its time and the window's name; None while unknown."""
         p = self.params
         if isinstance(p.window, int):
-            recent = list(ctx.recent)
+            recent = ctx.recent
             if len(recent) < p.window:
                 return None
             start = recent[-p.window]
@@ -114,27 +152,27 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
         return float(year_base), parse_time(base_time), "YTD"
 
     def _measure(self, base: tuple[float, datetime, str], bar: Bar, ctx: RuleContext,
-                 new_high: bool) -> dict[str, Any] | None:
+                 new_high: bool, symbol: str) -> dict[str, Any] | None:
         """Return the window's figures, or None when the flow data does not cover the window."""
         p = self.params
         base_close, base_time, label = base
         flows = ctx.flows
         if not flows:
             return None
-        lag = timedelta(days=p.max_flow_lag_days)
-        first_after = bisect.bisect_right(flows, base_time, key=lambda item: _utc(item[0]))
-        last_through = bisect.bisect_right(flows, bar.time, key=lambda item: _utc(item[0]))
+        series = self._windows_of(symbol, flows)
+        lag = series.lag
+        first_after = bisect.bisect_right(series.times, base_time)
+        last_through = bisect.bisect_right(series.times, bar.time)
         # Unknown flows are not zero flows: without data near both ends of the window, stay silent.
         if first_after >= last_through:
             return None
-        if _utc(flows[first_after][0]) > base_time + lag:
+        if series.times[first_after] > base_time + lag:
             return None  # the flow series starts after the window does
-        if _utc(flows[last_through - 1][0]) < bar.time - lag:
+        if series.times[last_through - 1] < bar.time - lag:
             return None  # the flow series is stale
-        for (before, _), (after, _) in zip(flows[first_after:last_through - 1], flows[first_after + 1:last_through]):
-            if _utc(after) - _utc(before) > lag:
-                return None  # a hole inside the window: those days' flows are unknown
-        net = sum(float(f) for _, f in flows[first_after:last_through])
+        if series.holes[last_through - 1] != series.holes[first_after]:
+            return None  # a hole inside the window: those days' flows are unknown
+        net = sum(series.amounts[first_after:last_through])
         return_pct = pct_change(base_close, bar.close)
         price_ok = (p.min_return_pct is not None and return_pct >= p.min_return_pct) or (p.on_new_high and new_high)
         outflow_pct = -net / ctx.assets_usd * 100 if ctx.assets_usd else None
@@ -147,6 +185,16 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
             "base_close": base_close, "base_time": iso(base_time)[:10], "new_high": new_high,
             "net_flow_usd": net, "outflow_pct_of_assets": outflow_pct, "flow_days": last_through - first_after,
         }
+
+    def _windows_of(self, symbol: str, flows: Sequence[tuple[datetime, float]]) -> FlowWindows:
+        """Return a symbol's flows indexed for windows (re-indexed only when the series is another one)."""
+        held = self._indexed.get(symbol)
+        if held is not None and held[0] is flows and len(held[1]) == len(flows):
+            return held[1]
+        series = held[1] if held is not None else FlowWindows(timedelta(days=self.params.max_flow_lag_days))
+        series.update(flows)
+        self._indexed[symbol] = (flows, series)
+        return series
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""

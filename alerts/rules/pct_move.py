@@ -40,7 +40,7 @@ class PctMove(Rule[PctMoveParams]):
         active = dict((state or {}).get("active", {"up": False, "down": False}))
         # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
         first_time = (state or {}).get("first_time") or (WARM_BEFORE if state else iso(bar.time))
-        recent = list(ctx.recent)
+        recent = ctx.recent
         if len(recent) < p.bars:
             return RuleStep({"active": active, "first_time": first_time})  # no move to measure yet
         warm = (bar.time - parse_time(first_time)).days >= p.min_history_days

@@ -170,3 +170,21 @@ def test_mutes_and_feed_polls_read_back_as_typed_rows(store):
     assert (yahoo.feed, yahoo.last_ok_at, yahoo.failures) == ("yahoo", NOW, 0)
     assert (binance.last_ok_at, binance.last_error_at, binance.failures) == (None, NOW + timedelta(minutes=1), 2)
     assert binance.last_error == "ConnectionError: refused"
+
+
+def test_current_flows_are_read_again_after_any_write_to_them_from_either_connection(tmp_path):
+    engine_side, feed_side = Store.open(tmp_path / "riskon.db"), Store.open(tmp_path / "riskon.db")
+    day = utc(2024, 11, 25)
+    assert engine_side.current_flows("IWM") == ()
+    feed_side.upsert_flows("IWM", [(day, -5e8, None, None, "ishares")], NOW)  # the flows feed's connection
+    assert engine_side.current_flows("IWM") == ((day, -5e8),)
+    same = engine_side.current_flows("IWM")
+    assert engine_side.current_flows("IWM") is same  # nothing written since: not read again
+    engine_side.upsert_flows("IWM", [(day + timedelta(days=1), 2e8, None, None, "ishares")], NOW)
+    assert engine_side.current_flows("IWM") == ((day, -5e8), (day + timedelta(days=1), 2e8))
+    engine_side.delete_flows("IWM", [day])
+    assert engine_side.current_flows("IWM") == ((day + timedelta(days=1), 2e8),)
+    feed_side.delete_flows("IWM", [day + timedelta(days=1)])
+    assert engine_side.current_flows("IWM") == ()
+    engine_side.close()
+    feed_side.close()
