@@ -62,8 +62,9 @@ class Rule(Generic[P]):
     Params: ClassVar[type[RuleParams]]
     # Does the rule look at a bar that is still forming? Most decide on closed bars only.
     reads_forming_bars: bool = False
-    # Does the rule read `RuleContext.flows`? The engine loads a fund's flows only for the rules that do.
-    reads_flows: bool = False
+    # Does the rule read `RuleContext.flows`? A rule that never does says False: the engine then skips
+    # loading them for its symbols (the safe default: a rule that forgets to say still gets its flows).
+    reads_flows: bool = True
 
     def __init__(self, rule_id: str, params: P) -> None:
         self.rule_id = rule_id

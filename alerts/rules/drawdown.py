@@ -42,6 +42,7 @@ class Drawdown(Rule[DrawdownParams]):
 
     kind = "drawdown"
     Params = DrawdownParams
+    reads_flows = False
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Track the high and alert on the deepest threshold newly crossed."""

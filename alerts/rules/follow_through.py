@@ -64,6 +64,7 @@ class FollowThrough(Rule[FollowThroughParams]):
 
     kind = "follow_through"
     Params = FollowThroughParams
+    reads_flows = False
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Track the follower's own high, open windows on new triggers, and settle open windows."""

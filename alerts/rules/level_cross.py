@@ -35,6 +35,7 @@ class LevelCross(Rule[LevelCrossParams]):
 
     kind = "level_cross"
     Params: ClassVar[type[RuleParams]] = LevelCrossParams  # unprofitable_share crosses marks with its own
+    reads_flows = False
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Compare the close with each level and say which ones it crossed."""

@@ -37,6 +37,7 @@ class NewAllTimeHigh(Rule[NewAllTimeHighParams]):
 
     kind = "new_ath"
     Params = NewAllTimeHighParams
+    reads_flows = False
 
     @property
     def reads_forming_bars(self) -> bool:  # type: ignore[override]

@@ -91,7 +91,6 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
 
     kind = "outflow_divergence"
     Params = OutflowDivergenceParams
-    reads_flows = True
 
     @property
     def lookback(self) -> int:

@@ -28,6 +28,7 @@ class PctMove(Rule[PctMoveParams]):
 
     kind = "pct_move"
     Params = PctMoveParams
+    reads_flows = False
 
     @property
     def lookback(self) -> int:

@@ -88,6 +88,7 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
 
     kind = "resistance_flip"
     Params = ResistanceFlipParams
+    reads_flows = False
 
     @property
     def lookback(self) -> int:
