@@ -40,6 +40,9 @@ from bot.feeds.yahoo_client import (
 
 log = logging.getLogger("riskon.feeds.yahoo")
 
+# A routine poll asks for Yahoo's shortest range (5 sessions) while the last stored bar is this recent: Yahoo then
+# sends a handful of rows and yfinance skips its start-date arithmetic; an older last bar is asked for from its day on.
+ROUTINE_RANGE, ROUTINE_RANGE_DAYS = "5d", 3
 CONFIRM_RETRY_FIRST_SECONDS = 300.0  # the first try again for a late closing bar; each next window is twice as long
 
 
@@ -204,7 +207,7 @@ class YahooFeed:
                 plans[symbol] = (last, expected, clock)
             else:
                 self.tracker.ok(symbol, now)  # closed and up to date: nothing is expected
-        tasks = {symbol: self._download(self.sources[symbol], last) for symbol, (last, _, _) in plans.items()}
+        tasks = {symbol: self._download(self.sources[symbol], last, now) for symbol, (last, _, _) in plans.items()}
         outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
         bars: dict[str, list[Bar]] = {}
         for (symbol, outcome) in zip(tasks, outcomes):
@@ -262,7 +265,8 @@ class YahooFeed:
         self.awaiting_close[symbol] = session
         return f"waiting for the close of {session} (Yahoo has not published that bar yet)"
 
-    async def _download(self, source: str, last: datetime | None) -> list[tuple[date, float, float, float, float, float]]:
+    async def _download(self, source: str, last: datetime | None,
+                        now: datetime) -> list[tuple[date, float, float, float, float, float]]:
         """Run one symbol's download in a worker thread once one is free, so its time limit is the request's own.
 
         yfinance passes the time limit to each HTTP request, so a thread ends by itself; the wait here is a bound on
@@ -272,7 +276,7 @@ class YahooFeed:
             self._slots = asyncio.Semaphore(self.settings.max_concurrency)
         await self._slots.acquire()
         self.in_flight += 1
-        future = asyncio.get_running_loop().run_in_executor(self.pool, self._history, source, last)
+        future = asyncio.get_running_loop().run_in_executor(self.pool, self._history, source, last, now)
 
         def finished(done: asyncio.Future) -> None:
             self.in_flight -= 1
@@ -290,7 +294,8 @@ class YahooFeed:
         return parsed, screen_bars(symbol, parsed, now, previous,
                                    self.settings.spike_threshold(self.asset_classes.get(symbol, "index")), self.name)
 
-    def _history(self, source: str, last: datetime | None) -> list[tuple[date, float, float, float, float, float]]:
+    def _history(self, source: str, last: datetime | None,
+                 now: datetime) -> list[tuple[date, float, float, float, float, float]]:
         """Download daily rows: all of them (period=max) on first start, else from the last stored day on."""
         import yfinance as yf
 
@@ -298,11 +303,15 @@ class YahooFeed:
         if ticker is None:
             # Kept between polls: a Ticker remembers its exchange timezone, which saves a cache lookup each time.
             ticker = self._tickers[source] = yf.Ticker(source, session=self.session)
-        options = dict(interval="1d", auto_adjust=False, actions=False, timeout=self.settings.timeout_seconds)
+        # keepna: the empty rows are skipped below, in plain Python; yfinance's own pass costs ~3 ms of pandas a symbol.
+        options = dict(interval="1d", auto_adjust=False, actions=False, keepna=True,
+                       timeout=self.settings.timeout_seconds)
         self.session.take_timed_out()
         try:
             if last is None:
                 frame = ticker.history(period="max", **options)
+            elif (now.date() - last.date()).days <= ROUTINE_RANGE_DAYS:
+                frame = ticker.history(period=ROUTINE_RANGE, **options)
             else:
                 frame = ticker.history(start=last.date().isoformat(), **options)
         except Exception as exc:  # yfinance raises many kinds; each is this symbol's failure, not the poll's
@@ -322,11 +331,12 @@ class YahooFeed:
                 log.debug("%s: yfinance found no bars in Yahoo's answer", source, exc_info=True)
                 raise YahooNoBars(no_bars_reason(exc, source)) from exc
             raise
-        rows = []
-        for stamp, record in frame.iterrows():
-            rows.append((stamp.date(), _number(record.get("Open")), _number(record.get("High")),
-                         _number(record.get("Low")), _number(record.get("Close")), _number(record.get("Volume"))))
-        return rows
+        first_day = last.date() if last is not None else date.min  # a short range may reach before the last bar
+        # Whole columns at once: a Series per row (iterrows) costs seconds over a first start's decades of rows.
+        columns = [[_number(v) for v in frame[name].tolist()] if name in frame.columns else [math.nan] * len(frame)
+                   for name in ("Open", "High", "Low", "Close", "Volume")]
+        return [(day, *values) for day, *values in zip(frame.index.date, *columns)
+                if day >= first_day and not all(v == 0 or math.isnan(v) for v in values)]  # Yahoo's placeholders
 
     def _bar(self, symbol: str, row: tuple, now: datetime, clock: MarketClock | None) -> Bar:
         day, open_, high, low, close, volume = row

@@ -63,10 +63,32 @@ async def test_incremental_poll_asks_only_from_the_last_stored_day(fake, feed):
     result = await feed.fetch(["^RUT"], {"^RUT": since}, OPEN_FRIDAY)
 
     bars = result.bars["^RUT"]
-    assert [b.time.date() for b in bars] == [date(2026, 9, 24), FRIDAY]
+    assert [b.time.date() for b in bars] == [date(2026, 9, 24), FRIDAY]  # not the older days of the range
     assert bars[0].final and not bars[1].final
     query = fake.chart_requests("^RUT")[-1]
+    assert query.get("range") == "5d" and "period1" not in query  # Yahoo's shortest range, not the history
+
+
+async def test_a_poll_after_days_away_asks_from_the_last_stored_day(fake, feed, market_data):
+    rows = read_csv_rows(market_data / "RUT.csv", until=FRIDAY)
+    since = utc_day(rows[-8].day)  # seven sessions ago: more than Yahoo's shortest range holds
+    result = await feed.fetch(["^RUT"], {"^RUT": since}, OPEN_FRIDAY)
+
+    assert [b.time.date() for b in result.bars["^RUT"]] == [r.day for r in rows[-8:]]
+    query = fake.chart_requests("^RUT")[-1]
     assert abs(int(query["period1"]) - since.timestamp()) < 86400
+
+
+async def test_rows_yahoo_sends_empty_are_skipped_without_a_word(fake, feed, caplog):
+    rows = fake.instruments["^RUT"].rows
+    rows[-1] = replace(rows[-1], open=None, high=None, low=None, close=None, volume=None)  # a placeholder row
+    since = utc_day(rows[-3].day)
+    with caplog.at_level("INFO", logger="riskon"):
+        result = await feed.fetch(["^RUT"], {"^RUT": since}, OPEN_FRIDAY)
+
+    assert result.errors == {}
+    assert [b.time.date() for b in result.bars["^RUT"]] == [rows[-3].day, rows[-2].day, FRIDAY]
+    assert not [r for r in caplog.records if str(rows[-1].day) in r.getMessage()]
 
 
 async def test_the_poll_after_the_close_confirms_the_daily_bar(fake, feed):
@@ -140,7 +162,7 @@ async def test_a_failing_symbol_reports_an_error_and_the_others_flow(fake, feed,
     fake.fail("^RUT", fault, times=2, status=status)  # yfinance retries a failed request once
     result = await feed.fetch(["^RUT", "IWM"], {"^RUT": since, "IWM": since}, OPEN_FRIDAY)
 
-    assert "period1" in fake.chart_requests("^RUT")[asked]  # the fault answered the history request
+    assert fake.chart_requests("^RUT")[asked].get("range") != "1d"  # the fault answered the history, not the probe
     assert "^RUT" not in result.bars
     assert result.errors["^RUT"].startswith(expected), result.errors["^RUT"]
     assert [b.time.date() for b in result.bars["IWM"]] == [date(2026, 9, 24), FRIDAY]
