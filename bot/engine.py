@@ -7,7 +7,7 @@ import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from alerts.bars import Bar
 from alerts.evaluate import RuleBinding, step_rule
@@ -96,7 +96,7 @@ class Engine:
         """Store new bars, step the rules over them in time order, and record every new alert."""
         return self.ingest_cycles([(bars_by_symbol, now)], live_since)
 
-    def ingest_cycles(self, cycles: Sequence[Cycle], live_since: datetime, until_alert: bool = False) -> IngestReport:
+    def ingest_cycles(self, cycles: Iterable[Cycle], live_since: datetime, until_alert: bool = False) -> IngestReport:
         """Ingest several polls' bars, in order, in one transaction: each cycle sees exactly what it would see
         ingested alone (its own events as this cycle's, earlier cycles' as recent events); rule states and bars
         are written once per batch, not once per bar (a replay steps a year of days this way).

@@ -7,7 +7,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Mapping, Sequence, TextIO
+from typing import Callable, Iterator, Mapping, Sequence, TextIO
 
 from alerts.bars import Bar
 from alerts.events import AlertEvent
@@ -233,13 +233,16 @@ class Runtime:
         with until_alert, stop after the first poll that records an alert (`report.cycles` polls taken)."""
         if not polls:
             return IngestReport()
-        async with self._lock:
-            for _, result, _ in polls:
+        def cycles() -> Iterator[tuple[Mapping[str, Sequence[Bar]], datetime]]:
+            # Taken one by one as the engine gets to them: with until_alert it may stop after a few of many.
+            for _, result, now in polls:
                 self.engine.truncated_since.update(result.truncated_since)
+                yield result.bars, now
+
+        async with self._lock:
             # Paused: keep the data current, but record nothing as news.
             live_since = datetime.max.replace(tzinfo=timezone.utc) if self.paused else self.live_since
-            report = await self.database.run(self.engine.ingest_cycles,
-                                             [(result.bars, now) for _, result, now in polls], live_since, until_alert)
+            report = await self.database.run(self.engine.ingest_cycles, cycles(), live_since, until_alert)
         self.bars_processed += report.bars
         last: dict[str, tuple[FeedResult, datetime, int]] = {}
         for name, result, now in polls[:report.cycles]:

@@ -20,7 +20,17 @@ class StorageError(RiskonError):
 
 def iso(moment: datetime) -> str:
     """Return a moment as the UTC ISO text the tables hold."""
-    return moment.astimezone(timezone.utc).isoformat()
+    # Bar times are written again and again (bars, rule state, alerts): each moment is formatted once.
+    text = _ISO_TEXTS.get(moment)
+    if text is None:
+        if len(_ISO_TEXTS) >= _ISO_TEXTS_HELD:
+            _ISO_TEXTS.clear()
+        text = _ISO_TEXTS[moment] = moment.astimezone(timezone.utc).isoformat()
+    return text
+
+
+_ISO_TEXTS: dict[datetime, str] = {}  # by instant: moments equal in any time zone have one UTC text
+_ISO_TEXTS_HELD = 50_000
 
 
 def parse_time(text: str) -> datetime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
 from pydantic import Field
@@ -20,6 +20,21 @@ def levels_for(levels: LevelsParam, symbol: str) -> tuple[float, ...]:
     """Return the levels configured for a symbol, highest first, without duplicates."""
     chosen: Sequence[float] = levels.get(symbol, ()) if isinstance(levels, Mapping) else levels
     return tuple(sorted({float(level) for level in chosen if level > 0}, reverse=True))
+
+
+class KeyedLevels:
+    """A rule's levels per symbol with their JSON keys, highest first, worked out once (parameters are frozen)."""
+
+    def __init__(self, levels: LevelsParam) -> None:
+        self.levels = levels
+        self._by_symbol: dict[str, tuple[tuple[float, str], ...]] = {}
+
+    def of(self, symbol: str) -> tuple[tuple[float, str], ...]:
+        """Return (level, key) for each level configured for a symbol."""
+        found = self._by_symbol.get(symbol)
+        if found is None:
+            found = self._by_symbol[symbol] = tuple((level, level_key(level)) for level in levels_for(self.levels, symbol))
+        return found
 
 
 def check_levels(levels: LevelsParam) -> LevelsParam:
@@ -44,7 +59,19 @@ WARM_BEFORE = "1970-01-01T00:00:00+00:00"
 
 def iso(moment: datetime) -> str:
     """Return a bar time as text for JSON state."""
-    return moment.isoformat()
+    if moment.tzinfo is not timezone.utc:
+        return moment.isoformat()
+    # Rules write the same few bar times over and over (state on every step): each is formatted once.
+    text = _ISO_TEXTS.get(moment)
+    if text is None:
+        if len(_ISO_TEXTS) >= _ISO_TEXTS_HELD:
+            _ISO_TEXTS.clear()
+        text = _ISO_TEXTS[moment] = moment.isoformat()
+    return text
+
+
+_ISO_TEXTS: dict[datetime, str] = {}  # UTC times only: equal UTC moments have one text
+_ISO_TEXTS_HELD = 50_000
 
 
 def parse_time(text: str) -> datetime:

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
-from alerts.rules.common import LevelsParam, check_levels, level_key, levels_for, pct_change
+from alerts.rules.common import KeyedLevels, LevelsParam, check_levels, levels_for, pct_change
 
 
 class LevelCrossParams(RuleParams):
@@ -37,6 +37,10 @@ class LevelCross(Rule[LevelCrossParams]):
     Params: ClassVar[type[RuleParams]] = LevelCrossParams  # unprofitable_share crosses marks with its own
     reads_flows = False
 
+    def __init__(self, rule_id: str, params: Any) -> None:
+        super().__init__(rule_id, params)
+        self._keyed = KeyedLevels(params.levels)
+
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Compare the close with each level and say which ones it crossed."""
         p = self.params
@@ -45,8 +49,7 @@ class LevelCross(Rule[LevelCrossParams]):
         levels: dict[str, dict[str, Any]] = {}
         events: list[AlertEvent] = []
         band = p.rearm_pct / 100
-        for level in levels_for(p.levels, symbol):
-            key = level_key(level)
+        for level, key in self._keyed.of(symbol):
             entry = dict(old.get(key, {"side": None, "armed_up": True, "armed_down": True}))
             side = "above" if bar.close > level else "below" if bar.close < level else entry["side"]
             crossed = None

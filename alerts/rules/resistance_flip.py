@@ -11,6 +11,7 @@ from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
 from alerts.rules.common import (
     WARM_BEFORE,
+    KeyedLevels,
     LevelsParam,
     above,
     below,
@@ -96,6 +97,10 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         p = self.params
         return p.lookback if p.detect == "swing_highs" else 0
 
+    def __init__(self, rule_id: str, params: ResistanceFlipParams) -> None:
+        super().__init__(rule_id, params)
+        self._configured = KeyedLevels(params.levels)
+
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Advance every level's state machine by one bar."""
         p = self.params
@@ -105,8 +110,7 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         old_levels: Mapping[str, Any] = state.get("levels", {})
         levels: dict[str, dict[str, Any]] = {}
         # Configured levels: always in play; a level new to the state starts from where price stands.
-        for level in levels_for(p.levels, symbol):
-            key = level_key(level)
+        for level, key in self._configured.of(symbol):
             if key in old_levels:
                 levels[key] = dict(old_levels[key])
             else:
