@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import re
 from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pydantic import Field, field_validator
@@ -109,8 +111,11 @@ class ExchangeFeed:
                     self._truncated[symbol] = datetime.fromisoformat(saved)
 
     # --- the ccxt client -----------------------------------------------------------------------
-    def _client(self) -> Any:
+    async def _client(self) -> Any:
         if self.exchange is None:
+            # ccxt imports every exchange it has (about a second of CPU): on a worker thread, so the chats and
+            # the other feeds' first polls go on meanwhile.
+            await asyncio.to_thread(importlib.import_module, "ccxt.pro" if self.settings.stream else "ccxt.async_support")
             settings = self.settings
             self.exchange = make_client(settings.exchange, settings.stream, settings.timeout_seconds,
                                         settings.rate_limit_ms, settings.options, settings.base_url)
@@ -136,7 +141,7 @@ class ExchangeFeed:
         wanted, errors = symbols_to_poll(self.name, symbols, self.sources, self.backoff, now)
         if not wanted:
             return FeedResult(errors=errors, truncated_since=dict(self._truncated))
-        exchange = self._client()
+        exchange = await self._client()
         if not self._markets_loaded:
             try:
                 await exchange.load_markets()
@@ -321,14 +326,24 @@ def build(name: str, settings: ExchangeSettings, symbols: Sequence[Any], store: 
     """Build an exchange feed from its validated settings."""
     if isinstance(settings, Mapping):
         settings = ExchangeSettings(**settings)
-    import ccxt.async_support
-
-    if settings.exchange not in ccxt.async_support.exchanges:
+    known = ccxt_exchange_ids()
+    if settings.exchange not in known:
         import difflib
 
         from alerts.errors import RiskonError
 
-        guess = difflib.get_close_matches(settings.exchange, ccxt.async_support.exchanges, n=1)
+        guess = difflib.get_close_matches(settings.exchange, known, n=1)
         hint = f" (did you mean '{guess[0]}'?)" if guess else ""
         raise RiskonError(f"feeds.{name}.exchange: ccxt has no exchange '{settings.exchange}'{hint}")
     return ExchangeFeed(name, settings, symbols, store)
+
+
+def ccxt_exchange_ids() -> list[str]:
+    """Return the exchange ids ccxt ships (one module each), read from its folder without importing it."""
+    # Importing ccxt loads all of its ~110 exchanges (about 1 s and 70 MB): that happens off the loop, at the
+    # first poll, and only where an exchange feed is configured.
+    spec = importlib.util.find_spec("ccxt")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folder = Path(next(iter(spec.submodule_search_locations))) / "async_support"
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))

@@ -98,6 +98,21 @@ def market_clock(calendar: Any, now: datetime, confirm_delay: timedelta) -> Mark
     return MarketClock(session.date(), False, confirmable, closes)
 
 
+def next_open(calendar: Any, now: datetime) -> datetime:
+    """Return the first session open after `now`, from the calendar's session tables."""
+    import pandas as pd
+
+    # Not calendar.next_open: it builds a table of every trading minute of 20 years (30 MB, 0.6 s) to answer.
+    session = calendar.date_to_session(pd.Timestamp(now.astimezone(timezone.utc).date()), direction="next")
+    opens = calendar.session_open(session).to_pydatetime()
+    for _ in range(3):  # a session may open the evening before its date (futures): step past the ones begun
+        if opens > now:
+            break
+        session = calendar.next_session(session)
+        opens = calendar.session_open(session).to_pydatetime()
+    return opens
+
+
 class YahooFeed:
     """Poll Yahoo through yfinance: full history once, then what is newer, plus today's forming bar."""
 
@@ -152,10 +167,9 @@ class YahooFeed:
     def _new_calendar(self) -> Any:
         """Build the exchange calendar with the session tables next_poll_time reads: most of a second of CPU."""
         import exchange_calendars
-        import pandas as pd
 
         calendar = exchange_calendars.get_calendar(self.settings.calendar)
-        calendar.next_open(pd.Timestamp.now(tz="UTC"))  # its first call builds lookup tables (0.1 s)
+        next_open(calendar, datetime.now(timezone.utc))  # its first call builds the session tables
         return calendar
 
     async def _build_calendar(self) -> None:
@@ -179,9 +193,7 @@ class YahooFeed:
             return None
         if clock.close_at is not None and now < clock.close_at + delay:
             return clock.close_at + delay
-        import pandas as pd
-
-        upcoming = self.calendar.next_open(pd.Timestamp(now)).to_pydatetime()
+        upcoming = next_open(self.calendar, now)
         if self.awaiting_close:
             # A closing bar is late: try again soon, then less often, until it is published or the market opens.
             return min(now + timedelta(seconds=self._close_retry_seconds), upcoming)

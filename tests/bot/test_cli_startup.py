@@ -65,3 +65,24 @@ def test_every_public_backtest_name_loads():
 
     for name in bot.backtest.__all__:
         assert getattr(bot.backtest, name) is not None
+
+
+RUNTIME_PROBE = """
+import json, sys
+from bot.config import load_config
+from bot.runtime import Runtime
+from storage import Store
+
+runtime = Runtime(load_config(sys.argv[1]), Store.memory())
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def test_the_default_runtime_is_built_without_charting_chat_or_exchange_libraries():
+    # matplotlib comes with the first chart a chat channel sends, the chat libraries with a configured chat, and
+    # ccxt (all of its ~110 exchanges: a second and 70 MB) with the exchange feed's first poll, off the event loop.
+    result = subprocess.run([sys.executable, "-c", RUNTIME_PROBE, "config.yaml"], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert not modules & {"matplotlib", "telegram", "discord", "httpx", "ccxt"}, sorted(modules)
