@@ -74,6 +74,7 @@ async def replay_rules_async(
                 inputs = {member for index in feed.settings.indexes.values() for member in index.members}
             computed_feeds.append((feed, [s.id for s in served_symbols], inputs))
         computed_ids = {symbol for _, symbols, _ in computed_feeds for symbol in symbols}
+        members = {member for _, _, inputs in computed_feeds for member in inputs}  # all the composites read
         # Bars closing before `start` warm the rules up; their events are history, not alerts.
         live_since = utc_day(start) or EPOCH
         days: dict[datetime, dict[str, list[Bar]]] = {}
@@ -92,7 +93,8 @@ async def replay_rules_async(
             now = moment + max(LENGTH[b.interval] for bars in batch.values() for b in bars)  # the latest close
             cycles.append((batch, now))
             for symbol, bars in batch.items():
-                served.add(symbol, bars)
+                if symbol in members:
+                    served.add(symbol, bars)
             changed = set(batch)
             for feed, symbols, inputs in computed_feeds:
                 if inputs and inputs.isdisjoint(changed):
