@@ -8,58 +8,19 @@ in one transaction, and the alerts it recorded are delivered before the next bat
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 from datetime import datetime
-from typing import Any
 
-from alerts.bars import Bar
 from bot.feeds import FeedResult
 from bot.feeds.base import Replayable
 from bot.feeds.composite import CompositeFeed
+from bot.feeds.served import ServedBars
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 BATCH_DAYS = 256  # days per transaction at full speed: a year of daily bars, a few hundred rule-state rows
 FINAL_DRAIN_ROUNDS = 20
-
-
-class ServedBars:
-    """The final bars handed to the engine so far (and those stored before), read as the store's bars table is.
-
-    A composite reads its members' bars here during a replay: the same answers as the store gives once a
-    batch is committed, without a query per member per day.
-    """
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-        self._bars: dict[str, list[Bar]] = {}
-        self._times: dict[str, list[datetime]] = {}
-
-    def _of(self, symbol: str) -> tuple[list[Bar], list[datetime]]:
-        if symbol not in self._bars:
-            stored = self.store.load_bars(symbol)  # a replay resumed on a database that holds history
-            self._bars[symbol], self._times[symbol] = stored, [b.time for b in stored]
-        return self._bars[symbol], self._times[symbol]
-
-    def add(self, symbol: str, bars: list[Bar]) -> None:
-        """Remember the final bars newer than the newest held, as the engine keeps them."""
-        held, times = self._of(symbol)
-        for bar in bars:
-            if bar.final and (not times or bar.time > times[-1]):
-                held.append(bar)
-                times.append(bar.time)
-
-    def last_bar_time(self, symbol: str, interval: str = "1d") -> datetime | None:
-        """Return the time of the newest bar held for a symbol."""
-        times = self._of(symbol)[1]
-        return times[-1] if times else None
-
-    def load_bars(self, symbol: str, interval: str = "1d", since: datetime | None = None) -> list[Bar]:
-        """Return the bars held for a symbol from `since` on, oldest first."""
-        held, times = self._of(symbol)
-        return held[bisect.bisect_left(times, since):] if since is not None else list(held)
 
 
 class ReplayLoop:

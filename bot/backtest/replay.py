@@ -53,7 +53,7 @@ async def replay_rules_async(
     from bot.engine import Engine
     from bot.feeds import build_feed
     from bot.feeds.composite import CompositeFeed
-    from bot.replay_loop import ServedBars
+    from bot.feeds.served import ServedBars
     from storage import Store
 
     # The engine shows each bar only the flows dated by its day, however many days a batch holds.
