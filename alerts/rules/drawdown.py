@@ -55,9 +55,11 @@ class Drawdown(Rule[DrawdownParams]):
         if bar.close > ath:
             return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": [], "first_time": first_time})
         depth = -pct_change(ath, bar.close)
-        alerted = list(state.get("alerted", []))
+        alerted = state.get("alerted", [])
         crossed = [t for t in p.thresholds_pct if depth >= t and t not in alerted]
-        new_state = {"ath": ath, "ath_time": state["ath_time"], "alerted": sorted(alerted + crossed),
+        if not crossed and first_time is state.get("first_time") and len(state) == 4:
+            return RuleStep(state)  # nothing new below the high: the state as it was (never changed in place)
+        new_state = {"ath": ath, "ath_time": state["ath_time"], "alerted": sorted([*alerted, *crossed]),
                      "first_time": first_time}
         # While warming up, a crossed threshold is noted silently: the same decline is not news a year later.
         if not crossed or (bar.time - parse_time(first_time)).days < p.min_history_days:

@@ -53,7 +53,7 @@ class NewAllTimeHigh(Rule[NewAllTimeHighParams]):
                              "first_time": bar.time.isoformat()})
         previous = float(state["ath"])
         if price <= previous:  # a tie is not a new high
-            return RuleStep(dict(state))
+            return RuleStep(state)  # unchanged (a rule never changes the state it is given)
         # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
         first_time = state.get("first_time") or WARM_BEFORE
         previous_time = datetime.fromisoformat(state["ath_time"])

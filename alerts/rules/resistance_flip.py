@@ -110,16 +110,17 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         old_levels: Mapping[str, Any] = state.get("levels", {})
         levels: dict[str, dict[str, Any]] = {}
         # Configured levels: always in play; a level new to the state starts from where price stands.
+        # Entries are shared with the old state, never changed in place: `_advance` returns a new one to change.
         for level, key in self._configured.of(symbol):
             if key in old_levels:
-                levels[key] = dict(old_levels[key])
+                levels[key] = old_levels[key]
             else:
                 reference = prev_close if prev_close is not None else bar.close
                 phase = ABOVE if above(reference, level * (1 + p.break_pct / 100)) else ARMED
                 levels[key] = {"level": level, "source": "configured", "phase": phase}
         for key, entry in old_levels.items():
             if entry.get("source") != "configured" and key not in levels:
-                levels[key] = dict(entry)
+                levels[key] = entry
 
         events: list[AlertEvent] = []
         for key in list(levels):
@@ -135,7 +136,6 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         first_time = state.get("first_time") or (WARM_BEFORE if state else iso(bar.time))
         new_state: dict[str, Any] = {"prev_close": bar.close, "bars_seen": index + 1, "levels": levels,
                                      "first_time": first_time}
-        warmed_up = (bar.time - parse_time(first_time)).days >= p.min_history_days
         price = bar.close if p.by == "close" else bar.high
         if p.detect == "prior_ath":
             ath, ath_index = state.get("ath"), state.get("ath_index", 0)
@@ -151,7 +151,7 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
             else:
                 new_state["ath_time"] = state["ath_time"]
             new_state["ath"], new_state["ath_index"] = ath, ath_index
-        elif p.detect == "swing_highs" and warmed_up:
+        elif p.detect == "swing_highs" and (bar.time - parse_time(first_time)).days >= p.min_history_days:
             new_state["used_swings"] = self._detect_swings(levels, state.get("used_swings", []), symbol, bar, ctx, p,
                                                            events)
         elif p.detect == "swing_highs":
