@@ -106,7 +106,7 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Measure the window's return and net flow, and alert when they diverge."""
         p = self.params
-        state = dict(state or {})
+        state = state or {}
         ath = state.get("ath")
         new_high = ath is not None and bar.close > ath
         new_state: dict[str, Any] = {
