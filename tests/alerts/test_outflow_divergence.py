@@ -172,3 +172,34 @@ def test_golden_ytd_stays_silent_without_a_full_year_of_flows():
     flows = iwm_flows()
     rule = make_rule("outflow_divergence", window="ytd", min_return_pct=5.0, min_outflow_usd=1e9)
     assert drive(rule, load_csv("IWM"), symbol="IWM", context=lambda b: {"flows": flows}).events == []
+
+
+def test_flows_known_so_far_give_what_the_whole_series_gives():
+    # A backtest shows each bar the flows published by its day: a longer series every few bars, a new object
+    # every bar. The rule's index of them grows with them and must answer as an index of the whole would.
+    closes = [100, 101, 103, 106, 104, 106, 109, 100, 104, 107, 108, 112, 100, 100, 100, 106]
+    amounts = [-0.3 * B, -0.5 * B, -0.6 * B, -0.4 * B, None, -0.6 * B, -0.5 * B, -0.4 * B, None, -0.7 * B,
+               -0.4 * B, -0.5 * B, -0.5 * B, -0.5 * B, None, -0.6 * B]
+    params = {**WINDOW, "max_flow_lag_days": 1}
+    bars = bars_from(closes)
+    for hole in (None, -0.5 * B):
+        flows = flows_for(amounts[:-2] + [hole, amounts[-1]])
+        whole = drive(make_rule("outflow_divergence", **params), bars, symbol="IWM",
+                      context=lambda bar, flows=flows: {"flows": flows}).events
+        growing = drive(make_rule("outflow_divergence", **params), bars, symbol="IWM",
+                        context=lambda bar, flows=flows: {"flows": tuple(f for f in flows if f[0] <= bar.time)}).events
+        assert [e.values for e in growing] == [e.values for e in whole]
+        # Day 9's missing flow is outside day 12's window; day 15's, inside day 16's, leaves that one unknown.
+        expected = ["2024-01-04", "2024-01-12"] + ([] if hole is None else ["2024-01-16"])
+        assert [day(e) for e in whole] == expected
+        assert [e.values["net_flow_usd"] for e in whole] == [-1.5 * B, -1.6 * B, -1.6 * B][:len(expected)]
+
+
+def test_a_corrected_flow_is_read_again_not_taken_from_the_earlier_index():
+    rule = make_rule("outflow_divergence", **WINDOW)
+    bars = bars_from([100, 101, 102, 105])
+    inflows, outflows = flows_for([0.4 * B] * 4), flows_for([-0.4 * B] * 4)  # same days, the amounts corrected
+    assert drive(rule, bars, symbol="IWM", context=lambda bar: {"flows": inflows}).events == []
+    corrected = drive(rule, bars, symbol="IWM", context=lambda bar: {"flows": outflows}).events
+    assert [day(e) for e in corrected] == ["2024-01-04"]
+    assert corrected[0].values["net_flow_usd"] == -1.2 * B
