@@ -4,13 +4,19 @@ Telegram allows 30 messages in any one second per bot, one a second per chat and
 counted when each message reaches it. A token bucket lets a burst through on top of its rate (44 messages in
 the first second); this pacer keeps sliding windows instead, from the first message on.
 
-The bot's window: a message goes once the one 30 before it reached Telegram more than a second ago. When that
-was is known only within bounds: after it left, before its answer came. Counting from the answer is safe
-however slow the way, but loses a round trip every second (0.87 x 30 messages/s). So a message whose answer
-came about as fast as the fastest recent one (within a safety margin) counts from when it left plus the margin:
-it was not held up on its way in. One held up (a big upload, a congested link, a stalled process) counts
-from its answer; one still unanswered a second after it left, from that moment. A chat's second and a group's minute count
-from the answers: each chat gets one message of a fan-out, so those round trips cost the fan-out nothing.
+The bot's window: a message goes once the one 30 before it reached Telegram more than a second ago. When that was
+is known only within bounds: after it left, before its answer came. Counting from the answer is safe however slow
+the way, but charges the way back and Telegram's own work once every second (a 100 ms round trip costs a tenth of
+the rate). Every message pays at least the fastest recent round trip for those, less a safety margin (15 ms): that
+much comes off each answer. So a message answered as fast as the fastest counts from when it left plus the margin;
+one held up on its way in (a big upload, a congested link, a stalled process) is charged every millisecond it was
+slower; until 30 round trips of the last ten seconds are known, messages count from their answers, and an
+unanswered one holds the pace until its answer or its timeout: till then it may arrive yet. Where round trips are
+within the margin (a server nearby, the fake in the tests) each message counts from its answer, so no window there
+can hold 31. The even spacing keeps to its schedule, not to each message's lateness, so a loop woken late once
+does not slow every message after it.
+A chat's second and a group's minute count from the answers: each chat gets one message of a fan-out, so those
+round trips cost the fan-out nothing.
 
 A 429 says how long that request must wait, not which limit it met: its chat waits that long here (and the
 delivery job retries it then); the rest of the bot keeps a pace its own window already keeps under 30.
@@ -27,8 +33,9 @@ from typing import Any, Awaitable, Callable, Coroutine
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
-SAFETY_MARGIN_SECONDS = 0.015  # how much longer than the fastest recent round trip still counts as not held up
-ROUND_TRIPS_KEPT = 300  # the fastest round trip is taken over about the last ten seconds at full pace
+SAFETY_MARGIN_SECONDS = 0.015  # how much more slowly one message may reach Telegram than the one 30 after it
+ROUND_TRIPS_SECONDS = 10.0  # the fastest round trip is taken over the messages that left in the last ten seconds
+ROUND_TRIPS_NEEDED = 30  # ... once there are at least this many of them
 
 
 class _Sent:
@@ -57,14 +64,16 @@ class TelegramPacer(BaseRateLimiter[int]):
         self.margin = margin
         self.gap = self.window / self.limit
         self._recent: deque[_Sent] = deque(maxlen=self.limit)  # the bot's last `limit` messages
-        self._round_trips: deque[float] = deque(maxlen=ROUND_TRIPS_KEPT)
+        # (when a message left, its round trip), each faster than the ones before it: the first is the fastest.
+        self._round_trips: deque[tuple[float, float]] = deque()
+        self._recent_lefts: deque[float] = deque()  # when the round trips of the last ten seconds left
         self._next_slot = float("-inf")  # the even spacing's next moment, kept on schedule, not on lateness
         self._turns = asyncio.Lock()  # the bot's turns are handed out in order
         self._chat_next: dict[str, float] = {}
         self._group_answers: dict[str, deque[float]] = {}
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self.waited_seconds = 0.0  # total pacing wait, for figures
-        self.held_up = 0  # messages counted from their answer, for figures
+        self.held_up = 0  # messages counted from their whole answer (held up, or too few to compare), for figures
         self.too_many_requests = 0  # 429s Telegram answered all the same, for figures
 
     async def initialize(self) -> None:
@@ -129,27 +138,33 @@ class TelegramPacer(BaseRateLimiter[int]):
 
     async def _reached_telegram_by(self, sent: _Sent) -> float:
         """Return the latest moment a message can have reached Telegram, as far as its round trip tells."""
-        if not sent.answer.is_set():
-            await self._wait_for_answer(sent, sent.left + self.window)
-        if sent.answered_at == float("inf"):  # unanswered a second on: count it from now
-            self.held_up += 1
-            return self.clock()
+        # Unanswered, it may reach Telegram yet: wait for its answer, or the error that closed its connection.
+        await sent.answer.wait()
         round_trip = sent.answered_at - sent.left
-        fastest = min(self._round_trips, default=0.0)  # the first message has nothing to compare with
-        self._round_trips.append(round_trip)
-        if round_trip <= fastest + self.margin:
-            return min(sent.answered_at, sent.left + self.margin)
-        self.held_up += 1
-        return sent.answered_at
+        fastest = self._note_round_trip(sent.left, round_trip)
+        if fastest == float("inf") or round_trip > fastest + self.margin:  # perhaps held up on its way in
+            self.held_up += 1
+        if fastest == float("inf"):  # too few recent round trips to tell what they all pay
+            return sent.answered_at
+        # Every answer has Telegram's work and the way back in it: as much as the fastest round trip, less the
+        # margin, comes off (never more than this one's own).
+        return sent.answered_at - max(0.0, min(fastest, round_trip) - self.margin)
 
-    async def _wait_for_answer(self, sent: _Sent, until: float) -> None:
-        answer = asyncio.ensure_future(sent.answer.wait())
-        timer = asyncio.ensure_future(self.sleep(max(0.0, until - self.clock())))
-        try:
-            await asyncio.wait({answer, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            answer.cancel()
-            timer.cancel()
+    def _note_round_trip(self, left: float, round_trip: float) -> float:
+        """Note a message's round trip; return the fastest of the ten seconds before it (inf with too few)."""
+        # A path that was faster or slower a while ago says nothing of this one, nor do a few round trips (the
+        # first may be a chart's upload): after a pause, messages count from their answers until enough are in.
+        while self._round_trips and self._round_trips[0][0] < left - ROUND_TRIPS_SECONDS:
+            self._round_trips.popleft()
+        while self._recent_lefts and self._recent_lefts[0] < left - ROUND_TRIPS_SECONDS:
+            self._recent_lefts.popleft()
+        enough = len(self._recent_lefts) >= ROUND_TRIPS_NEEDED
+        fastest = self._round_trips[0][1] if enough else float("inf")
+        while self._round_trips and self._round_trips[-1][1] >= round_trip:
+            self._round_trips.pop()  # never the fastest while this one, newer and faster, is kept
+        self._round_trips.append((left, round_trip))
+        self._recent_lefts.append(left)
+        return fastest
 
     async def _sleep_until(self, moment: float) -> None:
         delay = moment - self.clock()
