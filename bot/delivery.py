@@ -10,23 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Mapping
+from typing import Awaitable, Callable, Mapping
 
 from alerts.policy import group_alerts, merged_text
 from bot.backoff import backoff_seconds
 from bot.notifiers.base import ChatTarget, Notifier, OutgoingAlert, SendOutcome
 from storage import Delivery, Store
-from storage.db import StorageError
+from storage.base import STORE_ERRORS
 from storage.thread import DatabaseThread
 
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 60.0
-STORE_ERRORS = (sqlite3.Error, StorageError, OSError)  # a locked, full or broken database
 OUTCOME_WRITE_TRIES = 2  # each waits out the busy timeout; then the outcome waits in memory for the next drain
 OUTCOME_WRITE_PAUSE_SECONDS = (0.05, 1.0)  # the back-off after a refused outcome write: first pause, longest
 ChatKey = tuple[str, str, str]  # channel, chat, thread
@@ -58,7 +56,7 @@ class Dispatcher:
         retry_max_seconds: float = 900.0,
         max_attempts: int = 12,
         concurrency: int = 32,
-        chart_for: Callable[[Delivery], bytes | None] | None = None,
+        chart_for: Callable[[Delivery], Awaitable[bytes | None]] | None = None,
         group_cycles: bool = False,
         database: DatabaseThread | None = None,
     ) -> None:
@@ -192,7 +190,7 @@ class Dispatcher:
             # A message grouping several alerts shows its first alert's chart: the alert its text leads with
             # (the first rule, on the first symbol, in config order), so the picture matches the headline.
             try:
-                chart = self.chart_for(delivery)
+                chart = await self.chart_for(delivery)
             except Exception:  # a chart is a bonus: never let it block the alert's text
                 log.exception("chart for alert %s could not be drawn", delivery.alert_id)
         texts = tuple(d.text for d in group)

@@ -7,7 +7,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, Mapping, Sequence, TextIO
+from typing import Callable, Iterator, Mapping, Sequence, TextIO, TypeVar
 
 from alerts.bars import Bar
 from alerts.events import AlertEvent
@@ -24,6 +24,7 @@ from storage import Store
 from storage.thread import DatabaseThread
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 INGEST_CHUNK_BARS = 2000  # bars per transaction when a feed returns years of history
 
@@ -145,9 +146,16 @@ class Runtime:
         """Say whether an admin paused alerting (persisted across restarts)."""
         return self.store.setting("paused", "0") == "1"
 
-    def set_paused(self, paused: bool) -> None:
+    async def set_paused(self, paused: bool) -> None:
         """Pause or resume alerting."""
-        self.store.set_setting("paused", "1" if paused else "0")
+        await self.write(lambda store: store.set_setting("paused", "1" if paused else "0"))
+
+    async def write(self, change: Callable[[Store], T]) -> T:
+        """Make a chat command's change on the database thread, as polls and deliveries do; return its result.
+
+        A database locked by another process then holds up that command alone: the loop answers the others.
+        """
+        return await self.database.run(change, self.database.store)
 
     def now(self) -> datetime:
         """Return the runtime's clock (the replayed day in a replay)."""

@@ -6,9 +6,9 @@ satisfies every protocol here; tests may hand in anything else that does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
 
 if TYPE_CHECKING:  # types only: importing these at run time would tie this leaf to the whole bot
     from bot.commands.specs import CommandRateLimit
@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # types only: importing these at run time would tie this leaf
     from bot.feeds.base import Feed
     from bot.runtime import FeedHealth
     from storage import Store
+
+T = TypeVar("T")
 
 
 class BotState(Protocol):
@@ -58,8 +60,12 @@ class CommandRuntime(HealthView, Protocol):
     @property
     def command_limit(self) -> CommandRateLimit: ...
 
-    def set_paused(self, paused: bool) -> None:
+    async def set_paused(self, paused: bool) -> None:
         """Pause or resume alerting everywhere."""
+        ...
+
+    async def write(self, change: Callable[[Store], T]) -> T:
+        """Make a change to the store off the event loop and return its result."""
         ...
 
     async def reload(self) -> list[str]:

@@ -18,6 +18,9 @@ class StorageError(RiskonError):
     """Signal that the database cannot be opened or used."""
 
 
+STORE_ERRORS = (sqlite3.Error, StorageError, OSError)  # a locked, full or broken database
+
+
 def iso(moment: datetime) -> str:
     """Return a moment as the UTC ISO text the tables hold."""
     # Bar times are written again and again (bars, rule state, alerts): each moment is formatted once.

@@ -10,6 +10,7 @@ from dataclasses import replace
 from bot.commands.handlers import HANDLERS, is_admin
 from bot.commands.specs import MAX_ARG_LENGTH, MAX_ARGS, SPECS, WHERE_RIGHTS, CommandContext, Reply, UsageError
 from bot.seams import CommandRuntime
+from storage.base import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ async def dispatch(runtime: CommandRuntime, ctx: CommandContext, name: str, args
         reply = await HANDLERS[name](runtime, ctx, list(args))
     except UsageError as exc:
         return Reply(f"{exc}\nUsage: {usage}", private=True)
+    except STORE_ERRORS as exc:  # a database locked by another process, or full: expected, not a bug
+        log.warning("/%s in %s chat %s could not be saved: %s: %s", name, ctx.channel, ctx.chat_id,
+                    type(exc).__name__, exc)
+        return Reply(f"/{name} could not be saved: riskon's database is busy or full right now. Nothing changed; "
+                     "try again in a minute.", private=True)
     except Exception:
         log.exception("/%s failed in %s chat %s", name, ctx.channel, ctx.chat_id)
         return Reply(f"/{name} failed on riskon's side; the error is logged.", private=True)

@@ -77,11 +77,12 @@ async def show_status(runtime: CommandRuntime, ctx: CommandContext, args: list[s
 async def subscribe(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:
     """Subscribe this chat (or topic) to every alert, or add rules/symbols to its filters."""
     rules, symbols = _parse_filters(runtime.config, args)
-    store = runtime.store
     current = _subscription(runtime, ctx)
     if args and current is not None and current.active and (current.rules or current.symbols):
         rules, symbols = sorted(set(current.rules) | set(rules)), sorted(set(current.symbols) | set(symbols))
-    subscription = store.subscribe(ctx.channel, ctx.chat_id, ctx.thread_id, rules, symbols, now=runtime.now())
+    now = runtime.now()
+    subscription = await runtime.write(lambda store: store.subscribe(ctx.channel, ctx.chat_id, ctx.thread_id, rules,
+                                                                     symbols, now=now))
     return Reply(f"Subscribed {_here(ctx)}: {_describe_filters(subscription)}.")
 
 
@@ -91,7 +92,7 @@ async def unsubscribe(runtime: CommandRuntime, ctx: CommandContext, args: list[s
     if current is None or not current.active:
         return Reply(f"Nothing to stop: {_here(ctx)} is not subscribed.")
     if not args or [a.lower() for a in args] == ["all"]:
-        runtime.store.deactivate_subscription(current.id, "unsubscribed")
+        await runtime.write(lambda store: store.deactivate_subscription(current.id, "unsubscribed"))
         return Reply(f"Unsubscribed {_here(ctx)}. /subscribe to start again.")
     config = runtime.config
     drop_rules, drop_symbols = _parse_filters(config, args)
@@ -102,10 +103,11 @@ async def unsubscribe(runtime: CommandRuntime, ctx: CommandContext, args: list[s
     symbols = set(current.symbols) or ({s.id for s in config.symbols} if drop_symbols else set())
     rules, symbols = rules - set(drop_rules), symbols - set(drop_symbols)
     if (drop_rules and not rules) or (drop_symbols and not symbols):
-        runtime.store.deactivate_subscription(current.id, "unsubscribed")
+        await runtime.write(lambda store: store.deactivate_subscription(current.id, "unsubscribed"))
         return Reply(f"Nothing left to receive, so {_here(ctx)} is unsubscribed. /subscribe to start again.")
-    subscription = runtime.store.subscribe(ctx.channel, ctx.chat_id, ctx.thread_id, sorted(rules), sorted(symbols),
-                                           now=runtime.now())
+    now = runtime.now()
+    subscription = await runtime.write(lambda store: store.subscribe(ctx.channel, ctx.chat_id, ctx.thread_id,
+                                                                     sorted(rules), sorted(symbols), now=now))
     return Reply(f"Updated {_here(ctx)}: {_describe_filters(subscription)}.")
 
 
@@ -160,7 +162,7 @@ async def mute(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) ->
     if current is None or not current.active:
         return Reply(f"{_here(ctx).capitalize()} is not subscribed, so there is nothing to mute.")
     until = runtime.now() + timedelta(seconds=seconds)
-    runtime.store.mute(current.id, until, rule_id=rule_id, symbol=symbol)
+    await runtime.write(lambda store: store.mute(current.id, until, rule_id=rule_id, symbol=symbol))
     return Reply(f"Muted {rule_id or symbol or 'every alert'} in {_here(ctx)} until {until:%Y-%m-%d %H:%M} UTC. "
                  "/unmute to lift.")
 
@@ -170,7 +172,7 @@ async def unmute(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) 
     if args:
         raise UsageError("/unmute takes no arguments.")
     current = _subscription(runtime, ctx)
-    lifted = runtime.store.unmute(current.id) if current is not None else 0
+    lifted = await runtime.write(lambda store: store.unmute(current.id)) if current is not None else 0
     return Reply(f"Lifted {lifted} mute{'s' if lifted != 1 else ''} in {_here(ctx)}." if lifted else "Nothing was muted.")
 
 
@@ -205,13 +207,13 @@ async def draw_chart(runtime: CommandRuntime, ctx: CommandContext, args: list[st
 
 async def pause(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:
     """Stop sending alerts everywhere (they are still recorded)."""
-    runtime.set_paused(True)
+    await runtime.set_paused(True)
     return Reply("Paused: alerts are recorded but not sent. /resume to send again.")
 
 
 async def resume(runtime: CommandRuntime, ctx: CommandContext, args: list[str]) -> Reply:
     """Send alerts again."""
-    runtime.set_paused(False)
+    await runtime.set_paused(False)
     return Reply("Resumed: alerts are sent again.")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from datetime import timedelta
 
 from alerts.bars import Bar, utc
@@ -101,3 +103,31 @@ rules:
 """)
     runtime = Runtime(config, store, clock=lambda: NOW)
     assert runtime.dispatcher.chart_for == runtime.charts.for_delivery
+
+
+async def test_the_event_loop_keeps_turning_while_an_alert_chart_is_drawn(store):
+    bars = history(store, 365)
+    for chat in ("1", "2"):
+        store.subscribe("chat", chat, now=NOW)
+    record(store, bars[-1])
+    chat = RecordingChat("chat")
+    charts = AlertCharts(store)
+    turns = 0
+
+    async def turn() -> None:  # what a chat command or another chat's send needs: the loop, every millisecond
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0.001)
+            turns += 1
+
+    ticker = asyncio.create_task(turn())
+    await asyncio.sleep(0.01)
+    try:
+        started, before = time.perf_counter(), turns
+        await Dispatcher(store, {"chat": chat}, lambda: NOW, chart_for=charts.for_delivery).drain()
+        seconds, during = time.perf_counter() - started, turns - before
+    finally:
+        ticker.cancel()
+    assert charts.draws == 1 and all(alert.chart_png.startswith(b"\x89PNG") for _, alert in chat.sent)
+    # Drawn on the loop, the drain would hold it for the whole drawing (0.1-1 s): a few turns at most.
+    assert during >= 20, f"the loop turned {during} times in the {seconds:.2f} s the drain took"

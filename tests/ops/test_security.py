@@ -162,14 +162,14 @@ async def refused(runtime: Runtime, name: str) -> None:
 
 async def test_pause_refuses_non_admins(runtime):
     await refused(runtime, "pause")
-    runtime.set_paused(False)
+    await runtime.set_paused(False)
     for ctx in OUTSIDERS.values():
         await dispatch(runtime, ctx, "pause", [])
     assert runtime.paused is False
 
 
 async def test_resume_refuses_non_admins(runtime):
-    runtime.set_paused(True)
+    await runtime.set_paused(True)
     for ctx in OUTSIDERS.values():
         await dispatch(runtime, ctx, "resume", [])
     assert runtime.paused is True

@@ -8,7 +8,8 @@ to the bot: every chat must get the alert exactly once, and the log must not fil
 
 The issue's 30 s lock and 20 s full disk are scaled down: the lock lasts 4 s against a busy timeout of 3 s
 (storage.busy_timeout_seconds), and a trader's /status, asked mid-lock, must come back before that timeout
-could pass (commands read through their own connection; the bot's writes wait on a database thread). The
+could pass (commands read through their own connection; the bot's writes, a /subscribe's among them, wait on a database
+thread). The
 disk stays full for 2.5 s, several delivery ticks (0.5 s).
 """
 
@@ -38,6 +39,7 @@ FAULT_SECONDS = 2.5
 BUSY_TIMEOUT = 0.5
 SENDS_BEFORE_FAULT = 20
 ASKER = 42  # a trader who asks /status mid-fault (not subscribed)
+SUBSCRIBER = 43  # a trader who sends /subscribe mid-fault, just before the /status: a write the lock holds up
 
 
 async def hold_write_lock(db: Path, seconds: float) -> None:
@@ -86,7 +88,7 @@ async def fan_out_with_fault(tmp_path: Path, market_data: Path, db: Path, fault,
     await away_from_midnight()
     yahoo, telegram = FakeYahoo(), FakeTelegram(overall_per_second=400, max_poll_seconds=1)
     yahoo.add(btc_history(market_data))
-    for chat_id in (*CHATS, ASKER):
+    for chat_id in (*CHATS, ASKER, SUBSCRIBER):
         telegram.add_private_chat(chat_id)
     await yahoo.start()
     await telegram.start()
@@ -181,19 +183,25 @@ async def test_disk_full_mid_fan_out_doubles_nothing(tmp_path, market_data, smal
 @pytest.mark.slow
 async def test_a_write_lock_held_by_another_process_mid_fan_out_doubles_nothing_and_stalls_no_command(
         tmp_path, market_data):
-    """The bot waits 3 s for a lock, the lock lasts 4 s: no alert lost or doubled, /status answered meanwhile."""
+    """The bot waits 3 s for a lock, the lock lasts 4 s: no alert lost or doubled, /status answered meanwhile,
+    though a /subscribe (a write) came just before it."""
     db = tmp_path / "riskon.db"
     asked: dict[str, float] = {}
+    subscribed: list[str] = []
 
     async def lock_and_ask(telegram: FakeTelegram) -> None:
         locking = asyncio.create_task(hold_write_lock(db, 4.0))
         await asyncio.sleep(1.0)  # the lock is held, and the bot's writes are waiting on it
+        telegram.post_command(SUBSCRIBER, SUBSCRIBER, "/subscribe")
+        await asyncio.sleep(0.3)  # the bot has the /subscribe in hand, and its write waits on the lock
         started = time.monotonic()
         telegram.post_command(ASKER, ASKER, "/status")
         await telegram.wait_until(lambda: bool(telegram.messages_to(ASKER)), timeout=10)
         asked["seconds"] = time.monotonic() - started
         asked["lock_still_held"] = not locking.done()
         await locking
+        await telegram.wait_until(lambda: bool(telegram.messages_to(SUBSCRIBER)), timeout=15)
+        subscribed.extend(m.text for m in telegram.messages_to(SUBSCRIBER))
 
     result = await fan_out_with_fault(tmp_path, market_data, db, lock_and_ask, busy_timeout=3.0)
     report("write lock held by another connection for 4 s (busy timeout 3 s)", result)
@@ -201,3 +209,46 @@ async def test_a_write_lock_held_by_another_process_mid_fan_out_doubles_nothing_
     assert asked["lock_still_held"], "the answer must come while the database is locked"
     assert asked["seconds"] < 3.0, "an answer as slow as the busy timeout means a write stalled the event loop"
     check(result)
+    # The /subscribe is answered too, once the lock is gone: saved, or said plainly that it was not.
+    [answer] = subscribed
+    stored = Store.open(db)
+    try:
+        subscription = stored.subscription("telegram", str(SUBSCRIBER))
+    finally:
+        stored.close()
+    if answer.startswith("Subscribed"):
+        assert subscription is not None and subscription.active
+    else:
+        assert "could not be saved" in answer and subscription is None, answer
+
+
+async def test_a_command_whose_change_the_locked_database_refuses_says_so_and_changes_nothing(tmp_path):
+    from bot.commands import CommandContext, dispatch
+    from bot.config import parse_config
+    from bot.runtime import Runtime
+
+    db = tmp_path / "riskon.db"
+    config = parse_config(f"""
+storage: {{path: "{db}", busy_timeout_seconds: 0.2}}
+feeds:
+  history: {{kind: replay, path: "{tmp_path}"}}
+symbols:
+  - {{id: IWM, feed: history, asset_class: etf}}
+rules:
+  - {{id: iwm_ath, kind: new_ath, symbols: [IWM]}}
+""")
+    store = Store.open(db, busy_timeout=0.2)
+    runtime = Runtime(config, store, feeds={}, database_thread=True)
+    trader = CommandContext("telegram", str(SUBSCRIBER), user_id=str(SUBSCRIBER), is_private=True)
+    locker = sqlite3.connect(db, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        refused = await dispatch(runtime, trader, "subscribe", [])
+        locker.execute("COMMIT")
+        saved = await dispatch(runtime, trader, "subscribe", [])
+    finally:
+        locker.close()
+        await runtime.close()
+        store.close()
+    assert "could not be saved" in refused.text and "try again" in refused.text
+    assert saved.text.startswith("Subscribed")
