@@ -125,9 +125,18 @@ def write_config(fakes: Fakes, folder: Path, extra_symbols: int) -> Path:
     return path
 
 
-def start_bot(config: Path, log: Path) -> subprocess.Popen:
+def checkout_env(checkout: Path, work: Path) -> dict[str, str]:
+    """Return the environment that runs `checkout`'s riskon, its modules compiled once as an installed one has them."""
+    # This machine may set PYTHONDONTWRITEBYTECODE: every start would compile riskon's sources again.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPATH=str(checkout), PYTHONUNBUFFERED="1", PYTHONPYCACHEPREFIX=str(work / "pycache"))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "alerts", "bot", "storage"], cwd=checkout, env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    return env
+
+
+def start_bot(config: Path, log: Path, env: dict[str, str]) -> subprocess.Popen:
     """Start `riskon run` as its own process, its output appended to `log`."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     with open(log, "ab") as sink:
         return subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=config.parent,
                                 env=env, stdout=sink, stderr=subprocess.STDOUT)
@@ -167,9 +176,9 @@ def stored_bars(db: Path) -> int:
         return 0
 
 
-def fill_cache(fakes: Fakes, config: Path, log: Path, timeout: float = 600) -> int:
+def fill_cache(config: Path, log: Path, env: dict[str, str], timeout: float = 600) -> int:
     """Run the bot until the bars it stores stop growing (the history of every symbol cached); return their count."""
-    process = start_bot(config, log)
+    process = start_bot(config, log, env)
     db = config.parent / "riskon.db"
     try:
         deadline, last, steady = time.monotonic() + timeout, -1, 0
@@ -185,11 +194,11 @@ def fill_cache(fakes: Fakes, config: Path, log: Path, timeout: float = 600) -> i
     return last
 
 
-def time_to_first_poll(fakes: Fakes, config: Path, log: Path, timeout: float = 60) -> float:
+def time_to_first_poll(fakes: Fakes, config: Path, log: Path, env: dict[str, str], timeout: float = 60) -> float:
     """Start the bot and return the seconds until a feed's server receives its first request."""
     before = fakes.requests_seen()
     started = time.monotonic()
-    process = start_bot(config, log)
+    process = start_bot(config, log, env)
     try:
         while fakes.requests_seen() == before:
             if time.monotonic() - started > timeout or process.poll() is not None:
@@ -200,9 +209,10 @@ def time_to_first_poll(fakes: Fakes, config: Path, log: Path, timeout: float = 6
         stop_bot(process)
 
 
-def memory_over_time(config: Path, log: Path, seconds: float, every: float = 5.0) -> list[tuple[float, float, float]]:
+def memory_over_time(config: Path, log: Path, env: dict[str, str], seconds: float,
+                     every: float = 5.0) -> list[tuple[float, float, float]]:
     """Run the bot for `seconds`, sampling (elapsed s, RSS MB, peak RSS MB) every `every` seconds."""
-    process = start_bot(config, log)
+    process = start_bot(config, log, env)
     started = time.monotonic()
     samples = []
     time.sleep(1.0)  # past the interpreter's own start
@@ -233,34 +243,49 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str]]:
     parser.add_argument("--runs", type=int, default=5, help="timed starts (the median is the figure)")
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_STARTUP_SECONDS", 180)),
                         help="length of the memory run (default 180, or $BENCH_STARTUP_SECONDS)")
+    parser.add_argument("--baseline", default=os.environ.get("BENCH_STARTUP_BASELINE"),
+                        help="another checkout of riskon to pair every figure with (or $BENCH_STARTUP_BASELINE)")
     args = parser.parse_args(argv or [])
+    checkouts = {"this": REPO, **({"baseline": Path(args.baseline).resolve()} if args.baseline else {})}
     fakes = Fakes(market_data())
     fakes.start()
     folder = Path(tempfile.mkdtemp(prefix="riskon-bench-startup-"))
     rows: list[tuple[str, str]] = []
     try:
-        cached = folder / "cached"
-        cached.mkdir()
-        config = write_config(fakes, cached, EXTRA_SYMBOLS)
-        bars = fill_cache(fakes, config, cached / "fill.log")
-        firsts = [time_to_first_poll(fakes, config, cached / "starts.log") for _ in range(args.runs)]
-        rows.append((f"run: first poll, {len(yaml.safe_load(config.read_text())['symbols'])} symbols cached "
-                     f"({bars:,} bars), median of {args.runs}",
-                     f"{statistics.median(firsts):.2f} s (min {min(firsts):.2f}, max {max(firsts):.2f}; target <= 1.5)"))
-        fresh = folder / "default"
-        fresh.mkdir()
-        config = write_config(fakes, fresh, 0)
-        samples = memory_over_time(config, fresh / "run.log", args.seconds)
-        for elapsed, rss, _ in samples[:: max(1, len(samples) // 8)] + samples[-1:]:
-            print(f"  default config, {elapsed:5.0f} s: RSS {rss:6.1f} MB")
-        last, peak = samples[-1][1], max(s[2] for s in samples)
-        growth = slope_mb_per_hour(samples)
-        rows += [
-            (f"run: RSS after {samples[-1][0]:.0f} s, default config", f"{last:.1f} MB (peak {peak:.1f} MB)"),
-            ("run: RSS growth over the second half", f"{growth:+.1f} MB/hour"),
-            ("run: RSS at 1 hour, EXTRAPOLATED (linear)",
-             f"{last + max(growth, 0.0) * (3600 - samples[-1][0]) / 3600:.1f} MB (target <= 150; not measured)"),
-        ]
+        cached, envs, firsts = {}, {}, {name: [] for name in checkouts}
+        for name, checkout in checkouts.items():
+            (folder / name).mkdir()
+            envs[name] = checkout_env(checkout, folder / name)
+            cached[name] = write_config(fakes, (folder / name), EXTRA_SYMBOLS)
+            bars = fill_cache(cached[name], folder / name / "fill.log", envs[name])
+        symbols = len(yaml.safe_load(cached["this"].read_text())["symbols"])
+        for _ in range(args.runs):  # paired: each checkout starts in turn, under the same load
+            for name in checkouts:
+                firsts[name].append(time_to_first_poll(fakes, cached[name], folder / name / "starts.log", envs[name]))
+        for name in checkouts:
+            times = firsts[name]
+            rows.append((f"run: first poll, {symbols} symbols cached ({bars:,} bars), median of {args.runs} [{name}]",
+                         f"{statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f}; "
+                         "target <= 1.5)"))
+        if args.baseline:
+            ratio = statistics.median(firsts["this"]) / statistics.median(firsts["baseline"])
+            rows.append(("run: first poll, this / baseline (medians)", f"{ratio:.2f}"))
+        for name in checkouts:
+            fresh = folder / name / "default"
+            fresh.mkdir()
+            config = write_config(fakes, fresh, 0)
+            samples = memory_over_time(config, fresh / "run.log", envs[name], args.seconds)
+            for elapsed, rss, _ in samples[:: max(1, len(samples) // 8)] + samples[-1:]:
+                print(f"  [{name}] default config, {elapsed:5.0f} s: RSS {rss:6.1f} MB")
+            last, peak = samples[-1][1], max(s[2] for s in samples)
+            growth = slope_mb_per_hour(samples)
+            rows += [
+                (f"run: RSS after {samples[-1][0]:.0f} s, default config [{name}]",
+                 f"{last:.1f} MB (peak {peak:.1f} MB)"),
+                (f"run: RSS growth over the second half [{name}]", f"{growth:+.1f} MB/hour"),
+                (f"run: RSS at 1 hour, EXTRAPOLATED (linear) [{name}]",
+                 f"{last + max(growth, 0.0) * (3600 - samples[-1][0]) / 3600:.1f} MB (target <= 150; not measured)"),
+            ]
     except BaseException:
         print(f"logs kept in {folder}", file=sys.stderr)
         raise
@@ -269,7 +294,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str]]:
     finally:
         fakes.stop()
     for name, value in rows:
-        print(f"{name:<60} {value}")
+        print(f"{name:<72} {value}")
     return rows
 
 
