@@ -219,6 +219,9 @@ class YahooFeed:
                 plans[symbol] = (last, expected, clock)
             else:
                 self.tracker.ok(symbol, now)  # closed and up to date: nothing is expected
+        missing = [self.sources[symbol] for symbol in plans if self.sources[symbol] not in self._tickers]
+        if missing:
+            await asyncio.get_running_loop().run_in_executor(self._parser, self._make_tickers, missing)
         tasks = {symbol: self._download(self.sources[symbol], last, now) for symbol, (last, _, _) in plans.items()}
         outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
         bars: dict[str, list[Bar]] = {}
@@ -306,14 +309,25 @@ class YahooFeed:
         return parsed, screen_bars(symbol, parsed, now, previous,
                                    self.settings.spike_threshold(self.asset_classes.get(symbol, "index")), self.name)
 
+    def _make_tickers(self, sources: Sequence[str]) -> None:
+        """Make the yfinance Tickers of a first poll one after another, before any request is sent.
+
+        Each new Ticker takes yfinance's global session lock, which its cookie fetch holds: made in forty download
+        threads at once, they queued behind it and each other for up to a second and a half.
+        """
+        import yfinance as yf
+
+        for source in sources:
+            if source not in self._tickers:
+                self._tickers[source] = yf.Ticker(source, session=self.session)
+
     def _history(self, source: str, last: datetime | None,
                  now: datetime) -> list[tuple[date, float, float, float, float, float]]:
         """Download daily rows: all of them (period=max) on first start, else from the last stored day on."""
         import yfinance as yf
 
         ticker = self._tickers.get(source)
-        if ticker is None:
-            # Kept between polls: a Ticker remembers its exchange timezone, which saves a cache lookup each time.
+        if ticker is None:  # made again after a failure (see below); kept between polls, as it remembers its time zone
             ticker = self._tickers[source] = yf.Ticker(source, session=self.session)
         # keepna: the empty rows are skipped below, in plain Python; yfinance's own pass costs ~3 ms of pandas a symbol.
         options = dict(interval="1d", auto_adjust=False, actions=False, keepna=True,
