@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -99,17 +100,21 @@ def _apply(config: Config, settings: Sequence[tuple[str, str]], only: set[str] |
 _SHARED: dict[str, Any] = {}  # what each worker process replays over, set once before the workers fork
 
 
-def _replay(job: tuple[tuple[tuple[str, str], ...], tuple[str, ...] | None]) -> list[AlertEvent]:
-    settings, only = job
-    config: Config = _SHARED["config"]
-    history: History = _SHARED["history"]
+def replay_combination(config: Config, history: History, start: date | None, settings: Sequence[tuple[str, str]],
+                       only: Sequence[str] | None = None) -> list[AlertEvent]:
+    """Replay the history with one combination of swept parameters (only the rules in `only`, when given)."""
     narrowed = _apply(config, settings, set(only) if only is not None else None)
     bars = history.bars
     if only is not None:  # one self-contained rule: its own symbols are all it reads
         watched = {s for r in narrowed.rules for s in r.symbols}
         narrowed = narrowed.model_copy(update={"symbols": [s for s in narrowed.symbols if s.id in watched]})
         bars = {s: b for s, b in history.bars.items() if s in watched}
-    return replay_rules(narrowed, bars, _SHARED["start"], history.flows).alerts
+    return replay_rules(narrowed, bars, start, history.flows).alerts
+
+
+def _replay(job: tuple[tuple[tuple[str, str], ...], tuple[str, ...] | None]) -> list[AlertEvent]:
+    settings, only = job
+    return replay_combination(_SHARED["config"], _SHARED["history"], _SHARED["start"], settings, only)
 
 
 def _run_jobs(jobs: list[Any], workers: int) -> list[list[AlertEvent]]:

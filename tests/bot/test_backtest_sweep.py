@@ -12,7 +12,7 @@ import yaml
 from alerts.sweep import benjamini_hochberg
 from bot.backtest import backtest, load_csv_history
 from bot.backtest.history import BacktestError
-from bot.backtest.sweep import parse_sweep, run_sweep
+from bot.backtest.sweep import parse_sweep, replay_combination, run_sweep
 from bot.cli import main
 from bot.config import load_config
 from tests.market import market_folder
@@ -115,3 +115,18 @@ def test_the_command_prints_the_sweep_and_writes_it_to_csv_json_and_html(rut_con
     assert report["sweep"]["correction"] == "Benjamini-Hochberg" and report["sweep"]["rows"]
     page = (tmp_path / "r.html").read_text()
     assert "Sweep over signal definitions" in page and "smallcap_ath.rearm_pct=5" in page
+
+
+def test_a_sweep_replays_a_late_starting_history_as_the_backtest_does(market):
+    # ETH's file starts after its listing day: the backtest's highs say "highest since", never "all-time".
+    config = load_config(REPO / "config.yaml", env={"RISKON_MARKET_DATA": str(market)})
+    rule = next(r for r in config.rules if r.id == "crypto_ath")
+    config = config.model_copy(update={"rules": [rule.model_copy(update={"symbols": ["ETH"]})],
+                                       "symbols": [s for s in config.symbols if s.id == "ETH"]})
+    history = load_csv_history(config, market)
+    assert "ETH" in history.truncated_since
+    direct = backtest(config, history, horizons=(30,))
+    swept = replay_combination(config, history, direct.start, [("crypto_ath.rearm_pct", str(rule.params["rearm_pct"]))],
+                               ["crypto_ath"])
+    assert direct.alerts and not any(a.values["all_time"] for a in direct.alerts)
+    assert [(a.bar_time, a.values) for a in swept] == [(a.bar_time, a.values) for a in direct.alerts]
