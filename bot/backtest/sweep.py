@@ -109,7 +109,7 @@ def replay_combination(config: Config, history: History, start: date | None, set
         watched = {s for r in narrowed.rules for s in r.symbols}
         narrowed = narrowed.model_copy(update={"symbols": [s for s in narrowed.symbols if s.id in watched]})
         bars = {s: b for s, b in history.bars.items() if s in watched}
-    return replay_rules(narrowed, bars, start, history.flows).alerts
+    return replay_rules(narrowed, bars, start, history.flows, history.truncated_since).alerts
 
 
 def _replay(job: tuple[tuple[tuple[str, str], ...], tuple[str, ...] | None]) -> list[AlertEvent]:
