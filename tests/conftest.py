@@ -12,6 +12,26 @@ from tests.market import market_folder
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Tests that drive real `riskon run` processes, spin a core, or bound a latency. Under pytest-xdist (pyproject:
+# -n 2 --dist loadgroup) they run one at a time on one worker, and first, since together they are the longest
+# stretch: two of them side by side on two cores would starve each other's processes and stretch their waits.
+ONE_AT_A_TIME = {
+    "tests/ops/test_crash_safety.py", "tests/ops/test_soak.py", "tests/ops/test_sigterm.py",
+    "tests/ops/test_store_faults.py", "tests/ops/test_busy_start.py", "tests/ops/test_security.py",
+    "tests/ops/test_faults.py", "tests/ops/test_slow_chats.py", "tests/ops/test_log_hygiene.py",
+    "tests/bot/test_telegram_pacing.py", "tests/bot/test_telegram_fanout.py", "tests/bot/test_cli.py",
+    "tests/bot/feeds/test_yahoo_concurrency.py", "tests/bot/feeds/test_yahoo.py", "tests/bot/feeds/test_exchange.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put the one-at-a-time tests in one xdist group, at the front of the run."""
+    grouped = [item for item in items if item.nodeid.split("::")[0] in ONE_AT_A_TIME]
+    for item in grouped:
+        item.add_marker(pytest.mark.xdist_group("one_at_a_time"))
+    rest = [item for item in items if item.nodeid.split("::")[0] not in ONE_AT_A_TIME]
+    items[:] = grouped + rest
+
 
 @pytest.fixture
 def market_data() -> Path:

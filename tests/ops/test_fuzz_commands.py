@@ -10,7 +10,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.bars import Bar
@@ -18,11 +18,11 @@ from bot.commands import SPECS, CommandContext, CommandRateLimit, Reply, dispatc
 from bot.config import load_config
 from bot.runtime import Runtime
 from storage import Store
+from tests.ops.fuzzing import FUZZ, cases
 
-FUZZ = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-CASES_COMMANDS = 3000
-CASES_TYPED_TEXT = 1500
-CASES_ADMIN_ONLY = 500
+CASES_COMMANDS = cases(1000)
+CASES_TYPED_TEXT = cases(500)
+CASES_ADMIN_ONLY = cases(170)
 
 NOW = datetime(2026, 9, 26, 12, 0, tzinfo=timezone.utc)
 ADMIN = "900"

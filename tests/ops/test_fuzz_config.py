@@ -18,18 +18,18 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.cli import main
 from bot.config import Config, ConfigError, load_config, parse_config
+from tests.ops.fuzzing import FUZZ, cases
 
-FUZZ = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-CASES_RANDOM_YAML = 600
-CASES_MUTATED = 600
-CASES_RAW_TEXT = 1500
-CASES_ALIASES = 150
-CASES_CLI = 100
+CASES_RANDOM_YAML = cases(200)
+CASES_MUTATED = cases(200)
+CASES_RAW_TEXT = cases(500)
+CASES_ALIASES = cases(50)
+CASES_CLI = cases(35)
 
 VALID: dict[str, Any] = {
     "storage": {"path": "riskon.db"},
