@@ -254,7 +254,10 @@ async def test_the_stream_feeds_the_forming_bar_and_polling_covers_when_it_drops
         assert feed.streams.heard("BTC") and any("btcusdt@" in s for s in binance.ws_subscriptions)
         binance.markets["BTC/USDT"].forming = replace(binance.markets["BTC/USDT"].forming, close=85000.0,
                                                       high=85000.0)
-        await asyncio.sleep(0.3)
+        for _ in range(200):  # bounded: the socket's next ticker carries the new close
+            if feed.streams.fresh_price("BTC", streaming=False) == 85000.0:
+                break
+            await asyncio.sleep(0.05)
         tickers_before = binance.count("/api/v3/ticker/24hr")
         result = await feed.fetch(["BTC"], {"BTC": YESTERDAY}, NOON)
         assert binance.count("/api/v3/ticker/24hr") == tickers_before  # the socket answered
