@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +28,8 @@ class AlertCharts:
         self.keep = keep
         self._drawn: OrderedDict[int, asyncio.Future[bytes | None]] = OrderedDict()
         self.draws = 0  # how many charts were actually drawn (the rest came from the cache)
+        # Its own drawing thread, ended by close(): the loop's shared executor would keep one alive after stop.
+        self._drawer: ThreadPoolExecutor | None = None
 
     async def for_delivery(self, delivery: Any) -> bytes | None:
         """Return the chart of a delivery's alert (the Dispatcher's `chart_for`); None for text-only channels."""
@@ -58,10 +61,19 @@ class AlertCharts:
             flows = self.store.load_flows(event.symbol, since=since)
             # ... and the drawing on a worker thread: the first one imports matplotlib (about a second), each
             # takes a few hundred ms of CPU, and meanwhile chats are answered and other alerts go out.
-            return await asyncio.to_thread(self._render, event, bars, events, flows)
+            if self._drawer is None:
+                self._drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskon-charts")
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._drawer, self._render, event, bars, events, flows)
         except Exception:  # a chart is a bonus: the alert's text goes out without it
             log.exception("chart for alert %s (%s %s) could not be drawn", alert_id, event.rule_id, event.symbol)
             return None
+
+    def close(self) -> None:
+        """End the drawing thread once a drawing under way is done."""
+        if self._drawer is not None:
+            self._drawer.shutdown(wait=True)
+            self._drawer = None
 
     def _render(self, event: AlertEvent, bars: Any, events: Any, flows: Any) -> bytes | None:
         from alerts.charts import alert_chart

@@ -381,6 +381,7 @@ class Runtime:
                 await notifier.stop()
             except Exception as exc:
                 log.warning("channel %s did not stop cleanly: %s", name, exc)
+        self.charts.close()  # no channel asks for a chart any more
         for name, feed in self.feeds.items():
             try:
                 await feed.close()
