@@ -266,7 +266,13 @@ async def soak(market_data: Path, step_minutes: int = 15, chats: int = 40, seed:
         store.close()
         await telegram.stop()
         await yahoo.stop()
-    await asyncio.sleep(0.5)  # let the servers' last connection handlers and the feed's worker threads end
+    # Let the servers' last connection handlers and the feed's worker threads end: a bounded wait on the outcome,
+    # since a fixed half second was too short on a loaded machine (a leak still shows: it never ends).
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (threading.active_count() > report.before.threads
+                                           or len(asyncio.all_tasks()) > report.before.tasks):
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.2)  # and the sockets those handlers were closing
     report.after = vitals()
     report.seconds = time.monotonic() - started
     return report
