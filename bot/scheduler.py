@@ -94,6 +94,9 @@ class Scheduler:
         replays = [feed for feed in self.runtime.feeds.values() if isinstance(feed, Replayable)]
         if all(feed.exhausted for feed in replays):
             for _ in range(FINAL_DRAIN_ROUNDS):
+                # Sends a tick started (a chart being drawn, a slow chat) finish first: a drain skips their chats,
+                # so without this it could find nothing to send and end the run with their next alerts unsent.
+                await self.runtime.wait_idle(SHUTDOWN_GRACE_SECONDS)
                 report = await self.runtime.deliver()
                 if not report.outcomes:
                     break
