@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -11,12 +10,13 @@ import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from alerts.errors import RiskonError
 from bot import __version__
-from bot.config import Config, ConfigError, escape_hidden, load_config
-from bot.serving import other_feeds, replay_config, secrets_of, serve
+
+if TYPE_CHECKING:
+    from bot.config import Config
 
 log = logging.getLogger("riskon")
 
@@ -115,6 +115,8 @@ def _logging_options(parser: argparse.ArgumentParser, default: str = "INFO") -> 
 
 def summarize_config(config: Config) -> str:
     """Render a one-screen summary of a valid config, hidden characters escaped."""
+    from bot.config import escape_hidden
+
     lines = [f"config OK: {config.source_path or 'config'}", f"storage: {config.storage.path}", "", "feeds:"]
     for name, feed in config.feeds.items():
         served = [s.id for s in config.symbols if s.feed == name]
@@ -136,6 +138,8 @@ def summarize_config(config: Config) -> str:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file."""
+    from bot.config import load_config
+
     config = load_config(args.path)
     print(summarize_config(config))
     return EXIT_OK
@@ -143,9 +147,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_send_test(args: argparse.Namespace) -> int:
     """Send a test alert to every subscribed chat and report each outcome."""
+    import asyncio
+
+    from bot.config import load_config
     from bot.logs import setup_logging
     from bot.runtime import Runtime
     from bot.send_test import send_test
+    from bot.serving import secrets_of
     from storage import Store
 
     config = load_config(args.config)
@@ -170,9 +178,13 @@ def cmd_send_test(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the live bot until a signal arrives."""
+    import asyncio
+
+    from bot.config import load_config
     from bot.logs import setup_logging
     from bot.runtime import Runtime
     from bot.scheduler import Scheduler
+    from bot.serving import secrets_of, serve
     from storage import Store
 
     if args.rehearse is None and (args.start is not None or args.speed is not None):
@@ -203,9 +215,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay history through the live pipeline and summarise it."""
+    import asyncio
+
+    from bot.config import load_config
     from bot.logs import setup_logging
     from bot.replay_loop import ReplayLoop
     from bot.runtime import Runtime
+    from bot.serving import other_feeds, replay_config, serve
     from storage import Store
 
     if not Path(args.data).is_dir():
@@ -281,15 +297,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         return handler(args)
-    except ConfigError as exc:
+    except RiskonError as exc:
+        # Loaded here, not at the top: --help and --version need no config code (a command that read one has it).
+        from bot.config import ConfigError
+
+        if not isinstance(exc, ConfigError):
+            print(f"riskon: {exc}", file=sys.stderr)
+            return EXIT_ERROR
         print(f"riskon: invalid config ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
               file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    except RiskonError as exc:
-        print(f"riskon: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import date
 from typing import Any
 
@@ -96,6 +95,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     grid = parse_sweep(config, args.sweep) if args.sweep else None
     if args.live:
+        import asyncio  # only a live fetch needs it here: `riskon --help` reads this module's options
+
         history = asyncio.run(fetch_live_history(config, args.cache, args.end))
     else:
         history = load_csv_history(config, args.data, args.end)

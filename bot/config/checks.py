@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -28,14 +28,14 @@ RULE_REFERENCES = {
 
 
 def _check_kind(
-    what: str, kind: str, registry: Mapping[str, type[BaseModel]], settings: dict[str, Any],
-    common: type[BaseModel], path: tuple[Any, ...], where: Located,
+    what: str, kind: str, registry: Mapping[str, Any], model_of: Callable[[Any], type[BaseModel]],
+    settings: dict[str, Any], common: type[BaseModel], path: tuple[Any, ...], where: Located,
 ) -> list[str]:
-    """Check one rule's or feed's kind and its kind-specific keys against the kind's model."""
+    """Check one rule's or feed's kind and its kind-specific keys against the kind's model (loading only that kind)."""
     loc = path + ("kind",)
     if kind not in registry:
         return [f"{format_path(loc)}: unknown {what} kind '{shown(kind)}'{did_you_mean(kind, list(registry))} {where.where(loc)}"]
-    model = registry[kind]
+    model = model_of(registry[kind])
     try:
         model(**settings)
     except ValidationError as exc:
@@ -47,26 +47,27 @@ def _check_kind(
 
 def validate_kind_settings(config: Config, where: Located) -> list[str]:
     """Check each rule's, feed's and channel's own settings against its kind's model."""
+    # Function-level: the registries load only the kinds and channels this config names.
     from bot.feeds import FEEDS
     from bot.notifiers import NOTIFIERS
 
     problems: list[str] = []
-    rule_params = {kind: rule.Params for kind, rule in RULES.items()}
     for index, rule in enumerate(config.rules):
-        problems += _check_kind("rule", rule.kind, rule_params, rule.params, RuleConfig, ("rules", index), where)
-    feed_settings = {kind: feed.Settings for kind, feed in FEEDS.items()}
+        problems += _check_kind("rule", rule.kind, RULES, lambda kind: kind.Params, rule.params, RuleConfig,
+                                ("rules", index), where)
     for name, feed in config.feeds.items():
-        problems += _check_kind("feed", feed.kind, feed_settings, feed.settings, FeedConfig, ("feeds", name), where)
-    channels = {k: v.Settings for k, v in NOTIFIERS.items()}
+        problems += _check_kind("feed", feed.kind, FEEDS, lambda kind: kind.Settings, feed.settings, FeedConfig,
+                                ("feeds", name), where)
     for name, settings in config.channels.items():
         path = ("channels", name)
-        if name not in channels:
-            problems.append(f"{format_path(path)}: unknown channel{did_you_mean(name, list(channels))} {where.where(path)}")
+        if name not in NOTIFIERS:
+            problems.append(f"{format_path(path)}: unknown channel{did_you_mean(name, list(NOTIFIERS))} {where.where(path)}")
             continue
+        channel = NOTIFIERS[name].Settings
         try:
-            channels[name].model_validate(settings or {})
+            channel.model_validate(settings or {})
         except ValidationError as exc:
-            problems.extend(validation_problems(exc, channels[name], path, where))
+            problems.extend(validation_problems(exc, channel, path, where))
     return problems
 
 

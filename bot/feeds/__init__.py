@@ -1,4 +1,4 @@
-"""The one registry of feed kinds, by the `kind` name used in config.yaml."""
+"""The one registry of feed kinds, by the `kind` name used in config.yaml; a kind's module loads when it is named."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pydantic import BaseModel
 
-from bot.feeds import composite, exchange, flows, fragility, yahoo
+from alerts.registry import LazyRegistry
 from bot.feeds.base import Feed, FeedResult, MarksStale, Replayable
-from bot.feeds.replay import ReplayFeed, ReplaySettings
 
 
 @dataclass(frozen=True)
@@ -21,14 +20,50 @@ class FeedKind:
     build: Callable[..., Feed]
 
 
-FEEDS: dict[str, FeedKind] = {
-    "replay": FeedKind(ReplaySettings, lambda name, settings, symbols, store: ReplayFeed(name, settings, symbols)),
-    "yahoo": FeedKind(yahoo.YahooSettings, yahoo.build),
-    "exchange": FeedKind(exchange.ExchangeSettings, exchange.build),
-    "composite": FeedKind(composite.CompositeSettings, composite.build),
-    "flows": FeedKind(flows.FlowsSettings, flows.build),
-    "fragility": FeedKind(fragility.FragilitySettings, fragility.build),
-}
+def _replay() -> FeedKind:
+    from bot.feeds.replay import ReplayFeed, ReplaySettings
+
+    return FeedKind(ReplaySettings, lambda name, settings, symbols, store: ReplayFeed(name, settings, symbols))
+
+
+def _yahoo() -> FeedKind:
+    from bot.feeds import yahoo
+
+    return FeedKind(yahoo.YahooSettings, yahoo.build)
+
+
+def _exchange() -> FeedKind:
+    from bot.feeds import exchange
+
+    return FeedKind(exchange.ExchangeSettings, exchange.build)
+
+
+def _composite() -> FeedKind:
+    from bot.feeds import composite
+
+    return FeedKind(composite.CompositeSettings, composite.build)
+
+
+def _flows() -> FeedKind:
+    from bot.feeds import flows
+
+    return FeedKind(flows.FlowsSettings, flows.build)
+
+
+def _fragility() -> FeedKind:
+    from bot.feeds import fragility
+
+    return FeedKind(fragility.FragilitySettings, fragility.build)
+
+
+FEEDS: LazyRegistry[FeedKind] = LazyRegistry({
+    "replay": _replay,
+    "yahoo": _yahoo,
+    "exchange": _exchange,
+    "composite": _composite,
+    "flows": _flows,
+    "fragility": _fragility,
+})
 
 __all__ = ["FEEDS", "Feed", "FeedKind", "FeedResult", "MarksStale", "Replayable", "build_feed"]
 

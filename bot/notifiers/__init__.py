@@ -1,4 +1,5 @@
-"""The one registry of chat channels, by their name under `channels:` in config.yaml."""
+"""The one registry of chat channels, by their name under `channels:` in config.yaml; a channel's code loads when
+the config names it."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ from typing import Callable
 
 from pydantic import BaseModel
 
+from alerts.registry import LazyRegistry
 from bot.notifiers.base import ChatTarget, Notifier, OutgoingAlert, SendOutcome
-from bot.notifiers.console import ConsoleNotifier, ConsoleSettings
-from bot.notifiers.discord import DiscordSettings, DiscordWebhookSettings, build_bot, build_webhooks
-from bot.notifiers.telegram import TelegramSettings, build_telegram
 
 
 @dataclass(frozen=True)
@@ -22,11 +21,35 @@ class NotifierKind:
     build: Callable[..., Notifier]
 
 
-NOTIFIERS: dict[str, NotifierKind] = {
-    "console": NotifierKind(ConsoleSettings, lambda settings, runtime: ConsoleNotifier(runtime.console_stream)),
-    "telegram": NotifierKind(TelegramSettings, build_telegram),
-    "discord": NotifierKind(DiscordSettings, build_bot),
-    "discord_webhook": NotifierKind(DiscordWebhookSettings, build_webhooks),
-}
+def _console() -> NotifierKind:
+    from bot.notifiers.console import ConsoleNotifier, ConsoleSettings
+
+    return NotifierKind(ConsoleSettings, lambda settings, runtime: ConsoleNotifier(runtime.console_stream))
+
+
+def _telegram() -> NotifierKind:
+    from bot.notifiers.telegram import TelegramSettings, build_telegram
+
+    return NotifierKind(TelegramSettings, build_telegram)
+
+
+def _discord() -> NotifierKind:
+    from bot.notifiers.discord import DiscordSettings, build_bot
+
+    return NotifierKind(DiscordSettings, build_bot)
+
+
+def _discord_webhook() -> NotifierKind:
+    from bot.notifiers.discord import DiscordWebhookSettings, build_webhooks
+
+    return NotifierKind(DiscordWebhookSettings, build_webhooks)
+
+
+NOTIFIERS: LazyRegistry[NotifierKind] = LazyRegistry({
+    "console": _console,
+    "telegram": _telegram,
+    "discord": _discord,
+    "discord_webhook": _discord_webhook,
+})
 
 __all__ = ["NOTIFIERS", "ChatTarget", "Notifier", "NotifierKind", "OutgoingAlert", "SendOutcome"]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.market import market_folder
+
 REPO = Path(__file__).resolve().parents[2]
 # Heavy libraries a user pays for only when a command uses them (a backtest, a chart, a configured chat).
 HEAVY = ("pandas", "numpy", "matplotlib", "telegram", "httpx", "discord", "ccxt", "yfinance", "exchange_calendars")
@@ -22,16 +24,22 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
         code = main(sys.argv[1:])
     except SystemExit as exc:
         code = exc.code
-print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules}),
+                  "ours": sorted(m for m in sys.modules if m.split(".")[0] in ("alerts", "bot", "storage"))}))
 """
+
+
+def probe(*argv: str) -> dict:
+    """Run the CLI in a fresh interpreter and return its exit code, the top-level modules and riskon's own modules."""
+    result = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def loaded_by(*argv: str) -> tuple[int, set[str]]:
     """Run the CLI in a fresh interpreter and return its exit code and the top-level modules it imported."""
-    result = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=REPO, capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert result.returncode == 0, result.stderr
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    answer = probe(*argv)
     return answer["code"], set(answer["modules"])
 
 
@@ -50,6 +58,44 @@ def test_check_config_of_a_telegram_config_validates_without_loading_the_telegra
     code, modules = loaded_by("check-config", str(tmp_path / "config.yaml"))
     assert code == 0
     assert "telegram" not in modules and "httpx" not in modules
+
+
+def test_help_and_version_load_no_config_code():
+    # The config's models (pydantic, every rule kind) cost about half a second: only a command reading a config pays.
+    for argv in (["--help"], ["--version"], ["replay", "--help"], ["backtest", "--help"]):
+        answer = probe(*argv)
+        assert answer["code"] == 0
+        assert not {"pydantic", "yaml", "asyncio"} & set(answer["modules"]), argv
+        assert "bot.config" not in answer["ours"], argv
+
+
+def test_a_config_loads_only_the_rule_feed_and_channel_kinds_it_names():
+    answer = probe("check-config", str(REPO / "tests/fixtures/config/good_minimal.yaml"))
+    assert answer["code"] == 0
+    ours = set(answer["ours"])
+    assert {"alerts.rules.new_ath", "bot.feeds.replay"} <= ours
+    other_kinds = {f"alerts.rules.{kind}" for kind in ("resistance_flip", "outflow_divergence", "follow_through",
+                                                       "level_cross", "pct_move", "drawdown", "unprofitable_share")}
+    other_kinds |= {f"bot.feeds.{kind}" for kind in ("yahoo", "exchange", "composite", "flows", "fragility")}
+    other_kinds |= {"bot.notifiers.telegram", "bot.notifiers.discord"}
+    assert not ours & other_kinds, sorted(ours & other_kinds)
+
+
+def test_a_replay_of_the_default_config_loads_no_chat_or_live_feed_library(tmp_path):
+    # The default config names Yahoo, an exchange and the console: a replay reads CSVs and prints, so neither the
+    # feeds' libraries nor the chat libraries (nor yarl, which the Discord settings use for their URLs) load.
+    data = market_folder()
+    answer = probe("replay", "--data", str(data), "--db", str(tmp_path / "replay.db"), "--to", "2016-01-01")
+    assert answer["code"] == 0
+    loaded = set(answer["modules"]) & {*HEAVY, "yarl", "aiohttp"}
+    assert not loaded, sorted(loaded)
+    assert not {"bot.notifiers.telegram", "bot.notifiers.discord"} & set(answer["ours"])
+
+
+def test_every_registered_rule_kind_is_the_kind_it_is_registered_under():
+    from alerts.rules import RULES
+
+    assert all(RULES[kind].kind == kind for kind in RULES)
 
 
 def test_the_backtest_option_defaults_are_the_studys_own():

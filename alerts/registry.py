@@ -1,0 +1,31 @@
+"""A registry by kind name whose entries load on first use, so a command pays only for the kinds its config names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class LazyRegistry(Mapping[str, T]):
+    """Map kind names to what each loads, importing a kind's module the first time that kind is looked up."""
+
+    def __init__(self, loaders: Mapping[str, Callable[[], T]]) -> None:
+        self._loaders = dict(loaders)
+        self._loaded: dict[str, T] = {}
+
+    def __getitem__(self, kind: str) -> T:
+        loaded = self._loaded.get(kind)
+        if loaded is None:
+            loaded = self._loaded[kind] = self._loaders[kind]()
+        return loaded
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._loaders  # a name check never imports
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
