@@ -125,7 +125,7 @@ class YahooFeed:
         self.live: set[str] = set()  # symbols whose live bars come from here (others only take history)
         for symbol in symbols:
             self.add_symbol(symbol)
-        self.session = yahoo_session(settings.base_url, settings.timeout_seconds)
+        self.session: Any = None  # made with yfinance at the first poll (_load_yfinance)
         self.pool = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix=f"yahoo-{name}")
         # Its own thread: the download pool's threads are counted against the requests' time limits.
         self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"yahoo-{name}-parse")
@@ -139,13 +139,17 @@ class YahooFeed:
         self.awaiting_close: dict[str, date] = {}
         self._close_tries = 0
         self._close_retry_seconds = CONFIRM_RETRY_FIRST_SECONDS  # drawn once per missed close, not per question
+
+    def _load_yfinance(self) -> None:
+        """Import yfinance (and pandas with it: most of a second) and make the Session, at the first poll."""
         import yfinance as yf
 
         # Errors must reach us as exceptions: an empty frame would read as "no new data".
         yf.config.debug.hide_exceptions = False
         quiet_pandas_deprecations()
-        if settings.cache_dir:
-            yf.set_tz_cache_location(settings.cache_dir)
+        if self.settings.cache_dir:
+            yf.set_tz_cache_location(self.settings.cache_dir)
+        self.session = yahoo_session(self.settings.base_url, self.settings.timeout_seconds)
 
     def add_symbol(self, symbol: Any) -> None:
         """Learn a symbol's Yahoo name and asset class from its config."""
@@ -205,6 +209,8 @@ class YahooFeed:
         plans: dict[str, tuple[datetime | None, date | None, MarketClock | None]] = {}
         clock = None
         due, errors = symbols_to_poll(self.name, symbols, self.sources, self.backoff, now)
+        if self.session is None and due:  # on the parse thread: the chats are answered and other feeds polled meanwhile
+            await asyncio.get_running_loop().run_in_executor(self._parser, self._load_yfinance)
         if any(self.asset_classes.get(symbol) != "crypto" for symbol in due):
             await self._build_calendar()
         for symbol in due:
@@ -378,7 +384,8 @@ class YahooFeed:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self._parser.shutdown(wait=True)
         try:
-            self.session.close()
+            if self.session is not None:
+                self.session.close()
         except Exception:
             pass
 

@@ -124,11 +124,12 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 """
 
 
-def test_the_default_runtime_is_built_without_charting_chat_or_exchange_libraries():
+def test_the_default_runtime_is_built_without_charting_chat_exchange_or_yahoo_libraries():
     # matplotlib comes with the first chart a chat channel sends, the chat libraries with a configured chat, and
-    # ccxt (all of its ~110 exchanges: a second and 70 MB) with the exchange feed's first poll, off the event loop.
+    # ccxt (all of its ~110 exchanges: a second and 70 MB) and yfinance (with pandas) with their feeds' first
+    # polls, on worker threads: the bot answers chats and polls the other feeds meanwhile.
     result = subprocess.run([sys.executable, "-c", RUNTIME_PROBE, "config.yaml"], cwd=REPO, capture_output=True,
                             text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
     modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
-    assert not modules & {"matplotlib", "telegram", "discord", "httpx", "ccxt"}, sorted(modules)
+    assert not modules & {"matplotlib", "telegram", "discord", "httpx", "ccxt", "yfinance", "pandas"}, sorted(modules)
