@@ -106,7 +106,7 @@ class Engine:
         """
         report = IngestReport()
         try:
-            dirty: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime, datetime]] = {}
+            dirty: dict[tuple[str, str], datetime] = {}  # (rule_id, symbol) -> when its state changed
             new_bars: dict[str, list[Bar]] = {}
             flows: dict[str, _Published] = {}  # read once per batch; each bar sees those published by its day
             with self.store.transaction():
@@ -117,10 +117,10 @@ class Engine:
                         self._ingest(queue, now, live_since, report, dirty, new_bars, flows)
                     if until_alert and report.alerts:
                         break
-                for symbol, bars in new_bars.items():
-                    self.store.upsert_bars(symbol, bars)
+                self.store.upsert_bars_of(new_bars)
+                states = self._states
                 self.store.save_rule_states(
-                    (rule_id, symbol, state, seen, now) for (rule_id, symbol), (state, seen, now) in dirty.items())
+                    (rule_id, symbol, *states[rule_id, symbol], now) for (rule_id, symbol), now in dirty.items())
             return report
         except BaseException:
             # The transaction rolled back: forget what memory believed, and reload it from the database.
@@ -188,12 +188,17 @@ class Engine:
             for binding, key in bindings:
                 held = states.get(key)
                 state, seen = held if held is not None else self.state(*key)
-                if seen is not None and final and bar.time <= seen:
-                    continue
-                new_state, events = step_rule(binding.rule, state, symbol, bar, ctx)
+                rule = binding.rule
                 if final:
-                    states[key] = (new_state, bar.time)
-                    dirty[key] = (new_state, bar.time, now)
+                    if seen is not None and bar.time <= seen:
+                        continue
+                    # step_rule, inlined for the final bar (the hot path): the step's state is committed.
+                    result = rule.step(state, symbol, bar, ctx)
+                    states[key] = (result.state, bar.time)
+                    dirty[key] = now  # the state itself is read back from `states` when the batch is saved
+                    events = result.events
+                else:
+                    _, events = step_rule(rule, state, symbol, bar, ctx)
                 if events:
                     for event in events:
                         cycle = (*cycle, event)

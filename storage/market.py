@@ -19,7 +19,12 @@ class MarketHistory(StoreBase):
     # --- bars cache -------------------------------------------------------------------------
     def upsert_bars(self, symbol: str, bars: Iterable[Bar]) -> int:
         """Store final bars by (symbol, interval, time), replacing any earlier copy; return how many."""
-        rows = [(symbol, b.interval, iso(b.time), b.open, b.high, b.low, b.close, b.volume) for b in bars if b.final]
+        return self.upsert_bars_of({symbol: bars})
+
+    def upsert_bars_of(self, bars_by_symbol: Mapping[str, Iterable[Bar]]) -> int:
+        """Store several symbols' final bars in one statement (an engine batch's); return how many."""
+        rows = [(symbol, b.interval, iso(b.time), b.open, b.high, b.low, b.close, b.volume)
+                for symbol, bars in bars_by_symbol.items() for b in bars if b.final]
         if rows:
             with self.transaction():
                 self.db.conn.executemany(
