@@ -7,7 +7,7 @@ import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from alerts.bars import Bar
 from alerts.evaluate import RuleBinding, step_rule
@@ -24,6 +24,8 @@ ONCE = NotifyPolicy()  # the policy of a rule that says nothing else: tell each 
 
 # One poll's bars by symbol, and the clock when they arrived.
 Cycle = tuple[Mapping[str, Sequence[Bar]], datetime]
+# A rule's state as saved: (rule_id, symbol, state, last bar seen, when).
+SavedState = tuple[str, str, Mapping[str, Any] | None, datetime, datetime]
 
 
 @dataclass
@@ -118,9 +120,7 @@ class Engine:
                     if until_alert and report.alerts:
                         break
                 self.store.upsert_bars_of(new_bars)
-                states = self._states
-                self.store.save_rule_states(
-                    (rule_id, symbol, *states[rule_id, symbol], now) for (rule_id, symbol), now in dirty.items())
+                self.store.save_rule_states(self._saved_states(dirty))
             return report
         except BaseException:
             # The transaction rolled back: forget what memory believed, and reload it from the database.
@@ -130,6 +130,14 @@ class Engine:
             self._earlier = None
             self._contexts.clear()
             raise
+
+    def _saved_states(self, dirty: Mapping[tuple[str, str], datetime]) -> Iterator[SavedState]:
+        """Yield the batch's changed rule states as the store saves them (a stepped state has seen its bar)."""
+        states = self._states
+        for (rule_id, symbol), now in dirty.items():
+            state, seen = states[rule_id, symbol]
+            assert seen is not None  # set by the final bar that made the state dirty
+            yield rule_id, symbol, state, seen, now
 
     def _queue(self, bars_by_symbol: Mapping[str, Sequence[Bar]]) -> list[tuple[datetime, int, str, Bar]]:
         """Order a poll's bars by time, then by the config's symbol order (leaders before followers)."""
