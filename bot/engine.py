@@ -58,12 +58,10 @@ class Engine:
         self.note_for = note_for or (lambda event: None)  # context a message carries (e.g. fragility)
         self.truncated_since: dict[str, datetime] = {}
         self._windows: dict[str, deque[Bar]] = {}
-        self._states: dict[tuple[str, str], tuple[Mapping[str, Any] | None, datetime | None]] = {}
+        self._lanes: dict[str, _Lane] = {}  # each symbol's window, rules and committed states, as stepped
         self.fired: Counter[tuple[str, str]] = Counter()  # (rule_id, symbol) -> alerts sent, for summaries and metrics
         self._recent_events: deque[AlertEvent] | None = None
         self._earlier: tuple[AlertEvent, ...] | None = None  # recent_events as a tuple, until the next append
-        self._by_symbol: dict[str, tuple[list[tuple[RuleBinding, tuple[str, str]]], bool]] = {}
-        self._contexts: dict[str, RuleContext] = {}  # the last context of each symbol, reused while it holds
         self._published: dict[str, _Published] = {}  # each symbol's flows as last read
 
     def rules_for(self, symbol: str) -> list[RuleBinding]:
@@ -89,10 +87,10 @@ class Engine:
 
     def state(self, rule_id: str, symbol: str) -> tuple[Mapping[str, Any] | None, datetime | None]:
         """Return a rule's committed state for a symbol and the last bar time it saw."""
-        key = (rule_id, symbol)
-        if key not in self._states:
-            self._states[key] = self.store.rule_state(rule_id, symbol)
-        return self._states[key]
+        for slot in self._lane(symbol).slots:
+            if slot.rule_id == rule_id:
+                return slot.state, slot.seen
+        return self.store.rule_state(rule_id, symbol)
 
     def ingest(self, bars_by_symbol: Mapping[str, Sequence[Bar]], now: datetime, live_since: datetime) -> IngestReport:
         """Store new bars, step the rules over them in time order, and record every new alert."""
@@ -108,7 +106,7 @@ class Engine:
         """
         report = IngestReport()
         try:
-            dirty: dict[tuple[str, str], datetime] = {}  # (rule_id, symbol) -> when its state changed
+            dirty: dict[_Slot, datetime] = {}  # the rules on symbols whose state changed -> when
             new_bars: dict[str, list[Bar]] = {}
             flows: dict[str, _Published] = {}  # read once per batch; each bar sees those published by its day
             with self.store.transaction():
@@ -124,37 +122,36 @@ class Engine:
             return report
         except BaseException:
             # The transaction rolled back: forget what memory believed, and reload it from the database.
-            self._states.clear()
+            self._lanes.clear()
             self._windows.clear()
             self._recent_events = None
             self._earlier = None
-            self._contexts.clear()
             raise
 
-    def _saved_states(self, dirty: Mapping[tuple[str, str], datetime]) -> Iterator[SavedState]:
+    @staticmethod
+    def _saved_states(dirty: Mapping[_Slot, datetime]) -> Iterator[SavedState]:
         """Yield the batch's changed rule states as the store saves them (a stepped state has seen its bar)."""
-        states = self._states
-        for (rule_id, symbol), now in dirty.items():
-            state, seen = states[rule_id, symbol]
-            assert seen is not None  # set by the final bar that made the state dirty
-            yield rule_id, symbol, state, seen, now
+        for slot, now in dirty.items():
+            assert slot.seen is not None  # set by the final bar that made the state dirty
+            yield slot.rule_id, slot.symbol, slot.state, slot.seen, now
 
-    def _queue(self, bars_by_symbol: Mapping[str, Sequence[Bar]]) -> list[tuple[datetime, int, str, Bar]]:
+    def _queue(self, bars_by_symbol: Mapping[str, Sequence[Bar]]) -> list[tuple[datetime, int, str, int, Bar]]:
         """Order a poll's bars by time, then by the config's symbol order (leaders before followers)."""
         order, last = self.order, len(self.order)
-        return sorted(
-            ((bar.time, order.get(symbol, last), symbol, bar) for symbol, bars in bars_by_symbol.items() for bar in bars),
-            key=lambda item: item[:3],
-        )
+        # The arrival number keeps equal (time, symbol) bars in the order they came, and bars uncompared.
+        return sorted((bar.time, order.get(symbol, last), symbol, arrival, bar) for arrival, (symbol, bar) in
+                      enumerate((symbol, bar) for symbol, bars in bars_by_symbol.items() for bar in bars))
 
-    def _bindings_of(self, symbol: str) -> tuple[list[tuple[RuleBinding, tuple[str, str]]], bool]:
-        """Return a symbol's rules with their state keys, and whether any of them reads fund flows."""
-        found = self._by_symbol.get(symbol)
-        if found is None:
-            bindings = self.rules_for(symbol)
-            found = self._by_symbol[symbol] = ([(b, (b.rule.rule_id, symbol)) for b in bindings],
-                                               any(b.rule.reads_flows for b in bindings))
-        return found
+    def _lane(self, symbol: str) -> _Lane:
+        """Return a symbol's lane, built on first use from its window and its rules' committed states."""
+        lane = self._lanes.get(symbol)
+        if lane is None:
+            slots = []
+            for binding in self.rules_for(symbol):
+                state, seen = self.store.rule_state(binding.rule.rule_id, symbol)
+                slots.append(_Slot(binding, symbol, state, seen))
+            lane = self._lanes[symbol] = _Lane(self.window(symbol), slots)
+        return lane
 
     def _published_flows(self, symbol: str, reads_flows: bool) -> _Published:
         """Return a symbol's flows for a batch: indexed once per series read, none for rules that do not read them."""
@@ -169,51 +166,47 @@ class Engine:
         cycle: tuple[AlertEvent, ...] = ()
         # Events of earlier cycles, as one tuple shared by every bar until a new event is recorded.
         earlier_events = self._earlier_events()
-        states, contexts = self._states, self._contexts
-        for _, _, symbol, bar in queue:
-            window = self._windows.get(symbol)
-            if window is None:
-                window = self.window(symbol)
+        lanes = self._lanes
+        for _, _, symbol, _, bar in queue:
+            lane = lanes.get(symbol) or self._lane(symbol)
+            window = lane.window
             final = bar.final
             if final and window and bar.time <= window[-1].time:
                 continue  # not newer than what we hold: never evaluated twice
-            bindings, reads_flows = self._by_symbol.get(symbol) or self._bindings_of(symbol)
             published = flows.get(symbol)
             if published is None:
-                published = flows[symbol] = self._published_flows(symbol, reads_flows)
-            symbol_flows = published.through(bar.time)
+                published = flows[symbol] = self._published_flows(symbol, lane.reads_flows)
+            newest = published.newest
+            symbol_flows = published.flows if newest is None or newest <= bar.time else published.through(bar.time)
             truncated = self.truncated_since.get(symbol)
             # One context per symbol, kept while what it holds stays the same: its window is the symbol's own
             # (appended after the rules stepped); a new one when an event was added (each rule sees what the
             # rules before it fired on this very bar, e.g. a flip that confirms a follow-through).
-            ctx = contexts.get(symbol)
-            if (ctx is None or ctx.recent is not window or ctx.cycle_events is not cycle
-                    or ctx.recent_events is not earlier_events or ctx.flows is not symbol_flows
-                    or ctx.truncated_since != truncated):
-                ctx = contexts[symbol] = RuleContext(
+            ctx = lane.context
+            if (ctx is None or ctx.cycle_events is not cycle or ctx.recent_events is not earlier_events
+                    or ctx.flows is not symbol_flows or ctx.truncated_since != truncated):
+                ctx = lane.context = RuleContext(
                     recent=window, truncated_since=truncated, cycle_events=cycle, recent_events=earlier_events,
                     bars_of=self._bars_of, flows=symbol_flows)
-            for binding, key in bindings:
-                held = states.get(key)
-                state, seen = held if held is not None else self.state(*key)
-                rule = binding.rule
+            for slot in lane.slots:
                 if final:
+                    seen = slot.seen
                     if seen is not None and bar.time <= seen:
                         continue
                     # step_rule, inlined for the final bar (the hot path): the step's state is committed.
-                    result = rule.step(state, symbol, bar, ctx)
-                    states[key] = (result.state, bar.time)
-                    dirty[key] = now  # the state itself is read back from `states` when the batch is saved
+                    result = slot.rule.step(slot.state, symbol, bar, ctx)
+                    slot.state, slot.seen = result.state, bar.time
+                    dirty[slot] = now
                     events = result.events
                 else:
-                    _, events = step_rule(rule, state, symbol, bar, ctx)
+                    _, events = step_rule(slot.rule, slot.state, symbol, bar, ctx)
                 if events:
                     for event in events:
                         cycle = (*cycle, event)
-                        if self._record(event, bar, now, live_since, report, binding.policy):
+                        if self._record(event, bar, now, live_since, report, slot.policy):
                             self.recent_events().append(event)  # for later cycles: other feeds' polls
                             self._earlier = None
-                    ctx = contexts[symbol] = RuleContext(
+                    ctx = lane.context = RuleContext(
                         recent=window, truncated_since=truncated, cycle_events=cycle, recent_events=earlier_events,
                         bars_of=self._bars_of, flows=symbol_flows)
             if final:
@@ -262,12 +255,35 @@ class Engine:
         return True
 
 
+class _Slot:
+    """One rule on one symbol as the engine steps it: the rule, its notify policy and its committed state."""
+
+    __slots__ = ("rule", "rule_id", "policy", "symbol", "state", "seen")
+
+    def __init__(self, binding: RuleBinding, symbol: str, state: Mapping[str, Any] | None,
+                 seen: datetime | None) -> None:
+        self.rule, self.rule_id, self.policy = binding.rule, binding.rule.rule_id, binding.policy
+        self.symbol, self.state, self.seen = symbol, state, seen  # seen: the last final bar the rule stepped
+
+
+class _Lane:
+    """A symbol as the engine steps it: its window of final bars, its rules, and the context they last read."""
+
+    __slots__ = ("window", "slots", "reads_flows", "context")
+
+    def __init__(self, window: deque[Bar], slots: list[_Slot]) -> None:
+        self.window, self.slots = window, slots
+        self.reads_flows = any(slot.rule.reads_flows for slot in slots)
+        self.context: RuleContext | None = None  # kept while what it holds stays the same (see Engine._ingest)
+
+
 class _Published:
     """Hold a fund's flows as read once for a batch, cut at each bar's time (no bar sees a later day's)."""
 
     def __init__(self, flows: Sequence[tuple[datetime, float]]) -> None:
         self.flows = flows
         self.times = [t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc) for t, _ in flows]
+        self.newest = self.times[-1] if self.times else None  # a bar at or after it sees every flow
         self._cut: tuple[int, Sequence[tuple[datetime, float]]] = (len(flows), flows)
 
     def through(self, moment: datetime) -> Sequence[tuple[datetime, float]]:
