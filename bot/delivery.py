@@ -152,8 +152,7 @@ class Dispatcher:
                 for group in groups:
                     outcome = await self._send(group)
                     attempted.update(d.id for d in group)
-                    for delivery in group:
-                        await self._record(delivery, outcome, report)
+                    await self._record(group, outcome, report)
                     if outcome.status != "sent":
                         break  # keep this chat's alerts in order: the rest wait for the next drain
                 rest = [d.id for d in items if d.id not in attempted]
@@ -206,8 +205,25 @@ class Dispatcher:
             log.exception("%s notifier raised while sending alert %s", delivery.channel, delivery.alert_id)
             return SendOutcome("retry", None, f"{delivery.channel}: {type(exc).__name__}: {exc}")
 
-    async def _record(self, delivery: Delivery, outcome: SendOutcome, report: DrainReport) -> None:
+    async def _record(self, group: list[Delivery], outcome: SendOutcome, report: DrainReport) -> None:
+        """Record the outcome of one message for every delivery it carried, in one transaction."""
         now = self.clock()
+        writes = [self._outcome(delivery, outcome, report, now) for delivery in group]
+        if len(writes) == 1:
+            await self._write(writes[0])
+            return
+        store = self.database.store
+
+        def write_all() -> None:
+            with store.transaction():  # the message's alerts are sent together: their outcomes are kept together
+                for write in writes:
+                    write()
+
+        await self._write(write_all)
+
+    def _outcome(self, delivery: Delivery, outcome: SendOutcome, report: DrainReport, now: datetime,
+                 ) -> Callable[[], None]:
+        """Count one delivery's outcome and return the write that records it."""
         status = outcome.status
         store = self.database.store
         write: Callable[[], None]
@@ -239,7 +255,7 @@ class Dispatcher:
                             outcome.error)
         report.outcomes[(delivery.channel, status)] += 1
         self.totals[(delivery.channel, status)] += 1
-        await self._write(write)
+        return write
 
     # --- writing outcomes whatever the database does ---------------------------------------------
     async def _write(self, write: Callable[[], None]) -> None:

@@ -258,7 +258,8 @@ class Runtime:
         for name, (result, now, count) in last.items():  # the feed's health as its last poll of the batch left it
             health = self.health[name]
             health.polls += count - 1  # _feed_ok counts the last one
-            self._feed_ok(name, health, now, result.errors)
+            self._feed_ok(name, health, now, result.errors, record=False)
+        self._record_polls([(name, now, None) for name, (_, now, _) in last.items()])  # one write for them all
         return report
 
     def feed_failed(self, name: str, now: datetime, exc: Exception) -> None:
@@ -321,7 +322,8 @@ class Runtime:
         log.warning("feed %s failed (%d in a row): %s; next try in %.0f s", name, health.failures, health.last_error, delay)
         self._record_poll(name, now, health.last_error)
 
-    def _feed_ok(self, name: str, health: FeedHealth, now: datetime, errors: Mapping[str, str]) -> None:
+    def _feed_ok(self, name: str, health: FeedHealth, now: datetime, errors: Mapping[str, str],
+                 record: bool = True) -> None:
         if health.failures:
             log.info("feed %s recovered after %d failures", name, health.failures)
         changed = {symbol: error for symbol, error in errors.items() if health.symbol_errors.get(symbol) != error}
@@ -338,13 +340,18 @@ class Runtime:
         health.symbol_errors = dict(errors)
         health.polls += 1
         health.failures, health.next_try, health.last_ok = 0, None, now
-        self._record_poll(name, now)
+        if record:
+            self._record_poll(name, now)
 
     def _record_poll(self, name: str, now: datetime, error: str | None = None) -> None:
-        """Persist a poll's outcome for /status; a database that refuses it costs only that line."""
+        """Persist one poll's outcome for /status."""
+        self._record_polls([(name, now, error)])
+
+    def _record_polls(self, polls: Sequence[tuple[str, datetime, str | None]]) -> None:
+        """Persist polls' outcomes for /status (a replay batch's feeds in one transaction); a refusal costs a line."""
         def record() -> None:
             try:
-                self.database.store.record_poll(name, now, error)
+                self.database.store.record_polls(polls)
             except STORE_ERRORS as exc:
                 self._store_failed("cannot record feed health", exc)
 

@@ -10,6 +10,7 @@ import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 
 from sqlite_utils import Database
 
@@ -72,6 +73,12 @@ class Store(AlertOutbox, Subscriptions, MarketHistory):
                     "last_error = excluded.last_error, failures = failures + 1",
                     [feed, iso(now), error[:500]],
                 )
+
+    def record_polls(self, polls: Iterable[tuple[str, datetime, str | None]]) -> None:
+        """Record several polls' outcomes, each as (feed, when, error or None), in one transaction."""
+        with self.transaction():
+            for feed, now, error in polls:
+                self.record_poll(feed, now, error)
 
     def feed_health(self) -> list[FeedPolls]:
         """Return how every feed's polls went, by feed name."""
