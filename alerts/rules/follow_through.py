@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any, Literal, Mapping, get_args
+from datetime import datetime, timedelta
+from typing import Any, Literal, Mapping, Sequence, get_args
 
 from pydantic import Field
 
@@ -66,6 +66,12 @@ class FollowThrough(Rule[FollowThroughParams]):
     Params = FollowThroughParams
     reads_flows = False
 
+    def __init__(self, rule_id: str, params: FollowThroughParams) -> None:
+        super().__init__(rule_id, params)
+        # The triggers last worked out, by what they came from (a memo of the step's inputs, held so that
+        # their identity stays theirs): the followers' bars of one day, stepped one after another, share them.
+        self._seen: tuple[Sequence[AlertEvent], Sequence[AlertEvent], datetime, list[AlertEvent]] | None = None
+
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Track the follower's own high, open windows on new triggers, and settle open windows."""
         p = self.params
@@ -82,10 +88,7 @@ class FollowThrough(Rule[FollowThroughParams]):
         # One window per rule and follower: ^RUT, IWM and IWN breaking out together are one move, not three.
         # Triggers of this cycle, and of earlier ones (a leader's poll and a follower's are often apart);
         # the same trigger seen again is harmless: it cannot reopen a window (see blocked_until).
-        found = {(e.rule_id, e.symbol, e.kind, e.bar_time): e
-                 for e in (*self._recent(ctx, bar), *ctx.cycle_events) if self._is_trigger(e, p)}
-        triggers = sorted(found.values(), key=lambda e: (e.bar_time, p.leaders.index(e.symbol)))
-        for trigger in triggers:
+        for trigger in self._triggers(ctx, bar, p):
             day = trigger.bar_time
             if (bar.time - day).days > p.window_days or day > bar.time:
                 continue  # stale, or from a bar this follower has not reached
@@ -143,6 +146,19 @@ class FollowThrough(Rule[FollowThroughParams]):
                 "price": bar.close, "move_pct": pct_change(window["ref_close"], bar.close), "direction": "down",
             }))
         return True
+
+    def _triggers(self, ctx: RuleContext, bar: Bar, p: FollowThroughParams) -> list[AlertEvent]:
+        """Return the leaders' triggers in view of this bar, oldest first (each trigger once)."""
+        seen = self._seen
+        if (seen is not None and seen[0] is ctx.recent_events and seen[1] is ctx.cycle_events
+                and seen[2] == bar.time):
+            return seen[3]
+        found = {(e.rule_id, e.symbol, e.kind, e.bar_time): e
+                 for e in (*self._recent(ctx, bar), *ctx.cycle_events) if self._is_trigger(e, p)}
+        triggers = sorted(found.values(), key=lambda e: (e.bar_time, p.leaders.index(e.symbol)))
+        if type(ctx.recent_events) is tuple and type(ctx.cycle_events) is tuple:  # immutable: safe to memo by identity
+            self._seen = (ctx.recent_events, ctx.cycle_events, bar.time, triggers)
+        return triggers
 
     def _recent(self, ctx: RuleContext, bar: Bar) -> list[AlertEvent]:
         """Return the recent events young enough to open a window, scanning back from the newest.
