@@ -12,12 +12,13 @@ import yaml
 
 from alerts.events import AlertEvent
 from bot.backtest import BacktestError, backtest, load_csv_history, replay_rules_async
-from bot.cli import main, replay_config
+from bot.cli import main
 from bot.config import load_config, parse_config
 from bot.feeds import FEEDS
 from bot.feeds.flow_history import load_flow_history
 from bot.feeds.replay import ReplayFeed, ReplaySettings
 from bot.runtime import Runtime
+from bot.serving import replay_config
 from storage import Store
 from tests.market import market_folder
 
