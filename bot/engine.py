@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ ONCE = NotifyPolicy()  # the policy of a rule that says nothing else: tell each 
 
 # One poll's bars by symbol, and the clock when they arrived.
 Cycle = tuple[Mapping[str, Sequence[Bar]], datetime]
-# A rule's state as saved: (rule_id, symbol, state, last bar seen, when).
-SavedState = tuple[str, str, Mapping[str, Any] | None, datetime, datetime]
+# A rule's state as saved: (rule_id, symbol, state as JSON text, last bar seen, when).
+SavedState = tuple[str, str, str | None, datetime, datetime]
 
 
 @dataclass
@@ -118,7 +119,7 @@ class Engine:
                     if until_alert and report.alerts:
                         break
                 self.store.upsert_bars_of(new_bars)
-                self.store.save_rule_states(self._saved_states(dirty))
+                self.store.save_rule_state_texts(self._saved_states(dirty))
             return report
         except BaseException:
             # The transaction rolled back: forget what memory believed, and reload it from the database.
@@ -130,10 +131,10 @@ class Engine:
 
     @staticmethod
     def _saved_states(dirty: Mapping[_Slot, datetime]) -> Iterator[SavedState]:
-        """Yield the batch's changed rule states as the store saves them (a stepped state has seen its bar)."""
+        """Yield the batch's stepped rule states as JSON text (a stepped state has seen its bar)."""
         for slot, now in dirty.items():
             assert slot.seen is not None  # set by the final bar that made the state dirty
-            yield slot.rule_id, slot.symbol, slot.state, slot.seen, now
+            yield slot.rule_id, slot.symbol, slot.state_text(), slot.seen, now
 
     def _queue(self, bars_by_symbol: Mapping[str, Sequence[Bar]]) -> list[tuple[datetime, int, str, int, Bar]]:
         """Order a poll's bars by time, then by the config's symbol order (leaders before followers)."""
@@ -258,12 +259,24 @@ class Engine:
 class _Slot:
     """One rule on one symbol as the engine steps it: the rule, its notify policy and its committed state."""
 
-    __slots__ = ("rule", "rule_id", "policy", "symbol", "state", "seen")
+    __slots__ = ("rule", "rule_id", "policy", "symbol", "state", "seen", "_encoded")
 
     def __init__(self, binding: RuleBinding, symbol: str, state: Mapping[str, Any] | None,
                  seen: datetime | None) -> None:
         self.rule, self.rule_id, self.policy = binding.rule, binding.rule.rule_id, binding.policy
         self.symbol, self.state, self.seen = symbol, state, seen  # seen: the last final bar the rule stepped
+        self._encoded: tuple[Mapping[str, Any] | None, str | None] | None = None  # a state and its JSON text
+
+    def state_text(self) -> str | None:
+        """Return the state as JSON text, encoded again only when the rule returned a new state object.
+
+        A rule never changes a state in place (a step that changes nothing returns the one it was given), so
+        the same object has the same text.
+        """
+        encoded = self._encoded
+        if encoded is None or encoded[0] is not self.state:
+            encoded = self._encoded = (self.state, json.dumps(self.state) if self.state is not None else None)
+        return encoded[1]
 
 
 class _Lane:

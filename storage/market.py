@@ -88,8 +88,12 @@ class MarketHistory(StoreBase):
         self, states: Iterable[tuple[str, str, Mapping[str, Any] | None, datetime, datetime]]
     ) -> None:
         """Save many rules' states at once, each as (rule_id, symbol, state, last_bar_time, now)."""
-        rows = [(rule_id, symbol, json.dumps(state) if state is not None else None, iso(seen), iso(now))
-                for rule_id, symbol, state, seen, now in states]
+        self.save_rule_state_texts((rule_id, symbol, json.dumps(state) if state is not None else None, seen, now)
+                                   for rule_id, symbol, state, seen, now in states)
+
+    def save_rule_state_texts(self, states: Iterable[tuple[str, str, str | None, datetime, datetime]]) -> None:
+        """Save many rules' states given as their JSON text (a caller that keeps the text of an unchanged state)."""
+        rows = [(rule_id, symbol, text, iso(seen), iso(now)) for rule_id, symbol, text, seen, now in states]
         if not rows:
             return
         with self.transaction():
