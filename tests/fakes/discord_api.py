@@ -226,7 +226,7 @@ class FakeDiscord(FakeServer):
         roles: tuple[str, ...] = (),
         autocomplete: str | None = None,
         bot_permissions: int = BOT_PERMISSIONS,
-        timeout: float = 5.0,
+        timeout: float = 20.0,  # a bound on success, never waited out by a passing test
     ) -> dict[str, Any]:
         """Run a slash command as a member (or ask for autocomplete of option `autocomplete`); return the reply."""
         interaction_id, token = snowflake(), "interaction-token-" + snowflake()
@@ -264,7 +264,7 @@ class FakeDiscord(FakeServer):
         await asyncio.wait_for(self._answered[interaction_id].wait(), timeout)
         return self.responses[interaction_id][-1]
 
-    async def wait_for_replies(self, interaction_id: str, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    async def wait_for_replies(self, interaction_id: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         """Wait until an interaction has `count` answers (a reply and its follow-ups), not counting deferrals."""
         def answers() -> list[dict[str, Any]]:
             return [r for r in self.responses.get(interaction_id, []) if r.get("type") != 5]
@@ -290,7 +290,7 @@ class FakeDiscord(FakeServer):
         for socket in list(self._sockets):
             await socket.send_str(json.dumps({"op": 0, "t": event, "s": next(self._sequence), "d": data}))
 
-    async def wait_for_messages(self, count: int, timeout: float = 5.0) -> list[Posted]:
+    async def wait_for_messages(self, count: int, timeout: float = 20.0) -> list[Posted]:
         """Wait until at least `count` messages have arrived; return them all."""
         async with self._arrived:
             await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.messages) >= count), timeout)

@@ -97,7 +97,7 @@ class FakeServer:
     async def closing(self) -> None:
         """Release what would keep the server from stopping; nothing by default."""
 
-    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
         """Wait (bounded) until `condition()` holds; fail the test with a clear message otherwise."""
         deadline = time.monotonic() + timeout
         while not condition():
