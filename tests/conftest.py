@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
@@ -25,11 +26,14 @@ ONE_AT_A_TIME = {
 
 
 def pytest_collection_modifyitems(config, items):
-    """Put the one-at-a-time tests in one xdist group, at the front of the run."""
+    """Put the one-at-a-time tests in one xdist group, at the front of the run; every other module is a group of
+    its own, so a module-scoped fixture (the backtest of the real history, say) is built once, not per worker."""
     grouped = [item for item in items if item.nodeid.split("::")[0] in ONE_AT_A_TIME]
     for item in grouped:
         item.add_marker(pytest.mark.xdist_group("one_at_a_time"))
     rest = [item for item in items if item.nodeid.split("::")[0] not in ONE_AT_A_TIME]
+    for item in rest:
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     items[:] = grouped + rest
 
 
@@ -62,6 +66,20 @@ def runtime(tmp_path, runtime_config, runtime_clock, store):
     path = tmp_path / "config.yaml"
     path.write_text(runtime_config)
     return Runtime(load_config(path), store, **({"clock": runtime_clock} if runtime_clock else {}))
+
+
+# Loggers riskon's logging setup (bot/logs.py) or a test sets the level of; the root's level as well.
+LEVELS_KEPT = ("", "httpx", "httpcore", "telegram", "yfinance")
+
+
+@pytest.fixture(autouse=True)
+def _logging_levels_as_found():
+    """Restore the loggers' levels after each test: an in-process `riskon` command sets them for good, and what
+    a later test on the same worker logs (or captures) must not depend on which tests ran before it."""
+    levels = {name: logging.getLogger(name).level for name in LEVELS_KEPT}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture(autouse=True)

@@ -286,6 +286,9 @@ async def test_a_rejected_token_is_reported_without_the_token(store, fake, tmp_p
 
 async def test_no_record_holds_the_token_even_without_riskon_logging_setup(store, fake, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)  # any handler a user or library adds sees these records
+    # As in a process where riskon's logging setup never ran: an earlier test's in-process `riskon` command may
+    # have quieted httpx to WARNING (bot/logs.py), and the records under test are httpx's INFO lines.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     config = parse_config(config_text(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": TOKEN})
     running = Runtime(config, store)
     await running.start()
