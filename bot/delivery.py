@@ -82,10 +82,18 @@ class Dispatcher:
         self._unrecorded: list[Callable[[], None]] = []  # outcome writes the database refused so far
         self._stale_claims_released = False
         self._store_trouble: dict[str, str] = {}  # step -> the error it met, logged once per change
+        self.stopping = False  # a signal came: claim nothing more
+
+    def stop_sending(self) -> None:
+        """Claim nothing more (a stop signal): sends in flight finish and are recorded, the rest wait."""
+        # Without it a SIGTERM let the drain in hand go on sending new chats until the 8 s grace ran out.
+        self.stopping = True
 
     async def drain(self, limit: int = 5000, wait: bool = True) -> DrainReport:
         """Start sending every delivery due now; with `wait`, return once those sends are done and recorded."""
         report = DrainReport()
+        if self.stopping:
+            return report
         if not await self._write_unrecorded() or not await self._release_stale_claims():
             return report  # the database takes no writes yet: claim nothing, send nothing
         try:
@@ -139,6 +147,8 @@ class Dispatcher:
         """Send one chat its due alerts in order, stopping at the first that does not go through."""
         try:
             async with self._limit(key[0]):
+                if self.stopping:
+                    return  # nothing claimed: the chat's rows stay due for the next start
                 items = await self._claim(items)
                 if not items:
                     return

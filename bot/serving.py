@@ -32,9 +32,14 @@ class Steps(Protocol):
 async def serve(runtime: Runtime, scheduler: Steps) -> None:
     """Run the scheduler until a signal or the end of a replay; start and stop notifiers and the health endpoint."""
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        runtime.dispatcher.stop_sending()  # the sends in flight finish; the others wait for the next start
+        scheduler.stop()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(signum, scheduler.stop)
+            loop.add_signal_handler(signum, stop)
         except (NotImplementedError, RuntimeError):  # not on the main thread (tests) or not on this OS
             pass
     await runtime.start()
