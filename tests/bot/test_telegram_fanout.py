@@ -15,7 +15,7 @@ from alerts.messages import format_alert
 from bot.config import parse_config
 from bot.runtime import Runtime
 from storage import Store
-from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fakes.telegram_api import TOKEN, FakeTelegram, riskon_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -45,15 +45,9 @@ async def test_one_alert_reaches_every_reachable_chat_exactly_once(store, tmp_pa
         for fault, chats in FAULTS.items():
             for chat_id in chats:
                 fake.inject(fault, chat_id)
-        config = parse_config(f"""
-schedule: {{retry_base_seconds: 5, max_attempts: 5}}
-feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}
-symbols: [{{id: "^RUT", feed: replay}}]
-rules: [{{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}]
-channels:
-  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
-              request_timeout_seconds: 4, messages_per_second: 190, register_commands: false}}
-""", env={"TELEGRAM_BOT_TOKEN": TOKEN})
+        config = parse_config(riskon_config(
+            fake, tmp_path, schedule={"retry_base_seconds": 5, "max_attempts": 5},
+            telegram={"request_timeout_seconds": 4, "messages_per_second": 190}), env={"TELEGRAM_BOT_TOKEN": TOKEN})
         runtime = Runtime(config, store, clock=lambda: clock[0])
         for chat_id in [*PRIVATE, *GROUPS]:
             store.subscribe("telegram", str(chat_id))
@@ -89,14 +83,8 @@ async def test_stopping_mid_fan_out_then_restarting_sends_each_chat_one_copy(tmp
     chats = range(20_000, 20_300)
     for chat_id in chats:
         fake.add_private_chat(chat_id)
-    config = parse_config(f"""
-feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}
-symbols: [{{id: "^RUT", feed: replay}}]
-rules: [{{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}]
-channels:
-  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
-              messages_per_second: 95, register_commands: false}}
-""", env={"TELEGRAM_BOT_TOKEN": TOKEN})
+    config = parse_config(riskon_config(fake, tmp_path, telegram={"messages_per_second": 95}),
+                          env={"TELEGRAM_BOT_TOKEN": TOKEN})
     store = Store.open(tmp_path / "riskon.db")
     try:
         now = datetime.now(timezone.utc)

@@ -15,7 +15,7 @@ from alerts.messages import format_alert
 from bot.config import parse_config
 from bot.notifiers.telegram.pacing import TelegramPacer
 from bot.runtime import Runtime
-from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fakes.telegram_api import TOKEN, FakeTelegram, riskon_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -220,14 +220,7 @@ async def test_a_fan_out_at_telegrams_own_limits_gets_no_429_and_never_31_messag
     chats = range(40_000, 40_075)
     for chat_id in chats:
         fake.add_private_chat(chat_id)
-    config = parse_config(f"""
-feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}
-symbols: [{{id: "^RUT", feed: replay}}]
-rules: [{{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}]
-channels:
-  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
-              register_commands: false}}
-""", env={"TELEGRAM_BOT_TOKEN": TOKEN})
+    config = parse_config(riskon_config(fake, tmp_path), env={"TELEGRAM_BOT_TOKEN": TOKEN})
     runtime = Runtime(config, store)
     try:
         for chat_id in chats:

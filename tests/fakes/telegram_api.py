@@ -482,3 +482,20 @@ def _error(status: int, description: str, parameters: dict[str, Any] | None = No
     if parameters:
         body["parameters"] = parameters
     return web.json_response(body, status=status)
+
+
+def riskon_config(fake: FakeTelegram, tmp_path: Any, *, telegram: dict[str, Any] | None = None,
+                  schedule: dict[str, Any] | None = None, asset_class: str | None = None) -> str:
+    """Return a riskon config.yaml with one ^RUT new-high rule and a Telegram channel on this fake."""
+    symbol: dict[str, Any] = {"id": "^RUT", "feed": "replay"}
+    if asset_class is not None:
+        symbol["asset_class"] = asset_class
+    channel = {"token": "${TELEGRAM_BOT_TOKEN}", "base_url": fake.base_url, "poll_timeout_seconds": 1,
+               "register_commands": False, **(telegram or {})}
+    return json.dumps({
+        "feeds": {"replay": {"kind": "replay", "path": str(tmp_path)}},
+        "symbols": [symbol],
+        "rules": [{"id": "rut_ath", "kind": "new_ath", "symbols": ["^RUT"]}],
+        **({"schedule": schedule} if schedule else {}),
+        "channels": {"telegram": channel},
+    })  # JSON is YAML, and needs no escaping of ^ or $

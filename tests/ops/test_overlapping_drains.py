@@ -12,7 +12,7 @@ from alerts.events import AlertEvent
 from alerts.messages import format_alert
 from bot.config import parse_config
 from bot.runtime import Runtime
-from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fakes.telegram_api import TOKEN, FakeTelegram, riskon_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -25,14 +25,8 @@ async def test_overlapping_drains_send_each_chat_one_copy(store, tmp_path):
     fake = await FakeTelegram(overall_per_second=500, max_poll_seconds=0.3).start()
     for chat_id in CHATS:
         fake.add_private_chat(chat_id)
-    config = parse_config(f"""
-feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}
-symbols: [{{id: "^RUT", feed: replay}}]
-rules: [{{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}]
-channels:
-  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
-              messages_per_second: 400, register_commands: false}}
-""", env={"TELEGRAM_BOT_TOKEN": TOKEN})
+    config = parse_config(riskon_config(fake, tmp_path, telegram={"messages_per_second": 400}),
+                          env={"TELEGRAM_BOT_TOKEN": TOKEN})
     runtime = Runtime(config, store)
     now = datetime.now(timezone.utc)
     try:

@@ -22,6 +22,7 @@ from bot.runtime import Runtime
 from bot.scheduler import Scheduler
 from tests.fakes.discord_api import FakeDiscord, riskon_config
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fakes.telegram_api import riskon_config as telegram_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -52,15 +53,10 @@ async def test_one_limited_and_one_slow_telegram_chat_delay_only_themselves(stor
         fake.add_private_chat(chat_id)
     fake.inject(f"429:{RETRY_AFTER}", LIMITED)
     fake.inject("timeout", SLOW)
-    config = parse_config(f"""
-feeds: {{replay: {{kind: replay, path: "{tmp_path}"}}}}
-symbols: [{{id: "^RUT", feed: replay, asset_class: index}}]
-rules: [{{id: rut_ath, kind: new_ath, symbols: ["^RUT"]}}]
-schedule: {{deliver_every_seconds: 1, retry_base_seconds: 1, retry_max_seconds: 60}}
-channels:
-  telegram: {{token: "${{TELEGRAM_BOT_TOKEN}}", base_url: "{fake.base_url}", poll_timeout_seconds: 1,
-              request_timeout_seconds: 12, messages_per_second: 200, register_commands: false}}
-""", env={"TELEGRAM_BOT_TOKEN": TOKEN})
+    config = parse_config(telegram_config(
+        fake, tmp_path, asset_class="index",
+        schedule={"deliver_every_seconds": 1, "retry_base_seconds": 1, "retry_max_seconds": 60},
+        telegram={"request_timeout_seconds": 12, "messages_per_second": 200}), env={"TELEGRAM_BOT_TOKEN": TOKEN})
     runtime = Runtime(config, store, feeds={})
     for chat_id in (LIMITED, SLOW, *OTHERS):
         runtime.store.subscribe("telegram", str(chat_id))
