@@ -18,6 +18,7 @@ from bot.config import Config, load_config
 from bot.delivery import STORE_ERRORS, Dispatcher, DrainReport
 from bot.engine import Engine, IngestReport
 from bot.feeds import Feed, FeedResult, build_feed
+from bot.feeds.base import WritesStore
 from bot.notifiers import NOTIFIERS, Notifier
 from bot.notifiers.console import CONSOLE_CHAT
 from storage import Store
@@ -89,6 +90,9 @@ class Runtime:
         self.started_at = clock()
         self.live_since = live_since or self.started_at
         self.feeds = feeds if feeds is not None else self._build_feeds()
+        for feed in self.feeds.values():
+            if isinstance(feed, WritesStore):  # flows and fragility write too: where every other write goes
+                feed.use_database(self.database)
         self.feed_symbols = {name: [s.id for s in config.symbols if s.feed == name] for name in self.feeds}
         self.health = {name: FeedHealth() for name in self.feeds}
         writer = self.database.store

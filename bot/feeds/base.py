@@ -10,6 +10,7 @@ from alerts.bars import Bar
 
 if TYPE_CHECKING:
     from bot.feeds.quality import StaleMark
+    from storage.thread import DatabaseThread
 
 
 @dataclass(frozen=True)
@@ -57,4 +58,13 @@ class Replayable(Protocol):
     @property
     def day_count(self) -> int:
         """Return how many days the history holds."""
+        ...
+
+
+@runtime_checkable
+class WritesStore(Protocol):
+    """A feed that writes to the store itself (fund flows, fragility snapshots), not only through its bars."""
+
+    def use_database(self, database: DatabaseThread) -> None:
+        """Make the feed's writes on the runtime's database thread, where polls and deliveries write."""
         ...

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 from datetime import date, datetime, timedelta
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,6 +19,11 @@ from bot.feeds.fund_shares import SharesCount, clean_shares, day_stamp, implied_
 from bot.feeds.ishares import ISHARES_DEFAULTS, download_ishares, parse_ishares_fund_csv
 from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker
 
+if TYPE_CHECKING:
+    from storage.db import Store
+    from storage.thread import DatabaseThread
+
+T = TypeVar("T")
 log = logging.getLogger("riskon.feeds.flows")
 
 
@@ -82,12 +87,24 @@ class FlowsFeed:
     def __init__(self, name: str, settings: FlowsSettings, symbols: Sequence[Any] = (), store: Any = None) -> None:
         self.name = name
         self.settings = settings
-        self.store = store
+        self.store = store  # reads, on the loop's connection
+        # Writes go where the runtime writes (use_database); inline on this store until it says so.
+        from storage.thread import DatabaseThread
+
+        self.database = DatabaseThread(store, threaded=False)
         self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
         self._http: Any = None
         self._yahoo_session: Any = None
         self._imported: set[str] = set()
+
+    def use_database(self, database: DatabaseThread) -> None:
+        """Make the feed's writes on the runtime's database thread, so a locked database never stalls the loop."""
+        self.database = database
+
+    async def _write(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work(store, *args)` on the database thread's store (inline when the runtime runs in memory)."""
+        return await self.database.run(work, self.database.store, *args)
 
     def stale(self, now: datetime) -> dict[str, StaleMark]:
         """Return the funds whose flows stopped updating, with since-when and why."""
@@ -118,8 +135,9 @@ class FlowsFeed:
     async def _update(self, fund: str, source: Fund, now: datetime) -> str | None:
         """Import the CSV once, fetch today's count, recompute flows; return a problem or None."""
         if source.csv and fund not in self._imported:
-            # Files and Yahoo are read in a worker thread; the store is only touched from this one.
-            self._import_csv(fund, source.csv, await asyncio.to_thread(read_flows_csv, source.csv, fund), now)
+            # Files and Yahoo are read in a worker thread; the store is written on the database thread.
+            await self._write(self._import_csv, fund, source.csv,
+                              await asyncio.to_thread(read_flows_csv, source.csv, fund), now)
             self._imported.add(fund)
         counts: list[SharesCount] = []
         problems = []
@@ -138,20 +156,21 @@ class FlowsFeed:
             except Exception as exc:
                 problems.append(f"Yahoo shares: {_short(exc)}")
         if counts:
-            self.store.upsert_fund_shares(fund, [(c.day, c.shares, c.nav, c.source) for c in counts], now)
-        self._recompute(fund, source, now)
+            rows = [(c.day, c.shares, c.nav, c.source) for c in counts]
+            await self._write(lambda store: store.upsert_fund_shares(fund, rows, now))
+        await self._write(self._recompute, fund, source, now)
         if not counts and problems:
             return "; ".join(problems)
         return None
 
-    def _import_csv(self, fund: str, path: str, parsed: tuple, now: datetime) -> None:
+    def _import_csv(self, store: Store, fund: str, path: str, parsed: tuple, now: datetime) -> None:
         flows, counts, problems = parsed
         for problem in problems:
             log.warning("%s %s: skipped %s", self.name, fund, problem)
         if flows:
-            self.store.upsert_flows(fund, [(day_stamp(d), v, None, None, "csv") for d, v in flows], now)
+            store.upsert_flows(fund, [(day_stamp(d), v, None, None, "csv") for d, v in flows], now)
         if counts:
-            self.store.upsert_fund_shares(fund, [(c.day, c.shares, c.nav, c.source) for c in counts], now)
+            store.upsert_fund_shares(fund, [(c.day, c.shares, c.nav, c.source) for c in counts], now)
         log.info("%s %s: imported %d flows and %d shares counts from %s", self.name, fund, len(flows), len(counts),
                  path)
 
@@ -178,24 +197,24 @@ class FlowsFeed:
             raise ValueError("Yahoo has no shares outstanding for this fund")
         return [SharesCount(stamp.date(), float(value), None, "yahoo") for stamp, value in series.items()]
 
-    def _recompute(self, fund: str, source: Fund, now: datetime) -> None:
+    def _recompute(self, store: Store, fund: str, source: Fund, now: datetime) -> None:
         """Rebuild implied flows from every stored count, keeping imported flows where no count exists."""
-        stored = [SharesCount(d, s, n, src) for d, s, n, src in self.store.fund_shares(fund)]
+        stored = [SharesCount(d, s, n, src) for d, s, n, src in store.fund_shares(fund)]
         kept, dropped = clean_shares(stored, self.settings.max_daily_change_pct, self.settings.max_unchanged_days)
         for count, reason in dropped:
             log.info("%s %s: ignored shares count of %s: %s", self.name, fund, count.day, reason)
         nav_symbol = source.nav_symbol or fund
-        closes = {b.time.date(): b.close for b in self.store.load_bars(nav_symbol, since=day_stamp(kept[0].day))} \
+        closes = {b.time.date(): b.close for b in store.load_bars(nav_symbol, since=day_stamp(kept[0].day))} \
             if kept else {}
         flows = implied_flows(kept, closes, self.settings.max_gap_days)
         shares_of = {c.day: c.shares for c in kept}
         rows = [(day_stamp(day), flow, shares_of[day], nav, "implied") for day, flow, nav in flows]
         if rows:
-            self.store.upsert_flows(fund, rows, now)
+            store.upsert_flows(fund, rows, now)
         # Days whose count was found bad lose any flow computed before (e.g. from a stale duplicate).
         bad_days = {c.day for c, _ in dropped} - set(shares_of)
         if bad_days:
-            self.store.delete_flows(fund, [day_stamp(d) for d in bad_days], source="implied")
+            store.delete_flows(fund, [day_stamp(d) for d in bad_days], source="implied")
 
     async def close(self) -> None:
         """Close HTTP sessions."""

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 from datetime import datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,7 +26,9 @@ from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker, pl
 
 if TYPE_CHECKING:  # storage loads sqlite-utils, which loads pandas: not for check-config
     from storage.fragility import Snapshot
+    from storage.thread import DatabaseThread
 
+T = TypeVar("T")
 log = logging.getLogger("riskon.feeds.fragility")
 
 COUNT_SUFFIX, WEIGHT_SUFFIX = ":UNPROFITABLE", ":UNPROFITABLE_WEIGHT"
@@ -131,8 +133,12 @@ class FragilityFeed:
         self.settings = settings
         self.store = store
         from storage.fragility import FragilityStore
+        from storage.thread import DatabaseThread
 
-        self.table = FragilityStore(store) if store is not None else None
+        self.table = FragilityStore(store) if store is not None else None  # reads, on the loop's connection
+        # Writes go where the runtime writes (use_database); inline on this store until it says so.
+        self.database = DatabaseThread(store, threaded=False)
+        self.writes = self.table
         self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
         self.pace = Pace(settings.requests_per_second)
@@ -143,6 +149,17 @@ class FragilityFeed:
         self._clock_base: tuple[datetime, float] | None = None  # the poll's `now` and the loop time it was given
         self._requested: set[str] = set()  # funds asked for now, out of schedule
         self._closing = False
+
+    def use_database(self, database: DatabaseThread) -> None:
+        """Make the feed's writes on the runtime's database thread, so a locked database never stalls the loop."""
+        from storage.fragility import FragilityStore
+
+        self.database = database
+        self.writes = FragilityStore(database.store)
+
+    async def _write(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work(*args)`, a method of `self.writes` or its store, on the database thread."""
+        return await self.database.run(work, *args)
 
     # --- what the scheduler and /status ask -------------------------------------------------------
     def stale(self, now: datetime) -> dict[str, StaleMark]:
@@ -237,7 +254,8 @@ class FragilityFeed:
                 return None
             holdings = await self._holdings(fund, source)
             members = [(m.ticker, m.yahoo, m.name, m.weight_pct) for m in holdings.members]
-            snapshot_id = self.table.start(fund, holdings.as_of, members, now)
+            assert self.writes is not None
+            snapshot_id = await self._write(self.writes.start, fund, holdings.as_of, members, now)
             self._requested.discard(fund)
             left_out = ", ".join(f"{n} {kind}" for kind, n in sorted(holdings.left_out.items())) or "none"
             log.info("%s %s: snapshot %d started: %d members as of %s (left out: %s)", self.name, fund, snapshot_id,
@@ -250,9 +268,9 @@ class FragilityFeed:
         while not self._closing:
             pending = self.table.pending(snapshot.id, cutoff, self.settings.max_attempts)
             if not pending:
-                return self._finish(snapshot, cutoff, "")
+                return await self._finish(snapshot, cutoff, "")
             if self._now() >= budget_ends:
-                return self._finish(snapshot, cutoff, f"time budget of {self.settings.time_budget_minutes:g} "
+                return await self._finish(snapshot, cutoff, f"time budget of {self.settings.time_budget_minutes:g} "
                                     f"minutes ran out with {len(pending)} members unread")
             if loop.time() + self.pace.ready_in() >= slice_ends:
                 return None  # the next request's slot (after a Retry-After, say) falls in a later poll
@@ -268,7 +286,7 @@ class FragilityFeed:
 
     async def _read_one(self, snapshot: Snapshot, member: Any) -> None:
         """Read one member's net income at the polite pace; record the reading or the failed try."""
-        assert self.table is not None
+        assert self.writes is not None
         if self._yahoo_session is None:
             import yfinance as yf
 
@@ -289,17 +307,17 @@ class FragilityFeed:
             return
         except (TimeoutError, TryLater) as exc:
             why = str(exc) or "no answer in time"
-            self.table.record_failure(snapshot.id, member.ticker, why)
+            await self._write(self.writes.record_failure, snapshot.id, member.ticker, why)
             if member.attempts + 1 >= self.settings.max_attempts:
                 log.info("%s %s: %s gave up after %d tries: %s", self.name, snapshot.fund, member.ticker,
                          member.attempts + 1, why)
             return
-        self.table.record_reading(member.yahoo, reading.net_income, reading.as_of, reading.source, reading.problem,
-                                  self._now())
+        await self._write(self.writes.record_reading, member.yahoo, reading.net_income, reading.as_of, reading.source,
+                          reading.problem, self._now())
 
-    def _finish(self, snapshot: Snapshot, cutoff: datetime, why_short: str) -> Snapshot:
+    async def _finish(self, snapshot: Snapshot, cutoff: datetime, why_short: str) -> Snapshot:
         """Tally the snapshot and close it, complete when enough index weight has a figure."""
-        assert self.table is not None
+        assert self.table is not None and self.writes is not None
         now = self._now()
         oldest = now.date() - timedelta(days=self.settings.max_figure_age_days)
         incomes = self.table.incomes(snapshot.id, cutoff, oldest)
@@ -311,8 +329,8 @@ class FragilityFeed:
         if figures.no_data:
             shown = ", ".join(figures.no_data[:20]) + (" ..." if len(figures.no_data) > 20 else "")
             notes.append(f"{len(figures.no_data)} without data: {shown}")
-        finished = self.table.finish(snapshot.id, figures, "complete" if complete else "incomplete",
-                                     "; ".join(notes), now)
+        finished = await self._write(self.writes.finish, snapshot.id, figures,
+                                     "complete" if complete else "incomplete", "; ".join(notes), now)
         level = logging.INFO if complete else logging.WARNING
         log.log(level, "%s %s: snapshot %d %s: %d of %d members covered (%.1f%% of weight), %s%% unprofitable by "
                 "count, %s%% by weight", self.name, snapshot.fund, snapshot.id, finished.status, figures.covered,
@@ -347,14 +365,15 @@ class FragilityFeed:
         rows, problems = await asyncio.to_thread(read_fragility_csv, path)
         for problem in problems:
             log.warning("%s %s: skipped %s", self.name, fund, problem)
-        added = self.table.record_imported(fund, rows, now)
+        assert self.writes is not None
+        added = await self._write(self.writes.record_imported, fund, rows, now)
         log.info("%s %s: imported %d snapshots from %s (%d already known)", self.name, fund, added, path,
                  len(rows) - added)
         history: dict[str, list[Bar]] = {}
         for snapshot in self.table.imported(fund):
             self._merge(history, snapshot_bars(snapshot))
-        for symbol, bars in history.items():
-            self.store.upsert_bars(symbol, bars)  # history for /status and the backtest, whatever the engine holds
+        for symbol, bars in history.items():  # history for /status and the backtest, whatever the engine holds
+            await self._write(self.database.store.upsert_bars, symbol, bars)
         return history
 
     async def close(self) -> None:

@@ -252,3 +252,51 @@ rules:
         store.close()
     assert "could not be saved" in refused.text and "try again" in refused.text
     assert saved.text.startswith("Subscribed")
+
+
+async def test_a_flows_feed_writing_behind_another_process_lock_leaves_the_loop_answering(tmp_path):
+    from datetime import datetime, timezone
+
+    from bot.config import parse_config
+    from bot.feeds.flows import FlowsFeed, FlowsSettings, Fund
+    from bot.runtime import Runtime
+
+    db = tmp_path / "riskon.db"
+    shares = tmp_path / "iwm_shares.csv"
+    shares.write_text("date,shares_outstanding\n2026-05-11,266000000\n2026-05-12,266500000\n2026-05-13,266900000\n")
+    config = parse_config(f"""
+storage: {{path: "{db}", busy_timeout_seconds: 5}}
+feeds:
+  history: {{kind: replay, path: "{tmp_path}"}}
+symbols:
+  - {{id: IWM, feed: history, asset_class: etf}}
+rules:
+  - {{id: iwm_ath, kind: new_ath, symbols: [IWM]}}
+""")
+    store = Store.open(db, busy_timeout=5)
+    feed = FlowsFeed("flows", FlowsSettings(funds={"IWM": Fund(csv=str(shares), ishares_url="none")}, use_yahoo=False),
+                     [], store)
+    runtime = Runtime(config, store, feeds={"flows": feed}, database_thread=True)
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+
+    async def tick() -> None:  # a stand-in for the commands the loop answers meanwhile
+        last = loop.time()
+        for _ in range(1000):  # bounded: 10 s at most
+            await asyncio.sleep(0.01)
+            gaps.append(loop.time() - last)
+            last = loop.time()
+
+    ticker = asyncio.create_task(tick())
+    locker = asyncio.create_task(hold_write_lock(db, 2.0))
+    try:
+        await asyncio.sleep(0.3)  # the lock is held
+        result = await feed.fetch([], {}, datetime(2026, 5, 14, tzinfo=timezone.utc))
+        await locker
+    finally:
+        ticker.cancel()
+        await runtime.close()
+    counts = store.fund_shares("IWM")
+    store.close()
+    assert result.errors == {} and len(counts) == 3, "the feed's writes waited for the lock and then landed"
+    assert max(gaps) < 1.0, f"the loop stood still {max(gaps):.2f} s while the feed waited on the lock"
