@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class FakeExchange(FakeServer):
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self._together = 0  # answer nothing until this many requests are in flight at once (answer_together)
+        self._all_in = asyncio.Event()
         self.ws_enabled = True
         self.ws_interval = 0.05
         self.ws_silent = False  # keep sockets open but send no ticker (a connected, silent stream)
@@ -136,12 +139,24 @@ class FakeExchange(FakeServer):
     async def closing(self) -> None:
         await self.drop_websockets()
 
+    def answer_together(self, requests: int) -> None:
+        """Hold every answer until `requests` requests are in flight at once (at most 5 s): a client that sends
+        them one after another is caught by `max_in_flight`, whatever the machine's load."""
+        self._together = requests
+        self._all_in.clear()
+        self.max_in_flight = 0
+
     async def _enter(self, request: web.Request, market_ids: list[str] = ()) -> web.Response | None:
         """Log the request, add latency, and answer an injected fault if one is due."""
         self.requests.append((request.path, dict(request.query)))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            if self._together:
+                if self.in_flight >= self._together:
+                    self._all_in.set()
+                with contextlib.suppress(TimeoutError):  # bounded: a serial client gets its answers, late
+                    await asyncio.wait_for(self._all_in.wait(), 5.0)
             if self.latency:
                 await asyncio.sleep(self.latency)
         finally:
