@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 from datetime import datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # storage loads sqlite-utils, which loads pandas: not for che
     from storage.fragility import Snapshot
     from storage.thread import DatabaseThread
 
-T = TypeVar("T")
 log = logging.getLogger("riskon.feeds.fragility")
 
 COUNT_SUFFIX, WEIGHT_SUFFIX = ":UNPROFITABLE", ":UNPROFITABLE_WEIGHT"
@@ -157,10 +156,6 @@ class FragilityFeed:
         self.database = database
         self.writes = FragilityStore(database.store)
 
-    async def _write(self, work: Callable[..., T], *args: Any) -> T:
-        """Run `work(*args)`, a method of `self.writes` or its store, on the database thread."""
-        return await self.database.run(work, *args)
-
     # --- what the scheduler and /status ask -------------------------------------------------------
     def stale(self, now: datetime) -> dict[str, StaleMark]:
         """Return the series whose fund has had no finished snapshot for too long."""
@@ -255,7 +250,7 @@ class FragilityFeed:
             holdings = await self._holdings(fund, source)
             members = [(m.ticker, m.yahoo, m.name, m.weight_pct) for m in holdings.members]
             assert self.writes is not None
-            snapshot_id = await self._write(self.writes.start, fund, holdings.as_of, members, now)
+            snapshot_id = await self.database.run(self.writes.start, fund, holdings.as_of, members, now)
             self._requested.discard(fund)
             left_out = ", ".join(f"{n} {kind}" for kind, n in sorted(holdings.left_out.items())) or "none"
             log.info("%s %s: snapshot %d started: %d members as of %s (left out: %s)", self.name, fund, snapshot_id,
@@ -307,13 +302,13 @@ class FragilityFeed:
             return
         except (TimeoutError, TryLater) as exc:
             why = str(exc) or "no answer in time"
-            await self._write(self.writes.record_failure, snapshot.id, member.ticker, why)
+            await self.database.run(self.writes.record_failure, snapshot.id, member.ticker, why)
             if member.attempts + 1 >= self.settings.max_attempts:
                 log.info("%s %s: %s gave up after %d tries: %s", self.name, snapshot.fund, member.ticker,
                          member.attempts + 1, why)
             return
-        await self._write(self.writes.record_reading, member.yahoo, reading.net_income, reading.as_of, reading.source,
-                          reading.problem, self._now())
+        await self.database.run(self.writes.record_reading, member.yahoo, reading.net_income, reading.as_of,
+                                reading.source, reading.problem, self._now())
 
     async def _finish(self, snapshot: Snapshot, cutoff: datetime, why_short: str) -> Snapshot:
         """Tally the snapshot and close it, complete when enough index weight has a figure."""
@@ -329,8 +324,8 @@ class FragilityFeed:
         if figures.no_data:
             shown = ", ".join(figures.no_data[:20]) + (" ..." if len(figures.no_data) > 20 else "")
             notes.append(f"{len(figures.no_data)} without data: {shown}")
-        finished = await self._write(self.writes.finish, snapshot.id, figures,
-                                     "complete" if complete else "incomplete", "; ".join(notes), now)
+        finished = await self.database.run(self.writes.finish, snapshot.id, figures,
+                                           "complete" if complete else "incomplete", "; ".join(notes), now)
         level = logging.INFO if complete else logging.WARNING
         log.log(level, "%s %s: snapshot %d %s: %d of %d members covered (%.1f%% of weight), %s%% unprofitable by "
                 "count, %s%% by weight", self.name, snapshot.fund, snapshot.id, finished.status, figures.covered,
@@ -366,14 +361,14 @@ class FragilityFeed:
         for problem in problems:
             log.warning("%s %s: skipped %s", self.name, fund, problem)
         assert self.writes is not None
-        added = await self._write(self.writes.record_imported, fund, rows, now)
+        added = await self.database.run(self.writes.record_imported, fund, rows, now)
         log.info("%s %s: imported %d snapshots from %s (%d already known)", self.name, fund, added, path,
                  len(rows) - added)
         history: dict[str, list[Bar]] = {}
         for snapshot in self.table.imported(fund):
             self._merge(history, snapshot_bars(snapshot))
         for symbol, bars in history.items():  # history for /status and the backtest, whatever the engine holds
-            await self._write(self.database.store.upsert_bars, symbol, bars)
+            await self.database.run(self.database.store.upsert_bars, symbol, bars)
         return history
 
     async def close(self) -> None:

@@ -24,6 +24,7 @@ import subprocess
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -31,6 +32,9 @@ from storage import Store
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.yahoo import FakeYahoo
 from tests.ops.fanout import away_from_midnight, btc_history, delivery_status, spawn, wait_for, write_config
+
+if TYPE_CHECKING:
+    from bot.config import Config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -222,21 +226,27 @@ async def test_a_write_lock_held_by_another_process_mid_fan_out_doubles_nothing_
         assert "could not be saved" in answer and subscription is None, answer
 
 
-async def test_a_command_whose_change_the_locked_database_refuses_says_so_and_changes_nothing(tmp_path):
-    from bot.commands import CommandContext, dispatch
+def iwm_config(folder: Path, db: Path, busy_timeout: float) -> Config:
+    """Return a config watching IWM from a replay folder, stored in `db` with this busy timeout."""
     from bot.config import parse_config
-    from bot.runtime import Runtime
 
-    db = tmp_path / "riskon.db"
-    config = parse_config(f"""
-storage: {{path: "{db}", busy_timeout_seconds: 0.2}}
+    return parse_config(f"""
+storage: {{path: "{db}", busy_timeout_seconds: {busy_timeout}}}
 feeds:
-  history: {{kind: replay, path: "{tmp_path}"}}
+  history: {{kind: replay, path: "{folder}"}}
 symbols:
   - {{id: IWM, feed: history, asset_class: etf}}
 rules:
   - {{id: iwm_ath, kind: new_ath, symbols: [IWM]}}
 """)
+
+
+async def test_a_command_whose_change_the_locked_database_refuses_says_so_and_changes_nothing(tmp_path):
+    from bot.commands import CommandContext, dispatch
+    from bot.runtime import Runtime
+
+    db = tmp_path / "riskon.db"
+    config = iwm_config(tmp_path, db, busy_timeout=0.2)
     store = Store.open(db, busy_timeout=0.2)
     runtime = Runtime(config, store, feeds={}, database_thread=True)
     trader = CommandContext("telegram", str(SUBSCRIBER), user_id=str(SUBSCRIBER), is_private=True)
@@ -257,22 +267,13 @@ rules:
 async def test_a_flows_feed_writing_behind_another_process_lock_leaves_the_loop_answering(tmp_path):
     from datetime import datetime, timezone
 
-    from bot.config import parse_config
     from bot.feeds.flows import FlowsFeed, FlowsSettings, Fund
     from bot.runtime import Runtime
 
     db = tmp_path / "riskon.db"
     shares = tmp_path / "iwm_shares.csv"
     shares.write_text("date,shares_outstanding\n2026-05-11,266000000\n2026-05-12,266500000\n2026-05-13,266900000\n")
-    config = parse_config(f"""
-storage: {{path: "{db}", busy_timeout_seconds: 5}}
-feeds:
-  history: {{kind: replay, path: "{tmp_path}"}}
-symbols:
-  - {{id: IWM, feed: history, asset_class: etf}}
-rules:
-  - {{id: iwm_ath, kind: new_ath, symbols: [IWM]}}
-""")
+    config = iwm_config(tmp_path, db, busy_timeout=5)
     store = Store.open(db, busy_timeout=5)
     feed = FlowsFeed("flows", FlowsSettings(funds={"IWM": Fund(csv=str(shares), ishares_url="none")}, use_yahoo=False),
                      [], store)
