@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from alerts.bars import Bar, bar_problem
 from alerts.errors import RiskonError
@@ -48,6 +49,9 @@ def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetim
         width = len(header)
         previous: datetime | None = None
         line = 1
+        midnights = _MIDNIGHTS
+        inf = math.inf
+        below, above = 1 - 1e-9, 1 + 1e-9  # bar_problem's tolerance on high and low
         for row in reader:
             if not row:
                 continue  # a blank line is no row (csv.DictReader skips it too)
@@ -56,19 +60,24 @@ def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetim
                 row = row + [""] * (width - len(row))
             day = row[at_date]
             try:
-                moment = _MIDNIGHTS.get(day)
+                moment = midnights.get(day)
                 if moment is None:
                     moment = datetime.combine(date.fromisoformat(day.strip()[:10]), time(0), timezone.utc)
-                    _MIDNIGHTS[day] = moment
-                bar = Bar(moment, float(row[at_open]), float(row[at_high]), float(row[at_low]), float(row[at_close]),
-                          float((row[at_volume] if at_volume is not None else "") or 0))
+                    midnights[day] = moment
+                o, h, low, c = float(row[at_open]), float(row[at_high]), float(row[at_low]), float(row[at_close])
+                volume = float((row[at_volume] if at_volume is not None else "") or 0)
+                bar = Bar(moment, o, h, low, c, volume)
             except (ValueError, TypeError, AttributeError) as exc:
                 problems.append(f"{path.name}:{line}: unreadable row ({exc})")
                 continue
-            problem = bar_problem(bar)
-            if problem:
-                problems.append(f"{path.name}:{line}: {problem}")
-                continue
+            # bar_problem's usual case inline (float() gives floats): only a doubtful row pays for the full check.
+            if not (0 < o < inf and 0 < h < inf and 0 < low < inf and 0 < c < inf and volume >= 0
+                    and h >= o * below and h >= c * below and h >= low * below
+                    and low <= o * above and low <= c * above):
+                problem = bar_problem(bar)
+                if problem:
+                    problems.append(f"{path.name}:{line}: {problem}")
+                    continue
             if previous is not None and moment <= previous:
                 problems.append(f"{path.name}:{line}: date {moment.date()} is not after {previous.date()}")
                 continue
@@ -139,7 +148,8 @@ def load_symbol_history(
     stitched, where = _stitch(symbol.id, sources, tolerance_pct, history)
     classes = {**DEFAULT_SPIKE_PCT, **(spike_pct or {})}
     threshold = float(classes.get(getattr(symbol, "asset_class", "index"), 20.0))
-    screened = screen_bars(symbol.id, stitched, FAR_FUTURE, None, threshold, "history", where=where)
+    screened = screen_bars(symbol.id, stitched, FAR_FUTURE, None, threshold, "history", where=where,
+                           prices_checked=True)
     for bar, reason in (*screened.dropped, *screened.held):
         history.problems.append(f"{symbol.id}: {where.get(bar.time, '?')}: bar {bar.time.date()} left out: {reason}")
     history.bars = list(screened.kept)
@@ -150,15 +160,41 @@ def load_symbol_history(
     return history
 
 
+class _Origins(Mapping[datetime, str]):
+    """Each stitched bar's file:line, written out only when a message names it (most bars are never named)."""
+
+    def __init__(self) -> None:
+        self.files: dict[datetime, str] = {}  # bar time -> file name
+        self.lines: dict[str, Mapping[datetime, int]] = {}  # file name -> its line numbers by bar time
+
+    def add(self, name: str, lines: Mapping[datetime, int]) -> None:
+        self.lines[name] = lines
+
+    def __getitem__(self, moment: datetime) -> str:
+        name = self.files[moment]
+        return f"{name}:{self.lines[name][moment]}"
+
+    def __contains__(self, moment: object) -> bool:
+        return moment in self.files
+
+    def __iter__(self) -> Iterator[datetime]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
 def _stitch(symbol: str, sources: Sequence[tuple[str, list[Bar], dict[datetime, int]]], tolerance_pct: float,
-            history: SymbolHistory) -> tuple[list[Bar], dict[datetime, str]]:
+            history: SymbolHistory) -> tuple[list[Bar], _Origins]:
     """Merge sources, later-listed first wins; return the bars and each bar's file:line."""
     name, bars, lines = sources[-1]
     merged = {b.time: b for b in bars}
-    where = {t: f"{name}:{line}" for t, line in lines.items()}
+    where = _Origins()
+    where.add(name, lines)
+    where.files = dict.fromkeys(lines, name)
     for name, bars, lines in reversed(sources[:-1]):
+        where.add(name, lines)
         first, last = min(merged), max(merged)
-        winner = {t: where[t] for t in merged}
         disagree: list[tuple[float, Bar, str]] = []
         common = 0
         for bar in bars:
@@ -168,10 +204,11 @@ def _stitch(symbol: str, sources: Sequence[tuple[str, list[Bar], dict[datetime, 
                     common += 1
                     gap = abs(bar.close / kept.close - 1) * 100
                     if gap > tolerance_pct:
-                        disagree.append((gap, bar, winner[bar.time]))
+                        # Named now: this source's own bars outside the span are added below, never these.
+                        disagree.append((gap, bar, where[bar.time]))
                 continue
             merged[bar.time] = bar
-            where[bar.time] = f"{name}:{lines[bar.time]}"
+            where.files[bar.time] = name
         if disagree:
             worst = sorted(disagree, key=lambda item: -item[0])[:SHOWN_DISAGREEMENTS]
             shown = "; ".join(f"{b.time.date()} {gap:.1f}% ({name}:{lines[b.time]} vs {other})"
@@ -182,13 +219,19 @@ def _stitch(symbol: str, sources: Sequence[tuple[str, list[Bar], dict[datetime, 
     return [merged[t] for t in sorted(merged)], where
 
 
-def _spans(bars: Sequence[Bar], where: Mapping[datetime, str]) -> list[tuple[str, date, date]]:
+def _spans(bars: Sequence[Bar], where: _Origins) -> list[tuple[str, date, date]]:
     """Return the runs of consecutive bars served by the same file."""
     spans: list[tuple[str, date, date]] = []
+    files = where.files
+    run: list[Any] = []  # the current run: [file name, first bar time, last bar time]
     for bar in bars:
-        name = where.get(bar.time, "?").rsplit(":", 1)[0]
-        if spans and spans[-1][0] == name:
-            spans[-1] = (name, spans[-1][1], bar.time.date())
+        served_by = files.get(bar.time, "?")
+        if run and run[0] == served_by:
+            run[2] = bar.time
         else:
-            spans.append((name, bar.time.date(), bar.time.date()))
+            if run:
+                spans.append((run[0], run[1].date(), run[2].date()))
+            run = [served_by, bar.time, bar.time]
+    if run:
+        spans.append((run[0], run[1].date(), run[2].date()))
     return spans

@@ -69,6 +69,7 @@ def screen_bars(
     spike_pct: float = 20.0,
     feed: str = "",
     where: Mapping[datetime, str] | None = None,
+    prices_checked: bool = False,
 ) -> Screened:
     """Drop impossible, future, out-of-order and reverting-spike bars; hold back a jump not yet confirmed.
 
@@ -76,26 +77,29 @@ def screen_bars(
     the reference for the first spike check. A final bar that jumps more than `spike_pct` is judged by the next
     final bar: if that one returns to within half the threshold of the price before the jump, the jump was a bad
     print and is dropped; if there is no next final bar yet, it is held back (not returned) until there is.
-    `where` names each bar's origin (file:line of a CSV history) for the log.
+    `where` names each bar's origin (file:line of a CSV history) for the log. `prices_checked` says every bar
+    already passed `bar_problem` (CSV history checks each row as it reads it).
     """
     dropped: list[tuple[Bar, str]] = []
     held: list[tuple[Bar, str]] = []
     by_time: dict[datetime, Bar] = {}
+    latest = now + FUTURE_SKEW
+    oldest = previous.time if previous is not None else None
     for bar in bars:
-        problem = bar_problem(bar)
+        problem = None if prices_checked else bar_problem(bar)
         if problem:
             dropped.append((bar, problem))
-        elif bar.time > now + FUTURE_SKEW:
+        elif bar.time > latest:
             dropped.append((bar, f"bar opens in the future ({bar.time.isoformat()} > now {now.isoformat()})"))
-        elif previous is not None and bar.time < previous.time:
-            dropped.append((bar, f"older than the newest stored bar ({previous.time.date().isoformat()})"))
+        elif oldest is not None and bar.time < oldest:
+            dropped.append((bar, f"older than the newest stored bar ({oldest.date().isoformat()})"))
         else:
             by_time[bar.time] = bar  # a repeated time: the later copy is the source's correction
     ordered = [by_time[t] for t in sorted(by_time)]
     finals = [b for b in ordered if b.final]
-    forming = [b for b in ordered if not b.final]
+    forming = [b for b in ordered if not b.final] if len(finals) < len(ordered) else []
     # A forming bar older than a final one is a leftover, not the current bar.
-    if finals:
+    if finals and forming:
         stale_forming = [b for b in forming if b.time <= finals[-1].time]
         dropped.extend((b, "forming bar not newer than the last final bar") for b in stale_forming)
         forming = [b for b in forming if b.time > finals[-1].time]
@@ -103,25 +107,22 @@ def screen_bars(
     kept: list[Bar] = []
     reference = previous.close if previous is not None else None
     threshold = spike_pct
-    index = 0
-    while index < len(finals):
-        bar = finals[index]
-        if reference is not None and abs(_move_pct(bar.close, reference)) > threshold:
+    last = len(finals) - 1
+    for index, bar in enumerate(finals):
+        # The move is computed as _move_pct does, inline: history screens tens of thousands of bars.
+        if reference is not None and abs((bar.close / reference - 1.0) * 100.0) > threshold:
             move = _move_pct(bar.close, reference)
-            following = finals[index + 1] if index + 1 < len(finals) else None
-            if following is None:
+            if index == last:
                 held.append((bar, f"close moved {move:+.1f}% in one bar (over {threshold:g}%): waiting for the "
                                   "next bar to confirm it"))
-                index += 1
                 continue
+            following = finals[index + 1]
             if abs(_move_pct(following.close, reference)) <= threshold / 2:
                 dropped.append((bar, f"one-bar spike of {move:+.1f}% that reverted on "
                                      f"{following.time.date().isoformat()}"))
-                index += 1
                 continue
         kept.append(bar)
         reference = bar.close
-        index += 1
 
     if held:
         dropped_forming = [(b, "held back while an earlier jump awaits confirmation") for b in forming]

@@ -141,3 +141,27 @@ def test_golden_a_100x_spike_in_btc_neither_alerts_nor_hides_the_real_highs(tmp_
     highs = [day(e) for e in drive(rule, spiked.bars, symbol="BTC").events if day(e) >= "2024-03-01"]
     assert all(e.values["price"] < 200_000 for e in drive(rule, spiked.bars, symbol="BTC").events)
     assert len([d for d in highs if d <= "2024-03-31"]) >= 5 and "2024-03-04" in highs
+
+
+@pytest.mark.parametrize("row, message", [
+    ("2024-01-02,100,nan,99,100,1", "X.csv:3: a price is missing or not a number"),
+    ("2024-01-02,100,inf,99,100,1", "X.csv:3: a price is missing or not a number"),
+    ("2024-01-02,0,101,0,100,1", "X.csv:3: a price is zero or negative"),
+    ("2024-01-02,100,101,-1,100,1", "X.csv:3: a price is zero or negative"),
+    ("2024-01-02,100,99.5,99,100.5,1", "X.csv:3: high 99.5 / low 99.0 do not bracket open 100.0 and close 100.5"),
+    ("2024-01-02,100,101,100.2,100.5,1", "X.csv:3: high 101.0 / low 100.2 do not bracket open 100.0 and close 100.5"),
+    ("2024-01-02,100,101,99,100,-5", "X.csv:3: volume is negative or not a number"),
+    ("2024-01-02,100,101,99,100,nan", "X.csv:3: volume is negative or not a number"),
+    ("2024-01-02,100,101,99,abc,1", "X.csv:3: unreadable row (could not convert string to float: 'abc')"),
+    ("2024-01-02,100,101,99", "X.csv:3: unreadable row (could not convert string to float: '')"),
+    ("2024-13-02,100,101,99,100,1", "X.csv:3: unreadable row (month must be in 1..12)"),
+    ("2024-01-01,100,101,99,100,1", "X.csv:3: date 2024-01-01 is not after 2024-01-01"),
+])
+def test_a_bad_row_is_left_out_with_its_file_line_and_what_is_wrong(tmp_path, row, message):
+    """Each kind of bad row is named by file:line and reason; the good rows around it are kept."""
+    good = ["2024-01-01,100,101,99,100,1", row, "2024-01-03,100,101,99,100.5,"]
+    (tmp_path / "X.csv").write_text(HEADER + "\n".join(good) + "\n")
+    history = load_symbol_history(tmp_path, SymbolConfig(id="X", feed="f", csv="X", asset_class="crypto"))
+    assert history.problems == [f"X: {message}"]
+    assert [(b.time.date(), b.close, b.volume) for b in history.bars] == [(date(2024, 1, 1), 100.0, 1.0),
+                                                                         (date(2024, 1, 3), 100.5, 0.0)]
