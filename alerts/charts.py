@@ -264,7 +264,7 @@ def _log_ticks(axis) -> None:
 
 def comovement_chart(leader: str, moves: Sequence[CoMovement]) -> bytes | None:
     """Draw the rolling correlation of each follower with the leader, one panel per window."""
-    moves = [m for m in moves if len(m.rolling) >= MIN_BARS]
+    moves = [m for m in moves if len(m.rolling_days) >= MIN_BARS]
     if not moves:
         return None
     windows = moves[0].windows
@@ -272,9 +272,8 @@ def comovement_chart(leader: str, moves: Sequence[CoMovement]) -> bytes | None:
     for axis, window in zip(axes, windows):
         _style(axis)
         for index, move in enumerate(moves):
-            column = move.rolling[f"{window}d"]
-            axis.plot(column.index, column.to_numpy(), color=FOLLOWER_COLOURS[index % len(FOLLOWER_COLOURS)],
-                      linewidth=1.0, label=move.follower)
+            axis.plot(move.rolling_days.astype("datetime64[D]"), move.rolling[:, move.windows.index(window)],
+                      color=FOLLOWER_COLOURS[index % len(FOLLOWER_COLOURS)], linewidth=1.0, label=move.follower)
         axis.axhline(0, color="#444444", linewidth=0.7)
         axis.set_ylim(-1, 1)
         axis.set_ylabel(f"{window}-day corr.")

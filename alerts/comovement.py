@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
+
+from alerts.closes import Closes
 
 DEFAULT_WINDOWS = (30, 90)
 LAGS = tuple(range(-30, 31))
@@ -41,63 +43,119 @@ class CoMovement:
     leader: str
     follower: str
     windows: tuple[int, ...]
-    rolling: pd.DataFrame  # index: leader trading day; columns: "30d", "90d", ...
+    rolling_days: np.ndarray  # day numbers of the leader trading days with a return pair
+    rolling: np.ndarray  # one row per day of rolling_days, one column per window; NaN: too few pairs yet
     years: tuple[YearRow, ...]
     overall: float | None
     days: int
 
 
-def aligned_returns(leader: pd.Series, follower: pd.Series) -> pd.DataFrame:
+class Returns(NamedTuple):
+    """Daily return pairs: the day numbers they end on, the leader's returns and the follower's."""
+
+    days: np.ndarray
+    leader: np.ndarray
+    follower: np.ndarray
+
+
+def aligned_returns(leader: Closes, follower: Closes) -> Returns:
     """Return daily returns of leader and follower on the leader's trading days where both have a close that day."""
-    leader = leader.dropna()
-    sampled = follower.dropna().reindex(leader.index)
-    frame = pd.DataFrame({"leader": leader, "follower": sampled}).dropna()
+    leader, follower = leader.known(), follower.known()
+    at = np.searchsorted(follower.days, leader.days)
+    safe = np.minimum(at, max(follower.days.size - 1, 0))
+    both = (at < follower.days.size) & (follower.days[safe] == leader.days) if follower.days.size else \
+        np.zeros(leader.days.size, dtype=bool)
+    days, ours, theirs = leader.days[both], leader.values[both], follower.values[safe[both]]
     # A return between two sampled days spans the same calendar interval for both series.
-    returns = frame.pct_change().iloc[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        leader_returns, follower_returns = ours[1:] / ours[:-1] - 1, theirs[1:] / theirs[:-1] - 1
     # Skip a gap (e.g. a missing follower day) longer than a long weekend: that is not a daily return.
-    gaps = frame.index.to_series().diff().dt.days.iloc[1:]
-    return returns[(gaps <= 5).to_numpy()].replace([np.inf, -np.inf], np.nan).dropna()
+    keep = (np.diff(days) <= 5) & np.isfinite(leader_returns) & np.isfinite(follower_returns)
+    return Returns(days[1:][keep], leader_returns[keep], follower_returns[keep])
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Return the correlation of two equally long arrays without missing values (NaN when either is flat).
+
+    Scaled as pandas' Series.corr scales it (pandas 3), so the figures stay those the study showed with it.
+    """
+    if x.size < 2:
+        return float("nan")
+    x, y = x - x.mean(), y - y.mean()
+    x_scale, y_scale = np.max(np.abs(x)), np.max(np.abs(y))
+    if x_scale == 0 or y_scale == 0:
+        return float("nan")
+    x, y = x / x_scale, y / y_scale
+    fact = x.size - 1
+    x_divisor = np.sqrt(np.dot(x, x) / fact)
+    y_divisor = np.sqrt(np.dot(y, y) / fact)
+    if x_divisor == 0 or y_divisor == 0:
+        return float("nan")
+    return float(np.clip(np.dot(x, y) / fact / x_divisor / y_divisor, -1.0, 1.0))
+
+
+def rolling_correlation(days: np.ndarray, x: np.ndarray, y: np.ndarray, window_days: int,
+                        min_pairs: int) -> np.ndarray:
+    """Return, on each day, the correlation of the pairs of the last `window_days` calendar days (that day included).
+
+    Each window is centred on its own means before the products are summed (no running sums of squares, which
+    lose digits over decades of history); NaN where a window has fewer than `min_pairs` pairs or no spread.
+    """
+    first = np.searchsorted(days, days - window_days, side="right")
+    count = np.arange(1, days.size + 1) - first
+    out = np.full(days.size, np.nan)
+    if not days.size:
+        return out
+    rows = first[:, None] + np.arange(int(count.max()))[None, :]
+    inside = rows < (np.arange(days.size) + 1)[:, None]
+    rows = np.minimum(rows, days.size - 1)
+    xs, ys = np.where(inside, x[rows], 0.0), np.where(inside, y[rows], 0.0)
+    xs = np.where(inside, xs - (xs.sum(axis=1) / count)[:, None], 0.0)
+    ys = np.where(inside, ys - (ys.sum(axis=1) / count)[:, None], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (xs * ys).sum(axis=1) / np.sqrt((xs * xs).sum(axis=1) * (ys * ys).sum(axis=1))
+    enough = (count >= min_pairs) & np.isfinite(r)
+    out[enough] = np.clip(r[enough], -1.0, 1.0)
+    return out
+
+
+def _mean(values: np.ndarray) -> float | None:
+    known = np.isfinite(values)
+    return float(np.where(known, values, 0.0).sum() / known.sum()) if known.any() else None
 
 
 def comovement(
-    leader_name: str, leader: pd.Series, follower_name: str, follower: pd.Series,
+    leader_name: str, leader: Closes, follower_name: str, follower: Closes,
     windows: Sequence[int] = DEFAULT_WINDOWS,
 ) -> CoMovement:
     """Compute rolling calendar-window correlations of daily returns and summarise them by year."""
     windows = tuple(int(w) for w in windows)
-    returns = aligned_returns(leader, follower)
-    rolling = pd.DataFrame(index=returns.index)
-    for w in windows:
-        # Half a window's worth of trading days (about 0.35 per calendar day) before a figure is shown.
-        min_periods = max(5, int(w * 5 / 7 * 0.5))
-        rolling[f"{w}d"] = returns["leader"].rolling(f"{w}D", min_periods=min_periods).corr(returns["follower"])
+    days, x, y = aligned_returns(leader, follower)
+    # Half a window's worth of trading days (about 0.35 per calendar day) before a figure is shown.
+    rolling = np.column_stack([rolling_correlation(days, x, y, w, max(5, int(w * 5 / 7 * 0.5))) for w in windows]) \
+        if windows else np.zeros((days.size, 0))
     years = []
-    # The returns are in time order: each year is one run of rows, read by position (not by label lookups).
-    year_of = np.asarray(returns.index.year)
+    # The returns are in time order: each year is one run of rows.
+    year_of = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     bounds = np.flatnonzero(np.diff(year_of)) + 1
     for first, last in zip(np.concatenate(([0], bounds)), np.concatenate((bounds, [year_of.size]))):
         if first == last:
             continue
-        chunk = returns.iloc[first:last]
-        corr = chunk["leader"].corr(chunk["follower"]) if len(chunk) >= 10 else np.nan
-        means = tuple(_finite(rolling[f"{w}d"].iloc[first:last].mean()) for w in windows)
-        years.append(YearRow(int(year_of[first]), int(len(chunk)), _finite(corr), means))
-    overall = returns["leader"].corr(returns["follower"]) if len(returns) >= 10 else np.nan
-    return CoMovement(leader_name, follower_name, windows, rolling, tuple(years), _finite(overall), int(len(returns)))
+        corr = pearson(x[first:last], y[first:last]) if last - first >= 10 else np.nan
+        means = tuple(_mean(rolling[first:last, column]) for column in range(len(windows)))
+        years.append(YearRow(int(year_of[first]), int(last - first), _finite(corr), means))
+    overall = pearson(x, y) if days.size >= 10 else np.nan
+    return CoMovement(leader_name, follower_name, windows, days, rolling, tuple(years), _finite(overall),
+                      int(days.size))
 
 
 def _finite(value: float) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
-def _day_numbers(index: pd.DatetimeIndex) -> np.ndarray:
-    index = index.tz_localize(None) if index.tz else index
-    return index.to_numpy().astype("datetime64[D]").astype(np.int64)
-
-
-def _period_ends(leader: pd.Series, period: str) -> np.ndarray:
+def _period_ends(leader: Closes, period: str) -> np.ndarray:
     """Return the day numbers closing each leader period: every trading day, or each week's last trading day."""
-    days = _day_numbers(pd.DatetimeIndex(leader.index))
+    days = leader.days
     if period == "day":
         return days
     weeks = (days + 3) // 7  # 1970-01-01 was a Thursday: weeks run Monday..Sunday
@@ -114,25 +172,23 @@ def _close_at(days: np.ndarray, closes: np.ndarray, at: np.ndarray) -> np.ndarra
     return np.where(stale, np.nan, values)
 
 
-def lagged_returns(leader: pd.Series, follower: pd.Series, lags: Sequence[int] = LAGS,
+def lagged_returns(leader: Closes, follower: Closes, lags: Sequence[int] = LAGS,
                    period: str = "day") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (period end days, the leader's returns, the follower's returns moved by each lag: lags x periods)."""
-    leader = leader.dropna()
-    follower = follower.dropna()
+    leader, follower = leader.known(), follower.known()
     ends = _period_ends(leader, period)
-    follower_days = _day_numbers(pd.DatetimeIndex(follower.index))
+    follower_days = follower.days
     if follower_days.size:  # periods a lag can never reach the follower's data from are dropped up front
         reach = max(abs(int(k)) for k in lags) + 14
         ends = ends[(ends >= follower_days[0] - reach) & (ends <= follower_days[-1] + reach)]
-    leader_days = _day_numbers(pd.DatetimeIndex(leader.index))
-    leader_close = leader.to_numpy(dtype="float64")
+    leader_days, leader_close = leader.days, leader.values
     close = _close_at(leader_days, leader_close, ends)
     leader_returns = close[1:] / close[:-1] - 1
     starts, ends = ends[:-1], ends[1:]
     # A gap longer than a long weekend (or a week and a holiday) is not one period's return.
     longest = 5 if period == "day" else 12
     keep = (ends - starts) <= longest
-    follower_close = follower.to_numpy(dtype="float64")
+    follower_close = follower.values
     shifts = np.asarray(lags, dtype=np.int64)[:, None]
     # Each period starts where the previous one ended: the follower's closes are looked up once per end.
     at = _close_at(follower_days, follower_close, np.append(starts[:1], ends)[None, :] + shifts)
@@ -213,7 +269,7 @@ def _values(r: np.ndarray) -> tuple[float | None, ...]:
     return tuple(float(v) if np.isfinite(v) else None for v in r)
 
 
-def lead_lag(leader_name: str, leader: pd.Series, follower_name: str, follower: pd.Series, period: str = "day",
+def lead_lag(leader_name: str, leader: Closes, follower_name: str, follower: Closes, period: str = "day",
              lags: Sequence[int] = LAGS, window_days: int = 365, step_days: int = 30,
              split_year: int = 2020) -> LeadLag:
     """Cross-correlate returns at each lag over the whole history, before and since `split_year`, and rolling."""

@@ -1,6 +1,6 @@
 """Event study and co-movement: what followers did after each leader signal, against chance.
 
-Pure functions over closes (pandas Series indexed by UTC calendar date). Conventions, written down once:
+Pure functions over closes (alerts.closes.Closes: UTC calendar days and closes). Conventions, written down once:
 
 - A signal on day D (a leader's daily bar of D) enters each follower at the follower's close on D, or its
   last close before D when it has no bar that day. For crypto against US equities that close is UTC midnight
@@ -17,13 +17,13 @@ Pure functions over closes (pandas Series indexed by UTC calendar date). Convent
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from alerts.bars import Bar
+from alerts.closes import Closes, as_date, day_number
 from alerts.events import AlertEvent
 from alerts.significance import Significance, rotation_test
 
@@ -32,33 +32,14 @@ DEFAULT_HORIZONS = (7, 30, 90, 180)
 MAX_ENTRY_STALENESS_DAYS = 5
 
 
-def closes_from_bars(bars: Iterable[Bar]) -> pd.Series:
-    """Return final daily closes indexed by UTC calendar date, oldest first."""
+def closes_from_bars(bars: Iterable[Bar]) -> Closes:
+    """Return final daily closes by UTC calendar date, oldest first (a day given twice keeps its last bar)."""
     days, closes = [], []
     for bar in bars:
         if bar.final:
-            days.append(bar.time.date())
+            days.append(bar.time)
             closes.append(bar.close)
-    series = pd.Series(closes, index=pd.DatetimeIndex(days, name="date"), dtype="float64")
-    series = series[~series.index.duplicated(keep="last")]
-    return series.sort_index()
-
-
-def _day_number(day: date | datetime | pd.Timestamp) -> int:
-    """Return days since 1970-01-01 for a calendar day."""
-    if isinstance(day, (datetime, pd.Timestamp)):
-        day = day.date()
-    return int(np.datetime64(day, "D").astype(np.int64))
-
-
-def _day_numbers(index: pd.DatetimeIndex) -> np.ndarray:
-    # Calendar days, whatever the index's resolution (pandas 3 keeps the resolution it was built with).
-    return index.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64) if index.tz else \
-        index.to_numpy().astype("datetime64[D]").astype(np.int64)
-
-
-def _as_date(day_number: int) -> date:
-    return date(1970, 1, 1) + timedelta(days=int(day_number))
+    return Closes.of(days, closes)
 
 
 @dataclass(frozen=True)
@@ -189,11 +170,10 @@ class Study:
 class _Follower:
     """A follower's closes as arrays, with where its all-time-high closes are."""
 
-    def __init__(self, closes: pd.Series) -> None:
-        closes = closes.dropna()
-        closes = closes[closes > 0]
-        self.days = _day_numbers(pd.DatetimeIndex(closes.index))
-        self.closes = closes.to_numpy(dtype="float64")
+    def __init__(self, closes: Closes) -> None:
+        usable = closes.values > 0  # neither missing (NaN) nor a zero or negative price
+        self.days = closes.days[usable]
+        self.closes = closes.values[usable]
         n = self.closes.size
         earlier_max = np.maximum.accumulate(self.closes)
         is_ath = np.zeros(n, dtype=bool)
@@ -235,10 +215,10 @@ class _Follower:
 class _Leader:
     """A leader's trading days as day numbers and years, read once for all its studies."""
 
-    def __init__(self, closes: pd.Series) -> None:
-        index = pd.DatetimeIndex(closes.dropna().index)
-        self.days = _day_numbers(index)
-        self.years = np.asarray(index.year, dtype=np.int64)
+    def __init__(self, closes: Closes) -> None:
+        known = closes.known()
+        self.days = known.days
+        self.years = known.years()
 
     def baseline_starts(self, years: tuple[int, int]) -> np.ndarray:
         """Return the days it traded in the given calendar years, the baseline's start days."""
@@ -247,8 +227,8 @@ class _Leader:
 
 def event_study(
     signals: Sequence[Signal],
-    leader_closes: Mapping[str, pd.Series],
-    follower_closes: Mapping[str, pd.Series],
+    leader_closes: Mapping[str, Closes],
+    follower_closes: Mapping[str, Closes],
     horizons: Sequence[int] = DEFAULT_HORIZONS,
     follower_flips: Mapping[str, Sequence[date]] | None = None,
 ) -> list[Study]:
@@ -265,7 +245,7 @@ def event_study(
     # Each follower's and leader's series is read once, whatever number of signal groups it is studied with.
     followers = {name: _Follower(closes) for name, closes in follower_closes.items()}
     leaders: dict[str, _Leader | None] = {}
-    flip_days = {name: np.unique(np.array([_day_number(d) for d in flips], dtype=np.int64))
+    flip_days = {name: np.unique(np.array([day_number(d) for d in flips], dtype=np.int64))
                  for name, flips in follower_flips.items()}
     for (leader, rule_id, kind), group in groups.items():
         group = sorted(group, key=lambda s: s.day)
@@ -285,7 +265,7 @@ def _study_one(
     leader_days: _Leader | None, follower: _Follower, horizons: tuple[int, ...],
     flip_days: np.ndarray | None = None,
 ) -> Study:
-    starts = np.array([_day_number(s.day) for s in group], dtype=np.int64)
+    starts = np.array([day_number(s.day) for s in group], dtype=np.int64)
     # Days from each signal to the follower's first flip strictly after it (-1: none, or no flip rule).
     flip_after = np.full(starts.shape, -1, dtype=np.int64)
     if flip_days is not None and flip_days.size:
@@ -316,13 +296,13 @@ def _study_one(
             entry_i, exit_i = int(f["entry"][i]), int(f["exit"][i])
             ath = int(f["ath_days"][i])
             if not f["ready"][i]:
-                outcomes.append(Outcome(signal.day, follower_name, h, "not_yet", _as_date(follower.days[entry_i]),
-                                        float(follower.closes[entry_i]), needs_data_to=_as_date(f["targets"][i]),
+                outcomes.append(Outcome(signal.day, follower_name, h, "not_yet", as_date(follower.days[entry_i]),
+                                        float(follower.closes[entry_i]), needs_data_to=as_date(f["targets"][i]),
                                         ath_after_days=ath if ath >= 0 else None, flip_after_days=flip_within(i, h)))
                 continue
             outcomes.append(Outcome(
-                signal.day, follower_name, h, "ok", _as_date(follower.days[entry_i]), float(follower.closes[entry_i]),
-                _as_date(follower.days[exit_i]), float(follower.closes[exit_i]), float(f["returns"][i]),
+                signal.day, follower_name, h, "ok", as_date(follower.days[entry_i]), float(follower.closes[entry_i]),
+                as_date(follower.days[exit_i]), float(follower.closes[exit_i]), float(f["returns"][i]),
                 ath_after_days=ath if ath >= 0 else None, flip_after_days=flip_within(i, h),
             ))
         pending = [o for o in outcomes if o.horizon == h and o.status == "not_yet"]
@@ -354,7 +334,7 @@ def _study_one(
                  int((~counted).sum()), ath_days, flips, flip_days is not None)
 
 
-def follower_paths(signal_days: Sequence[date], closes: pd.Series, days: int) -> tuple[np.ndarray, np.ndarray]:
+def follower_paths(signal_days: Sequence[date], closes: Closes, days: int) -> tuple[np.ndarray, np.ndarray]:
     """Return (0..days, one row per signal of the follower's close indexed to 100 at entry; NaN past the data)."""
     follower = _Follower(closes)
     grid = np.arange(days + 1, dtype=np.int64)
@@ -362,7 +342,7 @@ def follower_paths(signal_days: Sequence[date], closes: pd.Series, days: int) ->
     if follower.days.size == 0:
         return grid, paths
     for row, day in enumerate(signal_days):
-        start = _day_number(day)
+        start = day_number(day)
         entry = np.searchsorted(follower.days, start, side="right") - 1
         if entry < 0 or start - follower.days[entry] > MAX_ENTRY_STALENESS_DAYS:
             continue

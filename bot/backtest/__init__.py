@@ -2,7 +2,7 @@
 
 history.py loads the bars, replay.py runs the live Engine over them, run.py does the study, console.py,
 export.py and report.py (with templates/report.html) show it, command.py is the subcommand.
-Names load on first use: `riskon --help` reads command.py's options without importing numpy and pandas.
+Names load on first use: `riskon --help` reads command.py's options without importing numpy.
 """
 
 from __future__ import annotations

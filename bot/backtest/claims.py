@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from alerts.closes import Closes, as_date, day_number
 from alerts.events import AlertEvent
 from bot.config import Config
 
@@ -38,12 +38,18 @@ class Claim:
     numbers: tuple[str, ...]
 
 
-def _close_on(closes: pd.Series, day: date) -> tuple[date, float] | None:
+def _close_on(closes: Closes, day: date) -> tuple[date, float] | None:
     """Return the last close at or before a day (at most 5 days old)."""
-    upto = closes[: pd.Timestamp(day)]
-    if upto.empty or (day - upto.index[-1].date()).days > 5:
+    at = int(np.searchsorted(closes.days, day_number(day), side="right")) - 1
+    if at < 0 or day_number(day) - int(closes.days[at]) > 5:
         return None
-    return upto.index[-1].date(), float(upto.iloc[-1])
+    return as_date(closes.days[at]), float(closes.values[at])
+
+
+def _highest(closes: Closes) -> tuple[date, float]:
+    """Return the day and close of the highest close (the first such day)."""
+    at = int(np.argmax(closes.values))
+    return as_date(closes.days[at]), float(closes.values[at])
 
 
 def _first(alerts: Sequence[AlertEvent], rule_kind: str, symbol: str, kind: str, after: date,
@@ -63,16 +69,16 @@ def cycle_breakouts(config: Config, alerts: Sequence[AlertEvent], symbol: str) -
             and (a.values.get("days_since_previous_ath") or 0) >= CYCLE_BREAKOUT_DAYS]
 
 
-def own_high_within(closes: pd.Series, day: date, days: int) -> date | None:
+def own_high_within(closes: Closes, day: date, days: int) -> date | None:
     """Return the first day within `days` after `day` the series closed above every earlier close, if any."""
-    values = closes.to_numpy(dtype="float64")
+    values = closes.values
     running = np.maximum.accumulate(values)
     is_high = np.zeros(values.size, dtype=bool)
     is_high[1:] = values[1:] > running[:-1]
-    index = closes.index
-    window = (index > pd.Timestamp(day)) & (index <= pd.Timestamp(day + timedelta(days=days)))
+    start = day_number(day)
+    window = (closes.days > start) & (closes.days <= start + days)
     hits = np.flatnonzero(window & is_high)
-    return index[hits[0]].date() if hits.size else None
+    return as_date(closes.days[hits[0]]) if hits.size else None
 
 
 def check_flip_to_top(config: Config, result: BacktestResult, leader: str = "^RUT", follower: str = "BTC") -> Claim:
@@ -84,21 +90,20 @@ def check_flip_to_top(config: Config, result: BacktestResult, leader: str = "^RU
     flip = next((a for rule in _rule_ids(config, "resistance_flip")
                  if (a := _first(result.alerts, rule, leader, "resistance_flip", date(2020, 9, 1),
                                  date(2021, 1, 31)))), None)
-    if flip is None or closes is None or closes.empty:
-        why = f"no {follower} history" if closes is None or closes.empty else \
+    if flip is None or closes is None or not len(closes):
+        why = f"no {follower} history" if closes is None or not len(closes) else \
             f"the configured rules found no {leader} resistance flip between September 2020 and January 2021"
         return Claim(title, quote, "cannot be checked", why, ())
     day = flip.bar_time.date()
     entry = _close_on(closes, day)
     if entry is None:
         return Claim(title, quote, "cannot be checked", f"{follower} has no close near {day}", ())
-    after = closes[pd.Timestamp(day): pd.Timestamp(day + timedelta(days=CYCLE_TOP_DAYS))]
-    top_day, top = after.idxmax().date(), float(after.max())
+    top_day, top = _highest(closes.between(day, day + timedelta(days=CYCLE_TOP_DAYS)))
     gain = (top / entry[1] - 1) * 100
     needed = top / (1 + CLAIMED_GAIN_PCT / 100)
-    before_top = closes[: pd.Timestamp(top_day)]
-    low_enough = before_top[before_top <= needed]
-    since = low_enough.index[-1].date() if not low_enough.empty else None
+    before_top = closes.between(None, top_day)
+    low_enough = np.flatnonzero(before_top.values <= needed)
+    since = as_date(before_top.days[low_enough[-1]]) if low_enough.size else None
     level, broke = flip.values.get("level"), flip.values.get("break_time")
     numbers = [
         f"{leader} flip confirmed {day} (level {level}, {flip.values.get('source', '')}; broke {broke})",
@@ -122,9 +127,9 @@ def check_breakouts_then_follower_high(config: Config, result: BacktestResult, l
              "breakout.")
     closes = result.closes.get(follower)
     episodes = cycle_breakouts(config, result.alerts, leader)
-    if closes is None or closes.empty or not episodes:
+    if closes is None or not len(closes) or not episodes:
         return Claim(title, quote, "cannot be checked", f"no {leader} cycle breakouts or no {follower} history", ())
-    first = closes.index[0].date()
+    first = as_date(closes.days[0])
     covered = [a for a in episodes if a.bar_time.date() >= first]
     numbers, within = [], {30: 0, 90: 0}
     for alert in covered:
@@ -210,9 +215,9 @@ def check_altcoins(config: Config, result: BacktestResult, leader: str = "IWM", 
             numbers.append(f"{year}: no {leader} breakout above a year-old high in {year - 1}–{year}")
             continue
         day = opening[0].bar_time.date()
-        entry = _close_on(closes, day) if closes is not None and not closes.empty else None
-        if entry is None:
-            starts = closes.index[0].date() if closes is not None and not closes.empty else None
+        entry = _close_on(closes, day) if closes is not None and len(closes) else None
+        if closes is None or entry is None:
+            starts = as_date(closes.days[0]) if closes is not None and len(closes) else None
             numbers.append(f"{year}: {leader} broke out {day}; {follower} has no price then"
                            + (f" (the composite starts {starts}, when all its members trade)" if starts else ""))
             continue
@@ -250,7 +255,7 @@ class FlowStretch:
     rally_net_usd: float | None = None  # the flows over that leg
 
 
-def flow_stretches(fund: str, flows: Sequence[tuple[datetime, float]], closes: pd.Series | None,
+def flow_stretches(fund: str, flows: Sequence[tuple[datetime, float]], closes: Closes | None,
                    gap_days: int = FLOW_GAP_DAYS) -> list[FlowStretch]:
     """Split a fund's flows into runs of records no more than `gap_days` apart, each with its rally leg."""
     rows = sorted((when.date(), float(flow)) for when, flow in flows)
@@ -263,13 +268,13 @@ def flow_stretches(fund: str, flows: Sequence[tuple[datetime, float]], closes: p
         first, last = part[0][0], part[-1][0]
         net = sum(f for _, f in part)
         stretch = FlowStretch(fund, first, last, len(part), net)
-        if closes is not None and not closes.empty:
-            inside = closes[pd.Timestamp(first): pd.Timestamp(last)]
+        if closes is not None and len(closes):
+            inside = closes.between(first, last)
             opening = _close_on(closes, first)
-            if not inside.empty and opening is not None:
-                top_day = inside.idxmax().date()
+            if len(inside) and opening is not None:
+                top_day, top = _highest(inside)
                 stretch = FlowStretch(fund, first, last, len(part), net, top_day,
-                                      (float(inside.max()) / opening[1] - 1) * 100,
+                                      (top / opening[1] - 1) * 100,
                                       sum(f for day, f in part if day <= top_day))
         out.append(stretch)
         start = end

@@ -77,7 +77,7 @@ def add_backtest_parser(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run a backtest from the command line and write what was asked."""
-    # Imported here so that the options above load without numpy and pandas (riskon --help stays light).
+    # Imported here so that the options above load without numpy (riskon --help stays light).
     from bot.backtest.console import print_report
     from bot.backtest.export import write_csv, write_json
     from bot.backtest.history import BacktestError, fetch_live_history, load_csv_history

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from alerts.closes import as_date
 from alerts.comovement import DEFAULT_WINDOWS
 from alerts.messages import format_alert
 from bot.backtest.run import BacktestResult
@@ -61,8 +62,8 @@ def write_csv(result: BacktestResult, folder: str | Path) -> list[Path]:
           ((m.leader, m.follower, y.year, y.days, y.correlation, *y.mean_rolling) for m in result.comovements
            for y in m.years))
     table("comovement_rolling.csv", ["leader", "follower", "day", *[f"rolling_{w}d" for w in windows]],
-          ((m.leader, m.follower, day.date(), *[None if not np.isfinite(v) else round(float(v), 6) for v in row])
-           for m in result.comovements for day, row in zip(m.rolling.index, m.rolling.to_numpy())))
+          ((m.leader, m.follower, as_date(day), *[None if not np.isfinite(v) else round(float(v), 6) for v in row])
+           for m in result.comovements for day, row in zip(m.rolling_days, m.rolling)))
     table("lead_lag.csv", ["leader", "follower", "period", "lag_days", "correlation", "pairs",
                            *[name for name, _ in (result.lead_lags[0].since if result.lead_lags else ())]],
           ((m.leader, m.follower, m.period, k, r, m.pairs, *[values[i] for _, values in m.since])

@@ -52,11 +52,11 @@ def leader_charts(result: BacktestResult) -> dict[str, dict[str, bytes | None]]:
             paths[study.follower] = follower_paths(traded, result.closes[study.follower], longest)
             if study.baseline_years:
                 first, last = study.baseline_years
-                leader_days = [d.date() for d in closes.index if first <= d.year <= last]
+                leader_days = [d for d in closes.dates() if first <= d.year <= last]
                 grid, every_day = follower_paths(leader_days, result.closes[study.follower], longest)
                 baselines[study.follower] = baseline_median(grid, every_day)
         charts[label] = {
-            "signals": signals_chart(leader, [d.date() for d in closes.index], closes.to_list(), signal_days,
+            "signals": signals_chart(leader, closes.dates(), closes.values.tolist(), signal_days,
                                      f"{leader}: signal episodes of {studies[0].rule_id}"),
             "paths": study_chart(f"After each {label} signal: followers indexed to 100", paths, result.horizons,
                                  baselines),

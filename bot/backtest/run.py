@@ -7,8 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-import pandas as pd
-
+from alerts.closes import Closes
 from alerts.comovement import DEFAULT_WINDOWS, CoMovement, LeadLag, comovement, lead_lag
 from alerts.events import AlertEvent
 from alerts.study import DEFAULT_HORIZONS, Signal, Study, closes_from_bars, event_study, signal_episodes
@@ -51,7 +50,7 @@ class BacktestResult:
     comovements: list[CoMovement]
     problems: list[str]
     seconds: float
-    closes: dict[str, pd.Series] = field(repr=False, default_factory=dict)
+    closes: dict[str, Closes] = field(repr=False, default_factory=dict)
     leaders: tuple[str, ...] = ()
     followers: tuple[str, ...] = ()
     rules_seconds: float = 0.0  # of `seconds`, the time the rules took
@@ -151,7 +150,7 @@ def backtest(
     return result
 
 
-def study_alerts(config: Config, alerts: Sequence[AlertEvent], closes: Mapping[str, pd.Series],
+def study_alerts(config: Config, alerts: Sequence[AlertEvent], closes: Mapping[str, Closes],
                  lead: Sequence[str], follow: Sequence[str], horizons: Sequence[int] = DEFAULT_HORIZONS,
                  episode_gap_days: int = 30) -> list[Study]:
     """Fold the leaders' alerts into signals and study each against every follower, in config order."""

@@ -7,12 +7,12 @@ import math
 from datetime import date, timedelta
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
 from alerts.bars import Bar, utc
 from alerts.charts import alert_chart, comovement_chart, signals_chart, study_chart, tracked_levels
+from alerts.closes import Closes
 from alerts.comovement import comovement
 from alerts.events import AlertEvent
 from alerts.study import follower_paths
@@ -89,8 +89,7 @@ def test_signals_chart_and_its_minimum():
 
 
 def test_study_chart_draws_paths_and_needs_at_least_one():
-    follower = pd.Series(np.linspace(100, 200, 400), index=pd.DatetimeIndex(
-        [date(2021, 1, 1) + timedelta(days=i) for i in range(400)]))
+    follower = Closes.of([date(2021, 1, 1) + timedelta(days=i) for i in range(400)], np.linspace(100, 200, 400))
     grid, paths = follower_paths([date(2021, 2, 1), date(2021, 6, 1)], follower, 90)
     png = study_chart("after each signal", {"BTC": (grid, paths), "ETH": (grid, paths)}, (7, 30, 90),
                       {"BTC": (grid, paths[0])})
@@ -101,11 +100,11 @@ def test_study_chart_draws_paths_and_needs_at_least_one():
 
 
 def test_comovement_chart_draws_each_window():
-    days = pd.bdate_range("2021-01-01", periods=300)
+    days = [d for d in (date(2021, 1, 1) + timedelta(days=i) for i in range(420)) if d.weekday() < 5][:300]
     rng = np.random.default_rng(1)
-    leader = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 300))), index=days)
-    follower = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.02, 300))), index=days)
+    leader = Closes.of(days, 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 300))))
+    follower = Closes.of(days, 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 300))))
     move = comovement("^RUT", leader, "BTC", follower)
     assert picture(comovement_chart("^RUT", [move])).size == (900, 520)
-    short = comovement("^RUT", leader[:5], "BTC", follower[:5])
+    short = comovement("^RUT", Closes.of(days[:5], leader.values[:5]), "BTC", Closes.of(days[:5], follower.values[:5]))
     assert comovement_chart("^RUT", [short]) is None

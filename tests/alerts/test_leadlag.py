@@ -5,21 +5,27 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from alerts.closes import Closes, as_date
 from alerts.comovement import lagged_returns, lead_lag
 
 START = date(2018, 1, 1)
 
 
-def closes(log_returns: np.ndarray, weekdays_only: bool = False) -> pd.Series:
+def closes(log_returns: np.ndarray, weekdays_only: bool = False) -> Closes:
     days = [START + timedelta(days=i) for i in range(log_returns.size)]
-    series = pd.Series(100 * np.exp(np.cumsum(log_returns)), index=pd.DatetimeIndex(days))
-    return series[series.index.day_of_week < 5] if weekdays_only else series
+    series = Closes.of(days, 100 * np.exp(np.cumsum(log_returns)))
+    return weekdays(series) if weekdays_only else series
 
 
-def leader_and_follower(lead_days: int, seed: int = 1, days: int = 2000) -> tuple[pd.Series, pd.Series]:
+def weekdays(series: Closes) -> Closes:
+    """Return the closes of Mondays to Fridays only."""
+    keep = np.array([day.weekday() < 5 for day in series.dates()], dtype=bool)
+    return Closes(series.days[keep], series.values[keep])
+
+
+def leader_and_follower(lead_days: int, seed: int = 1, days: int = 2000) -> tuple[Closes, Closes]:
     """A leader trading on weekdays and a follower that repeats its moves `lead_days` later, plus its own noise."""
     rng = np.random.default_rng(seed)
     moves = rng.normal(0, 0.01, days)
@@ -41,7 +47,7 @@ def test_a_follower_that_repeats_the_leader_days_later_peaks_at_that_lag(lead_da
 
 def test_a_leader_that_repeats_the_follower_shows_as_following():
     follower_led, leader = leader_and_follower(8)  # swap roles: now the "follower" moves first
-    result = lead_lag("^RUT", leader[leader.index.day_of_week < 5], "BTC", follower_led)
+    result = lead_lag("^RUT", weekdays(leader), "BTC", follower_led)
     assert result.peak("follows")[0] == -8
     assert result.reading().startswith("BTC leads by 8 days")
 
@@ -60,8 +66,7 @@ def test_a_monday_return_spans_the_weekend_for_both_and_the_split_and_rolling_wi
     monday = np.flatnonzero((ends + 3) % 7 == 0)[0]  # day numbers: 1970-01-05 was a Monday
     friday, monday_day = ends[monday - 1], ends[monday]
     assert monday_day - friday == 3
-    to_date = lambda n: pd.Timestamp(date(1970, 1, 1) + timedelta(days=int(n)))  # noqa: E731
-    assert y[0, monday] == pytest.approx(follower[to_date(monday_day)] / follower[to_date(friday)] - 1)
+    assert y[0, monday] == pytest.approx(follower.on(as_date(monday_day)) / follower.on(as_date(friday)) - 1)
     result = lead_lag("^RUT", leader, "BTC", follower)
     assert [name for name, _ in result.since] == ["before 2020", "since 2020"]
     assert result.rolling.shape == (len(result.rolling_ends), 61)

@@ -7,29 +7,29 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from alerts.bars import Bar, utc
+from alerts.closes import Closes
 from alerts.comovement import aligned_returns, comovement
 from alerts.events import AlertEvent
 from alerts.study import Signal, Summary, closes_from_bars, event_study, follower_paths, signal_episodes
 from tests.market import market_folder
 
 
-def daily(start: date, closes: list[float], every: int = 1) -> pd.Series:
+def daily(start: date, closes: list[float], every: int = 1) -> Closes:
     """Closes on consecutive days (or every `every` days) from `start`."""
     days = [start + timedelta(days=i * every) for i in range(len(closes))]
-    return pd.Series(closes, index=pd.DatetimeIndex(days), dtype="float64")
+    return Closes.of(days, closes)
 
 
-def weekdays(start: date, closes: list[float]) -> pd.Series:
+def weekdays(start: date, closes: list[float]) -> Closes:
     days, day = [], start
     while len(days) < len(closes):
         if day.weekday() < 5:
             days.append(day)
         day += timedelta(days=1)
-    return pd.Series(closes, index=pd.DatetimeIndex(days), dtype="float64")
+    return Closes.of(days, closes)
 
 
 def alert(day: date, symbol: str = "^RUT", rule: str = "rut_ath", price: float = 1.0) -> AlertEvent:
@@ -163,7 +163,7 @@ def test_baseline_takes_every_leader_day_of_the_signal_years():
     follower = daily(date(2019, 1, 1), list(np.linspace(100, 400, 2000)))  # rises every day
     study = study_of([date(2021, 3, 1), date(2022, 6, 1)], follower, leader=leader, horizons=(7,))
     assert study.baseline_years == (2021, 2022)
-    leader_days_2021_2022 = int(((leader.index.year >= 2021) & (leader.index.year <= 2022)).sum())
+    leader_days_2021_2022 = sum(1 for day in leader.dates() if 2021 <= day.year <= 2022)
     baseline = study.rows[0].baseline
     assert baseline.count == leader_days_2021_2022
     assert baseline.share_positive == 100.0
@@ -193,21 +193,22 @@ def test_crypto_returns_are_sampled_on_the_leader_trading_days():
     leader = weekdays(D0, [100.0, 101.0, 102.0, 103.0, 104.0, 110.0])  # Mon..Fri, then next Monday
     crypto = daily(D0, [10.0, 11.0, 12.0, 13.0, 14.0, 99.0, 99.0, 20.0])  # weekend days are skipped
     returns = aligned_returns(leader, crypto)
-    assert len(returns) == 5
+    assert returns.days.size == 5
     # The Monday return spans Friday's close to Monday's for both.
-    assert returns["leader"].iloc[-1] == pytest.approx(110 / 104 - 1)
-    assert returns["follower"].iloc[-1] == pytest.approx(20 / 14 - 1)
+    assert returns.leader[-1] == pytest.approx(110 / 104 - 1)
+    assert returns.follower[-1] == pytest.approx(20 / 14 - 1)
 
 
 def test_comovement_of_a_follower_that_copies_the_leader_is_one():
     rng = np.random.default_rng(7)
     walk = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 800)))
     leader = weekdays(date(2020, 1, 1), list(walk))
-    follower = leader * 3  # same returns
+    follower = Closes(leader.days, leader.values * 3)  # same returns
     move = comovement("^RUT", leader, "BTC", follower)
     assert move.overall == pytest.approx(1.0)
     assert all(y.correlation == pytest.approx(1.0) for y in move.years)
-    assert move.rolling["90d"].dropna().to_numpy() == pytest.approx(1.0)
+    ninety = move.rolling[:, move.windows.index(90)]
+    assert ninety[np.isfinite(ninety)] == pytest.approx(1.0)
     assert [y.year for y in move.years] == [2020, 2021, 2022, 2023]
 
 
@@ -215,7 +216,8 @@ def test_closes_from_bars_keeps_final_bars_by_day():
     bars = [Bar(utc(2024, 1, 1), 1, 2, 1, 1.5), Bar(utc(2024, 1, 2), 1, 2, 1, 1.7),
             Bar(utc(2024, 1, 3), 1, 2, 1, 1.9, final=False)]
     series = closes_from_bars(bars)
-    assert series.to_list() == [1.5, 1.7]
+    assert series.values.tolist() == [1.5, 1.7]
+    assert series.dates() == [date(2024, 1, 1), date(2024, 1, 2)]
 
 
 # --- by hand, on the real history ---------------------------------------------------------------
@@ -242,10 +244,8 @@ def test_btc_30_days_after_the_november_2020_russell_high_recomputed_by_hand(mar
     by_hand = (btc[signal + timedelta(days=30)] / btc[signal] - 1) * 100
 
     signals = [Signal(signal, "^RUT", "smallcap_ath", "new_ath")]
-    rut_series = pd.Series(rut).sort_index()
-    rut_series.index = pd.DatetimeIndex(rut_series.index)
-    btc_series = pd.Series(btc).sort_index()
-    btc_series.index = pd.DatetimeIndex(btc_series.index)
+    rut_series = Closes.of(rut.keys(), rut.values())
+    btc_series = Closes.of(btc.keys(), btc.values())
     (study,) = event_study(signals, {"^RUT": rut_series}, {"BTC": btc_series}, (30, 180))
     outcome = study.outcome(signal, 30)
     assert outcome.entry_price == btc[signal] == 16_317.81  # the CSV row 2020-11-13
@@ -266,7 +266,7 @@ def test_btc_30_days_after_the_november_2020_russell_high_recomputed_by_hand(mar
 @pytest.mark.parametrize(
     "closes",
     [
-        pd.Series([], dtype="float64", index=pd.DatetimeIndex([])),
+        Closes.empty(),
         daily(D0, [float("nan")] * 40),
         daily(D0, [0.0] * 40),
         daily(D0, [-5.0] * 40),
@@ -282,9 +282,9 @@ def test_a_follower_without_usable_prices_gives_no_figures(closes):
 
 
 def test_gaps_and_bad_prices_inside_a_series_are_skipped_not_used():
-    closes = daily(D0, [100.0 + i for i in range(40)])
-    closes.iloc[10] = float("nan")
-    closes.iloc[17] = 0.0
+    values = [100.0 + i for i in range(40)]
+    values[10], values[17] = float("nan"), 0.0
+    closes = daily(D0, values)
     outcome = study_of([D0 + timedelta(days=10)], closes).outcome(D0 + timedelta(days=10), 7)
     assert outcome.entry_day == D0 + timedelta(days=9)  # the NaN day falls back to the day before
     assert outcome.exit_day == D0 + timedelta(days=16)  # and the zero close is no exit price

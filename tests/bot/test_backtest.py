@@ -6,7 +6,6 @@ import json
 from datetime import date
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -276,7 +275,7 @@ def test_the_late_2020_flip_claim_says_from_which_date_380_percent_is_true(defau
                             "16 days before the flip")
     # Recomputed from the closes: the top over the entry.
     btc = default_result.closes["BTC"]
-    assert btc[pd.Timestamp("2021-11-08")] / btc[pd.Timestamp("2020-11-19")] == pytest.approx(3.792, abs=0.001)
+    assert btc.on(date(2021, 11, 8)) / btc.on(date(2020, 11, 19)) == pytest.approx(3.792, abs=0.001)
 
 
 def test_the_three_prior_breakouts_claim_counts_episodes_and_btc_highs(default_result):

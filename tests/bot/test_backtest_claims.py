@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-import pandas as pd
 import pytest
 
+from alerts.closes import Closes
 from bot.backtest.claims import flow_stretches, own_high_within
 
 
-def closes(start: date, values: list[float]) -> pd.Series:
-    return pd.Series(values, index=pd.DatetimeIndex([start + timedelta(days=i) for i in range(len(values))]))
+def closes(start: date, values: list[float]) -> Closes:
+    return Closes.of([start + timedelta(days=i) for i in range(len(values))], values)
 
 
 def at(day: date) -> datetime:

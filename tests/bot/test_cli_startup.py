@@ -92,6 +92,16 @@ def test_a_replay_of_the_default_config_loads_no_chat_or_live_feed_library(tmp_p
     assert not {"bot.notifiers.telegram", "bot.notifiers.discord"} & set(answer["ours"])
 
 
+def test_a_backtest_with_its_csv_and_json_loads_neither_pandas_nor_matplotlib(tmp_path):
+    # The study, co-movement and claims are numpy: pandas (about 0.4 s of import) is no part of a backtest.
+    # Charts are drawn only for --html.
+    answer = probe("backtest", "--data", str(market_folder()), "--to", "2016-01-01", "--csv", str(tmp_path / "csv"),
+                   "--json", str(tmp_path / "result.json"))
+    assert answer["code"] == 0
+    assert not set(answer["modules"]) & {"pandas", "matplotlib"}, sorted(answer["modules"])
+    assert (tmp_path / "csv" / "comovement_rolling.csv").stat().st_size > 0
+
+
 def test_every_registered_rule_kind_is_the_kind_it_is_registered_under():
     from alerts.rules import RULES
 
