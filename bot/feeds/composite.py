@@ -53,10 +53,6 @@ class CompositeSettings(FeedSettings):
     indexes: dict[str, CompositeIndex] = Field(default_factory=dict, description="index name -> its definition")
 
 
-def _day(moment: datetime) -> date:
-    return moment.astimezone(timezone.utc).date()
-
-
 def _stamp(day: date) -> datetime:
     return datetime.combine(day, time(0), timezone.utc)
 
@@ -70,8 +66,10 @@ def compute_index(index: CompositeIndex, bars_by_member: Mapping[str, Sequence[B
     computed and scaled to `base_value` on the base date; with `start` = (date, index close stored for it),
     the series continues from there and only the later dates are returned (none yet while a member lags).
     """
-    by_day = {m: {_day(b.time): b for b in bars_by_member.get(m, ()) if b.final} for m in index.members}
-    common = sorted(set.intersection(*(set(days) for days in by_day.values()))) if by_day else []
+    # A bar's time is UTC (Bar checks it), so its date is its UTC day.
+    by_day = {m: {b.time.date(): b for b in bars_by_member.get(m, ()) if b.final} for m in index.members}
+    days = iter(by_day.values())
+    common = sorted(set(next(days)).intersection(*days)) if by_day else []
     if start is not None:
         common = [d for d in common if d >= start[0]]
         if not common or common[0] != start[0]:
@@ -84,14 +82,15 @@ def compute_index(index: CompositeIndex, bars_by_member: Mapping[str, Sequence[B
         if base_day not in common:
             return [], base_day
         levels = {common[0]: (1.0, 1.0)}
+    rows = [by_day[m] for m in index.members]
     for before, day in zip(common, common[1:]):
         previous = levels[before][1]
-        levels[day] = (previous * _growth(index, by_day, before, day, "open"),
-                       previous * _growth(index, by_day, before, day, "close"))
+        levels[day] = _levels(index, [row[before] for row in rows], [row[day] for row in rows], previous)
     if start is None:
         first = common[0]
         # The first day has no earlier close: its open is set against its own close, member by member.
-        levels[first] = (_growth(index, by_day, first, first, "open"), 1.0)
+        at_first = [row[first] for row in rows]
+        levels[first] = (_levels(index, at_first, at_first, 1.0)[0], 1.0)
         scale = index.base_value / levels[base_day][1]
         levels = {d: (o * scale, c * scale) for d, (o, c) in levels.items()}
     out = []
@@ -105,14 +104,16 @@ def compute_index(index: CompositeIndex, bars_by_member: Mapping[str, Sequence[B
     return out, base_day
 
 
-def _growth(index: CompositeIndex, by_day: Mapping[str, Mapping[date, Bar]], before: date, day: date,
-            field: str) -> float:
-    """Return the index's growth factor from `before`'s close to `day`'s open or close."""
+def _levels(index: CompositeIndex, before: Sequence[Bar], today: Sequence[Bar], level: float) -> tuple[float, float]:
+    """Return the index's open and close today, from its `level` at the close before (members in index order)."""
     if index.weighting == "supply":
-        then = sum(index.supply[m] * by_day[m][before].close for m in index.members)
-        now = sum(index.supply[m] * getattr(by_day[m][day], field) for m in index.members)
-        return now / then
-    return sum(getattr(by_day[m][day], field) / by_day[m][before].close for m in index.members) / len(index.members)
+        supply = [index.supply[m] for m in index.members]
+        then = sum(units * bar.close for units, bar in zip(supply, before))
+        return (level * (sum(units * bar.open for units, bar in zip(supply, today)) / then),
+                level * (sum(units * bar.close for units, bar in zip(supply, today)) / then))
+    count = len(index.members)
+    return (level * (sum(bar.open / past.close for bar, past in zip(today, before)) / count),
+            level * (sum(bar.close / past.close for bar, past in zip(today, before)) / count))
 
 
 class CompositeFeed:
@@ -148,7 +149,7 @@ class CompositeFeed:
             # The index continues from its last stored close: later polls read only the members' new bars
             # (recomputing the whole history on every poll would make a replay quadratic).
             stored = newest_stored(self.bars, symbol) if last is not None else None
-            start = (_day(stored.time), stored.close) if stored is not None and stored.time == last else None
+            start = (stored.time.date(), stored.close) if stored is not None and stored.time == last else None
             member_bars: dict[str, list[Bar]] = {}
             computed: list[Bar] = []
             base_day: date | None = None
@@ -156,12 +157,12 @@ class CompositeFeed:
                 member_bars = {m: self.bars.load_bars(m, since=last) for m in index.members}
                 computed, base_day = compute_index(index, member_bars, start)
             continued = start is not None and base_day is not None  # nothing new is no error while a member lags
-            if not continued and not any(self.bars.last_bar_time(m) is None for m in index.members):
+            empty = [] if continued else [m for m in index.members if self.bars.last_bar_time(m) is None]
+            if not continued and not empty:
                 # First run, or the members no longer share the stored day: compute the whole series.
                 member_bars = {m: self.bars.load_bars(m) for m in index.members}
                 computed, base_day = compute_index(index, member_bars)
             if not computed and not continued:
-                empty = [m for m in index.members if self.bars.last_bar_time(m) is None]
                 if base_day:
                     why = f"base date {base_day} is not a date every member has a bar for"
                 elif empty:
@@ -172,8 +173,8 @@ class CompositeFeed:
                 self.tracker.failed(symbol, now, why)
                 continue
             fresh = [b for b in computed if last is None or b.time > last]
-            previous = newest_stored(self.bars, symbol) if last is not None else None
-            screened = screen_bars(symbol, fresh, now, previous, self.settings.spike_threshold("composite"), self.name)
+            # `stored` is the newest stored bar: nothing was written since it was read.
+            screened = screen_bars(symbol, fresh, now, stored, self.settings.spike_threshold("composite"), self.name)
             if screened.kept:
                 bars[symbol] = list(screened.kept)
             newest_member = max((b.time for bs in member_bars.values() for b in bs[-1:]), default=None)

@@ -56,6 +56,8 @@ class ReplayFeed:
         self._times: dict[str, list[datetime]] = {}
         self._days: list[datetime] = []
         self._cursor = -1  # index into _days of the last day served
+        self._reach: dict[str, int] = {}  # per symbol: how many of its bars are on or before the last day served
+        self._served: dict[str, int] = {}  # per symbol: the index after the last bar it was served
         self.loaded = False
         self.problems: list[str] = []
 
@@ -137,16 +139,25 @@ class ReplayFeed:
             self._cursor += 1
         upto = self._days[self._cursor]
         out: dict[str, list[Bar]] = {}
+        reach, served = self._reach, self._served
         for symbol in symbols:
             times = self._times.get(symbol)
             if not times:
                 continue
+            # The days only move forward: each symbol's reach (its bars up to `upto`) steps on from the last one.
+            hi = reach.get(symbol, 0)
+            while hi < len(times) and times[hi] <= upto:
+                hi += 1
+            reach[symbol] = hi
             after = since.get(symbol)
-            lo = bisect.bisect_right(times, after) if after else 0
-            hi = bisect.bisect_right(times, upto)
+            lo = served.get(symbol, 0)
+            # A poll asks from the last bar served (a replay always does): no search. Otherwise, search.
+            if not (lo == 0 and after is None or lo > 0 and times[lo - 1] == after):
+                lo = bisect.bisect_right(times, after) if after else 0
             if hi > lo:
                 out[symbol] = self._bars[symbol][lo:hi]
-        truncated = {s: t for s, t in self.truncated_since.items() if s in symbols}
+                served[symbol] = hi
+        truncated = {s: t for s, t in self.truncated_since.items() if s in symbols} if self.truncated_since else {}
         return FeedResult(bars=out, truncated_since=truncated)
 
     async def close(self) -> None:
