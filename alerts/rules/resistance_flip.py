@@ -100,37 +100,41 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
     def __init__(self, rule_id: str, params: ResistanceFlipParams) -> None:
         super().__init__(rule_id, params)
         self._configured = KeyedLevels(params.levels)
+        self._configured_keys: dict[str, tuple[str, ...]] = {}  # each symbol's level keys, in the state's order
+        # What every step multiplies a level by, worked out once (parameters are frozen): the same floats as
+        # `level * (1 + p.break_pct / 100)` written out each time.
+        self._break_factor = 1 + params.break_pct / 100
+        self._fail_factor = 1 - params.tolerance_pct / 100
+        self._retest_factor = 1 + params.tolerance_pct / 100
+        self._rearm_factor = 1 - params.rearm_pct / 100
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Advance every level's state machine by one bar."""
         p = self.params
         state = state or {}
-        prev_close = state.get("prev_close")
         index = int(state.get("bars_seen", 0))
         old_levels: Mapping[str, Any] = state.get("levels", {})
-        levels: dict[str, dict[str, Any]] = {}
-        # Configured levels: always in play; a level new to the state starts from where price stands.
-        # Entries are shared with the old state, never changed in place: `_advance` returns a new one to change.
-        for level, key in self._configured.of(symbol):
-            if key in old_levels:
-                levels[key] = old_levels[key]
-            else:
-                reference = prev_close if prev_close is not None else bar.close
-                phase = ABOVE if above(reference, level * (1 + p.break_pct / 100)) else ARMED
-                levels[key] = {"level": level, "source": "configured", "phase": phase}
-        for key, entry in old_levels.items():
-            if entry.get("source") != "configured" and key not in levels:
-                levels[key] = entry
+        levels = self._in_play(old_levels, symbol, state.get("prev_close"), bar)
 
         events: list[AlertEvent] = []
-        for key in list(levels):
-            entry, event = self._advance(levels[key], symbol, bar)
+        # Entries are never changed in place, and neither is the mapping they came in: a level that moved
+        # gets a new entry in a copy of it (most bars move none, and share the old state's levels).
+        own: dict[str, Any] | None = None  # the levels as this step changed them, once it has changed one
+        for key, entry in levels.items():
+            new_entry, event = self._advance(entry, symbol, bar)
             if event is not None:
                 events.append(event)
-            if entry["source"] != "configured" and (entry["phase"] == ABOVE or self._expired(entry, bar, p)):
-                del levels[key]  # a detected level's attempt is over; the next comes from a new high
-            else:
-                levels[key] = entry
+            if new_entry["source"] != "configured" and (new_entry["phase"] == ABOVE
+                                                        or self._expired(new_entry, bar, p)):
+                if own is None:
+                    own = dict(levels)
+                del own[key]  # a detected level's attempt is over; the next comes from a new high
+            elif new_entry is not entry:
+                if own is None:
+                    own = dict(levels)
+                own[key] = new_entry
+        if own is not None:
+            levels = own
 
         # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
         first_time = state.get("first_time") or (WARM_BEFORE if state else iso(bar.time))
@@ -143,7 +147,8 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
             # series' first months is where the data starts, not a known all-time high.
             if (ath is not None and index - ath_index >= p.min_level_age and above(bar.close, ath)
                     and (parse_time(state["ath_time"]) - parse_time(first_time)).days >= p.min_history_days):
-                event = self._open(levels, ath, f"prior all-time high of {state['ath_time'][:10]}", symbol, bar, p)
+                own = new_state["levels"] = dict(levels) if own is None else own  # opened in a copy
+                event = self._open(own, ath, f"prior all-time high of {state['ath_time'][:10]}", symbol, bar, p)
                 if event is not None:
                     events.append(event)
             if ath is None or price > ath:
@@ -152,16 +157,40 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
                 new_state["ath_time"] = state["ath_time"]
             new_state["ath"], new_state["ath_index"] = ath, ath_index
         elif p.detect == "swing_highs" and (bar.time - parse_time(first_time)).days >= p.min_history_days:
-            new_state["used_swings"] = self._detect_swings(levels, state.get("used_swings", []), symbol, bar, ctx, p,
+            own = new_state["levels"] = dict(levels) if own is None else own  # a swing may open a level
+            new_state["used_swings"] = self._detect_swings(own, state.get("used_swings", []), symbol, bar, ctx, p,
                                                            events)
         elif p.detect == "swing_highs":
             new_state["used_swings"] = list(state.get("used_swings", []))
         return RuleStep(new_state, tuple(events))
 
-    @staticmethod
-    def _expired(entry: Mapping[str, Any], bar: Bar, p: ResistanceFlipParams) -> bool:
+    def _in_play(self, old_levels: Mapping[str, Any], symbol: str, prev_close: float | None,
+                 bar: Bar) -> Mapping[str, Any]:
+        """Return the levels in play before this bar: the old state's own mapping when it holds just the configured
+        levels, in order (most bars); else a new one, configured levels first, then the detected ones."""
+        configured = self._configured.of(symbol)
+        keys = self._configured_keys.get(symbol)
+        if keys is None:
+            keys = self._configured_keys[symbol] = tuple(key for _, key in configured)
+        if len(old_levels) == len(keys) and tuple(old_levels) == keys:
+            return old_levels
+        levels: dict[str, Any] = {}
+        # Configured levels: always in play; a level new to the state starts from where price stands.
+        for level, key in configured:
+            if key in old_levels:
+                levels[key] = old_levels[key]
+            else:
+                reference = prev_close if prev_close is not None else bar.close
+                phase = ABOVE if above(reference, level * self._break_factor) else ARMED
+                levels[key] = {"level": level, "source": "configured", "phase": phase}
+        for key, entry in old_levels.items():
+            if entry.get("source") != "configured" and key not in levels:
+                levels[key] = entry
+        return levels
+
+    def _expired(self, entry: Mapping[str, Any], bar: Bar, p: ResistanceFlipParams) -> bool:
         """Say whether a detected, armed level is given up: a close `rearm_pct` under it ends the attempt."""
-        return entry["phase"] == ARMED and below(bar.close, float(entry["level"]) * (1 - p.rearm_pct / 100))
+        return entry["phase"] == ARMED and below(bar.close, float(entry["level"]) * self._rearm_factor)
 
     def _open(self, levels: dict[str, dict[str, Any]], level: float, source: str, symbol: str, bar: Bar,
               p: ResistanceFlipParams) -> AlertEvent | None:
@@ -211,21 +240,21 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
     def _advance(self, entry: dict[str, Any], symbol: str, bar: Bar) -> tuple[dict[str, Any], AlertEvent | None]:
         """Move one level's phase by one bar; return the new entry and the event it fires, if any."""
         p = self.params
-        level = float(entry["level"])
-        break_above = level * (1 + p.break_pct / 100)
-        fail_below = level * (1 - p.tolerance_pct / 100)
         phase = entry["phase"]
-        if phase == BROKEN and entry.get("break_time") == iso(bar.time):
-            return entry, None  # the break bar itself (a detected level opened on this bar)
+        level = float(entry["level"])
+        # The waiting phases first (most bars of most levels): one comparison, the entry kept as it is.
+        if phase == ABOVE:
+            if below(bar.close, level * self._rearm_factor):
+                return {"level": level, "source": entry["source"], "phase": ARMED}, None
+            return entry, None
         if phase == ARMED:
-            if above(bar.close, break_above):
+            if above(bar.close, level * self._break_factor):
                 return {"level": level, "source": entry["source"], "phase": BROKEN, "break_time": iso(bar.time),
                         "break_close": bar.close, "bars_since_break": 0}, None
             return entry, None
-        if phase == ABOVE:
-            if below(bar.close, level * (1 - p.rearm_pct / 100)):
-                return {"level": level, "source": entry["source"], "phase": ARMED}, None
-            return entry, None
+        if phase == BROKEN and entry.get("break_time") == iso(bar.time):
+            return entry, None  # the break bar itself (a detected level opened on this bar)
+        fail_below = level * self._fail_factor
         entry = dict(entry)
         if below(bar.close, fail_below):
             failed = {"level": level, "source": entry["source"], "phase": ARMED}
@@ -239,7 +268,7 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
             return failed, AlertEvent(self.rule_id, "failed_flip", symbol, bar.time, values, level_key(level))
         if phase == BROKEN:
             entry["bars_since_break"] = int(entry["bars_since_break"]) + 1
-            if not above(bar.low, level * (1 + p.tolerance_pct / 100)):
+            if not above(bar.low, level * self._retest_factor):
                 entry.update(phase=RETESTED, retest_time=iso(bar.time), retest_low=bar.low, hold=0)
                 phase = RETESTED
             elif entry["bars_since_break"] >= p.retest_within:
