@@ -71,6 +71,9 @@ class FollowThrough(Rule[FollowThroughParams]):
         # The triggers last worked out, by what they came from (a memo of the step's inputs, held so that
         # their identity stays theirs): the followers' bars of one day, stepped one after another, share them.
         self._seen: tuple[Sequence[AlertEvent], Sequence[AlertEvent], datetime, list[AlertEvent]] | None = None
+        self._leaders, self._trigger_rules = frozenset(params.leaders), frozenset(params.trigger_rules)
+        self._fresh_only = params.fresh_only
+        self._horizon = timedelta(days=params.window_days + 7)
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Track the follower's own high, open windows on new triggers, and settle open windows."""
@@ -153,38 +156,36 @@ class FollowThrough(Rule[FollowThroughParams]):
         if (seen is not None and seen[0] is ctx.recent_events and seen[1] is ctx.cycle_events
                 and seen[2] == bar.time):
             return seen[3]
-        found = {(e.rule_id, e.symbol, e.kind, e.bar_time): e
-                 for e in (*self._recent(ctx, bar), *ctx.cycle_events) if self._is_trigger(e, p)}
-        triggers = sorted(found.values(), key=lambda e: (e.bar_time, p.leaders.index(e.symbol)))
+        # Recent events young enough to open a window, scanned back from the newest. Events arrive in time
+        # order per feed; feeds can lag each other by a few days, so the scan stops only a week past the
+        # window's start. The cost of a step stays that of the window, not the history.
+        horizon = bar.time - self._horizon
+        is_trigger = self._is_trigger
+        found: dict[tuple[str, str, str, datetime], AlertEvent] = {}
+        for e in reversed(ctx.recent_events):
+            if e.bar_time < horizon:
+                break
+            if is_trigger(e):
+                found[(e.rule_id, e.symbol, e.kind, e.bar_time)] = e
+        for e in ctx.cycle_events:
+            if is_trigger(e):
+                found[(e.rule_id, e.symbol, e.kind, e.bar_time)] = e
+        triggers = sorted(found.values(), key=lambda e: (e.bar_time, p.leaders.index(e.symbol))) if found else []
         if type(ctx.recent_events) is tuple and type(ctx.cycle_events) is tuple:  # immutable: safe to memo by identity
             self._seen = (ctx.recent_events, ctx.cycle_events, bar.time, triggers)
         return triggers
 
-    def _recent(self, ctx: RuleContext, bar: Bar) -> list[AlertEvent]:
-        """Return the recent events young enough to open a window, scanning back from the newest.
-
-        Events arrive in time order per feed; feeds can lag each other by a few days, so the scan stops
-        only a week past the window's start. The cost of a step stays that of the window, not the history.
-        """
-        horizon = bar.time - timedelta(days=self.params.window_days + 7)
-        young = []
-        for event in reversed(ctx.recent_events):
-            if event.bar_time < horizon:
-                break
-            young.append(event)
-        return young
-
-    def _is_trigger(self, event: AlertEvent, p: FollowThroughParams) -> bool:
-        if event.symbol not in p.leaders or event.rule_id == self.rule_id:
+    def _is_trigger(self, event: AlertEvent) -> bool:
+        if event.symbol not in self._leaders or event.rule_id == self.rule_id:
             return False
-        if event.rule_id not in p.trigger_rules and event.kind not in p.trigger_rules:
+        if event.rule_id not in self._trigger_rules and event.kind not in self._trigger_rules:
             return False
-        return not (p.fresh_only and event.values.get("fresh_episode") is False)
+        return not (self._fresh_only and event.values.get("fresh_episode") is False)
 
     def _flipped(self, symbol: str, ctx: RuleContext) -> bool:
         """Say whether a resistance flip fired on this follower's bar earlier in the cycle."""
         p = self.params
-        return any(
+        return bool(ctx.cycle_events) and any(
             e.symbol == symbol and e.kind == "resistance_flip" and (not p.confirm_rules or e.rule_id in p.confirm_rules)
             for e in ctx.cycle_events
         )

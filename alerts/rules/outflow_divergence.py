@@ -102,6 +102,8 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
         super().__init__(rule_id, params)
         # Each symbol's flows as last seen, indexed (a memo of ctx.flows: the step stays a function of its input).
         self._indexed: dict[str, tuple[Sequence[tuple[datetime, float]], FlowWindows]] = {}
+        self._label = f"{params.window}d" if isinstance(params.window, int) else "YTD"
+        self._base_time: tuple[str, datetime] | None = None  # the YTD base's time as text and as read
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Measure the window's return and net flow, and alert when they diverge."""
@@ -117,11 +119,11 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
         base = self._base(state, new_state, bar, ctx)
         events: tuple[AlertEvent, ...] = ()
         reading = self._measure(base, bar, ctx, new_high, symbol) if base else None
-        if reading is not None and reading["diverging"]:
+        if base is not None and reading is not None and reading[0]:
             new_state["off_bars"] = 0
             if not new_state["active"]:
                 new_state["active"] = True
-                values = {k: v for k, v in reading.items() if k != "diverging"}
+                values = self._values(base, bar, new_high, reading)
                 events = (AlertEvent(self.rule_id, self.kind, symbol, bar.time, values),)
         elif new_state["active"]:
             new_state["off_bars"] += 1
@@ -132,42 +134,48 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
     def _base(self, state: Mapping[str, Any], new_state: dict[str, Any], bar: Bar,
               ctx: RuleContext) -> tuple[float, datetime, str] | None:
         """Return the window's starting close, its time and the window's name; None while unknown."""
-        p = self.params
-        if isinstance(p.window, int):
+        window = self.params.window
+        if isinstance(window, int):
             recent = ctx.recent
-            if len(recent) < p.window:
+            if len(recent) < window:
                 return None
-            start = recent[-p.window]
-            return start.close, start.time, f"{p.window}d"
+            start = recent[-window]
+            return start.close, start.time, self._label
         year_base, base_time = state.get("year_base"), state.get("base_time")
         if state.get("year") != bar.time.year:
             # A new year: the base is the previous year's last close. The very first year seen has none.
             year_base, base_time = state.get("prev_close"), state.get("prev_time")
             if state.get("year") is not None:
                 new_state["active"], new_state["off_bars"] = False, 0  # a new YTD window starts fresh
-        new_state.update(year=bar.time.year, year_base=year_base, base_time=base_time)
+        new_state["year"], new_state["year_base"], new_state["base_time"] = bar.time.year, year_base, base_time
         if year_base is None or base_time is None:
             return None
-        return float(year_base), parse_time(base_time), "YTD"
+        # The base stays a year: its time is read once, not on every bar.
+        read = self._base_time
+        if read is None or read[0] != base_time:
+            read = self._base_time = (base_time, parse_time(base_time))
+        return float(year_base), read[1], self._label
 
-    def _measure(self, base: tuple[float, datetime, str], bar: Bar, ctx: RuleContext,
-                 new_high: bool, symbol: str) -> dict[str, Any] | None:
-        """Return the window's figures, or None when the flow data does not cover the window."""
+    def _measure(self, base: tuple[float, datetime, str], bar: Bar, ctx: RuleContext, new_high: bool,
+                 symbol: str) -> tuple[bool, float, float, float | None, int] | None:
+        """Return whether price and flows diverge, the return %, the net flow, the outflow as % of assets and
+        the days of flow data; None when the flow data does not cover the window."""
         p = self.params
-        base_close, base_time, label = base
+        base_close, base_time, _ = base
         flows = ctx.flows
         if not flows:
             return None
         series = self._windows_of(symbol, flows)
         lag = series.lag
-        first_after = bisect.bisect_right(series.times, base_time)
-        last_through = bisect.bisect_right(series.times, bar.time)
+        times = series.times
+        first_after = bisect.bisect_right(times, base_time)
+        last_through = bisect.bisect_right(times, bar.time)
         # Unknown flows are not zero flows: without data near both ends of the window, stay silent.
         if first_after >= last_through:
             return None
-        if series.times[first_after] > base_time + lag:
+        if times[first_after] > base_time + lag:
             return None  # the flow series starts after the window does
-        if series.times[last_through - 1] < bar.time - lag:
+        if times[last_through - 1] < bar.time - lag:
             return None  # the flow series is stale
         if series.holes[last_through - 1] != series.holes[first_after]:
             return None  # a hole inside the window: those days' flows are unknown
@@ -178,11 +186,18 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
         flow_ok = (p.min_outflow_usd is not None and net <= -p.min_outflow_usd) or (
             p.min_outflow_pct is not None and outflow_pct is not None and outflow_pct >= p.min_outflow_pct
         )
+        return price_ok and flow_ok, return_pct, net, outflow_pct, last_through - first_after
+
+    @staticmethod
+    def _values(base: tuple[float, datetime, str], bar: Bar, new_high: bool,
+                reading: tuple[bool, float, float, float | None, int]) -> dict[str, Any]:
+        """Return the figures an alert carries (built for an alert only, not on every bar)."""
+        base_close, base_time, label = base
+        _, return_pct, net, outflow_pct, flow_days = reading
         return {
-            "diverging": price_ok and flow_ok,
             "price": bar.close, "direction": "up", "window": label, "return_pct": return_pct,
             "base_close": base_close, "base_time": iso(base_time)[:10], "new_high": new_high,
-            "net_flow_usd": net, "outflow_pct_of_assets": outflow_pct, "flow_days": last_through - first_after,
+            "net_flow_usd": net, "outflow_pct_of_assets": outflow_pct, "flow_days": flow_days,
         }
 
     def _windows_of(self, symbol: str, flows: Sequence[tuple[datetime, float]]) -> FlowWindows:

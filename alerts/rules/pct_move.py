@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal, Mapping
 
 from pydantic import Field
@@ -30,6 +31,10 @@ class PctMove(Rule[PctMoveParams]):
     Params = PctMoveParams
     reads_flows = False
 
+    def __init__(self, rule_id: str, params: PctMoveParams) -> None:
+        super().__init__(rule_id, params)
+        self._first_read: tuple[str, datetime] | None = None  # a state's first bar time, as text and as read
+
     @property
     def lookback(self) -> int:
         """Return how many earlier bars the move needs."""
@@ -38,13 +43,14 @@ class PctMove(Rule[PctMoveParams]):
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Measure the move over the window; alert when it first reaches the threshold."""
         p = self.params
-        active = dict((state or {}).get("active", {"up": False, "down": False}))
+        old_active = (state or {}).get("active", {"up": False, "down": False})
+        active = dict(old_active)
         # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
         first_time = (state or {}).get("first_time") or (WARM_BEFORE if state else iso(bar.time))
         recent = ctx.recent
         if len(recent) < p.bars:
             return RuleStep({"active": active, "first_time": first_time})  # no move to measure yet
-        warm = (bar.time - parse_time(first_time)).days >= p.min_history_days
+        warm = (bar.time - self._first_time(first_time)).days >= p.min_history_days
         start = recent[-p.bars]
         move = pct_change(start.close, bar.close)
         events = []
@@ -59,7 +65,17 @@ class PctMove(Rule[PctMoveParams]):
                 # Re-arm only once the move has faded to half the threshold, so a move hovering at it
                 # does not alert every other bar.
                 active[way] = False
+        if (state is not None and len(state) == 2 and state.get("first_time") is first_time
+                and len(active) == len(old_active) and all(active[k] is v for k, v in old_active.items())):
+            return RuleStep(state, tuple(events))  # nothing changed: the state as it was (never changed in place)
         return RuleStep({"active": active, "first_time": first_time}, tuple(events))
+
+    def _first_time(self, text: str) -> datetime:
+        """Return the first bar time of a state, read once per text (it stays the same for a series' life)."""
+        read = self._first_read
+        if read is None or read[0] != text:
+            read = self._first_read = (text, parse_time(text))
+        return read[1]
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""
