@@ -12,6 +12,7 @@ import contextlib
 import logging
 
 from bot.feeds.base import Replayable
+from bot.feeds.libraries import preload
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ class Scheduler:
         # A composite polls right after its members' feeds bring bars (see _poll_once): polled at start beside
         # them, it would only find nothing yet and warn about it. Its own schedule starts an interval later.
         chained = {c for name in self.runtime.feeds for c in self._composites_reading(name)}
+        preload(self.runtime.feeds.values())  # the lightest library first: the first poll goes out soonest
         for name in self.runtime.feeds:
             first_wait = self._seconds_to_next_poll(name) if name in chained else 0.0
             self._tasks.append(asyncio.create_task(self._poll_feed(name, first_wait), name=f"poll {name}"))

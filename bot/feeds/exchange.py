@@ -26,6 +26,7 @@ from bot.feeds.exchange_client import (
     ticker_price,
 )
 from bot.feeds.exchange_stream import TickerStreams
+from bot.feeds.libraries import load_library
 from bot.feeds.quality import (
     Backoff,
     FeedSettings,
@@ -111,11 +112,16 @@ class ExchangeFeed:
                     self._truncated[symbol] = datetime.fromisoformat(saved)
 
     # --- the ccxt client -----------------------------------------------------------------------
+    @property
+    def libraries(self) -> tuple[str, ...]:
+        """Name the libraries a poll imports first (preloaded at start, bot.feeds.libraries)."""
+        return ("ccxt.pro" if self.settings.stream else "ccxt.async_support",)
+
     async def _client(self) -> Any:
         if self.exchange is None:
-            # ccxt imports every exchange it has (about a second of CPU): on a worker thread, so the chats and
+            # ccxt imports every exchange it has (about a second of CPU): on the import thread, so the chats and
             # the other feeds' first polls go on meanwhile.
-            await asyncio.to_thread(importlib.import_module, "ccxt.pro" if self.settings.stream else "ccxt.async_support")
+            await load_library(self.libraries[0])
             settings = self.settings
             self.exchange = make_client(settings.exchange, settings.stream, settings.timeout_seconds,
                                         settings.rate_limit_ms, settings.options, settings.base_url)

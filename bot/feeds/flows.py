@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot.feeds.base import FeedResult
 from bot.feeds.fund_shares import SharesCount, clean_shares, day_stamp, implied_flows, read_flows_csv
 from bot.feeds.ishares import ISHARES_DEFAULTS, download_ishares, parse_ishares_fund_csv
+from bot.feeds.libraries import load_library
 from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker
 
 if TYPE_CHECKING:
@@ -98,6 +99,13 @@ class FlowsFeed:
         self._yahoo_session: Any = None
         self._imported: set[str] = set()
 
+    @property
+    def libraries(self) -> tuple[str, ...]:
+        """Name the libraries a poll imports first (preloaded at start, bot.feeds.libraries)."""
+        urls = [source.ishares_url if source.ishares_url is not None else ISHARES_DEFAULTS.get(fund)
+                for fund, source in self.settings.funds.items()]
+        return ("aiohttp",) if any(url and url.lower() != "none" for url in urls) else ()
+
     def use_database(self, database: DatabaseThread) -> None:
         """Make the feed's writes on the runtime's database thread, so a locked database never stalls the loop."""
         self.database = database
@@ -175,9 +183,8 @@ class FlowsFeed:
                  path)
 
     async def _ishares(self, url: str) -> SharesCount:
-        import aiohttp
-
         if self._http is None:
+            aiohttp = await load_library("aiohttp")  # a third of a second of imports: not on the event loop
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
                                                headers={"User-Agent": "riskon (ETF flows)"})
         text = await download_ishares(self._http, url, self.settings.ishares_base_url, "iShares fund file")

@@ -21,6 +21,7 @@ from alerts.fragility import tally
 from bot.feeds.base import FeedResult
 from bot.feeds.holdings import Holdings, parse_ishares_holdings
 from bot.feeds.ishares import ISHARES_DEFAULTS, download_ishares
+from bot.feeds.libraries import load_library
 from bot.feeds.net_income import Pace, RateLimited, TryLater, read_net_income
 from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker, plain_base_url
 
@@ -283,8 +284,8 @@ class FragilityFeed:
         """Read one member's net income at the polite pace; record the reading or the failed try."""
         assert self.writes is not None
         if self._yahoo_session is None:
-            import yfinance as yf
-
+            # yfinance brings pandas (most of a second): imported on the import thread, not the event loop
+            yf = await load_library("yfinance")
             from bot.feeds.yahoo_client import yahoo_session
 
             self._yahoo_session = yahoo_session(self.settings.yahoo_base_url)
@@ -335,10 +336,9 @@ class FragilityFeed:
 
     # --- sources ---------------------------------------------------------------------------------
     async def _holdings(self, fund: str, source: FragilityFund) -> Holdings:
-        import aiohttp
-
         url = source.ishares_url or ISHARES_DEFAULTS[fund]
         if self._http is None:
+            aiohttp = await load_library("aiohttp")  # a third of a second of imports: not on the event loop
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds * 3),
                                                headers={"User-Agent": "riskon (index fragility)"})
         text = await download_ishares(self._http, url, self.settings.ishares_base_url, "iShares holdings file")

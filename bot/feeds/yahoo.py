@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from alerts.bars import Bar
 from bot.backoff import backoff_seconds
 from bot.feeds.base import FeedResult
+from bot.feeds.libraries import load_library
 from bot.feeds.quality import (
     Backoff,
     FeedSettings,
@@ -162,6 +163,12 @@ class YahooFeed:
         self.asset_classes[symbol.id] = symbol.asset_class
 
     @property
+    def libraries(self) -> tuple[str, ...]:
+        """Name the libraries a poll imports first (preloaded at start, bot.feeds.libraries)."""
+        markets = any(asset_class != "crypto" for asset_class in self.asset_classes.values())
+        return ("yfinance", "exchange_calendars") if markets else ("yfinance",)
+
+    @property
     def calendar(self) -> Any:
         """Return the exchange calendar (built on first use if a poll has not built it yet)."""
         if self._calendar is None:
@@ -179,6 +186,7 @@ class YahooFeed:
     async def _build_calendar(self) -> None:
         """Build the calendar on the parse thread before the first poll needs it: the chats are answered meanwhile."""
         if self._calendar is None:
+            await load_library("exchange_calendars")
             built = await asyncio.get_running_loop().run_in_executor(self._parser, self._new_calendar)
             if self._calendar is None:  # a concurrent fetch may have built one meanwhile
                 self._calendar = built
@@ -209,7 +217,8 @@ class YahooFeed:
         plans: dict[str, tuple[datetime | None, date | None, MarketClock | None]] = {}
         clock = None
         due, errors = symbols_to_poll(self.name, symbols, self.sources, self.backoff, now)
-        if self.session is None and due:  # on the parse thread: the chats are answered and other feeds polled meanwhile
+        if self.session is None and due:  # off the event loop: the chats are answered and other feeds polled meanwhile
+            await load_library("yfinance")
             await asyncio.get_running_loop().run_in_executor(self._parser, self._load_yfinance)
         if any(self.asset_classes.get(symbol) != "crypto" for symbol in due):
             await self._build_calendar()
