@@ -6,7 +6,6 @@ import asyncio
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
@@ -16,6 +15,7 @@ from alerts.bars import Bar
 from bot.backoff import backoff_seconds
 from bot.feeds.base import FeedResult
 from bot.feeds.libraries import load_library
+from bot.feeds.market_hours import MarketClock, market_clock, next_open
 from bot.feeds.quality import (
     Backoff,
     FeedSettings,
@@ -45,6 +45,8 @@ log = logging.getLogger("riskon.feeds.yahoo")
 # of rows, and yfinance skips its start-date arithmetic (about 3 ms of CPU a symbol); older, it asks from that day.
 ROUTINE_RANGE, ROUTINE_RANGE_DAYS = "5d", 3
 CONFIRM_RETRY_FIRST_SECONDS = 300.0  # the first try again for a late closing bar; each next window is twice as long
+# A symbol's download: the last bar held, the session whose bar is expected, and the market's clock (None: crypto).
+Plan = tuple[datetime | None, date | None, MarketClock | None]
 
 
 class YahooSettings(FeedSettings):
@@ -70,48 +72,6 @@ class YahooSettings(FeedSettings):
     @classmethod
     def _plain_url(cls, value: str | None) -> str | None:
         return plain_base_url(value)
-
-
-@dataclass(frozen=True)
-class MarketClock:
-    """Where the market stands at a moment: the current session and whether it trades now."""
-
-    session: date  # the session of today, or the last one before today
-    is_open: bool
-    last_confirmable: date | None  # newest session whose bar is final and confirmable now
-    close_at: datetime | None  # close of `session` (early closes included)
-
-
-def market_clock(calendar: Any, now: datetime, confirm_delay: timedelta) -> MarketClock:
-    """Say whether the market trades at `now` and which session's daily bar can be confirmed."""
-    import pandas as pd
-
-    local_day = pd.Timestamp(now.astimezone(timezone.utc).date())
-    session = calendar.date_to_session(local_day, direction="previous")
-    opens = calendar.session_open(session).to_pydatetime()
-    closes = calendar.session_close(session).to_pydatetime()
-    previous = calendar.previous_session(session)
-    if now < opens:
-        return MarketClock(previous.date(), False, previous.date(), calendar.session_close(previous).to_pydatetime())
-    if now < closes:
-        return MarketClock(session.date(), True, previous.date(), closes)
-    confirmable = session.date() if now >= closes + confirm_delay else previous.date()
-    return MarketClock(session.date(), False, confirmable, closes)
-
-
-def next_open(calendar: Any, now: datetime) -> datetime:
-    """Return the first session open after `now`, from the calendar's session tables."""
-    import pandas as pd
-
-    # Not calendar.next_open: it builds a table of every trading minute of 20 years (30 MB, 0.6 s) to answer.
-    session = calendar.date_to_session(pd.Timestamp(now.astimezone(timezone.utc).date()), direction="next")
-    opens = calendar.session_open(session).to_pydatetime()
-    for _ in range(3):  # a session may open the evening before its date (futures): step past the ones begun
-        if opens > now:
-            break
-        session = calendar.next_session(session)
-        opens = calendar.session_open(session).to_pydatetime()
-    return opens
 
 
 class YahooFeed:
@@ -214,29 +174,36 @@ class YahooFeed:
     async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
         """Fetch every due symbol concurrently; failures land in `errors`, one per symbol."""
         delay = timedelta(minutes=self.settings.confirm_after_close_minutes)
-        plans: dict[str, tuple[datetime | None, date | None, MarketClock | None]] = {}
-        clock = None
+        plans: dict[str, Plan] = {}  # per symbol: the last bar held, the session expected, the market's clock
+        downloads: dict[str, asyncio.Task] = {}
         due, errors = symbols_to_poll(self.name, symbols, self.sources, self.backoff, now)
         if self.session is None and due:  # off the event loop: the chats are answered and other feeds polled meanwhile
             await load_library("yfinance")
             await asyncio.get_running_loop().run_in_executor(self._parser, self._load_yfinance)
-        if any(self.asset_classes.get(symbol) != "crypto" for symbol in due):
-            await self._build_calendar()
-        for symbol in due:
-            last = since.get(symbol)
-            if self.asset_classes.get(symbol) == "crypto":
-                plans[symbol] = (last, now.date(), None)  # trades around the clock; the UTC day is the bar
-                continue
-            if clock is None:
-                clock = market_clock(self.calendar, now, delay)
-            expected = clock.session if clock.is_open else clock.last_confirmable
-            if last is None or clock.is_open or (expected is not None and last.date() < expected):
-                plans[symbol] = (last, expected, clock)
-            else:
-                self.tracker.ok(symbol, now)  # closed and up to date: nothing is expected
-        if missing := [self.sources[symbol] for symbol in plans if self.sources[symbol] not in self._tickers]:
-            await asyncio.get_running_loop().run_in_executor(self._parser, self._make_tickers, missing)
-        tasks = {symbol: self._download(self.sources[symbol], last, now) for symbol, (last, _, _) in plans.items()}
+        # Crypto trades around the clock (the UTC day is the bar): its requests go out at once, while the market
+        # calendar the others need is built (most of a second at a first poll).
+        crypto = [symbol for symbol in due if self.asset_classes.get(symbol) == "crypto"]
+        await self._start_downloads({symbol: (since.get(symbol), now.date(), None) for symbol in crypto}, plans,
+                                    downloads, now)
+        try:
+            if markets := [symbol for symbol in due if self.asset_classes.get(symbol) != "crypto"]:
+                await self._build_calendar()
+                market = market_clock(self.calendar, now, delay)
+                expected = market.session if market.is_open else market.last_confirmable
+                wanted: dict[str, Plan] = {}
+                for symbol in markets:
+                    last = since.get(symbol)
+                    if last is None or market.is_open or (expected is not None and last.date() < expected):
+                        wanted[symbol] = (last, expected, market)
+                    else:
+                        self.tracker.ok(symbol, now)  # closed and up to date: nothing is expected
+                await self._start_downloads(wanted, plans, downloads, now)
+        except BaseException:
+            for task in downloads.values():  # the poll fails as a whole: no download is left behind unawaited
+                task.cancel()
+            await asyncio.gather(*downloads.values(), return_exceptions=True)
+            raise
+        tasks = {symbol: downloads[symbol] for symbol in due if symbol in downloads}  # in the order asked
         outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
         bars: dict[str, list[Bar]] = {}
         for (symbol, outcome) in zip(tasks, outcomes):
@@ -275,6 +242,15 @@ class YahooFeed:
             self._close_retry_seconds = backoff_seconds(self._close_tries, CONFIRM_RETRY_FIRST_SECONDS,
                                                         self.settings.confirm_retry_max_minutes * 60, self.backoff.rng)
         return FeedResult(bars=bars, errors=errors)
+
+    async def _start_downloads(self, wanted: Mapping[str, Plan], plans: dict[str, Plan],
+                               downloads: dict[str, asyncio.Task], now: datetime) -> None:
+        """Plan and start the downloads of `wanted` symbols (their Tickers made first, one after another)."""
+        plans.update(wanted)
+        if missing := [self.sources[symbol] for symbol in wanted if self.sources[symbol] not in self._tickers]:
+            await asyncio.get_running_loop().run_in_executor(self._parser, self._make_tickers, missing)
+        for symbol, (last, _, _) in wanted.items():
+            downloads[symbol] = asyncio.ensure_future(self._download(self.sources[symbol], last, now))
 
     def _check_close(self, symbol: str, clock: MarketClock | None, last: datetime | None, finals: list[date],
                      now: datetime) -> str:
