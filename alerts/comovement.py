@@ -11,6 +11,7 @@ day is its last close at or before that day (crypto trades every day, so that is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -163,13 +164,16 @@ def _period_ends(leader: Closes, period: str) -> np.ndarray:
     return days[last]
 
 
-def _close_at(days: np.ndarray, closes: np.ndarray, at: np.ndarray) -> np.ndarray:
+def _close_at(series: Closes, at: np.ndarray) -> np.ndarray:
     """Return the last close at or before each day (NaN before the first, or when older than 5 days)."""
-    index = np.searchsorted(days, at, side="right") - 1
-    safe = np.clip(index, 0, max(days.size - 1, 0))
-    values = closes[safe] if days.size else np.full(at.shape, np.nan)
-    stale = (index < 0) | ((at - days[safe]) > 5) if days.size else np.ones(at.shape, bool)
-    return np.where(stale, np.nan, values)
+    days = series.days
+    if not days.size:
+        return np.full(at.shape, np.nan)
+    by_day = series.last_index_by_day()
+    index = np.where(at < days[0], -1, by_day[np.clip(at - days[0], 0, by_day.size - 1)])
+    safe = np.maximum(index, 0)
+    stale = (index < 0) | ((at - days[safe]) > 5)
+    return np.where(stale, np.nan, series.values[safe])
 
 
 def lagged_returns(leader: Closes, follower: Closes, lags: Sequence[int] = LAGS,
@@ -181,17 +185,15 @@ def lagged_returns(leader: Closes, follower: Closes, lags: Sequence[int] = LAGS,
     if follower_days.size:  # periods a lag can never reach the follower's data from are dropped up front
         reach = max(abs(int(k)) for k in lags) + 14
         ends = ends[(ends >= follower_days[0] - reach) & (ends <= follower_days[-1] + reach)]
-    leader_days, leader_close = leader.days, leader.values
-    close = _close_at(leader_days, leader_close, ends)
+    close = _close_at(leader, ends)
     leader_returns = close[1:] / close[:-1] - 1
     starts, ends = ends[:-1], ends[1:]
     # A gap longer than a long weekend (or a week and a holiday) is not one period's return.
     longest = 5 if period == "day" else 12
     keep = (ends - starts) <= longest
-    follower_close = follower.values
     shifts = np.asarray(lags, dtype=np.int64)[:, None]
     # Each period starts where the previous one ended: the follower's closes are looked up once per end.
-    at = _close_at(follower_days, follower_close, np.append(starts[:1], ends)[None, :] + shifts)
+    at = _close_at(follower, np.append(starts[:1], ends)[None, :] + shifts)
     moved = at[:, 1:] / at[:, :-1] - 1
     return ends[keep], leader_returns[keep], moved[:, keep]
 
@@ -203,14 +205,18 @@ def _windowed_correlation(x: np.ndarray, y: np.ndarray, first: np.ndarray, last:
     Running sums of x, y, x², y², xy and the pair count (both known) make each window two lookups: lags x windows.
     """
     both = np.isfinite(y) & np.isfinite(x)[None, :]
-    xs = np.where(both, x[None, :], 0.0)
-    ys = np.where(both, y, 0.0)
-
-    def running(values: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.zeros((values.shape[0], 1)), np.cumsum(values, axis=1)], axis=1)
-
-    sums = [running(v) for v in (both.astype("float64"), xs, ys, xs * xs, ys * ys, xs * ys)]
-    n, sx, sy, sxx, syy, sxy = (total[:, last] - total[:, first] for total in sums)
+    rows, size = y.shape
+    # One buffer, one cumulative sum along time for all six (each row starts at 0: a window is two lookups).
+    totals = np.zeros((6, rows, size + 1))
+    count, xs, ys, xx, yy, xy = (totals[i, :, 1:] for i in range(6))
+    count[...] = both
+    np.copyto(xs, x[None, :], where=both)
+    np.copyto(ys, y, where=both)
+    np.multiply(xs, xs, out=xx)
+    np.multiply(ys, ys, out=yy)
+    np.multiply(xs, ys, out=xy)
+    np.cumsum(totals, axis=2, out=totals)
+    n, sx, sy, sxx, syy, sxy = totals[:, :, last] - totals[:, :, first]
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (n * sxy - sx * sy) / np.sqrt((n * sxx - sx * sx) * (n * syy - sy * sy))
     limit = np.broadcast_to(np.asarray(min_pairs), (len(first),))
@@ -266,7 +272,7 @@ class LeadLag:
 
 
 def _values(r: np.ndarray) -> tuple[float | None, ...]:
-    return tuple(float(v) if np.isfinite(v) else None for v in r)
+    return tuple(v if math.isfinite(v) else None for v in r.tolist())
 
 
 def lead_lag(leader_name: str, leader: Closes, follower_name: str, follower: Closes, period: str = "day",

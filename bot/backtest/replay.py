@@ -78,23 +78,33 @@ async def replay_rules_async(
         # Bars closing before `start` warm the rules up; their events are history, not alerts.
         live_since = utc_day(start) or EPOCH
         days: dict[datetime, dict[str, list[Bar]]] = {}
+        intervals: set[str] = set()
         for symbol, bars in bars_by_symbol.items():
             if symbol in computed_ids:
                 continue  # computed below from its members, day by day, as the live feed does
+            intervals.update({bar.interval for bar in bars})
             for bar in bars:
                 if bar.final:
-                    days.setdefault(bar.time, {}).setdefault(symbol, []).append(bar)
+                    batch = days.get(bar.time)
+                    if batch is None:
+                        days[bar.time] = {symbol: [bar]}
+                    elif symbol in batch:
+                        batch[symbol].append(bar)
+                    else:
+                        batch[symbol] = [bar]
+        # Daily history has one bar length: each day's poll then closes one length after it opens.
+        length = LENGTH[next(iter(intervals))] if len(intervals) == 1 else None
         # Each day is one poll of the history, then one poll of each computed feed, as `riskon replay` polls;
         # all of them go to the engine as cycles of one batch (each cycle sees what it would see alone).
         cycles: list[tuple[Mapping[str, Sequence[Bar]], datetime]] = []
         newest: dict[str, datetime] = {}
         for moment in sorted(days):
             batch = days[moment]
-            now = moment + max(LENGTH[b.interval] for bars in batch.values() for b in bars)  # the latest close
+            # The latest close of the day's bars.
+            now = moment + (length or max(LENGTH[b.interval] for bars in batch.values() for b in bars))
             cycles.append((batch, now))
-            for symbol, bars in batch.items():
-                if symbol in members:
-                    served.add(symbol, bars)
+            for symbol in members.intersection(batch):
+                served.add(symbol, batch[symbol])
             changed = set(batch)
             for feed, symbols, inputs in computed_feeds:
                 if inputs and inputs.isdisjoint(changed):
