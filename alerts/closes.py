@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date, datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 
