@@ -22,6 +22,8 @@ from storage.subscriptions import Subscription, Subscriptions
 
 __all__ = ["DELIVERY_STATUSES", "Delivery", "StorageError", "Store", "Subscription"]
 
+REPLAY_CHECKPOINT_PAGES = 10_000  # a non-durable store's log grows to about 40 MB between checkpoints
+
 
 class Store(AlertOutbox, Subscriptions, MarketHistory):
     """Open riskon's database (WAL mode, migrated) and expose its named operations."""
@@ -31,7 +33,10 @@ class Store(AlertOutbox, Subscriptions, MarketHistory):
         """Open (creating if needed, readable by its owner only) the database file at `path`.
 
         durable=False skips the fsync at each commit: still safe against a crash of the process, but the last
-        transactions may be lost on power failure — right for replays of history, not for the live bot.
+        transactions may be lost on power failure — right for replays of history, not for the live bot. It also
+        checkpoints the write-ahead log every REPLAY_CHECKPOINT_PAGES instead of every 1,000 pages: each checkpoint
+        syncs the log and the file to disk, and a default replay's batches filled 1,000 pages often: 74 fdatasyncs,
+        0.25-0.4 s waiting on the disk here (strace), against 14 syncs and 0.14 s with 10,000.
         """
         path = Path(path)
         try:
@@ -45,6 +50,8 @@ class Store(AlertOutbox, Subscriptions, MarketHistory):
             db = Database(sqlite3.connect(str(path), isolation_level=None))
             db.enable_wal()
             db.conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            if not durable:
+                db.conn.execute(f"PRAGMA wal_autocheckpoint = {REPLAY_CHECKPOINT_PAGES}")
             store = cls(db, busy_timeout)
             store.path, store.durable = path, durable
             return store

@@ -117,6 +117,16 @@ def test_database_file_is_private_and_in_wal_mode(tmp_path):
     db.close()
 
 
+def test_a_replay_database_checkpoints_its_log_rarely_and_the_live_one_as_sqlite_does(tmp_path):
+    """Each checkpoint syncs to disk: a replay's store (durable=False) takes one every 10,000 pages, not 1,000."""
+    replay = Store.open(tmp_path / "replay.db", durable=False)
+    live = Store.open(tmp_path / "live.db")
+    assert replay.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10_000
+    assert live.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1_000
+    replay.close()
+    live.close()
+
+
 def test_migrations_apply_once(tmp_path):
     path = tmp_path / "riskon.db"
     Store.open(path).close()
