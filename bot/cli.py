@@ -182,11 +182,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from bot.config import load_config
     from bot.logs import setup_logging
+    from bot.memory import limit_arenas
     from bot.runtime import Runtime
     from bot.scheduler import Scheduler
     from bot.serving import secrets_of, serve
     from storage import Store
 
+    limit_arenas()  # before any thread starts: a long run should not keep a malloc arena per worker thread
     if args.rehearse is None and (args.start is not None or args.speed is not None):
         raise RiskonError("--from and --speed go with --rehearse DIR (riskon run --rehearse DIR --from DATE)")
     config = load_config(args.config)

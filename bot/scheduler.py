@@ -13,6 +13,7 @@ import logging
 
 from bot.feeds.base import Replayable
 from bot.feeds.libraries import preload
+from bot.memory import release_free_memory
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ class Scheduler:
         except Exception:
             # A bug, not a source error (those are handled inside poll): log it loudly and keep polling.
             log.exception("poll of feed %s failed unexpectedly", name)
+        # A poll's answers (parsed frames, a snapshot's slice of readings) are garbage now: give their pages back
+        # rather than hold them free until the next burst. A few ms.
+        release_free_memory()
 
     async def _deliver_every(self, seconds: float) -> None:
         """Drain the outbox now and every `seconds` (start to start); a late tick never runs twice to catch up."""
