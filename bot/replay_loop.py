@@ -11,7 +11,7 @@ import asyncio
 import logging
 from datetime import datetime
 
-from bot.feeds import FeedResult
+from bot.feeds import Feed, FeedResult
 from bot.feeds.base import Replayable
 from bot.feeds.composite import CompositeFeed
 from bot.feeds.served import ServedBars
@@ -38,11 +38,15 @@ class ReplayLoop:
         self._replay_feeds = [feed for feed in runtime.feeds.values() if isinstance(feed, Replayable)]
         # Feeds computed from stored bars (composites) step in lockstep with the replayed day.
         self.derived = [name for name in runtime.feeds if name not in self.replays]
-        self.served = ServedBars(runtime.store)
-        for name in self.derived:
-            feed = runtime.feeds[name]
-            if isinstance(feed, CompositeFeed):
-                feed.bars = self.served
+        # Each day polls these in this order: the feed and its symbols, looked up once.
+        self._polled = [(name, runtime.feeds[name], runtime.feed_symbols[name]) for name in self.replays + self.derived]
+        composites = [feed for feed in map(runtime.feeds.get, self.derived) if isinstance(feed, CompositeFeed)]
+        # The served bars the composites read back: their indexes' members and the indexes themselves.
+        read_back = {m for feed in composites for index in feed.settings.indexes.values() for m in index.members}
+        read_back.update(s for feed in composites for s in runtime.feed_symbols[feed.name])
+        self.served = ServedBars(runtime.store, read_back)
+        for feed in composites:
+            feed.bars = self.served
 
     def stop(self) -> None:
         """Ask the loop to stop after the batch in progress."""
@@ -61,8 +65,8 @@ class ReplayLoop:
             for _ in range(self.batch_days):
                 if self._exhausted():
                     break
-                for name in self.replays + self.derived:
-                    polls.append(await self._poll(name, latest))
+                for name, feed, symbols in self._polled:
+                    polls.append(await self._poll(name, feed, symbols, latest))
             while polls:
                 try:
                     # Up to the first poll that fires an alert: it is delivered before the next is ingested, so
@@ -83,20 +87,22 @@ class ReplayLoop:
             await self._drain()
             self.finished_replay = True
 
-    async def _poll(self, name: str, latest: dict[str, datetime | None]) -> tuple[str, FeedResult, datetime]:
+    async def _poll(self, name: str, feed: Feed, symbols: list[str],
+                    latest: dict[str, datetime | None]) -> tuple[str, FeedResult, datetime]:
         """Poll one feed for the day as `Runtime.poll` would, remembering what it served."""
         runtime = self.runtime
         now = runtime.now()
-        symbols = runtime.feed_symbols[name]
         try:
-            result = await runtime.feeds[name].fetch(symbols, {s: latest.get(s) for s in symbols}, now)
+            # `latest` holds every symbol's newest bar: a feed reads its own symbols' (it is not kept past the call).
+            result = await feed.fetch(symbols, latest, now)
         except Exception as exc:  # as in a live poll: recorded and logged, the replay goes on
             runtime.feed_failed(name, now, exc)
             return name, FeedResult(), now
+        served = self.served
         for symbol, bars in result.bars.items():
             finals = [b for b in bars if b.final]
             if finals:
-                self.served.add(symbol, finals)
+                served.add(symbol, finals)
                 newest = latest.get(symbol)
                 if newest is None or finals[-1].time > newest:
                     latest[symbol] = finals[-1].time

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import operator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -56,8 +57,8 @@ class ReplayFeed:
         self._times: dict[str, list[datetime]] = {}
         self._days: list[datetime] = []
         self._cursor = -1  # index into _days of the last day served
-        self._reach: dict[str, int] = {}  # per symbol: how many of its bars are on or before the last day served
-        self._served: dict[str, int] = {}  # per symbol: the index after the last bar it was served
+        self._arrivals: list[dict[str, int]] = []  # per day: the symbols with a bar that day, and its index
+        self._newest: dict[str, datetime] = {}  # per symbol: its newest bar on or before the last day served
         self.loaded = False
         self.problems: list[str] = []
 
@@ -87,6 +88,12 @@ class ReplayFeed:
         # The first fetch serves everything before `start` at once: that is history, not news.
         self._days = ordered
         self._first_live = min(first_live, len(ordered))
+        self._arrivals = [{} for _ in ordered]
+        at = {day: index for index, day in enumerate(ordered)}
+        for symbol, times in self._times.items():
+            for index, moment in enumerate(times):
+                if moment in at:  # not after `end`
+                    self._arrivals[at[moment]][symbol] = index
         self.loaded = True
         for problem in self.problems:
             log.warning("replay %s: %s", self.name, problem)
@@ -133,32 +140,45 @@ class ReplayFeed:
         self.load()
         if self.exhausted:
             return FeedResult()
-        if self._cursor < 0 and self._first_live > 0:
+        first = self._cursor < 0
+        if first and self._first_live > 0:
             self._cursor = self._first_live - 1
         else:
             self._cursor += 1
         upto = self._days[self._cursor]
+        newest = self._newest
+        # A poll asking from each symbol's newest bar before this day (as a replay's polls do) gets this day's bars
+        # alone: no search. Any other poll searches each symbol's bars.
+        if not first and all(map(operator.eq, map(since.get, symbols), map(newest.get, symbols))):
+            today = self._arrivals[self._cursor]
+            out = {s: self._bars[s][i:i + 1] for s in symbols if (i := today.get(s)) is not None}
+        else:
+            out = self._search(symbols, since, upto)
+        if first:
+            for symbol, times in self._times.items():
+                hi = bisect.bisect_right(times, upto)
+                if hi:
+                    newest[symbol] = times[hi - 1]
+        else:
+            for symbol, index in self._arrivals[self._cursor].items():
+                newest[symbol] = self._times[symbol][index]
+        truncated = {s: t for s, t in self.truncated_since.items() if s in symbols} if self.truncated_since else {}
+        return FeedResult(bars=out, truncated_since=truncated)
+
+    def _search(self, symbols: Sequence[str], since: Mapping[str, datetime | None], upto: datetime,
+                ) -> dict[str, list[Bar]]:
+        """Return each symbol's bars after `since[symbol]` up to `upto`."""
         out: dict[str, list[Bar]] = {}
-        reach, served = self._reach, self._served
         for symbol in symbols:
             times = self._times.get(symbol)
             if not times:
                 continue
-            # The days only move forward: each symbol's reach (its bars up to `upto`) steps on from the last one.
-            hi = reach.get(symbol, 0)
-            while hi < len(times) and times[hi] <= upto:
-                hi += 1
-            reach[symbol] = hi
             after = since.get(symbol)
-            lo = served.get(symbol, 0)
-            # A poll asks from the last bar served (a replay always does): no search. Otherwise, search.
-            if not (lo == 0 and after is None or lo > 0 and times[lo - 1] == after):
-                lo = bisect.bisect_right(times, after) if after else 0
+            lo = bisect.bisect_right(times, after) if after else 0
+            hi = bisect.bisect_right(times, upto)
             if hi > lo:
                 out[symbol] = self._bars[symbol][lo:hi]
-                served[symbol] = hi
-        truncated = {s: t for s, t in self.truncated_since.items() if s in symbols} if self.truncated_since else {}
-        return FeedResult(bars=out, truncated_since=truncated)
+        return out
 
     async def close(self) -> None:
         """Release nothing: the files are read once."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from datetime import datetime
-from typing import Any
+from typing import Any, Collection
 
 from alerts.bars import Bar
 
@@ -16,8 +16,10 @@ class ServedBars:
     batch is committed, without a query per member per day.
     """
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, symbols: Collection[str] | None = None) -> None:
+        # symbols: those whose bars are held (default: all); others are read from the store, as committed.
         self.store = store
+        self.symbols = None if symbols is None else frozenset(symbols)
         self._bars: dict[str, list[Bar]] = {}
         self._times: dict[str, list[datetime]] = {}
 
@@ -27,8 +29,13 @@ class ServedBars:
             self._bars[symbol], self._times[symbol] = stored, [b.time for b in stored]
         return self._bars[symbol], self._times[symbol]
 
+    def _held(self, symbol: str) -> bool:
+        return self.symbols is None or symbol in self.symbols
+
     def add(self, symbol: str, bars: list[Bar]) -> None:
         """Remember the final bars newer than the newest held, as the engine keeps them."""
+        if not self._held(symbol):
+            return
         held, times = self._of(symbol)
         for bar in bars:
             if bar.final and (not times or bar.time > times[-1]):
@@ -37,10 +44,14 @@ class ServedBars:
 
     def last_bar_time(self, symbol: str, interval: str = "1d") -> datetime | None:
         """Return the time of the newest bar held for a symbol."""
+        if not self._held(symbol):
+            return self.store.last_bar_time(symbol, interval)
         times = self._of(symbol)[1]
         return times[-1] if times else None
 
     def load_bars(self, symbol: str, interval: str = "1d", since: datetime | None = None) -> list[Bar]:
         """Return the bars held for a symbol from `since` on, oldest first."""
+        if not self._held(symbol):
+            return self.store.load_bars(symbol, interval, since=since)
         held, times = self._of(symbol)
         return held[bisect.bisect_left(times, since):] if since is not None else list(held)
