@@ -58,6 +58,11 @@ def event_price(event: AlertEvent) -> float | None:
     return float(price) if isinstance(price, (int, float)) and not isinstance(price, bool) else None
 
 
+def holds_back(policy: NotifyPolicy) -> bool:
+    """Say whether the policy can hold back an event never recorded before (else `decide` always sends it)."""
+    return policy.frequency == "once_per_bar" or (policy.frequency == "once" and bool(policy.cooldown))
+
+
 def decide(policy: NotifyPolicy, event: AlertEvent, last: LastAlert | None) -> Decision:
     """Decide whether an event is sent, given the last alert let through for its rule and symbol.
 

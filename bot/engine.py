@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import logging
 from collections import Counter, deque
@@ -14,7 +15,7 @@ from alerts.bars import Bar
 from alerts.evaluate import RuleBinding, step_rule
 from alerts.events import AlertEvent
 from alerts.messages import format_alert
-from alerts.policy import LastAlert, NotifyPolicy, decide, event_price
+from alerts.policy import LastAlert, NotifyPolicy, decide, event_price, holds_back
 from alerts.rules.base import RuleContext
 from storage import Store
 
@@ -139,9 +140,14 @@ class Engine:
     def _queue(self, bars_by_symbol: Mapping[str, Sequence[Bar]]) -> list[tuple[datetime, int, str, int, Bar]]:
         """Order a poll's bars by time, then by the config's symbol order (leaders before followers)."""
         order, last = self.order, len(self.order)
+        if len(bars_by_symbol) == 1:  # a feed of one symbol (a composite's poll): one bar, nothing to order
+            for symbol, bars in bars_by_symbol.items():
+                if len(bars) == 1:
+                    return [(bars[0].time, order.get(symbol, last), symbol, 0, bars[0])]
         # The arrival number keeps equal (time, symbol) bars in the order they came, and bars uncompared.
-        return sorted((bar.time, order.get(symbol, last), symbol, arrival, bar) for arrival, (symbol, bar) in
-                      enumerate((symbol, bar) for symbol, bars in bars_by_symbol.items() for bar in bars))
+        arrival = itertools.count()
+        return sorted([(bar.time, rank, symbol, next(arrival), bar) for symbol, bars in bars_by_symbol.items()
+                       for rank in (order.get(symbol, last),) for bar in bars])
 
     def _lane(self, symbol: str) -> _Lane:
         """Return a symbol's lane, built on first use from its window and its rules' committed states."""
@@ -230,7 +236,8 @@ class Engine:
     def _record(self, event: AlertEvent, bar: Bar, now: datetime, live_since: datetime, report: IngestReport,
                 policy: NotifyPolicy = ONCE) -> bool:
         """Record an event the notify policy lets through; return False when the policy held it back."""
-        if not self.store.has_alert(event.dedup_key):
+        # A policy that never holds back a new event (the default: once, no cooldown) needs no last alert.
+        if holds_back(policy) and not self.store.has_alert(event.dedup_key):
             last = self.store.last_alert(event.rule_id, event.symbol)
             # The stored key, not one recomputed from the row: it names the event exactly as it was recorded.
             before = LastAlert(last.dedup_key, last.bar_time, event_price(last.event())) if last else None

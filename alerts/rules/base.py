@@ -40,7 +40,7 @@ class RuleContext:
     assets_usd: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built on every bar of every rule, and a frozen __init__ costs 3x
 class RuleStep:
     """The result of stepping a rule over one bar: its new state and any events."""
 

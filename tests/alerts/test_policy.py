@@ -18,6 +18,7 @@ from alerts.policy import (
     NotifyPolicy,
     decide,
     group_alerts,
+    holds_back,
     merged_text,
     policy_from,
 )
@@ -101,3 +102,16 @@ def test_merged_text():
     """One alert stays as it is; several get a count and blank lines between them."""
     assert merged_text(["a"]) == "a"
     assert merged_text(["a", "b"]) == "2 alerts\n\na\n\nb"
+
+
+POLICIES = [NotifyPolicy(), NotifyPolicy("once", timedelta(days=14)), NotifyPolicy("once_per_bar"),
+            NotifyPolicy("every_time"), NotifyPolicy("every_time", timedelta(days=14))]
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: f"{p.frequency}, cooldown {p.cooldown}")
+def test_a_policy_that_does_not_hold_back_sends_every_new_event_whatever_came_before(policy):
+    """The engine reads the last alert only for a policy that holds back: for the others, decide always sends."""
+    new = event(DAY2)
+    lasts = [None] + [LastAlert(f"other|{when:%Y%m%d}", when, 100.0) for when in (DAY1, DAY2, DAY3)]
+    sent = [decide(policy, new, last).notify for last in lasts]
+    assert all(sent) != holds_back(policy)
