@@ -7,7 +7,7 @@ import itertools
 import json
 import logging
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -173,19 +173,19 @@ class Engine:
         cycle: tuple[AlertEvent, ...] = ()
         # Events of earlier cycles, as one tuple shared by every bar until a new event is recorded.
         earlier_events = self._earlier_events()
-        lanes = self._lanes
+        lanes, truncated_since = self._lanes, self.truncated_since
         for _, _, symbol, _, bar in queue:
             lane = lanes.get(symbol) or self._lane(symbol)
             window = lane.window
-            final = bar.final
-            if final and window and bar.time <= window[-1].time:
+            final, bar_time = bar.final, bar.time
+            if final and window and bar_time <= window[-1].time:
                 continue  # not newer than what we hold: never evaluated twice
             published = flows.get(symbol)
             if published is None:
                 published = flows[symbol] = self._published_flows(symbol, lane.reads_flows)
             newest = published.newest
-            symbol_flows = published.flows if newest is None or newest <= bar.time else published.through(bar.time)
-            truncated = self.truncated_since.get(symbol)
+            symbol_flows = published.flows if newest is None or newest <= bar_time else published.through(bar_time)
+            truncated = truncated_since.get(symbol)
             # One context per symbol, kept while what it holds stays the same: its window is the symbol's own
             # (appended after the rules stepped); a new one when an event was added (each rule sees what the
             # rules before it fired on this very bar, e.g. a flip that confirms a follow-through).
@@ -195,28 +195,17 @@ class Engine:
                 ctx = lane.context = RuleContext(
                     recent=window, truncated_since=truncated, cycle_events=cycle, recent_events=earlier_events,
                     bars_of=self._bars_of, flows=symbol_flows)
-            for slot in lane.slots:
-                if final:
+            if final:
+                for slot in lane.slots:
                     seen = slot.seen
-                    if seen is not None and bar.time <= seen:
+                    if seen is not None and bar_time <= seen:
                         continue
                     # step_rule, inlined for the final bar (the hot path): the step's state is committed.
-                    result = slot.rule.step(slot.state, symbol, bar, ctx)
-                    slot.state, slot.seen = result.state, bar.time
+                    result = slot.step(slot.state, symbol, bar, ctx)
+                    slot.state, slot.seen = result.state, bar_time
                     dirty[slot] = now
-                    events = result.events
-                else:
-                    _, events = step_rule(slot.rule, slot.state, symbol, bar, ctx)
-                if events:
-                    for event in events:
-                        cycle = (*cycle, event)
-                        if self._record(event, bar, now, live_since, report, slot.policy):
-                            self.recent_events().append(event)  # for later cycles: other feeds' polls
-                            self._earlier = None
-                    ctx = lane.context = RuleContext(
-                        recent=window, truncated_since=truncated, cycle_events=cycle, recent_events=earlier_events,
-                        bars_of=self._bars_of, flows=symbol_flows)
-            if final:
+                    if result.events:
+                        cycle, ctx = self._fired(result.events, slot, lane, cycle, bar, now, live_since, report)
                 window.append(bar)
                 bars = new_bars.get(symbol)
                 if bars is None:
@@ -224,6 +213,25 @@ class Engine:
                 else:
                     bars.append(bar)
                 report.bars += 1
+            else:
+                for slot in lane.slots:
+                    _, events = step_rule(slot.rule, slot.state, symbol, bar, ctx)
+                    if events:
+                        cycle, ctx = self._fired(events, slot, lane, cycle, bar, now, live_since, report)
+
+    def _fired(self, events: Sequence[AlertEvent], slot: _Slot, lane: _Lane, cycle: tuple[AlertEvent, ...],
+               bar: Bar, now: datetime, live_since: datetime,
+               report: IngestReport) -> tuple[tuple[AlertEvent, ...], RuleContext]:
+        """Record a rule's events on a bar; return the cycle's events with them, and the lane's context that
+        shows them to the rules after it."""
+        for event in events:
+            cycle = (*cycle, event)
+            if self._record(event, bar, now, live_since, report, slot.policy):
+                self.recent_events().append(event)  # for later cycles: other feeds' polls
+                self._earlier = None
+        assert lane.context is not None  # set before the lane's rules step
+        ctx = lane.context = replace(lane.context, cycle_events=cycle)
+        return cycle, ctx
 
     def _earlier_events(self) -> tuple[AlertEvent, ...]:
         if self._earlier is None:
@@ -266,11 +274,12 @@ class Engine:
 class _Slot:
     """One rule on one symbol as the engine steps it: the rule, its notify policy and its committed state."""
 
-    __slots__ = ("rule", "rule_id", "policy", "symbol", "state", "seen", "_encoded")
+    __slots__ = ("rule", "rule_id", "policy", "step", "symbol", "state", "seen", "_encoded")
 
     def __init__(self, binding: RuleBinding, symbol: str, state: Mapping[str, Any] | None,
                  seen: datetime | None) -> None:
         self.rule, self.rule_id, self.policy = binding.rule, binding.rule.rule_id, binding.policy
+        self.step = binding.rule.step  # bound once: called on every final bar
         self.symbol, self.state, self.seen = symbol, state, seen  # seen: the last final bar the rule stepped
         self._encoded: tuple[Mapping[str, Any] | None, str | None] | None = None  # a state and its JSON text
 

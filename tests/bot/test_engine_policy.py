@@ -79,3 +79,24 @@ def test_mutes_per_chat_by_rule_and_symbol_until_they_expire(store, mute, gets):
         store.mute(one.id, now + timedelta(hours=hours), rule_id=mute.get("rule_id"), symbol=mute.get("symbol"))
     event = AlertEvent("crypto_follow", "follow_through", "BTC", utc(2025, 10, 5), {"price": 123513.48})
     assert [s.chat_id for s in store.recipients(event, now)] == gets
+
+
+def test_a_forming_bar_alerts_at_once_and_leaves_the_committed_state_to_the_final_bar():
+    """An intraday high (by: high) alerts on the forming bar; the state moves only with the final bar, which
+    does not alert again, and a later forming bar under the mark says nothing."""
+    store = Store.memory()
+    rule = RULES["new_ath"]("intraday", RULES["new_ath"].Params(by="high", rearm_pct=0.0, min_gap_days=0,
+                                                                 min_history_days=0))
+    live, now = utc(2000, 1, 1), DAY0 + timedelta(days=30)
+    engine = Engine(store, [RuleBinding(rule, ("X",))], ["X"])
+    engine.ingest({"X": closes([100, 101])}, now, live)
+    forming = Bar(DAY0 + timedelta(days=2), 101, 105, 100, 104, final=False)
+    report = engine.ingest({"X": [forming]}, now, live)
+    assert [e.values["price"] for _, e in report.alerts] == [105]
+    assert engine.state("intraday", "X")[0]["ath"] == 101  # the forming bar committed nothing
+    final = Bar(forming.time, 101, 105, 100, 104)
+    assert engine.ingest({"X": [final]}, now, live).alerts == []  # the same high, already told
+    assert engine.state("intraday", "X") == (store.rule_state("intraday", "X")[0], final.time)
+    assert engine.state("intraday", "X")[0]["ath"] == 105
+    later = Bar(DAY0 + timedelta(days=3), 104, 104.5, 103, 104, final=False)
+    assert engine.ingest({"X": [later]}, now, live).alerts == []
