@@ -8,6 +8,7 @@ in one transaction, and the alerts it recorded are delivered before the next bat
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from datetime import datetime
 
@@ -57,6 +58,15 @@ class ReplayLoop:
 
     async def run(self) -> None:
         """Step batches of days until every replay feed is exhausted or a stop is asked, then drain the outbox."""
+        # Everything built so far (modules, config, the replayed history) lives as long as the replay and is tens
+        # of thousands of objects: frozen meanwhile, the collector does not walk them on every full collection.
+        gc.freeze()
+        try:
+            await self._replay()
+        finally:
+            gc.unfreeze()
+
+    async def _replay(self) -> None:
         runtime = self.runtime
         latest = {symbol: runtime.engine_last_bar(symbol) for symbols in runtime.feed_symbols.values()
                   for symbol in symbols}

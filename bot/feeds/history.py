@@ -7,8 +7,10 @@ symbol's bars (which file serves which day, which bars are dropped as bad prints
 from __future__ import annotations
 
 import csv
+import gc
 import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from pathlib import Path
@@ -28,6 +30,22 @@ SHOWN_DISAGREEMENTS = 3  # worst overlap days named in the problem line
 
 class ReplayError(RiskonError):
     """Signal that a replay folder or file cannot be used."""
+
+
+@contextmanager
+def collector_held() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while history is built (then let it run as before).
+
+    History is bars, lists and dicts, never reference cycles: the collector has nothing to free in it, yet the
+    tens of thousands of new objects would make it walk them, and everything else alive, several times over.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetime, int]]:
@@ -131,7 +149,12 @@ def load_symbol_history(
     reverts is dropped and reported with its file and line.
     Raises ReplayError when a file exists but cannot be read at all (missing columns).
     """
-    folder = Path(folder)
+    with collector_held():
+        return _load_symbol_history(Path(folder), symbol, spike_pct, tolerance_pct)
+
+
+def _load_symbol_history(folder: Path, symbol: Any, spike_pct: Mapping[str, float] | None,
+                         tolerance_pct: float) -> SymbolHistory:
     history = SymbolHistory(symbol.id)
     sources: list[tuple[str, list[Bar], dict[datetime, int]]] = []
     for stem in csv_stems(symbol):

@@ -16,6 +16,7 @@ from bot.feeds.base import FeedResult
 from bot.feeds.history import (  # ReplayError and the CSV reader live with the history they read
     DEFAULT_STITCH_TOLERANCE_PCT,
     ReplayError,
+    collector_held,
     load_symbol_history,
     read_daily_csv_lines,
 )
@@ -69,6 +70,14 @@ class ReplayFeed:
         folder = Path(self.settings.path)
         if not folder.is_dir():
             raise ReplayError(f"replay folder {folder} does not exist")
+        with collector_held():
+            self._load(folder)
+        self.loaded = True
+        for problem in self.problems:
+            log.warning("replay %s: %s", self.name, problem)
+
+    def _load(self, folder: Path) -> None:
+        """Read every symbol's history and index the market days it covers."""
         days: set[datetime] = set()
         for config in self._symbols:
             history = load_symbol_history(folder, config, self.settings.spike_pct, self.settings.stitch_tolerance_pct)
@@ -94,9 +103,6 @@ class ReplayFeed:
             for index, moment in enumerate(times):
                 if moment in at:  # not after `end`
                     self._arrivals[at[moment]][symbol] = index
-        self.loaded = True
-        for problem in self.problems:
-            log.warning("replay %s: %s", self.name, problem)
 
     def closes(self, symbol: str) -> dict[date, float]:
         """Return a symbol's daily closes over the whole replayed history (the NAV stand-in for flows)."""

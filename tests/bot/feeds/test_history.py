@@ -165,3 +165,26 @@ def test_a_bad_row_is_left_out_with_its_file_line_and_what_is_wrong(tmp_path, ro
     assert history.problems == [f"X: {message}"]
     assert [(b.time.date(), b.close, b.volume) for b in history.bars] == [(date(2024, 1, 1), 100.0, 1.0),
                                                                          (date(2024, 1, 3), 100.5, 0.0)]
+
+
+def test_reading_history_leaves_the_garbage_collector_as_it_found_it_even_on_a_bad_file(tmp_path):
+    """History is built with the collector held; after a good file, a bad one (an error) or with it off, it is as before."""
+    import gc
+
+    from bot.feeds.history import ReplayError
+
+    write(tmp_path, "GOOD", [(d, 100.0) for d in days(1, 3)])
+    (tmp_path / "BAD.csv").write_text("date,open\n2024-01-01,1\n")
+    good = SymbolConfig(id="G", feed="f", csv="GOOD", asset_class="crypto")
+    bad = SymbolConfig(id="B", feed="f", csv="BAD", asset_class="crypto")
+    assert gc.isenabled()
+    assert len(load_symbol_history(tmp_path, good).bars) == 3 and gc.isenabled()
+    with pytest.raises(ReplayError, match="missing column"):
+        load_symbol_history(tmp_path, bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_symbol_history(tmp_path, good)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
