@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import date
 from pathlib import Path
@@ -194,6 +195,21 @@ def test_a_small_history_runs_and_reports_the_bad_row(small, capsys):
     out = capsys.readouterr().out
     assert "BTC-USD.csv:7: unreadable row" in out
     assert "rut_ath" in out and "+30d" in out
+
+
+def test_the_backtest_hands_back_the_garbage_collector_as_it_found_it(small):
+    # The command collects seldom while it runs; a caller in the same process (the bot, a test) keeps its own pace,
+    # whether the backtest ends well or not.
+    folder, config = small
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(321, 7, 5)
+        assert main(["backtest", "--data", str(folder), "--config", str(config), "--horizons", "7"]) == 0
+        assert gc.get_threshold() == (321, 7, 5)
+        assert main(["backtest", "--data", str(folder), "--config", str(config), "--episode-gap", "-1"]) == 1
+        assert gc.get_threshold() == (321, 7, 5)
+    finally:
+        gc.set_threshold(*before)
 
 
 @pytest.mark.parametrize(
