@@ -44,6 +44,10 @@ class Drawdown(Rule[DrawdownParams]):
     Params = DrawdownParams
     reads_flows = False
 
+    def __init__(self, rule_id: str, params: DrawdownParams) -> None:
+        super().__init__(rule_id, params)
+        self._shallowest = min(params.thresholds_pct, default=float("inf"))
+
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Track the high and alert on the deepest threshold newly crossed."""
         p = self.params
@@ -56,7 +60,8 @@ class Drawdown(Rule[DrawdownParams]):
             return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": [], "first_time": first_time})
         depth = -pct_change(ath, bar.close)
         alerted = state.get("alerted", [])
-        crossed = [t for t in p.thresholds_pct if depth >= t and t not in alerted]
+        # Most bars are above the shallowest threshold: no threshold to look at.
+        crossed = [t for t in p.thresholds_pct if depth >= t and t not in alerted] if depth >= self._shallowest else []
         if not crossed and first_time is state.get("first_time") and len(state) == 4:
             return RuleStep(state)  # nothing new below the high: the state as it was (never changed in place)
         new_state = {"ath": ath, "ath_time": state["ath_time"], "alerted": sorted([*alerted, *crossed]),

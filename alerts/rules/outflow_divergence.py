@@ -118,8 +118,9 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
         }
         base = self._base(state, new_state, bar, ctx)
         events: tuple[AlertEvent, ...] = ()
-        reading = self._measure(base, bar, ctx, new_high, symbol) if base else None
-        if base is not None and reading is not None and reading[0]:
+        # No flows known yet (most of a fund's history): nothing to measure.
+        reading = self._measure(base, bar, ctx, new_high, symbol) if base and ctx.flows else None
+        if base and reading is not None and reading[0]:
             new_state["off_bars"] = 0
             if not new_state["active"]:
                 new_state["active"] = True

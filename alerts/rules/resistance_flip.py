@@ -114,13 +114,24 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         state = state or {}
         index = int(state.get("bars_seen", 0))
         old_levels: Mapping[str, Any] = state.get("levels", {})
-        levels = self._in_play(old_levels, symbol, state.get("prev_close"), bar)
+        keys = self._configured_keys.get(symbol)
+        if keys is not None and len(old_levels) == len(keys) and tuple(old_levels) == keys:
+            levels = old_levels  # just the configured levels, in order (most bars): in play as they are
+        else:
+            levels = self._in_play(old_levels, symbol, state.get("prev_close"), bar)
 
         events: list[AlertEvent] = []
         # Entries are never changed in place, and neither is the mapping they came in: a level that moved
         # gets a new entry in a copy of it (most bars move none, and share the old state's levels).
         own: dict[str, Any] | None = None  # the levels as this step changed them, once it has changed one
+        close, rearm_factor, break_factor = bar.close, self._rearm_factor, self._break_factor
         for key, entry in levels.items():
+            if entry["source"] == "configured":  # a waiting configured level that stays so: nothing to do
+                phase = entry["phase"]
+                if phase == ABOVE and not below(close, float(entry["level"]) * rearm_factor):
+                    continue
+                if phase == ARMED and not above(close, float(entry["level"]) * break_factor):
+                    continue
             new_entry, event = self._advance(entry, symbol, bar)
             if event is not None:
                 events.append(event)
@@ -162,12 +173,12 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
                                                            events)
         elif p.detect == "swing_highs":
             new_state["used_swings"] = list(state.get("used_swings", []))
-        return RuleStep(new_state, tuple(events))
+        return RuleStep(new_state, tuple(events) if events else ())
 
     def _in_play(self, old_levels: Mapping[str, Any], symbol: str, prev_close: float | None,
                  bar: Bar) -> Mapping[str, Any]:
         """Return the levels in play before this bar: the old state's own mapping when it holds just the configured
-        levels, in order (most bars); else a new one, configured levels first, then the detected ones."""
+        levels, in order; else a new one, configured levels first, then the detected ones."""
         configured = self._configured.of(symbol)
         keys = self._configured_keys.get(symbol)
         if keys is None:
