@@ -81,9 +81,11 @@ def rotation_test(
     shifts = np.arange(1, size, dtype=np.int64)
     if shifts.size > max_rotations:
         shifts = np.random.default_rng(seed).choice(shifts, size=max_rotations, replace=False)
-    # One row per rotation: the rotated signals' returns; a median per row, all at once.
-    rotated = ring[(where[None, :] + shifts[:, None]) % size]
-    null = np.median(rotated, axis=1) - baseline
+    # One row per rotation: the rotated signals' returns (the ring laid twice: no wrapping); a median per row,
+    # all at once. Rows are short: sorting them and taking the mean of the middle one or two, as np.median does
+    # after its partition, gives its very figures about four times faster.
+    rotated = np.sort(np.concatenate((ring, ring))[where[None, :] + shifts[:, None]], axis=1)
+    null = rotated[:, (n - 1) // 2: n // 2 + 1].mean(axis=1) - baseline
     count = null.size
     # Phipson & Smyth (2010): the observed pattern is one of the rotations, so p is never 0.
     p_better = float((np.count_nonzero(null >= effect) + 1) / (count + 1))

@@ -98,3 +98,20 @@ def test_the_same_input_gives_the_same_figures_even_when_rotations_are_sampled()
     first, second = rotation_test(returns, signals), rotation_test(returns, signals)
     assert first == second
     assert 0 < first.p_value <= 1  # never 0: the observed pattern is one of the rotations
+
+
+@pytest.mark.parametrize("signal_count", [9, 10])  # an odd count's median is its middle return, an even's the mean of two
+def test_every_rotation_is_ranked_by_its_plain_median(signal_count):
+    rng = np.random.default_rng(11)
+    returns = rng.normal(0, 4, 400)
+    signals = np.sort(rng.choice(400, size=signal_count, replace=False))
+    result = rotation_test(returns, signals)
+    baseline = np.median(returns)
+    effect = np.median(returns[signals]) - baseline
+    null = np.array([np.median(returns[(signals + k) % 400]) - baseline for k in range(1, 400)])
+    p_better = (np.count_nonzero(null >= effect) + 1) / 400
+    p_worse = (np.count_nonzero(null <= effect) + 1) / 400
+    upper, lower = np.quantile(null, [1 - ALPHA / 2, ALPHA / 2])
+    assert (result.effect, result.p_better) == (effect, p_better)
+    assert result.p_value == min(1.0, 2 * min(p_better, p_worse))
+    assert (result.low, result.high) == (effect - upper, effect - lower)
