@@ -5,7 +5,8 @@ Figures:
   for the yahoo feed (one chart request per symbol, run concurrently; the fake Yahoo in a process of its own, as
   Yahoo's servers are not the bot's CPU; CPU time of the bot's process beside the wall time; each 150 ms poll
   paired with a 0 ms one, the parsing floor under the same load; the first poll's cookie, crumb and time-zone
-  requests, and the exchange calendar it builds, reported apart) and the exchange feed (steady state: one
+  requests, and the exchange calendar it builds, reported apart; yfinance's CPU per symbol with the feed's options
+  and with each of its other options alone, to show which of them cut it) and the exchange feed (steady state: one
   tickers request; day rollover: one candles request per symbol, paced by the exchange's own rate limit);
 - cold start of `riskon run` to its first completed poll, and its peak RSS, with 40 symbols' full daily history
   already cached in the database.
@@ -161,9 +162,32 @@ async def _yahoo_polls(data: Path, runs: int = 7) -> dict:
                 figures.setdefault(latency, []).append((time.perf_counter() - wall, time.process_time() - cpu))
                 assert not result.errors and len(result.bars) == SYMBOLS, result.errors
                 figures["poll requests"] = _kinds(server.requests()[asked:])
+            server.latency(0.0)
+            figures["options"] = _yfinance_options(feed, since, now)
             return figures
         finally:
             await feed.close()
+
+
+# yfinance's own options for a daily history, each tried alone against the feed's (see YahooFeed._history).
+YFINANCE_OPTIONS = {"actions=True": {"actions": True}, "auto_adjust=True": {"auto_adjust": True},
+                    "keepna=False": {"keepna": False}, "prepost=True": {"prepost": True},
+                    "rounding=True": {"rounding": True}, "repair=True": {"repair": True}, "period=1d": {"period": "1d"}}
+
+
+def _yfinance_options(feed, since: dict, now: datetime, rounds: int = 5) -> dict[str, float]:
+    """Return yfinance's CPU per symbol (ms) for one routine history call with the feed's options and with each
+    other option of YFINANCE_OPTIONS, 40 symbols in a row on one thread (0 ms latency), median of `rounds`."""
+    options = dict(interval="1d", period="5d", auto_adjust=False, actions=False, keepna=True, timeout=10)
+    tickers = [feed._tickers[feed.sources[symbol]] for symbol in since]
+    cpu: dict[str, list[float]] = {}
+    for _ in range(rounds):  # interleaved: every variant sees the same machine load
+        for name, change in {"the feed's options": {}, **YFINANCE_OPTIONS}.items():
+            started = time.process_time()
+            for ticker in tickers:
+                ticker.history(**{**options, **change})
+            cpu.setdefault(name, []).append((time.process_time() - started) * 1000 / len(tickers))
+    return {name: statistics.median(values) for name, values in cpu.items()}
 
 
 async def _exchange_cycles(data: Path, runs: int = 5) -> tuple[list[float], list[float], int]:
@@ -348,11 +372,16 @@ def main() -> list[tuple[str, str]]:
     asked = ", ".join(f"{n} {kind}" for kind, n in yahoo["first requests"].items() if n)
     routine = ", ".join(f"{n} {kind}" for kind, n in yahoo["poll requests"].items() if n)
     runs = len(yahoo[LATENCY])
+    options = dict(yahoo["options"])
+    feeds_options = options.pop("the feed's options")
     return [
         ("yahoo poll, 40 symbols, 150 ms/request, default settings: wall / latency (target <= 2.5)",
          f"{y / LATENCY:.2f} ({y * 1000:.0f} ms wall, {y_cpu * 1000:.0f} ms CPU; median of {runs}; {routine})"),
         ("yahoo poll, same at 0 ms/request, paired with each one above (yfinance and pandas alone)",
          f"{y0 * 1000:.0f} ms wall, {y0_cpu * 1000:.0f} ms CPU (median of {runs})"),
+        ("yahoo: yfinance history CPU per symbol, feed's options / each other option alone",
+         f"{feeds_options:.1f} ms / "
+         + ", ".join(f"{name} {value:.1f}" for name, value in options.items())),
         ("yahoo first poll, 40 symbols, 150 ms/request: wall / latency, without the exchange calendar",
          f"{first / LATENCY:.2f} ({first * 1000:.0f} ms wall, {first_cpu * 1000:.0f} ms CPU; {asked})"),
         ("yahoo first poll: exchange calendar built before it (no request)",
