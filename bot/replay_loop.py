@@ -12,7 +12,7 @@ import gc
 import logging
 from datetime import datetime
 
-from bot.feeds import Feed, FeedResult
+from bot.feeds import FeedResult
 from bot.feeds.base import Replayable
 from bot.feeds.composite import CompositeFeed
 from bot.feeds.served import ServedBars
@@ -67,6 +67,7 @@ class ReplayLoop:
             gc.unfreeze()
 
     async def _replay(self) -> None:
+        """Poll each day's feeds, ingest the polls a batch at a time and deliver after each alerting poll."""
         runtime = self.runtime
         latest = {symbol: runtime.engine_last_bar(symbol) for symbols in runtime.feed_symbols.values()
                   for symbol in symbols}
@@ -76,7 +77,15 @@ class ReplayLoop:
                 if self._exhausted():
                     break
                 for name, feed, symbols in self._polled:
-                    polls.append(await self._poll(name, feed, symbols, latest))
+                    now = runtime.now()
+                    try:
+                        # `latest` holds every symbol's newest bar: a feed reads its own symbols' (and keeps none).
+                        result = await feed.fetch(symbols, latest, now)
+                    except Exception as exc:  # as in a live poll: recorded and logged, the replay goes on
+                        runtime.feed_failed(name, now, exc)
+                        result = FeedResult()
+                    self._remember(result, latest)
+                    polls.append((name, result, now))
             while polls:
                 try:
                     # Up to the first poll that fires an alert: it is delivered before the next is ingested, so
@@ -97,17 +106,8 @@ class ReplayLoop:
             await self._drain()
             self.finished_replay = True
 
-    async def _poll(self, name: str, feed: Feed, symbols: list[str],
-                    latest: dict[str, datetime | None]) -> tuple[str, FeedResult, datetime]:
-        """Poll one feed for the day as `Runtime.poll` would, remembering what it served."""
-        runtime = self.runtime
-        now = runtime.now()
-        try:
-            # `latest` holds every symbol's newest bar: a feed reads its own symbols' (it is not kept past the call).
-            result = await feed.fetch(symbols, latest, now)
-        except Exception as exc:  # as in a live poll: recorded and logged, the replay goes on
-            runtime.feed_failed(name, now, exc)
-            return name, FeedResult(), now
+    def _remember(self, result: FeedResult, latest: dict[str, datetime | None]) -> None:
+        """Remember what a poll served, as `Runtime.poll` would find it stored: the final bars and the newest."""
         served = self.served
         for symbol, bars in result.bars.items():
             finals = [b for b in bars if b.final]
@@ -116,7 +116,6 @@ class ReplayLoop:
                 newest = latest.get(symbol)
                 if newest is None or finals[-1].time > newest:
                     latest[symbol] = finals[-1].time
-        return name, result, now
 
     async def _drain(self) -> None:
         for _ in range(FINAL_DRAIN_ROUNDS):

@@ -58,6 +58,7 @@ class ReplayFeed:
         self._times: dict[str, list[datetime]] = {}
         self._days: list[datetime] = []
         self._cursor = -1  # index into _days of the last day served
+        self._served_close = datetime.min  # the close of that day (set with the cursor)
         self._arrivals: list[dict[str, int]] = []  # per day: the symbols with a bar that day, and its index
         self._newest: dict[str, datetime] = {}  # per symbol: its newest bar on or before the last day served
         self.loaded = False
@@ -128,11 +129,11 @@ class ReplayFeed:
 
     def clock(self) -> datetime:
         """Return the replay's 'now': the close of the day last served (the start, before any)."""
+        if self._cursor >= 0:  # asked before every poll: kept when the day moves
+            return self._served_close
         self.load()
-        if self._cursor < 0:
-            start = self._days[self._first_live] if self._first_live < len(self._days) else None
-            return start or datetime.now(timezone.utc)
-        return self._days[self._cursor] + timedelta(days=1)
+        start = self._days[self._first_live] if self._first_live < len(self._days) else None
+        return start or datetime.now(timezone.utc)
 
     def live_since(self) -> datetime:
         """Return when news starts: bars closing before this are history."""
@@ -152,6 +153,7 @@ class ReplayFeed:
         else:
             self._cursor += 1
         upto = self._days[self._cursor]
+        self._served_close = upto + timedelta(days=1)
         newest = self._newest
         # A poll asking from each symbol's newest bar before this day (as a replay's polls do) gets this day's bars
         # alone: no search. Any other poll searches each symbol's bars.
