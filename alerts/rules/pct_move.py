@@ -43,11 +43,19 @@ class PctMove(Rule[PctMoveParams]):
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Measure the move over the window; alert when it first reaches the threshold."""
         p = self.params
-        old_active = (state or {}).get("active", {"up": False, "down": False})
-        active = dict(old_active)
+        recent = ctx.recent
+        if state and len(recent) >= p.bars and len(state) == 2 and state.get("first_time"):
+            # Most bars: the move is short of the threshold both ways and re-arms nothing that is not armed
+            # already; the state stays the one given (never changed in place).
+            move = pct_change(recent[-p.bars].close, bar.close)
+            old = state.get("active")
+            if (-p.min_pct < move < p.min_pct and isinstance(old, dict)
+                    and (move >= p.min_pct / 2 or old.get("up", True) is False)
+                    and (-move >= p.min_pct / 2 or old.get("down", True) is False)):
+                return RuleStep(state)
+        active = dict((state or {}).get("active", {"up": False, "down": False}))
         # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
         first_time = (state or {}).get("first_time") or (WARM_BEFORE if state else iso(bar.time))
-        recent = ctx.recent
         if len(recent) < p.bars:
             return RuleStep({"active": active, "first_time": first_time})  # no move to measure yet
         warm = (bar.time - self._first_time(first_time)).days >= p.min_history_days
@@ -65,9 +73,6 @@ class PctMove(Rule[PctMoveParams]):
                 # Re-arm only once the move has faded to half the threshold, so a move hovering at it
                 # does not alert every other bar.
                 active[way] = False
-        if (state is not None and len(state) == 2 and state.get("first_time") is first_time
-                and len(active) == len(old_active) and all(active[k] is v for k, v in old_active.items())):
-            return RuleStep(state, tuple(events))  # nothing changed: the state as it was (never changed in place)
         return RuleStep({"active": active, "first_time": first_time}, tuple(events))
 
     def _first_time(self, text: str) -> datetime:
