@@ -26,7 +26,7 @@ class BacktestError(RiskonError):
 # --- history ---------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """Final daily bars per symbol, and what was wrong with the input (each problem named)."""
 
@@ -36,6 +36,13 @@ class History:
     flows: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)  # fund -> (day, net flow USD)
     # symbol -> first day of a history known to start late (`listed:` before it): "highest since", not all-time
     truncated_since: dict[str, datetime] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # Short: asyncio.run writes out its result's repr twice as it ends (a live fetch returns a History), and
+        # every bar written out cost ~0.2 s each time.
+        bars = sum(len(b) for b in self.bars.values())
+        return (f"History({len(self.bars)} symbols, {bars:,} bars, {len(self.flows)} funds' flows, "
+                f"{len(self.problems)} problems, from {self.source or 'nowhere'})")
 
 
 def _cut(bars: Sequence[Bar], end: date | None) -> list[Bar]:

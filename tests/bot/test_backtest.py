@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from alerts.events import AlertEvent
-from bot.backtest import BacktestError, backtest, load_csv_history, replay_rules_async
+from bot.backtest import BacktestError, backtest, load_csv_history, replay_rules, replay_rules_async
 from bot.cli import main
 from bot.config import load_config, parse_config
 from bot.feeds import FEEDS
@@ -195,6 +195,17 @@ def test_a_small_history_runs_and_reports_the_bad_row(small, capsys):
     out = capsys.readouterr().out
     assert "BTC-USD.csv:7: unreadable row" in out
     assert "rut_ath" in out and "+30d" in out
+
+
+def test_a_history_and_a_rule_run_read_as_counts_not_as_every_bar(small):
+    # asyncio.run writes out its result's repr (twice) as it ends: a backtest's must not spell out every bar.
+    folder, config_path = small
+    config = load_config(config_path)
+    history = load_csv_history(config, folder)
+    run = replay_rules(config, history.bars, None, history.flows, history.truncated_since)
+    bars = sum(len(b) for b in history.bars.values())
+    assert repr(history) == f"History(2 symbols, {bars:,} bars, 0 funds' flows, 1 problems, from {folder})"
+    assert repr(run) == f"RuleRun({len(run.alerts):,} alerts; computed: none)"
 
 
 def test_the_backtest_hands_back_the_garbage_collector_as_it_found_it(small):
