@@ -103,6 +103,7 @@ async def replay_rules_async(
         # all of them go to the engine as cycles of one batch (each cycle sees what it would see alone).
         cycles: list[tuple[Mapping[str, Sequence[Bar]], datetime]] = []
         newest: dict[str, datetime] = {}
+        started: set[str] = set()  # the members that have had a bar
         for moment in sorted(days):
             batch = days[moment]
             # The latest close of the day's bars.
@@ -111,9 +112,12 @@ async def replay_rules_async(
             for symbol in members.intersection(batch):
                 served.add(symbol, batch[symbol])
             changed = set(batch)
+            started.update(members.intersection(batch))
             for feed, symbols, inputs in computed_feeds:
                 if inputs and inputs.isdisjoint(changed):
                     continue  # none of its members moved since its last poll: that poll would serve nothing new
+                if not inputs <= started:
+                    continue  # a member has no bar yet: the poll would wait for its first (ALTS: ~900 days)
                 result = await feed.fetch(symbols, {s: newest.get(s) for s in symbols}, now)
                 if result.bars:
                     cycles.append((result.bars, now))
