@@ -66,6 +66,8 @@ def compute_index(index: CompositeIndex, bars_by_member: Mapping[str, Sequence[B
     computed and scaled to `base_value` on the base date; with `start` = (date, index close stored for it),
     the series continues from there and only the later dates are returned (none yet while a member lags).
     """
+    if start is not None and (following := _following_day(index, bars_by_member, start)) is not None:
+        return following, start[0]
     # A bar's time is UTC (Bar checks it), so its date is its UTC day.
     by_day = {m: {b.time.date(): b for b in bars_by_member.get(m, ()) if b.final} for m in index.members}
     days = iter(by_day.values())
@@ -102,6 +104,27 @@ def compute_index(index: CompositeIndex, bars_by_member: Mapping[str, Sequence[B
         # and low known for sure are the open and the close.
         out.append(Bar(_stamp(day), open_, max(open_, close), min(open_, close), close, 0.0, "1d", True))
     return out, base_day
+
+
+def _following_day(index: CompositeIndex, bars_by_member: Mapping[str, Sequence[Bar]],
+                   start: tuple[date, float]) -> list[Bar] | None:
+    """Return the index's bar for the day after `start` when each member has just that day and the start's final
+    bars (a live or replayed day's poll), as the whole computation would; None for any other case."""
+    before, today, day = [], [], None
+    for member in index.members:
+        bars = bars_by_member.get(member, ())
+        if len(bars) != 2 or not (bars[0].final and bars[1].final) or bars[0].time.date() != start[0]:
+            return None
+        if day is None:
+            day = bars[1].time.date()
+        elif bars[1].time.date() != day:
+            return None
+        before.append(bars[0])
+        today.append(bars[1])
+    if day is None or day <= start[0]:
+        return None
+    open_, close = _levels(index, before, today, start[1])
+    return [Bar(_stamp(day), open_, max(open_, close), min(open_, close), close, 0.0, "1d", True)]
 
 
 def _levels(index: CompositeIndex, before: Sequence[Bar], today: Sequence[Bar], level: float) -> tuple[float, float]:

@@ -75,6 +75,19 @@ async def test_a_later_poll_continues_from_the_stored_close(store, members):
     assert [b.close for b in later.bars["ALTS"]] == pytest.approx([b.close for b in full[cut + 1:]], rel=1e-12)
 
 
+@pytest.mark.parametrize("index", [{}, {"weighting": "supply", "supply": {"SOL": 5.4e8, "XRP": 5.9e10, "ADA": 3.6e10,
+                                                                    "DOGE": 1.5e11, "BNB": 1.4e8}}])
+async def test_the_poll_of_the_day_after_the_stored_close_matches_a_full_run(store, members, index):
+    """A day's poll (each member's stored day and the new one) gives the full run's bar, open, high, low and close."""
+    full = (await make_feed(store, base_date=BASE, **index).fetch(["ALTS"], {"ALTS": None}, NOW)).bars["ALTS"]
+    store.upsert_bars("ALTS", full[:-1])
+    later = (await make_feed(store, **index).fetch(["ALTS"], {"ALTS": full[-2].time}, NOW)).bars["ALTS"]
+    assert [b.time for b in later] == [full[-1].time]
+    got, want = later[0], full[-1]
+    assert [got.open, got.high, got.low, got.close] == pytest.approx([want.open, want.high, want.low, want.close],
+                                                                      rel=1e-12)
+
+
 async def test_golden_alts_from_the_stitched_histories_runs_to_march_2026(store, tmp_path, market_data):
     """ALTS over the default config's member histories (Yahoo, then Binance): 2020-04-10 to 2026-03-16.
 
