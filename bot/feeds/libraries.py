@@ -53,4 +53,12 @@ async def load_library(name: str) -> ModuleType:
     module = _loaded(name)
     if module is not None:
         return module
-    return await asyncio.wrap_future(_import(name))
+    future = _import(name)
+    try:
+        # Shielded: a waiter cancelled (a poll stopped) must not cancel the queued import other feeds wait for.
+        return await asyncio.shield(asyncio.wrap_future(future))
+    except Exception:
+        with _lock:
+            if future.done() and _imports.get(name) is future:
+                del _imports[name]  # a failed import is tried again at the next poll, as it was before
+        raise
