@@ -1,10 +1,11 @@
 """Memory of the live bot: glibc's malloc held to a few arenas, and its free pages handed back after each poll.
 
 glibc gives every thread that allocates its own malloc arena (up to 8 per core). riskon's feeds import and parse
-on worker threads (Yahoo's pool, the fragility reads, the database thread), so what they free stays spread over
-many arenas as free but resident pages: 20-30 MB of a default `riskon run`. With the GIL, more arenas buy almost
-no speed. Both steps are the usual glibc remedies (MALLOC_ARENA_MAX; malloc_trim, as Dask advises for its
-workers); elsewhere (macOS, musl) they do nothing.
+on worker threads (Yahoo's pool, the fragility reads, the database and import threads), so what they free stays
+spread over many arenas: 22-29 MB free inside malloc in a default `riskon run`, much of it resident. With the
+GIL, more arenas buy almost no speed. The two arenas save about 9 MB of its 233 MB and the release after each
+poll 3-4 MB more, at no measured CPU cost (docs/operations.md, Memory). Both are the usual glibc remedies
+(MALLOC_ARENA_MAX; malloc_trim, as Dask advises for its workers); elsewhere (macOS, musl) they do nothing.
 """
 
 from __future__ import annotations
