@@ -22,7 +22,7 @@ LIGHTEST_FIRST = ("aiohttp", "yfinance", "exchange_calendars", "ccxt.async_suppo
 
 _importer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskon-import")
 _imports: dict[str, Future[ModuleType]] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 def _loaded(name: str) -> ModuleType | None:
@@ -36,8 +36,17 @@ def _import(name: str) -> Future[ModuleType]:
     """Return the import of `name` on the import thread, queueing it if it was not asked for yet."""
     with _lock:
         if name not in _imports:
-            _imports[name] = _importer.submit(importlib.import_module, name)
+            _imports[name] = future = _importer.submit(importlib.import_module, name)
+            future.add_done_callback(lambda done: _forget_failed(name, done))  # inline if done already: RLock
         return _imports[name]
+
+
+def _forget_failed(name: str, done: Future[ModuleType]) -> None:
+    """Forget a failed import, so the next poll tries it again (as it did before there was an import thread)."""
+    if done.cancelled() or done.exception() is not None:
+        with _lock:
+            if _imports.get(name) is done:
+                del _imports[name]
 
 
 def preload(feeds: Iterable[object]) -> None:
@@ -53,12 +62,5 @@ async def load_library(name: str) -> ModuleType:
     module = _loaded(name)
     if module is not None:
         return module
-    future = _import(name)
-    try:
-        # Shielded: a waiter cancelled (a poll stopped) must not cancel the queued import other feeds wait for.
-        return await asyncio.shield(asyncio.wrap_future(future))
-    except Exception:
-        with _lock:
-            if future.done() and _imports.get(name) is future:
-                del _imports[name]  # a failed import is tried again at the next poll, as it was before
-        raise
+    # Shielded: a waiter cancelled (a poll stopped) must not cancel the queued import other feeds wait for.
+    return await asyncio.shield(asyncio.wrap_future(_import(name)))
