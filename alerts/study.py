@@ -339,16 +339,14 @@ def follower_paths(signal_days: Sequence[date], closes: Closes, days: int) -> tu
     follower = _Follower(closes)
     grid = np.arange(days + 1, dtype=np.int64)
     paths = np.full((len(signal_days), grid.size), np.nan)
-    if follower.days.size == 0:
+    if follower.days.size == 0 or not len(signal_days):
         return grid, paths
-    for row, day in enumerate(signal_days):
-        start = day_number(day)
-        entry = np.searchsorted(follower.days, start, side="right") - 1
-        if entry < 0 or start - follower.days[entry] > MAX_ENTRY_STALENESS_DAYS:
-            continue
-        targets = start + grid
-        known = targets <= follower.days[-1]
-        idx = np.searchsorted(follower.days, targets[known], side="right") - 1
-        paths[row, : known.sum()] = follower.closes[idx] / follower.closes[entry] * 100
+    # All rows at once (a baseline passes every leader day of its years: thousands of rows).
+    starts = np.array([day_number(day) for day in signal_days], dtype=np.int64)
+    entry = np.searchsorted(follower.days, starts, side="right") - 1
+    entered = (entry >= 0) & (starts - follower.days[np.maximum(entry, 0)] <= MAX_ENTRY_STALENESS_DAYS)
+    targets = starts[:, None] + grid[None, :]
+    known = entered[:, None] & (targets <= follower.days[-1])
+    exits = np.searchsorted(follower.days, targets[known], side="right") - 1
+    paths[known] = follower.closes[exits] / follower.closes[entry[np.nonzero(known)[0]]] * 100
     return grid, paths
-
