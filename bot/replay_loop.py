@@ -45,6 +45,7 @@ class ReplayLoop:
         # The served bars the composites read back: their indexes' members and the indexes themselves.
         read_back = {m for feed in composites for index in feed.settings.indexes.values() for m in index.members}
         read_back.update(s for feed in composites for s in runtime.feed_symbols[feed.name])
+        self._read_back = frozenset(read_back)
         self.served = ServedBars(runtime.store, read_back)
         for feed in composites:
             feed.bars = self.served
@@ -108,11 +109,13 @@ class ReplayLoop:
 
     def _remember(self, result: FeedResult, latest: dict[str, datetime | None]) -> None:
         """Remember what a poll served, as `Runtime.poll` would find it stored: the final bars and the newest."""
-        served = self.served
+        served, read_back = self.served, self._read_back
         for symbol, bars in result.bars.items():
-            finals = [b for b in bars if b.final]
+            # A replay serves final bars only: the list is filtered only when its last bar is still forming.
+            finals = bars if bars and bars[-1].final else [b for b in bars if b.final]
             if finals:
-                served.add(symbol, finals)
+                if symbol in read_back:
+                    served.add(symbol, finals)  # takes the final bars alone
                 newest = latest.get(symbol)
                 if newest is None or finals[-1].time > newest:
                     latest[symbol] = finals[-1].time

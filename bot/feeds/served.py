@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from datetime import datetime
-from typing import Any, Collection
+from typing import Any, Collection, Iterable
 
 from alerts.bars import Bar
 
@@ -32,7 +32,7 @@ class ServedBars:
     def _held(self, symbol: str) -> bool:
         return self.symbols is None or symbol in self.symbols
 
-    def add(self, symbol: str, bars: list[Bar]) -> None:
+    def add(self, symbol: str, bars: Iterable[Bar]) -> None:
         """Remember the final bars newer than the newest held, as the engine keeps them."""
         if not self._held(symbol):
             return
