@@ -7,13 +7,13 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, Mapping, Sequence, TextIO, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence, TextIO, TypeVar
 
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from bot.backoff import backoff_seconds
 from bot.charts import AlertCharts
-from bot.commands.specs import CommandRateLimit
 from bot.config import Config, load_config
 from bot.delivery import STORE_ERRORS, Dispatcher, DrainReport
 from bot.engine import Engine, IngestReport
@@ -23,6 +23,9 @@ from bot.notifiers import NOTIFIERS, Notifier
 from bot.notifiers.console import CONSOLE_CHAT
 from storage import Store
 from storage.thread import DatabaseThread
+
+if TYPE_CHECKING:
+    from bot.commands.specs import CommandRateLimit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -110,7 +113,6 @@ class Runtime:
         self._lock = asyncio.Lock()
         self.bars_processed = 0
         self.stop_requested = asyncio.Event()
-        self.command_limit = CommandRateLimit()  # per-user pace of chat commands
 
     # --- construction -------------------------------------------------------------------------
     def _build_feeds(self) -> dict[str, Feed]:
@@ -145,6 +147,14 @@ class Runtime:
         return notifiers
 
     # --- state shared with chat commands ---------------------------------------------------------
+    @cached_property
+    def command_limit(self) -> CommandRateLimit:
+        """Return the per-user pace of chat commands, made when the first command comes in."""
+        # Imported here: the command package loads every handler, which a replay or a console-only run never calls.
+        from bot.commands.specs import CommandRateLimit
+
+        return CommandRateLimit()
+
     @property
     def paused(self) -> bool:
         """Say whether an admin paused alerting (persisted across restarts)."""

@@ -47,7 +47,8 @@ class Store(AlertOutbox, Subscriptions, MarketHistory):
                 os.close(fd)
             # Autocommit mode: riskon opens its own transactions (see `transaction`), so that an alert and
             # its outbox rows, or a whole poll's writes, commit together or not at all.
-            db = Database(sqlite3.connect(str(path), isolation_level=None))
+            # No sqlite-utils plugins: riskon registers none, and looking for them scans every installed package.
+            db = Database(sqlite3.connect(str(path), isolation_level=None), execute_plugins=False)
             db.enable_wal()
             db.conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             if not durable:
@@ -61,7 +62,7 @@ class Store(AlertOutbox, Subscriptions, MarketHistory):
     @classmethod
     def memory(cls) -> Store:
         """Open a private in-memory database (tests, dry runs)."""
-        return cls(Database(sqlite3.connect(":memory:", isolation_level=None)))
+        return cls(Database(sqlite3.connect(":memory:", isolation_level=None), execute_plugins=False))
 
     # --- feed health and settings --------------------------------------------------------------
     def record_poll(self, feed: str, now: datetime, error: str | None = None) -> None:

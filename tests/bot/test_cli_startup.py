@@ -90,6 +90,27 @@ def test_a_replay_of_the_default_config_loads_no_chat_or_live_feed_library(tmp_p
     loaded = set(answer["modules"]) & {*HEAVY, "yarl", "aiohttp"}
     assert not loaded, sorted(loaded)
     assert not {"bot.notifiers.telegram", "bot.notifiers.discord"} & set(answer["ours"])
+    # No chat channel, no chat command: their handlers (and the views they answer with) stay unloaded.
+    assert not {"bot.commands.dispatch", "bot.commands.handlers", "bot.commands.status"} & set(answer["ours"])
+
+
+SQLITE_PLUGINS_PROBE = """
+import json, sys
+import sqlite_utils.plugins
+from storage import Store
+
+Store.open(sys.argv[1], durable=False).close()
+Store.memory().close()
+print(json.dumps(sqlite_utils.plugins._plugins_loaded))
+"""
+
+
+def test_opening_the_database_looks_for_no_sqlite_utils_plugins(tmp_path):
+    # riskon registers no sqlite-utils plugin; looking for them reads every installed package's metadata (~25 ms).
+    result = subprocess.run([sys.executable, "-c", SQLITE_PLUGINS_PROBE, str(tmp_path / "riskon.db")], cwd=REPO,
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) is False
 
 
 def test_a_backtest_with_its_csv_and_json_loads_neither_pandas_nor_matplotlib(tmp_path):
