@@ -20,7 +20,7 @@ ALERT_NOTE_MAX_AGE = timedelta(days=31)
 
 def fund_for(config: Any, symbol_id: str) -> tuple[str, Any] | None:
     """Return (fund, feed settings) of the fragility feed whose fund is shown beside the symbol, if any."""
-    from bot.feeds.fragility import FragilitySettings
+    from bot.feeds.settings import FragilitySettings
 
     for feed in getattr(config, "feeds", {}).values():
         if feed.kind != "fragility":

@@ -1,7 +1,9 @@
-"""The one registry of feed kinds, by the `kind` name used in config.yaml; a kind's module loads when it is named."""
+"""The one registry of feed kinds, by the `kind` name used in config.yaml: a kind's settings load when it is named,
+its feed's module when one is built."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -26,16 +28,27 @@ def _replay() -> FeedKind:
     return FeedKind(ReplaySettings, lambda name, settings, symbols, store: ReplayFeed(name, settings, symbols))
 
 
-def _yahoo() -> FeedKind:
-    from bot.feeds import yahoo
+def _built_by(module: str) -> Callable[..., Feed]:
+    """Return a kind's build function that loads the feed's module on its first call."""
 
-    return FeedKind(yahoo.YahooSettings, yahoo.build)
+    # Validating a config needs only the settings models: a replay or a backtest never builds a live feed.
+    def build(*args: Any) -> Feed:
+        built: Feed = importlib.import_module(f"bot.feeds.{module}").build(*args)
+        return built
+
+    return build
+
+
+def _yahoo() -> FeedKind:
+    from bot.feeds.settings import YahooSettings
+
+    return FeedKind(YahooSettings, _built_by("yahoo"))
 
 
 def _exchange() -> FeedKind:
-    from bot.feeds import exchange
+    from bot.feeds.settings import ExchangeSettings
 
-    return FeedKind(exchange.ExchangeSettings, exchange.build)
+    return FeedKind(ExchangeSettings, _built_by("exchange"))
 
 
 def _composite() -> FeedKind:
@@ -45,15 +58,15 @@ def _composite() -> FeedKind:
 
 
 def _flows() -> FeedKind:
-    from bot.feeds import flows
+    from bot.feeds.settings import FlowsSettings
 
-    return FeedKind(flows.FlowsSettings, flows.build)
+    return FeedKind(FlowsSettings, _built_by("flows"))
 
 
 def _fragility() -> FeedKind:
-    from bot.feeds import fragility
+    from bot.feeds.settings import FragilitySettings
 
-    return FeedKind(fragility.FragilitySettings, fragility.build)
+    return FeedKind(FragilitySettings, _built_by("fragility"))
 
 
 FEEDS: LazyRegistry[FeedKind] = LazyRegistry({

@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
-import re
 from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-
-from pydantic import Field, field_validator
 
 from alerts.bars import Bar
 from bot.feeds.base import FeedResult
@@ -29,59 +26,19 @@ from bot.feeds.exchange_stream import TickerStreams
 from bot.feeds.libraries import load_library
 from bot.feeds.quality import (
     Backoff,
-    FeedSettings,
     StaleMark,
     StaleTracker,
     newest_stored,
-    plain_base_url,
     screen_bars,
     symbols_to_poll,
 )
+from bot.feeds.settings import ExchangeSettings
 
 log = logging.getLogger("riskon.feeds.exchange")
 
 DAY = timedelta(days=1)
 # Exchanges whose daily OHLCV endpoint serves only the newest N candles, however far back `since` asks.
 PARTIAL_HISTORY = {"kraken": 720, "krakenfutures": 2000}
-
-
-class ExchangeSettings(FeedSettings):
-    """Settings of an exchange feed (any ccxt exchange id)."""
-
-    exchange: str = Field("kraken", description="ccxt exchange id: kraken (serves the US), coinbase, binance, ...")
-    base_url: str | None = Field(
-        None, description="send every API request to this base URL instead of the exchange's hosts (a proxy or "
-        "mirror; tests point it at a fake); paths are kept, websockets use ws:// or wss:// on the same host"
-    )
-    stream: bool = Field(False, description="take the forming bar from websocket tickers (ccxt.pro), polling "
-                                            "while the socket is down")
-    stream_silent_seconds: float = Field(
-        60.0, gt=0, le=3600, description="a websocket price older than this is not used: prices come over REST "
-        "(logged once) until the socket ticks again"
-    )
-    full_history: bool | None = Field(
-        None, description="does the exchange serve daily candles back to the listing? default: known per "
-        "exchange (kraken: no, only the newest 720)"
-    )
-    rate_limit_ms: int | None = Field(
-        None, ge=0, le=60000, description="milliseconds between requests; leave unset to respect the exchange's "
-        "own published limit (set it only for a mirror or proxy with limits of its own)"
-    )
-    page_limit: int = Field(1000, ge=10, le=5000, description="candles asked for per OHLCV request")
-    options: dict[str, Any] = Field(default_factory=dict, description="extra ccxt options for the exchange")
-
-    @field_validator("exchange")
-    @classmethod
-    def _exchange_id(cls, value: str) -> str:
-        # Whether ccxt knows the id is checked when the feed is built: importing ccxt here would slow every start.
-        if not re.fullmatch(r"[a-z0-9]{2,40}", value):
-            raise ValueError("must be a ccxt exchange id in lower case, e.g. kraken, coinbase, binance")
-        return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _plain_url(cls, value: str | None) -> str | None:
-        return plain_base_url(value)
 
 
 def _utc_day(moment: datetime) -> datetime:

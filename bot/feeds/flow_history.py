@@ -16,8 +16,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from bot.feeds.flows import FlowsSettings
 from bot.feeds.fund_shares import SharesCount, clean_shares, day_stamp, implied_flows, read_flows_csv
+from bot.feeds.settings import FlowsSettings
 
 log = logging.getLogger("riskon.feeds.flows")
 

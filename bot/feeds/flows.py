@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.feeds.base import FeedResult
 from bot.feeds.fund_shares import SharesCount, clean_shares, day_stamp, implied_flows, read_flows_csv
 from bot.feeds.ishares import ISHARES_DEFAULTS, download_ishares, parse_ishares_fund_csv
 from bot.feeds.libraries import load_library
-from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker
+from bot.feeds.quality import Backoff, StaleMark, StaleTracker
+from bot.feeds.settings import FlowsSettings, Fund
 
 if TYPE_CHECKING:
     from storage.db import Store
@@ -26,60 +24,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger("riskon.feeds.flows")
-
-
-class Fund(BaseModel):
-    """Where one fund's shares outstanding and NAV come from."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    ishares_url: str | None = Field(
-        None, description="iShares fund data URL (holdings CSV with 'Shares Outstanding' in its header); "
-        "default: known for IWM and IWN; 'none' to skip iShares"
-    )
-    yahoo: str | None = Field(None, description="Yahoo symbol for the get_shares_full fallback (default: the fund)")
-    nav_symbol: str | None = Field(
-        None, description="riskon symbol whose daily close stands in for NAV when the source gives none "
-        "(default: the fund)"
-    )
-    csv: str | None = Field(None, description="CSV to import: date,flow_usd or date,shares_outstanding[,nav], or "
-                                                "a snapshot file with a ticker column (stockanalysis layout)")
-    history_csv: list[str] = Field(
-        default_factory=list, description="replay and backtest: file stems in the --data folder holding the fund's "
-        "shares outstanding history (any layout `csv` reads); flows are derived from them as live")
-
-
-class FlowsSettings(FeedSettings):
-    """Settings of a flows feed."""
-
-    funds: dict[str, Fund] = Field(default_factory=dict, description="fund id (e.g. IWM) -> its sources")
-    stale_after_seconds: float = Field(
-        3 * 86400.0, gt=0, le=30 * 86400, description="a fund whose sources all fail for this long is reported stale"
-    )
-    yahoo_base_url: str | None = Field(
-        None, description="send Yahoo requests here instead (proxy, mirror, fake); use the yahoo feed's base_url: "
-        "yfinance keeps one session per process"
-    )
-    ishares_base_url: str | None = Field(None, description="send iShares requests here instead")
-    use_yahoo: bool = Field(True, description="fall back to yfinance's get_shares_full when iShares fails")
-    max_daily_change_pct: float = Field(
-        8.0, gt=0, le=100, description="a one-day change in shares outstanding above this percent that reverts "
-        "the next day is a bad value, not a flow"
-    )
-    max_unchanged_days: int = Field(
-        10, ge=2, le=60, description="shares outstanding unchanged for more days than this is a stale source "
-        "value: no flows are computed from it"
-    )
-    max_gap_days: int = Field(5, ge=1, le=30, description="no flow is computed across a longer gap between "
-                                                          "two shares counts")
-    history_days: int = Field(548, ge=10, le=3650, description="how far back the Yahoo fallback asks on first start")
-
-    @field_validator("yahoo_base_url", "ishares_base_url")
-    @classmethod
-    def _plain_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must start with http:// or https:// and name a host")
-        return value.rstrip("/") if value else value
 
 
 class FlowsFeed:

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from datetime import datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.bars import Bar
 from alerts.fragility import tally
@@ -23,7 +20,8 @@ from bot.feeds.holdings import Holdings, parse_ishares_holdings
 from bot.feeds.ishares import ISHARES_DEFAULTS, download_ishares
 from bot.feeds.libraries import load_library
 from bot.feeds.net_income import Pace, RateLimited, TryLater, read_net_income
-from bot.feeds.quality import Backoff, FeedSettings, StaleMark, StaleTracker, plain_base_url
+from bot.feeds.quality import Backoff, StaleMark, StaleTracker
+from bot.feeds.settings import FragilityFund, FragilitySettings
 
 if TYPE_CHECKING:  # storage loads sqlite-utils, which loads pandas: not for check-config
     from storage.fragility import Snapshot
@@ -32,70 +30,7 @@ if TYPE_CHECKING:  # storage loads sqlite-utils, which loads pandas: not for che
 log = logging.getLogger("riskon.feeds.fragility")
 
 COUNT_SUFFIX, WEIGHT_SUFFIX = ":UNPROFITABLE", ":UNPROFITABLE_WEIGHT"
-# Which symbols a fund's figure belongs beside, when the config does not say: the index, its ETF and its proxy.
-SHOWN_ON = {"IWM": ["^RUT", "IWM"], "IWN": ["^RUJ", "IWN"]}
 
-
-class FragilityFund(BaseModel):
-    """Where one fund's members come from, and which symbols its figure is shown beside."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    ishares_url: str | None = Field(None, description="iShares holdings CSV URL (default: known for IWM and IWN)")
-    shown_on: list[str] | None = Field(
-        None, description="symbols whose /status and new-high or hollow-rally alerts carry this fund's figure "
-        "(default: IWM -> ^RUT, IWM; IWN -> ^RUJ, IWN)")
-    csv: str | None = Field(None, description="history to import once: date,unprofitable_pct_count,"
-                                              "unprofitable_pct_weight,coverage_pct")
-
-
-class FragilitySettings(FeedSettings):
-    """Settings of a fragility feed."""
-
-    funds: dict[str, FragilityFund] = Field(default_factory=lambda: {"IWM": FragilityFund()},
-                                            description="fund id (IWM, IWN) -> its holdings source")
-    snapshot_every_days: float = Field(7.0, ge=0.01, le=92, description="days between two snapshots of a fund")
-    requests_per_second: float = Field(
-        0.5, gt=0, le=100, description="Yahoo requests per second, at most (0.5: one every 2 s, about 75 minutes "
-        "for the Russell 2000)")
-    time_budget_minutes: float = Field(
-        180.0, gt=0, le=7 * 1440, description="a snapshot not finished this long after it started is closed with "
-        "the members read so far (and is incomplete unless their weight still reaches min_coverage_pct)")
-    min_coverage_pct: float = Field(90.0, ge=0, le=100, description="index weight (percent) that must have a "
-                                                                    "figure for a snapshot to count and alert")
-    retry_incomplete_minutes: float = Field(60.0, gt=0, le=10080, description="wait before a new snapshot after "
-                                                                              "an incomplete one")
-    max_attempts: int = Field(3, ge=1, le=20, description="tries per member and snapshot when Yahoo fails")
-    max_figure_age_days: int = Field(450, ge=90, le=1500, description="a TTM figure running to a period end older "
-                                                                      "than this counts as no data")
-    work_per_poll_seconds: float = Field(120.0, gt=0, le=3600, description="longest stretch one poll works before "
-                                                                           "handing back to the scheduler")
-    max_retry_after_seconds: float = Field(900.0, gt=0, le=86400, description="longest Retry-After honoured "
-                                                                              "within a poll")
-    stale_after_seconds: float = Field(10 * 86400.0, gt=0, le=90 * 86400,
-                                       description="a fund with no finished snapshot for this long is stale")
-    yahoo_base_url: str | None = Field(None, description="send Yahoo requests here instead (proxy, mirror, fake)")
-    ishares_base_url: str | None = Field(None, description="send iShares requests here instead")
-
-    @field_validator("yahoo_base_url", "ishares_base_url")
-    @classmethod
-    def _plain_url(cls, value: str | None) -> str | None:
-        return plain_base_url(value)
-
-    @field_validator("funds")
-    @classmethod
-    def _known_funds(cls, value: dict[str, FragilityFund]) -> dict[str, FragilityFund]:
-        for fund, source in value.items():
-            if not re.fullmatch(r"[A-Z0-9.^-]{1,12}", fund):
-                raise ValueError(f"fund id '{fund[:20]}' must be a ticker like IWM")
-            if source.ishares_url is None and fund not in ISHARES_DEFAULTS:
-                raise ValueError(f"{fund}: give ishares_url (known by default: {', '.join(ISHARES_DEFAULTS)})")
-        return value
-
-    def shown_on(self, fund: str) -> list[str]:
-        """Return the symbols a fund's figure is shown beside."""
-        source = self.funds.get(fund)
-        return list(source.shown_on) if source and source.shown_on is not None else SHOWN_ON.get(fund, [fund])
 
 
 def series_symbols(fund: str) -> tuple[str, str]:

@@ -9,8 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
-from pydantic import Field, field_validator
-
 from alerts.bars import Bar
 from bot.backoff import backoff_seconds
 from bot.feeds.base import FeedResult
@@ -18,14 +16,13 @@ from bot.feeds.libraries import load_library
 from bot.feeds.market_hours import MarketClock, market_clock, next_open
 from bot.feeds.quality import (
     Backoff,
-    FeedSettings,
     StaleMark,
     StaleTracker,
     newest_stored,
-    plain_base_url,
     screen_bars,
     symbols_to_poll,
 )
+from bot.feeds.settings import YahooSettings
 from bot.feeds.yahoo_client import (
     SHAPE_ERRORS,
     YahooHTTPError,
@@ -47,31 +44,6 @@ ROUTINE_RANGE, ROUTINE_RANGE_DAYS = "5d", 3
 CONFIRM_RETRY_FIRST_SECONDS = 300.0  # the first try again for a late closing bar; each next window is twice as long
 # A symbol's download: the last bar held, the session whose bar is expected, and the market's clock (None: crypto).
 Plan = tuple[datetime | None, date | None, MarketClock | None]
-
-
-class YahooSettings(FeedSettings):
-    """Settings of a yahoo feed."""
-
-    base_url: str | None = Field(
-        None, description="send every request for https://*.yahoo.com to this base URL instead (a corporate proxy "
-        "or mirror; tests point it at a fake); the path and query are kept"
-    )
-    calendar: str = Field("XNYS", description="exchange_calendars code of the market whose hours gate polling")
-    confirm_after_close_minutes: float = Field(
-        15.0, ge=0, le=720, description="minutes after the close before the poll that confirms the daily bar"
-    )
-    max_concurrency: int = Field(
-        40, ge=1, le=64, description="symbols requested at once (one request per symbol; a 40-symbol list in one wave)")
-    confirm_retry_max_minutes: float = Field(
-        60.0, ge=1, le=720, description="longest wait between two tries for a closing bar Yahoo has not published "
-        "yet (the first try again is within 5 minutes, each next within twice as long, jittered as every back-off; tries "
-        "stop at the next open)")
-    cache_dir: str | None = Field(None, description="folder for yfinance's timezone and cookie caches")
-
-    @field_validator("base_url")
-    @classmethod
-    def _plain_url(cls, value: str | None) -> str | None:
-        return plain_base_url(value)
 
 
 class YahooFeed:

@@ -13,6 +13,8 @@ import pytest
 from tests.market import market_folder
 
 REPO = Path(__file__).resolve().parents[2]
+# The live feeds, which a replay or a backtest never builds (it reads CSVs) though the config names them.
+LIVE_FEEDS = ("bot.feeds.yahoo", "bot.feeds.exchange", "bot.feeds.flows", "bot.feeds.fragility")
 # Heavy libraries a user pays for only when a command uses them (a backtest, a chart, a configured chat).
 HEAVY = ("pandas", "numpy", "matplotlib", "telegram", "httpx", "discord", "ccxt", "yfinance", "exchange_calendars")
 
@@ -92,6 +94,8 @@ def test_a_replay_of_the_default_config_loads_no_chat_or_live_feed_library(tmp_p
     assert not {"bot.notifiers.telegram", "bot.notifiers.discord"} & set(answer["ours"])
     # No chat channel, no chat command: their handlers (and the views they answer with) stay unloaded.
     assert not {"bot.commands.dispatch", "bot.commands.handlers", "bot.commands.status"} & set(answer["ours"])
+    # Every feed replays from CSVs: the live feeds' own modules stay unloaded (their settings are still checked).
+    assert not set(LIVE_FEEDS) & set(answer["ours"]), sorted(set(LIVE_FEEDS) & set(answer["ours"]))
 
 
 SQLITE_PLUGINS_PROBE = """
@@ -120,6 +124,7 @@ def test_a_backtest_with_its_csv_and_json_loads_neither_pandas_nor_matplotlib(tm
                    "--json", str(tmp_path / "result.json"))
     assert answer["code"] == 0
     assert not set(answer["modules"]) & {"pandas", "matplotlib"}, sorted(answer["modules"])
+    assert not set(LIVE_FEEDS) & set(answer["ours"]), sorted(set(LIVE_FEEDS) & set(answer["ours"]))
     assert (tmp_path / "csv" / "comovement_rolling.csv").stat().st_size > 0
 
 
