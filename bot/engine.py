@@ -21,6 +21,27 @@ from storage import Store
 
 log = logging.getLogger(__name__)
 
+INGEST_CHUNK_BARS = 2000  # bars per transaction when a feed returns years of history
+
+
+def chunks_by_time(bars: Mapping[str, Sequence[Bar]], size: int) -> list[dict[str, list[Bar]]]:
+    """Split bars (by symbol) into time-ordered chunks of about `size`, never splitting one bar time's bars."""
+    ordered = sorted(((bar.time, symbol, bar) for symbol, series in bars.items() for bar in series),
+                     key=lambda item: (item[0], item[1]))
+    chunks: list[dict[str, list[Bar]]] = []
+    current: dict[str, list[Bar]] = {}
+    count, last_time = 0, None
+    for time, symbol, bar in ordered:
+        if count >= size and time != last_time:  # a bar time's bars stay together: rules compare them
+            chunks.append(current)
+            current, count = {}, 0
+        current.setdefault(symbol, []).append(bar)
+        count, last_time = count + 1, time
+    if current or not chunks:
+        chunks.append(current)
+    return chunks
+
+
 RECENT_EVENTS = 1000  # events kept for cross-asset rules (follow_through) across polls and restarts
 ONCE = NotifyPolicy()  # the policy of a rule that says nothing else: tell each event once
 

@@ -16,7 +16,7 @@ from bot.backoff import backoff_seconds
 from bot.charts import AlertCharts
 from bot.config import Config, load_config
 from bot.delivery import STORE_ERRORS, Dispatcher, DrainReport
-from bot.engine import Engine, IngestReport
+from bot.engine import INGEST_CHUNK_BARS, Engine, IngestReport, chunks_by_time
 from bot.feeds import Feed, FeedResult, build_feed
 from bot.feeds.base import WritesStore
 from bot.notifiers import NOTIFIERS, Notifier
@@ -29,27 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-INGEST_CHUNK_BARS = 2000  # bars per transaction when a feed returns years of history
-
-
-def chunks_by_time(bars: Mapping[str, Sequence[Bar]], size: int) -> list[dict[str, list[Bar]]]:
-    """Split bars (by symbol) into time-ordered chunks of about `size`, never splitting one bar time's bars."""
-    ordered = sorted(((bar.time, symbol, bar) for symbol, series in bars.items() for bar in series),
-                     key=lambda item: (item[0], item[1]))
-    chunks: list[dict[str, list[Bar]]] = []
-    current: dict[str, list[Bar]] = {}
-    count, last_time = 0, None
-    for time, symbol, bar in ordered:
-        if count >= size and time != last_time:  # a bar time's bars stay together: rules compare them
-            chunks.append(current)
-            current, count = {}, 0
-        current.setdefault(symbol, []).append(bar)
-        count, last_time = count + 1, time
-    if current or not chunks:
-        chunks.append(current)
-    return chunks
-
 
 @dataclass
 class FeedHealth:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from alerts.bars import Bar, utc
-from bot.runtime import chunks_by_time
+from bot.engine import chunks_by_time
 
 DAY0 = utc(2000, 1, 3)
 
