@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def loads(module: str, name: str) -> Callable[[], Any]:
+    """Return a loader of `name` from `module`, importing the module when the loader is first called."""
+    return lambda: getattr(importlib.import_module(module), name)
 
 
 class LazyRegistry(Mapping[str, T]):

@@ -3,13 +3,12 @@ its feed's module when one is built."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from pydantic import BaseModel
 
-from alerts.registry import LazyRegistry
+from alerts.registry import LazyRegistry, loads
 from bot.feeds.base import Feed, FeedResult, MarksStale, Replayable
 
 
@@ -33,22 +32,10 @@ def _built_by(module: str) -> Callable[..., Feed]:
 
     # Validating a config needs only the settings models: a replay or a backtest never builds a live feed.
     def build(*args: Any) -> Feed:
-        built: Feed = importlib.import_module(f"bot.feeds.{module}").build(*args)
+        built: Feed = loads(f"bot.feeds.{module}", "build")()(*args)
         return built
 
     return build
-
-
-def _yahoo() -> FeedKind:
-    from bot.feeds.settings import YahooSettings
-
-    return FeedKind(YahooSettings, _built_by("yahoo"))
-
-
-def _exchange() -> FeedKind:
-    from bot.feeds.settings import ExchangeSettings
-
-    return FeedKind(ExchangeSettings, _built_by("exchange"))
 
 
 def _composite() -> FeedKind:
@@ -57,25 +44,18 @@ def _composite() -> FeedKind:
     return FeedKind(composite.CompositeSettings, composite.build)
 
 
-def _flows() -> FeedKind:
-    from bot.feeds.settings import FlowsSettings
-
-    return FeedKind(FlowsSettings, _built_by("flows"))
-
-
-def _fragility() -> FeedKind:
-    from bot.feeds.settings import FragilitySettings
-
-    return FeedKind(FragilitySettings, _built_by("fragility"))
+def _live(module: str, settings: str) -> Callable[[], FeedKind]:
+    """Return a live kind's loader: its settings model from bot.feeds.settings, its feed's module only when built."""
+    return lambda: FeedKind(loads("bot.feeds.settings", settings)(), _built_by(module))
 
 
 FEEDS: LazyRegistry[FeedKind] = LazyRegistry({
     "replay": _replay,
-    "yahoo": _yahoo,
-    "exchange": _exchange,
+    "yahoo": _live("yahoo", "YahooSettings"),
+    "exchange": _live("exchange", "ExchangeSettings"),
     "composite": _composite,
-    "flows": _flows,
-    "fragility": _fragility,
+    "flows": _live("flows", "FlowsSettings"),
+    "fragility": _live("fragility", "FragilitySettings"),
 })
 
 __all__ = ["FEEDS", "Feed", "FeedKind", "FeedResult", "MarksStale", "Replayable", "build_feed"]
