@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 from bot.feeds.base import FeedResult
 from bot.feeds.fund_shares import SharesCount, clean_shares, day_stamp, implied_flows, read_flows_csv
 from bot.feeds.ishares import ISHARES_DEFAULTS, download_ishares, parse_ishares_fund_csv
-from bot.feeds.libraries import load_library
 from bot.feeds.quality import Backoff, StaleMark, StaleTracker
+from bot.feeds.sessions import FeedSessions
 from bot.feeds.settings import FlowsSettings, Fund
 
 if TYPE_CHECKING:
@@ -39,8 +39,7 @@ class FlowsFeed:
         self.database = DatabaseThread(store, threaded=False)
         self.backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
-        self._http: Any = None
-        self._yahoo_session: Any = None
+        self.sessions = FeedSessions("riskon (ETF flows)", settings.timeout_seconds, settings.yahoo_base_url)
         self._imported: set[str] = set()
 
     @property
@@ -127,22 +126,14 @@ class FlowsFeed:
                  path)
 
     async def _ishares(self, url: str) -> SharesCount:
-        if self._http is None:
-            aiohttp = await load_library("aiohttp")  # a third of a second of imports: not on the event loop
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
-                                               headers={"User-Agent": "riskon (ETF flows)"})
-        text = await download_ishares(self._http, url, self.settings.ishares_base_url, "iShares fund file")
+        text = await download_ishares(await self.sessions.ishares(), url, self.settings.ishares_base_url, "iShares fund file")
         return parse_ishares_fund_csv(text.lstrip("\ufeff"))
 
     def _yahoo_shares(self, fund: str, source: Fund, start: date, now: datetime) -> list[SharesCount]:
         import yfinance as yf
 
-        from bot.feeds.yahoo_client import yahoo_session
-
-        if self._yahoo_session is None:
-            self._yahoo_session = yahoo_session(self.settings.yahoo_base_url)
         yf.config.debug.hide_exceptions = False
-        ticker = yf.Ticker(source.yahoo or fund, session=self._yahoo_session)
+        ticker = yf.Ticker(source.yahoo or fund, session=self.sessions.yahoo())
         series = ticker.get_shares_full(start=start.isoformat(), end=(now.date() + timedelta(days=1)).isoformat())
         if series is None or len(series) == 0:
             raise ValueError("Yahoo has no shares outstanding for this fund")
@@ -169,14 +160,7 @@ class FlowsFeed:
 
     async def close(self) -> None:
         """Close HTTP sessions."""
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-        if self._yahoo_session is not None:
-            try:
-                self._yahoo_session.close()
-            except Exception:
-                pass
+        await self.sessions.close()
 
 
 def _short(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ from bot.feeds.ishares import ISHARES_DEFAULTS, download_ishares
 from bot.feeds.libraries import load_library
 from bot.feeds.net_income import Pace, RateLimited, TryLater, read_net_income
 from bot.feeds.quality import Backoff, StaleMark, StaleTracker
+from bot.feeds.sessions import FeedSessions
 from bot.feeds.settings import FragilityFund, FragilitySettings
 
 if TYPE_CHECKING:  # storage loads sqlite-utils, which loads pandas: not for check-config
@@ -78,8 +79,9 @@ class FragilityFeed:
         self.tracker = StaleTracker(timedelta(seconds=settings.stale_after_seconds))
         self.pace = Pace(settings.requests_per_second)
         self.members_read = 0
-        self._yahoo_session: Any = None
-        self._http: Any = None
+        # iShares' holdings file is large: three times a member request's limit to arrive
+        self.sessions = FeedSessions("riskon (index fragility)", settings.timeout_seconds * 3,
+                                     settings.yahoo_base_url)
         self._imported: set[str] = set()
         self._clock_base: tuple[datetime, float] | None = None  # the poll's `now` and the loop time it was given
         self._requested: set[str] = set()  # funds asked for now, out of schedule
@@ -218,17 +220,14 @@ class FragilityFeed:
     async def _read_one(self, snapshot: Snapshot, member: Any) -> None:
         """Read one member's net income at the polite pace; record the reading or the failed try."""
         assert self.writes is not None
-        if self._yahoo_session is None:
+        if not self.sessions.has_yahoo:
             # yfinance brings pandas (most of a second): imported on the import thread, not the event loop
             yf = await load_library("yfinance")
-            from bot.feeds.yahoo_client import yahoo_session
-
-            self._yahoo_session = yahoo_session(self.settings.yahoo_base_url)
             yf.config.debug.hide_exceptions = False  # failures must reach us as exceptions, not empty tables
         self.members_read += 1
         try:
             reading = await asyncio.wait_for(
-                asyncio.to_thread(read_net_income, member.yahoo, self._yahoo_session, self.pace),
+                asyncio.to_thread(read_net_income, member.yahoo, self.sessions.yahoo(), self.pace),
                 self.settings.timeout_seconds * 4 + 2 / self.settings.requests_per_second)
         except RateLimited as exc:
             pause = min(exc.retry_after if exc.retry_after is not None else self.settings.backoff_base_seconds * 6,
@@ -272,11 +271,7 @@ class FragilityFeed:
     # --- sources ---------------------------------------------------------------------------------
     async def _holdings(self, fund: str, source: FragilityFund) -> Holdings:
         url = source.ishares_url or ISHARES_DEFAULTS[fund]
-        if self._http is None:
-            aiohttp = await load_library("aiohttp")  # a third of a second of imports: not on the event loop
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds * 3),
-                                               headers={"User-Agent": "riskon (index fragility)"})
-        text = await download_ishares(self._http, url, self.settings.ishares_base_url, "iShares holdings file")
+        text = await download_ishares(await self.sessions.ishares(), url, self.settings.ishares_base_url, "iShares holdings file")
         return parse_ishares_holdings(text, f"{fund} holdings file")
 
     async def import_history(self, now: datetime) -> dict[str, list[Bar]]:
@@ -309,15 +304,7 @@ class FragilityFeed:
     async def close(self) -> None:
         """Stop after the member being read, and close the HTTP sessions."""
         self._closing = True
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-        if self._yahoo_session is not None:
-            try:
-                self._yahoo_session.close()
-            except Exception:
-                pass
-            self._yahoo_session = None
+        await self.sessions.close()
 
 
 def _pct(value: float | None) -> str:
