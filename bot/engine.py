@@ -73,8 +73,11 @@ class Engine:
         symbol_order: Sequence[str],
         flows_of: Callable[[str], Sequence[tuple[datetime, float]]] | None = None,
         note_for: Callable[[AlertEvent], str | None] | None = None,
+        stores_bars: bool = True,
     ) -> None:
         self.store = store
+        # False for a backtest: its whole history is one batch and nothing reads its bars back from the store.
+        self.stores_bars = stores_bars
         self.bindings = list(bindings)
         self.order = {symbol: index for index, symbol in enumerate(symbol_order)}
         self.flows_of = flows_of or (lambda symbol: ())
@@ -140,7 +143,8 @@ class Engine:
                         self._ingest(queue, now, live_since, report, dirty, new_bars, flows)
                     if until_alert and report.alerts:
                         break
-                self.store.upsert_bars_of(new_bars)
+                if self.stores_bars:
+                    self.store.upsert_bars_of(new_bars)
                 self.store.save_rule_state_texts(self._saved_states(dirty))
             return report
         except BaseException:
