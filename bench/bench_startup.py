@@ -24,7 +24,6 @@ import asyncio
 import os
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fakes.exchanges import FakeExchange, Market
 from tests.fakes.ishares import FakeIShares, Holding, cash_and_futures
 from tests.fakes.yahoo import DailyRow, FakeYahoo, Instrument, read_csv_rows
+from tests.ops.bot_process import stored_bars
 
 REPO = Path(__file__).resolve().parent.parent
 EXTRA_SYMBOLS = 26  # the default config has 14 symbols: 40 in all for the start-up figure
@@ -169,18 +169,6 @@ def rss_mb(pid: int) -> tuple[float, float]:
             if key in ("VmRSS", "VmHWM"):
                 fields[key] = int(value.split()[0]) / 1024
     return fields["VmRSS"], fields["VmHWM"]
-
-
-def stored_bars(db: Path) -> int:
-    """Return how many bars the database holds (0 while it cannot be read)."""
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return conn.execute("select count(*) from bars").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def fill_cache(config: Path, log: Path, env: dict[str, str], timeout: float = 600) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -79,3 +80,15 @@ class BotProcess:
             self.process.kill()
             await self.process.wait()
         await asyncio.gather(*self._readers, return_exceptions=True)
+
+
+def stored_bars(db: Path) -> int:
+    """Return how many bars a running bot's database holds (0 while it cannot be read), reading it read-only."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return conn.execute("select count(*) from bars").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0

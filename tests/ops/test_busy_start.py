@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import threading
 import time
 
@@ -20,6 +19,7 @@ import pytest
 
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.yahoo import FakeYahoo, Instrument, read_csv_rows
+from tests.ops.bot_process import stored_bars
 from tests.ops.fanout import spawn, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -60,17 +60,6 @@ class YahooInItsOwnThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(30)
         self.loop.close()
-
-
-def stored_bars(db) -> int:
-    try:
-        conn = sqlite3.connect(db, timeout=1)
-        try:
-            return conn.execute("select count(*) from bars").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 @pytest.mark.slow
