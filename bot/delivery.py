@@ -89,15 +89,17 @@ class Dispatcher:
         # Without it a SIGTERM let the drain in hand go on sending new chats until the 8 s grace ran out.
         self.stopping = True
 
-    async def drain(self, limit: int = 5000, wait: bool = True) -> DrainReport:
-        """Start sending every delivery due now; with `wait`, return once those sends are done and recorded."""
+    async def drain(self, limit: int = 5000, wait: bool = True, up_to_alert: int | None = None) -> DrainReport:
+        """Start sending every delivery due now (with `up_to_alert`, of alerts up to that id); with `wait`, return
+        once those sends are done and recorded."""
         report = DrainReport()
         if self.stopping:
             return report
         if not await self._write_unrecorded() or not await self._release_stale_claims():
             return report  # the database takes no writes yet: claim nothing, send nothing
         try:
-            due = self.store.due_deliveries(self.clock(), limit, channels=tuple(self.notifiers))
+            due = self.store.due_deliveries(self.clock(), limit, channels=tuple(self.notifiers),
+                                            up_to_alert=up_to_alert)
         except STORE_ERRORS as exc:
             self._store_failed("read", "cannot read the outbox; nothing is sent until it can", exc)
             return report

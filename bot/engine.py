@@ -61,6 +61,9 @@ class IngestReport:
     duplicates: int = 0
     suppressed: int = 0  # new events the rule's notify policy held back (cooldown, re-arm, once per bar)
     cycles: int = 0  # polls' batches of bars taken (see Engine.ingest_cycles)
+    # (cycles taken, alerts recorded) at the end of each cycle that recorded alerts to send: a replay delivers
+    # each poll's alerts on their own, after the batch that holds them is committed.
+    alerting_cycles: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Engine:
@@ -140,7 +143,10 @@ class Engine:
                     report.cycles += 1
                     queue = self._queue(bars_by_symbol)
                     if queue:
+                        alerts = len(report.alerts)
                         self._ingest(queue, now, live_since, report, dirty, new_bars, flows)
+                        if len(report.alerts) > alerts:
+                            report.alerting_cycles.append((report.cycles, len(report.alerts)))
                     if until_alert and report.alerts:
                         break
                 if self.stores_bars:

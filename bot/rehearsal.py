@@ -113,7 +113,8 @@ class Rehearsal:
         from bot.replay_loop import ReplayLoop
 
         self.runtime = runtime
-        self.replay = ReplayLoop(runtime, seconds_per_day=seconds_per_day)
+        # Its chats are real: each alerting day is committed and delivered before the next is ingested.
+        self.replay = ReplayLoop(runtime, seconds_per_day=seconds_per_day, deliver_each_poll=True)
         self.stopped = asyncio.Event()
 
     def stop(self) -> None:

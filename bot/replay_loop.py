@@ -27,9 +27,15 @@ FINAL_DRAIN_ROUNDS = 20
 class ReplayLoop:
     """Replay every replay feed to its end (or until stopped), then deliver what is left."""
 
-    def __init__(self, runtime: Runtime, seconds_per_day: float = 0.0, batch_days: int = BATCH_DAYS) -> None:
+    def __init__(self, runtime: Runtime, seconds_per_day: float = 0.0, batch_days: int = BATCH_DAYS,
+                 deliver_each_poll: bool = False) -> None:
         # seconds_per_day: 0 replays as fast as possible; above 0, one day per batch at that pace.
+        # deliver_each_poll: commit and deliver after each alerting poll, before the next is ingested (a rehearsal:
+        # a chat's send can unsubscribe it, a command can come, and its delivery ticker drains meanwhile). Without
+        # it, a batch is one transaction and its polls' alerts are delivered after it, poll by poll: only the console
+        # listens, and no send's outcome changes what a later poll records.
         self.runtime = runtime
+        self.deliver_each_poll = deliver_each_poll
         self.seconds_per_day = seconds_per_day
         self.batch_days = 1 if seconds_per_day > 0 else max(1, batch_days)
         self.stopped = asyncio.Event()
@@ -89,16 +95,22 @@ class ReplayLoop:
                     polls.append((name, result, now))
             while polls:
                 try:
-                    # Up to the first poll that fires an alert: it is delivered before the next is ingested, so
-                    # each poll's alerts reach a chat as that poll's own message, as in a live run.
-                    report = await runtime.ingest_polls(polls, until_alert=True)
+                    report = await runtime.ingest_polls(polls, until_alert=self.deliver_each_poll)
                 except Exception:
                     log.exception("replay: a batch of %d polls failed", len(polls))
                     self.stop()
                     return
-                polls = polls[report.cycles:]
-                if report.alerts:
-                    await runtime.deliver()
+                taken, polls = polls[:report.cycles], polls[report.cycles:]
+                # Committed: each alerting poll's alerts go out on their own, oldest first, after the feeds' health
+                # as the polls up to it left it; so they reach a chat as that poll's own message(s), and the log
+                # reads as in a live run.
+                done = 0
+                for cycles, alerts in report.alerting_cycles:
+                    runtime.polls_ok(taken[done:cycles])
+                    await runtime.deliver(up_to_alert=report.alerts[alerts - 1][0])
+                    done = cycles
+                runtime.polls_ok(taken[done:])
+                runtime.record_polls_ok(taken)
             if self.seconds_per_day:
                 await asyncio.sleep(self.seconds_per_day)
             else:

@@ -231,7 +231,8 @@ class Runtime:
     async def ingest_polls(self, polls: Sequence[tuple[str, FeedResult, datetime]], until_alert: bool = False,
                            ) -> IngestReport:
         """Record several polls' results, in order, in one transaction, as separate polls would (a replay's days);
-        with until_alert, stop after the first poll that records an alert (`report.cycles` polls taken)."""
+        with until_alert, stop after the first poll that records an alert (`report.cycles` polls taken). The
+        caller counts the feeds' health (`polls_ok`): between deliveries, to log it as separate polls would."""
         if not polls:
             return IngestReport()
         def cycles() -> Iterator[tuple[Mapping[str, Sequence[Bar]], datetime]]:
@@ -245,15 +246,18 @@ class Runtime:
             live_since = datetime.max.replace(tzinfo=timezone.utc) if self.paused else self.live_since
             report = await self.database.run(self.engine.ingest_cycles, cycles(), live_since, until_alert)
         self.bars_processed += report.bars
-        last: dict[str, tuple[FeedResult, datetime, int]] = {}
-        for name, result, now in polls[:report.cycles]:
-            last[name] = (result, now, last[name][2] + 1 if name in last else 1)
-        for name, (result, now, count) in last.items():  # the feed's health as its last poll of the batch left it
+        return report
+
+    def polls_ok(self, polls: Sequence[tuple[str, FeedResult, datetime]]) -> None:
+        """Count ingested polls in their feeds' health, as each feed's last poll among them left it."""
+        for name, (result, now, count) in _last_polls(polls).items():
             health = self.health[name]
             health.polls += count - 1  # _feed_ok counts the last one
             self._feed_ok(name, health, now, result.errors, record=False)
-        self._record_polls([(name, now, None) for name, (_, now, _) in last.items()])  # one write for them all
-        return report
+
+    def record_polls_ok(self, polls: Sequence[tuple[str, FeedResult, datetime]]) -> None:
+        """Persist each feed's last good poll among `polls` (one write, which nothing waits for)."""
+        self._record_polls([(name, now, None) for name, (_, now, _) in _last_polls(polls).items()])
 
     def feed_failed(self, name: str, now: datetime, exc: Exception) -> None:
         """Record a failed poll of a feed (logged once per back-off step)."""
@@ -361,9 +365,9 @@ class Runtime:
             log.info("database: polls are stored again")
         self._store_trouble = ""
 
-    async def deliver(self, wait: bool = True) -> DrainReport:
-        """Drain the outbox once (with `wait`, return when the sends it started are done and recorded)."""
-        return await self.dispatcher.drain(wait=wait)
+    async def deliver(self, wait: bool = True, up_to_alert: int | None = None) -> DrainReport:
+        """Drain the outbox once, up to an alert if given (with `wait`, until its sends are done and recorded)."""
+        return await self.dispatcher.drain(wait=wait, up_to_alert=up_to_alert)
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -389,3 +393,11 @@ class Runtime:
                 log.warning("feed %s did not close cleanly: %s", name, exc)
         await self.dispatcher.record_held_outcomes()
         await self.database.close()
+
+
+def _last_polls(polls: Sequence[tuple[str, FeedResult, datetime]]) -> dict[str, tuple[FeedResult, datetime, int]]:
+    """Return each feed's last poll among `polls` (its result and clock) and how many polls it had."""
+    last: dict[str, tuple[FeedResult, datetime, int]] = {}
+    for name, result, now in polls:
+        last[name] = (result, now, last[name][2] + 1 if name in last else 1)
+    return last

@@ -95,23 +95,29 @@ class AlertOutbox(StoreBase):
         where = "" if include_silent else "where silent = 0"
         return self.db.execute(f"select count(*) from alerts {where}").fetchone()[0]
 
-    def due_deliveries(self, now: datetime, limit: int = 500, channels: Sequence[str] | None = None) -> list[Delivery]:
-        """Return unclaimed pending or retrying deliveries whose time has come, oldest alert first.
+    def due_deliveries(self, now: datetime, limit: int = 500, channels: Sequence[str] | None = None,
+                       up_to_alert: int | None = None) -> list[Delivery]:
+        """Return unclaimed pending or retrying deliveries whose time has come, oldest alert first (with
+        `up_to_alert`, only those of alerts up to that id).
 
         A chat's alert waits while an older one for the same chat waits to retry or is being sent: alerts
         arrive in order.
         """
-        only_channels = f"and d.channel in ({','.join('?' * len(channels))}) " if channels is not None else ""
+        only, only_args = "", list[object]()  # the channels a drain sends to; the alerts it sends now
+        if channels is not None:
+            only, only_args = f"and d.channel in ({','.join('?' * len(channels))}) ", [*channels]
+        if up_to_alert is not None:
+            only, only_args = only + "and d.alert_id <= ? ", [*only_args, up_to_alert]
         rows = self.db.execute(
             "select d.id, d.alert_id, d.subscription_id, d.channel, d.chat_id, d.thread_id, d.status, d.attempts, "
             "a.text, a.rule_id, a.kind, a.symbol, a.bar_time, a.values_json, a.fired_at "
             "from deliveries d join alerts a on a.id = d.alert_id "
             "where d.status in ('pending', 'retrying') and d.next_attempt_at <= ? and d.claimed_at is null "
-            f"{only_channels}and not exists (select 1 from deliveries e where e.channel = d.channel and e.chat_id = d.chat_id "
+            f"{only}and not exists (select 1 from deliveries e where e.channel = d.channel and e.chat_id = d.chat_id "
             "and e.thread_id = d.thread_id and e.status in ('pending', 'retrying') and e.alert_id < d.alert_id "
             "and (e.next_attempt_at > ? or e.claimed_at is not null)) "
             "order by d.alert_id, d.id limit ?",
-            [iso(now), *(channels or ()), iso(now), limit],
+            [iso(now), *only_args, iso(now), limit],
         ).fetchall()
         out = []
         for (did, aid, sid, channel, chat, thread, status, attempts, text, rule_id, kind, symbol, bar_time,

@@ -127,3 +127,25 @@ def test_a_batch_of_days_shows_each_bar_only_the_flows_published_by_its_day(stor
     report = probe.ingest_cycles(polls, datetime(2000, 1, 1, tzinfo=timezone.utc))
     seen = [event.values["newest_flow"] for _, event in report.alerts]
     assert seen == [None, "2024-01-03", "2024-01-04", "2024-01-05"]
+
+
+def test_a_batch_says_which_alerts_each_poll_recorded(market_data):
+    # A replay commits a batch of polls at once and then delivers each alerting poll's alerts on their own.
+    polls = daily_polls(market_data)
+    one_by_one, batched = Store.memory(), Store.memory()
+    for store in (one_by_one, batched):
+        store.subscribe("console", "stdout")
+    single = engine(one_by_one)
+    expected = []  # (polls taken up to and with it, the events it recorded)
+    for number, (bars, now) in enumerate(polls, 1):
+        alone = single.ingest(bars, now, LIVE_SINCE)
+        if alone.alerts:
+            expected.append((number, [event for _, event in alone.alerts]))
+    report = engine(batched).ingest_cycles(polls, LIVE_SINCE)
+    said, done = [], 0
+    for cycles, alerts in report.alerting_cycles:
+        said.append((cycles, [event for _, event in report.alerts[done:alerts]]))
+        done = alerts
+    assert len(expected) > 20
+    assert said == expected
+    assert done == len(report.alerts)
