@@ -22,17 +22,35 @@ class Bar:
     interval: str = "1d"
     final: bool = True
 
-    def __post_init__(self) -> None:
-        tz = self.time.tzinfo
-        if tz is not timezone.utc and (tz is None or self.time.utcoffset() != timezone.utc.utcoffset(None)):
-            raise ValueError(f"bar time must be UTC, got {self.time!r}")
-        if self.interval not in INTERVAL_SECONDS:
-            raise ValueError(f"unknown bar interval {self.interval!r}")
+    # Written out, not generated: a frozen dataclass's own __init__ sets each field through object.__setattr__
+    # and then calls __post_init__, which is half the cost of reading a CSV row. Same fields, same checks.
+    def __init__(self, time: datetime, open: float, high: float, low: float, close: float, volume: float = 0.0,
+                 interval: str = "1d", final: bool = True) -> None:
+        tz = time.tzinfo
+        if tz is not _UTC and (tz is None or time.utcoffset() != _UTC_OFFSET):
+            raise ValueError(f"bar time must be UTC, got {time!r}")
+        if interval not in INTERVAL_SECONDS:
+            raise ValueError(f"unknown bar interval {interval!r}")
+        _set_time(self, time)
+        _set_open(self, open)
+        _set_high(self, high)
+        _set_low(self, low)
+        _set_close(self, close)
+        _set_volume(self, volume)
+        _set_interval(self, interval)
+        _set_final(self, final)
 
     @property
     def close_time(self) -> datetime:
         """Return when this bar closes."""
         return self.time + timedelta(seconds=INTERVAL_SECONDS[self.interval])
+
+
+_UTC = timezone.utc
+_UTC_OFFSET = timezone.utc.utcoffset(None)
+# The slots' own setters (a frozen class refuses plain assignment): what object.__setattr__ would find by name.
+_set_time, _set_open, _set_high, _set_low, _set_close, _set_volume, _set_interval, _set_final = (
+    Bar.__dict__[name].__set__ for name in ("time", "open", "high", "low", "close", "volume", "interval", "final"))
 
 
 def bar_problem(bar: Bar) -> str | None:
