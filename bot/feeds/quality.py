@@ -192,7 +192,10 @@ class StaleTracker:
         self.symbols: dict[str, SymbolHealth] = {}
 
     def _health(self, symbol: str) -> SymbolHealth:
-        return self.symbols.setdefault(symbol, SymbolHealth())
+        health = self.symbols.get(symbol)  # asked on every poll: a new SymbolHealth only for a new symbol
+        if health is None:
+            health = self.symbols[symbol] = SymbolHealth()
+        return health
 
     def ok(self, symbol: str, now: datetime, bars: Sequence[Bar] = ()) -> None:
         """Record a good update (new bars, or an answer that nothing new is expected)."""

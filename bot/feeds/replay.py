@@ -23,6 +23,8 @@ from bot.feeds.history import (  # ReplayError and the CSV reader live with the 
 
 log = logging.getLogger(__name__)
 
+ONE_DAY = timedelta(days=1)
+
 
 class ReplaySettings(BaseModel):
     """Settings of a replay feed."""
@@ -61,6 +63,7 @@ class ReplayFeed:
         self._served_close = datetime.min  # the close of that day (set with the cursor)
         self._arrivals: list[dict[str, int]] = []  # per day: the symbols with a bar that day, and its index
         self._newest: dict[str, datetime] = {}  # per symbol: its newest bar on or before the last day served
+        self._asks: dict[tuple[str, ...], tuple[frozenset[str], dict[str, datetime]]] = {}  # see _asked
         self.loaded = False
         self.problems: list[str] = []
 
@@ -144,22 +147,23 @@ class ReplayFeed:
 
     async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
         """Advance one market day (the first call also serves the history before the start) and return its bars."""
-        self.load()
-        if self.exhausted:
+        if not self.loaded:
+            self.load()
+        cursor = self._cursor
+        if cursor >= len(self._days) - 1:  # exhausted
             return FeedResult()
-        first = self._cursor < 0
-        if first and self._first_live > 0:
-            self._cursor = self._first_live - 1
-        else:
-            self._cursor += 1
-        upto = self._days[self._cursor]
-        self._served_close = upto + timedelta(days=1)
+        first = cursor < 0
+        cursor = self._first_live - 1 if first and self._first_live > 0 else cursor + 1
+        self._cursor = cursor
+        upto = self._days[cursor]
+        self._served_close = upto + ONE_DAY
         newest = self._newest
+        asked, truncated = self._asked(symbols)
         # A poll asking from each symbol's newest bar before this day (as a replay's polls do) gets this day's bars
         # alone: no search. Any other poll searches each symbol's bars.
         if not first and all(map(operator.eq, map(since.get, symbols), map(newest.get, symbols))):
-            today = self._arrivals[self._cursor]
-            out = {s: self._bars[s][i:i + 1] for s in symbols if (i := today.get(s)) is not None}
+            bars = self._bars
+            out = {s: bars[s][i:i + 1] for s, i in self._arrivals[cursor].items() if s in asked}
         else:
             out = self._search(symbols, since, upto)
         if first:
@@ -168,10 +172,17 @@ class ReplayFeed:
                 if hi:
                     newest[symbol] = times[hi - 1]
         else:
-            for symbol, index in self._arrivals[self._cursor].items():
-                newest[symbol] = self._times[symbol][index]
-        truncated = {s: t for s, t in self.truncated_since.items() if s in symbols} if self.truncated_since else {}
-        return FeedResult(bars=out, truncated_since=truncated)
+            newest.update(dict.fromkeys(self._arrivals[cursor], upto))  # a bar served this day is this day's
+        return FeedResult(bars=out, truncated_since=dict(truncated))
+
+    def _asked(self, symbols: Sequence[str]) -> tuple[frozenset[str], dict[str, datetime]]:
+        """Return the asked symbols as a set, and where those of them known to be truncated start (kept per ask)."""
+        key = tuple(symbols)
+        asked = self._asks.get(key)
+        if asked is None:
+            wanted = frozenset(key)
+            asked = self._asks[key] = (wanted, {s: t for s, t in self.truncated_since.items() if s in wanted})
+        return asked
 
     def _search(self, symbols: Sequence[str], since: Mapping[str, datetime | None], upto: datetime,
                 ) -> dict[str, list[Bar]]:

@@ -34,9 +34,12 @@ class ServedBars:
 
     def add(self, symbol: str, bars: Iterable[Bar]) -> None:
         """Remember the final bars newer than the newest held, as the engine keeps them."""
-        if not self._held(symbol):
-            return
-        held, times = self._of(symbol)
+        times = self._times.get(symbol)  # held and read before: the usual case, asked once per symbol per day
+        if times is None:
+            if not self._held(symbol):
+                return
+            times = self._of(symbol)[1]
+        held = self._bars[symbol]
         for bar in bars:
             if bar.final and (not times or bar.time > times[-1]):
                 held.append(bar)
@@ -44,14 +47,19 @@ class ServedBars:
 
     def last_bar_time(self, symbol: str, interval: str = "1d") -> datetime | None:
         """Return the time of the newest bar held for a symbol."""
-        if not self._held(symbol):
-            return self.store.last_bar_time(symbol, interval)
-        times = self._of(symbol)[1]
+        times = self._times.get(symbol)
+        if times is None:
+            if not self._held(symbol):
+                return self.store.last_bar_time(symbol, interval)
+            times = self._of(symbol)[1]
         return times[-1] if times else None
 
     def load_bars(self, symbol: str, interval: str = "1d", since: datetime | None = None) -> list[Bar]:
         """Return the bars held for a symbol from `since` on, oldest first."""
-        if not self._held(symbol):
-            return self.store.load_bars(symbol, interval, since=since)
-        held, times = self._of(symbol)
+        times = self._times.get(symbol)
+        if times is None:
+            if not self._held(symbol):
+                return self.store.load_bars(symbol, interval, since=since)
+            times = self._of(symbol)[1]
+        held = self._bars[symbol]
         return held[bisect.bisect_left(times, since):] if since is not None else list(held)
