@@ -34,3 +34,13 @@ def test_a_table_wider_than_the_console_is_wrapped_to_fit_with_every_row():
     assert max(len(line) for line in lines) <= 24
     text = "\n".join(lines)
     assert "ALTS" in text and "BTC" in text and "+180d" in text
+
+
+def test_a_title_wider_than_the_console_is_wrapped_not_cut():
+    title = "IWM resistance flip (smallcap_flip) against every follower"
+    out = io.StringIO()
+    print_table(Console(file=out, width=40), title, COLUMNS, ROWS)
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 40
+    assert " ".join(" ".join(lines[:2]).split()) == title  # the whole title, on two lines
+    assert "│ ALTS     │   +7d │      -2.5 │" in lines
