@@ -219,10 +219,21 @@ class _Leader:
         known = closes.known()
         self.days = known.days
         self.years = known.years()
+        # A follower's forward figures from every leader day, per (follower, horizon): each study's baseline is
+        # the run of its years, so it is computed once, not once per signal group (each day's figure stands alone).
+        self._every_day: dict[tuple[str, int], dict[str, np.ndarray]] = {}
 
-    def baseline_starts(self, years: tuple[int, int]) -> np.ndarray:
-        """Return the days it traded in the given calendar years, the baseline's start days."""
-        return self.days[(self.years >= years[0]) & (self.years <= years[1])]
+    def baseline_span(self, years: tuple[int, int]) -> slice:
+        """Return where the days it traded in the given calendar years (the baseline's start days) are."""
+        return slice(int(np.searchsorted(self.years, years[0], side="left")),
+                     int(np.searchsorted(self.years, years[1], side="right")))
+
+    def baseline(self, follower_name: str, follower: _Follower, span: slice, horizon: int) -> dict[str, np.ndarray]:
+        """Return `follower.forward` of the baseline's start days (the days in `span`) at a horizon."""
+        key = (follower_name, horizon)
+        if key not in self._every_day:
+            self._every_day[key] = follower.forward(self.days, horizon)
+        return {name: values[span] for name, values in self._every_day[key].items()}
 
 
 def event_study(
@@ -286,7 +297,8 @@ def _study_one(
     if counted.any():
         counted_days = [group[i].day for i in np.flatnonzero(counted)]
         years = (min(counted_days).year, max(counted_days).year)
-    baseline_starts = leader_days.baseline_starts(years) if (leader_days is not None and years) else np.zeros(0, np.int64)
+    span = leader_days.baseline_span(years) if (leader_days is not None and years) else None
+    baseline_starts = leader_days.days[span] if leader_days is not None and span is not None else np.zeros(0, np.int64)
     for h in horizons:
         f = per_horizon[h]
         for i, signal in enumerate(group):
@@ -306,7 +318,8 @@ def _study_one(
                 ath_after_days=ath if ath >= 0 else None, flip_after_days=flip_within(i, h),
             ))
         pending = [o for o in outcomes if o.horizon == h and o.status == "not_yet"]
-        base = follower.forward(baseline_starts, h) if baseline_starts.size else None
+        base = leader_days.baseline(follower_name, follower, span, h) \
+            if leader_days is not None and span is not None and baseline_starts.size else None
         test = None
         if base is not None:
             ready = f["ready"]

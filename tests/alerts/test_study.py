@@ -170,6 +170,21 @@ def test_baseline_takes_every_leader_day_of_the_signal_years():
     assert baseline.worst > 0
 
 
+def test_each_signal_group_gets_the_baseline_of_its_own_years():
+    # Two rules on one leader, signals in different years: each baseline is every leader day of its own years,
+    # with the figures a study of that group alone finds.
+    leader = weekdays(date(2020, 1, 1), [100.0] * 900)  # 2020 .. mid 2023
+    follower = daily(date(2019, 1, 1), list(np.linspace(100, 400, 2000) ** 1.5))
+    signals = [Signal(date(2020, 5, 4), "^RUT", "rut_ath", "new_ath"), Signal(date(2022, 6, 1), "^RUT", "rut_ath", "new_ath"),
+               Signal(date(2023, 2, 1), "^RUT", "rut_flip", "resistance_flip")]
+    together = event_study(signals, {"^RUT": leader}, {"BTC": follower}, (7, 30))
+    alone = [event_study(signals[:2], {"^RUT": leader}, {"BTC": follower}, (7, 30))[0],
+             event_study(signals[2:], {"^RUT": leader}, {"BTC": follower}, (7, 30))[0]]
+    assert [s.baseline_years for s in together] == [(2020, 2022), (2023, 2023)]
+    assert together == alone
+    assert together[1].rows[0].baseline.count == sum(1 for day in leader.dates() if day.year == 2023)
+
+
 def test_summary_figures():
     summary = Summary.of([10.0, -5.0, 20.0, 0.0, float("nan")])
     assert summary == Summary(4, 5.0, 6.25, 50.0, -5.0, 20.0)
