@@ -74,6 +74,7 @@ class Dispatcher:
         self.group_cycles = group_cycles
         self.rng = random.Random()
         self._missing_channels_logged: set[str] = set()
+        self._outbox_read_to = 0  # the outbox rows looked at for channels that are not configured
         self.totals: Counter = Counter()
         self.retries_in_a_row: Counter = Counter()  # channel -> sends retried since its last success (/healthz)
         self._limits: dict[str, asyncio.Semaphore] = {}
@@ -138,7 +139,9 @@ class Dispatcher:
 
     def _log_missing_channels(self) -> None:
         try:
-            waiting = self.store.waiting_channels()
+            # Only the rows added since the last drain: a row waits from the moment it is added, so a channel
+            # that waits is seen then, without reading every waiting row again on every drain.
+            waiting, self._outbox_read_to = self.store.waiting_channels(self._outbox_read_to)
         except STORE_ERRORS:
             return
         for channel in waiting - set(self.notifiers) - self._missing_channels_logged:

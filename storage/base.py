@@ -6,7 +6,7 @@ import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlite_utils import Database
 
@@ -50,6 +50,9 @@ class StoreBase:
         self.durable = True
         self.busy_timeout = busy_timeout
         self._depth = 0
+        # What a transaction read once for all its writes (the alert audience): while this connection holds the
+        # write lock no other can change it, and its own changes drop it. Dropped when the transaction ends.
+        self._read_in_transaction: dict[str, Any] = {}
         self.db.conn.execute("PRAGMA foreign_keys = ON")
         self.db.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         migrate(self.db)
@@ -63,16 +66,19 @@ class StoreBase:
         """Group writes into one transaction; nested uses join the outermost one."""
         if self._depth == 0:
             self.db.conn.execute("BEGIN IMMEDIATE")
+            self._read_in_transaction.clear()
         self._depth += 1
         try:
             yield
         except BaseException:
             self._depth -= 1
             if self._depth == 0:
+                self._read_in_transaction.clear()
                 self.db.conn.execute("ROLLBACK")
             raise
         self._depth -= 1
         if self._depth == 0:
+            self._read_in_transaction.clear()
             try:
                 self.db.conn.execute("COMMIT")
             except sqlite3.Error:

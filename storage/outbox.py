@@ -152,10 +152,12 @@ class AlertOutbox(StoreBase):
                 "update deliveries set claimed_at = null where claimed_at is not null and status in ('pending', 'retrying')"
             ).rowcount
 
-    def waiting_channels(self) -> set[str]:
-        """Return the channels that have deliveries pending or retrying."""
-        return {row[0] for row in self.db.execute(
-            "select distinct channel from deliveries where status in ('pending', 'retrying')").fetchall()}
+    def waiting_channels(self, after: int = 0) -> tuple[set[str], int]:
+        """Return the channels with deliveries pending or retrying among those numbered above `after`, and the
+        highest number there is (pass it back next time: rows are numbered as they are added, never removed)."""
+        rows = self.db.execute("select id, channel, status from deliveries where id > ?", [after]).fetchall()
+        return ({channel for _, channel, status in rows if status in ("pending", "retrying")},
+                max((row[0] for row in rows), default=after))
 
     def claimed_count(self) -> int:
         """Return how many deliveries are claimed (being sent, or sent with the outcome not yet recorded)."""

@@ -41,6 +41,7 @@ class Subscriptions(StoreBase):
         """Create or re-activate a chat's subscription, replacing its filters."""
         now = now or datetime.now(timezone.utc)
         with self.transaction():
+            self._read_in_transaction.pop("audience", None)  # it changes
             self.db.execute(
                 "insert into subscriptions (channel, chat_id, thread_id, rules_json, symbols_json, active, created_at) "
                 "values (?,?,?,?,?,1,?) on conflict(channel, chat_id, thread_id) do update set "
@@ -65,6 +66,7 @@ class Subscriptions(StoreBase):
     def deactivate_subscription(self, subscription_id: int, reason: str) -> None:
         """Stop sending to a subscription (unsubscribed, or the chat is gone)."""
         with self.transaction():
+            self._read_in_transaction.pop("audience", None)  # it changes
             self.db.execute(
                 "update subscriptions set active = 0, deactivated_reason = ? where id = ?", [reason[:300], subscription_id]
             )
@@ -91,19 +93,28 @@ class Subscriptions(StoreBase):
 
     def recipients(self, event: AlertEvent, now: datetime) -> list[Subscription]:
         """Return the active subscriptions that want the event and have not muted it."""
-        muted = {
-            row[0]
-            for row in self.db.execute(
-                "select subscription_id from mutes where until > ? and (rule_id is null or rule_id = ? or rule_id = ?) "
-                "and (symbol is null or symbol = ?)",
-                [iso(now), event.rule_id, event.kind, event.symbol],
-            ).fetchall()
-        }
-        return [s for s in self.active_subscriptions() if s.wants(event) and s.id not in muted]
+        subscriptions, mutes = self._audience()
+        moment = iso(now)
+        muted = {subscription_id for subscription_id, rule_id, symbol, until in mutes
+                 if until is not None and until > moment and rule_id in (None, event.rule_id, event.kind)
+                 and symbol in (None, event.symbol)}
+        return [s for s in subscriptions if s.wants(event) and s.id not in muted]
+
+    def _audience(self) -> tuple[list[Subscription], list[tuple[int, str | None, str | None, str | None]]]:
+        """Return the active subscriptions and every mute: read once per transaction (an engine batch records
+        many alerts), and on every call outside one."""
+        audience = self._read_in_transaction.get("audience")
+        if audience is None:
+            mutes = self.db.execute("select subscription_id, rule_id, symbol, until from mutes").fetchall()
+            audience = (self.active_subscriptions(), mutes)
+            if self._depth:
+                self._read_in_transaction["audience"] = audience
+        return audience
 
     def mute(self, subscription_id: int, until: datetime, rule_id: str | None = None, symbol: str | None = None) -> None:
         """Mute a subscription until `until`, for everything or one rule and/or symbol."""
         with self.transaction():
+            self._read_in_transaction.pop("audience", None)  # it changes
             self.db.execute(
                 "insert into mutes (subscription_id, rule_id, symbol, until) values (?,?,?,?)",
                 [subscription_id, rule_id, symbol, iso(until)],
@@ -112,6 +123,7 @@ class Subscriptions(StoreBase):
     def unmute(self, subscription_id: int) -> int:
         """Lift every mute of a subscription; return how many were lifted."""
         with self.transaction():
+            self._read_in_transaction.pop("audience", None)  # it changes
             return self.db.execute("delete from mutes where subscription_id = ?", [subscription_id]).rowcount
 
     def mutes(self, subscription_id: int, now: datetime) -> list[Mute]:

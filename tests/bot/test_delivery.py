@@ -127,3 +127,27 @@ def test_backoff_grows_is_capped_and_never_undercuts_retry_after():
     delays = [retry_delay(n, base=5, cap=60, retry_after=None, rng=rng) for n in range(1, 10)]
     assert all(2.5 <= d <= 60 for d in delays) and delays[-1] > delays[0]
     assert retry_delay(1, base=5, cap=60, retry_after=120, rng=rng) == 120
+
+
+async def test_deliveries_for_a_channel_not_configured_are_named_once_each_and_wait(store, caplog):
+    telegram = ScriptedNotifier("telegram")
+    dispatcher = Dispatcher(store, {"telegram": telegram}, Clock(NOW))
+
+    def missing() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "that channel is not configured" in r.getMessage()]
+
+    chats = [store.subscribe("discord", "1"), store.subscribe("telegram", "1")]
+    store.record_alert(event(1), "alert 01", NOW, chats)
+    for _ in range(3):
+        await dispatcher.drain()
+    assert missing() == ["deliveries for channel 'discord' wait: that channel is not configured"]
+    record(store, event(2), channel="telegram")
+    await dispatcher.drain()
+    assert len(missing()) == 1  # said once, however many drains
+    record(store, event(3), channel="slack")  # a channel that starts waiting later is named when it does
+    record(store, event(4), channel="discord")
+    await dispatcher.drain()
+    await dispatcher.drain()
+    assert missing()[1:] == ["deliveries for channel 'slack' wait: that channel is not configured"]
+    assert telegram.sent == [("1", "alert 01"), ("1", "alert 02")]
+    assert store.outbox_counts() == {"pending": 3, "sent": 2, "retrying": 0, "failed": 0}

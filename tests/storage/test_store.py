@@ -198,3 +198,46 @@ def test_current_flows_are_read_again_after_any_write_to_them_from_either_connec
     assert engine_side.current_flows("IWM") == ()
     engine_side.close()
     feed_side.close()
+
+
+MUTED_BEFORE = ("select subscription_id from mutes where until > ? and (rule_id is null or rule_id = ? or rule_id = ?) "
+                "and (symbol is null or symbol = ?)")  # the query recipients() ran per alert before reading mutes once
+
+
+@pytest.mark.parametrize("rule", [None, "rut_ath", "new_ath", "btc_ath"])
+@pytest.mark.parametrize("symbol", [None, "^RUT", "BTC"])
+@pytest.mark.parametrize("hours", [-1, 0, 1])
+def test_mutes_read_once_decide_as_the_query_per_alert_did(store, rule, symbol, hours):
+    now = utc(2025, 3, 3, 21)
+    event = AlertEvent("rut_ath", "new_ath", "^RUT", utc(2025, 3, 3), {"price": 2400.0})
+    muted, other = store.subscribe("telegram", "1"), store.subscribe("telegram", "2")
+    store.mute(muted.id, now + timedelta(hours=hours), rule, symbol)
+    by_query = {row[0] for row in store.db.execute(MUTED_BEFORE, [now.isoformat(), "rut_ath", "new_ath", "^RUT"])}
+    expected = [s.id for s in (muted, other) if s.id not in by_query]
+    assert [s.id for s in store.recipients(event, now)] == expected
+    with store.transaction():  # read once for the transaction
+        assert [s.id for s in store.recipients(event, now)] == expected
+        assert [s.id for s in store.recipients(event, now)] == expected
+
+
+def test_recipients_read_once_in_a_transaction_follow_its_own_changes(store):
+    now = utc(2025, 3, 3, 21)
+    event = AlertEvent("rut_ath", "new_ath", "^RUT", utc(2025, 3, 3), {"price": 2400.0})
+    first, second = store.subscribe("telegram", "1"), store.subscribe("telegram", "2", rules=["rut_ath"])
+
+    def recipients() -> list[str]:
+        return [s.chat_id for s in store.recipients(event, now)]
+
+    with store.transaction():
+        assert recipients() == ["1", "2"]
+        store.mute(first.id, now + timedelta(hours=1), symbol="^RUT")
+        assert recipients() == ["2"]
+        store.deactivate_subscription(second.id, "chat gone")
+        assert recipients() == []
+        store.unmute(first.id)
+        assert recipients() == ["1"]
+        store.subscribe("discord", "3")
+        assert recipients() == ["1", "3"]
+    store.db.execute("update subscriptions set active = 0 where chat_id = '3'")  # another writer, between batches
+    with store.transaction():
+        assert recipients() == ["1"]
