@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from alerts.errors import RiskonError
 from bot import __version__
+from bot.collector import batch_collection
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -217,6 +218,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay history through the live pipeline and summarise it."""
+    with batch_collection():
+        return _run_replay(args)
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    """Load the config and history, replay it and print the summary."""
     import asyncio
 
     from bot.config import load_config

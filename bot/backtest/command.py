@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import atexit
-import gc
 from datetime import date
 from typing import Any
+
+from bot.collector import batch_collection
 
 # alerts.study.DEFAULT_HORIZONS, written out: `riskon --help` must not import numpy to show it (a test compares).
 DEFAULT_HORIZONS = (7, 30, 90, 180)
@@ -80,19 +80,9 @@ def add_backtest_parser(sub: Any) -> argparse.ArgumentParser:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run a backtest from the command line and write what was asked."""
     # A backtest keeps what it builds (bars, events, closes: ~60,000 more objects the collector tracks) to its
-    # end, so collecting young objects every 700 allocations finds next to nothing: the default thresholds ran
-    # ~350 collections here (0.13 s CPU of ~3), these ~25 (0.04 s). Batch tools do the same (mypy).
-    # At exit the interpreter collects once more, walking all of that (~0.1 s) to free what the process hands
-    # back anyway: frozen first, it is left out. The outputs are closed by then; logging flushes in its own exit
-    # handler, which runs after this one.
-    atexit.unregister(gc.freeze)  # once per process, however many backtests a caller (a test) runs
-    atexit.register(gc.freeze)
-    thresholds = gc.get_threshold()
-    gc.set_threshold(20_000, 50, 50)
-    try:
+    # end: the default thresholds ran ~350 collections here (0.13 s CPU of ~3), these ~25 (0.04 s).
+    with batch_collection():
         return _run_backtest(args)
-    finally:
-        gc.set_threshold(*thresholds)  # a caller in the same process (a test) keeps its own
 
 
 def _run_backtest(args: argparse.Namespace) -> int:
