@@ -93,7 +93,6 @@ def _run_backtest(args: argparse.Namespace) -> int:
     from bot.backtest.history import BacktestError, fetch_live_history, load_csv_history
     from bot.backtest.report import write_html
     from bot.backtest.run import backtest
-    from bot.backtest.sweep import parse_sweep, run_sweep
     from bot.config import load_config
 
     if args.episode_gap < 0:
@@ -103,7 +102,12 @@ def _run_backtest(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise BacktestError("--workers must be 1 or more")
     config = load_config(args.config)
-    grid = parse_sweep(config, args.sweep) if args.sweep else None
+    grid = None
+    if args.sweep:
+        # Only a sweep needs it (it loads multiprocessing and pickle for its worker processes).
+        from bot.backtest.sweep import parse_sweep, run_sweep
+
+        grid = parse_sweep(config, args.sweep)
     if args.live:
         import asyncio  # only a live fetch needs it here: `riskon --help` reads this module's options
 

@@ -125,6 +125,8 @@ def test_a_backtest_with_its_csv_and_json_loads_neither_pandas_nor_matplotlib(tm
     assert answer["code"] == 0
     assert not set(answer["modules"]) & {"pandas", "matplotlib"}, sorted(answer["modules"])
     assert not set(LIVE_FEEDS) & set(answer["ours"]), sorted(set(LIVE_FEEDS) & set(answer["ours"]))
+    # Worker processes are a sweep's alone.
+    assert "multiprocessing" not in answer["modules"] and "bot.backtest.sweep" not in answer["ours"]
     assert (tmp_path / "csv" / "comovement_rolling.csv").stat().st_size > 0
 
 
