@@ -59,6 +59,7 @@ class Dispatcher:
         chart_for: Callable[[Delivery], Awaitable[bytes | None]] | None = None,
         group_cycles: bool = False,
         database: DatabaseThread | None = None,
+        send_timeout_seconds: float = SEND_TIMEOUT_SECONDS,
     ) -> None:
         self.store = store  # reads, on the loop's connection
         # Writes (claims, outcomes) go through the database thread, so a locked database never stalls the loop.
@@ -70,6 +71,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.concurrency = concurrency
         self.chart_for = chart_for
+        self.send_timeout_seconds = send_timeout_seconds  # a send still unanswered then is retried later
         # Alerts of one engine cycle for one chat go out as one message (alerts.policy.group_alerts).
         self.group_cycles = group_cycles
         self.rng = random.Random()
@@ -211,9 +213,9 @@ class Dispatcher:
         alert = OutgoingAlert(tuple(d.event for d in group), merged_text(list(texts)), chart,
                               texts if len(group) > 1 else ())
         try:
-            return await asyncio.wait_for(
-                notifier.send(ChatTarget(delivery.chat_id, delivery.thread_id), alert), SEND_TIMEOUT_SECONDS
-            )
+            # In this task, not a task of its own as wait_for would make one for every send.
+            async with asyncio.timeout(self.send_timeout_seconds):
+                return await notifier.send(ChatTarget(delivery.chat_id, delivery.thread_id), alert)
         except TimeoutError:
             return SendOutcome("retry", None, f"{delivery.channel}: send timed out")
         except Exception as exc:  # an adapter bug must not stop the other channels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from alerts.bars import utc
@@ -151,3 +152,26 @@ async def test_deliveries_for_a_channel_not_configured_are_named_once_each_and_w
     assert missing()[1:] == ["deliveries for channel 'slack' wait: that channel is not configured"]
     assert telegram.sent == [("1", "alert 01"), ("1", "alert 02")]
     assert store.outbox_counts() == {"pending": 3, "sent": 2, "retrying": 0, "failed": 0}
+
+
+async def test_a_send_unanswered_in_time_is_given_up_and_retried_later(store):
+    class Hanging(ScriptedNotifier):
+        async def send(self, chat, alert):
+            if chat.chat_id == "1":
+                try:
+                    await asyncio.sleep(3600)  # a service that never answers
+                except asyncio.CancelledError:
+                    self.cancelled = True
+                    raise
+            return await super().send(chat, alert)
+
+    telegram = Hanging("telegram")
+    dispatcher = Dispatcher(store, {"telegram": telegram}, Clock(NOW), retry_base_seconds=1,
+                            send_timeout_seconds=0.05)
+    record(store, event(1), chats=("1", "2"))
+    report = await asyncio.wait_for(dispatcher.drain(), 10)
+    assert report.outcomes == {("telegram", "retry"): 1, ("telegram", "sent"): 1}
+    assert telegram.cancelled and telegram.sent == [("2", "alert 01")]
+    rows = store.db.execute("select chat_id, status, attempts, last_error, claimed_at from deliveries "
+                            "order by chat_id").fetchall()
+    assert rows == [("1", "retrying", 1, "telegram: send timed out", None), ("2", "sent", 1, None, None)]
