@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import itertools
 import json
 import logging
 from collections import Counter, deque
@@ -171,14 +170,16 @@ class Engine:
     def _queue(self, bars_by_symbol: Mapping[str, Sequence[Bar]]) -> list[tuple[datetime, int, str, int, Bar]]:
         """Order a poll's bars by time, then by the config's symbol order (leaders before followers)."""
         order, last = self.order, len(self.order)
-        if len(bars_by_symbol) == 1:  # a feed of one symbol (a composite's poll): one bar, nothing to order
-            for symbol, bars in bars_by_symbol.items():
-                if len(bars) == 1:
-                    return [(bars[0].time, order.get(symbol, last), symbol, 0, bars[0])]
-        # The arrival number keeps equal (time, symbol) bars in the order they came, and bars uncompared.
-        arrival = itertools.count()
-        return sorted([(bar.time, rank, symbol, next(arrival), bar) for symbol, bars in bars_by_symbol.items()
-                       for rank in (order.get(symbol, last),) for bar in bars])
+        queue: list[tuple[datetime, int, str, int, Bar]] = []
+        append = queue.append
+        for symbol, bars in bars_by_symbol.items():
+            rank = order.get(symbol, last)
+            for bar in bars:
+                # The arrival number keeps equal (time, symbol) bars in the order they came, and bars uncompared.
+                append((bar.time, rank, symbol, len(queue), bar))
+        if len(queue) > 1:
+            queue.sort()
+        return queue
 
     def _lane(self, symbol: str) -> _Lane:
         """Return a symbol's lane, built on first use from its window and its rules' committed states."""
@@ -191,9 +192,9 @@ class Engine:
             lane = self._lanes[symbol] = _Lane(self.window(symbol), slots)
         return lane
 
-    def _published_flows(self, symbol: str, reads_flows: bool) -> _Published:
-        """Return a symbol's flows for a batch: indexed once per series read, none for rules that do not read them."""
-        flows = self.flows_of(symbol) if reads_flows else ()
+    def _published_flows(self, symbol: str) -> _Published:
+        """Return a symbol's flows for a batch, indexed once per series read."""
+        flows = self.flows_of(symbol)
         published = self._published.get(symbol)
         if published is None or published.flows is not flows:
             published = self._published[symbol] = _Published(flows)
@@ -205,17 +206,20 @@ class Engine:
         # Events of earlier cycles, as one tuple shared by every bar until a new event is recorded.
         earlier_events = self._earlier_events()
         lanes, truncated_since = self._lanes, self.truncated_since
+        taken = 0  # final bars stepped
         for _, _, symbol, _, bar in queue:
             lane = lanes.get(symbol) or self._lane(symbol)
             window = lane.window
             final, bar_time = bar.final, bar.time
             if final and window and bar_time <= window[-1].time:
                 continue  # not newer than what we hold: never evaluated twice
-            published = flows.get(symbol)
-            if published is None:
-                published = flows[symbol] = self._published_flows(symbol, lane.reads_flows)
-            newest = published.newest
-            symbol_flows = published.flows if newest is None or newest <= bar_time else published.through(bar_time)
+            if lane.reads_flows:
+                published = flows.get(symbol)
+                if published is None:
+                    published = flows[symbol] = self._published_flows(symbol)
+                symbol_flows = published.through(bar_time)
+            else:
+                symbol_flows = ()  # most rules read no flows: nothing to look up
             truncated = truncated_since.get(symbol)
             # One context per symbol, kept while what it holds stays the same: its window is the symbol's own
             # (appended after the rules stepped); a new one when an event was added (each rule sees what the
@@ -243,12 +247,13 @@ class Engine:
                     new_bars[symbol] = [bar]
                 else:
                     bars.append(bar)
-                report.bars += 1
+                taken += 1
             else:
                 for slot in lane.slots:
                     _, events = step_rule(slot.rule, slot.state, symbol, bar, ctx)
                     if events:
                         cycle, ctx = self._fired(events, slot, lane, cycle, bar, now, live_since, report)
+        report.bars += taken
 
     def _fired(self, events: Sequence[AlertEvent], slot: _Slot, lane: _Lane, cycle: tuple[AlertEvent, ...],
                bar: Bar, now: datetime, live_since: datetime,
@@ -343,7 +348,6 @@ class _Published:
     def __init__(self, flows: Sequence[tuple[datetime, float]]) -> None:
         self.flows = flows
         self.times = [t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc) for t, _ in flows]
-        self.newest = self.times[-1] if self.times else None  # a bar at or after it sees every flow
         self._cut: tuple[int, Sequence[tuple[datetime, float]]] = (len(flows), flows)
 
     def through(self, moment: datetime) -> Sequence[tuple[datetime, float]]:
@@ -355,7 +359,10 @@ class _Published:
         times = self.times
         if not times or times[-1] <= moment:
             return self.flows
+        end, cut = self._cut
+        # Bars come in time order: most fall between the same two flow days as the bar before.
+        if end < len(times) and times[end] > moment and (end == 0 or times[end - 1] <= moment):
+            return cut
         end = bisect.bisect_right(times, moment)
-        if self._cut[0] != end:
-            self._cut = (end, self.flows[:end])
+        self._cut = (end, self.flows[:end])
         return self._cut[1]

@@ -160,12 +160,12 @@ class FollowThrough(Rule[FollowThroughParams]):
         # order per feed; feeds can lag each other by a few days, so the scan stops only a week past the
         # window's start. The cost of a step stays that of the window, not the history.
         horizon = bar.time - self._horizon
-        is_trigger = self._is_trigger
+        is_trigger, leaders = self._is_trigger, self._leaders
         found: dict[tuple[str, str, str, datetime], AlertEvent] = {}
         for e in reversed(ctx.recent_events):
             if e.bar_time < horizon:
                 break
-            if is_trigger(e):
+            if e.symbol in leaders and is_trigger(e):  # most recent events are the followers' own
                 found[(e.rule_id, e.symbol, e.kind, e.bar_time)] = e
         for e in ctx.cycle_events:
             if is_trigger(e):

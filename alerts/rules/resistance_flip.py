@@ -101,6 +101,9 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         super().__init__(rule_id, params)
         self._configured = KeyedLevels(params.levels)
         self._configured_keys: dict[str, tuple[str, ...]] = {}  # each symbol's level keys, in the state's order
+        # Each symbol's levels mapping last seen holding just its configured levels, in order: most steps hand
+        # the same mapping on, and it is told by identity instead of by its keys.
+        self._plain: dict[str, Mapping[str, Any]] = {}
         # What every step multiplies a level by, worked out once (parameters are frozen): the same floats as
         # `level * (1 + p.break_pct / 100)` written out each time.
         self._break_factor = 1 + params.break_pct / 100
@@ -114,11 +117,14 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         state = state or {}
         index = int(state.get("bars_seen", 0))
         old_levels: Mapping[str, Any] = state.get("levels", {})
-        keys = self._configured_keys.get(symbol)
-        if keys is not None and len(old_levels) == len(keys) and tuple(old_levels) == keys:
-            levels = old_levels  # just the configured levels, in order (most bars): in play as they are
+        if old_levels is self._plain.get(symbol):
+            levels = old_levels  # the mapping last found to hold just the configured levels (never changed in place)
         else:
-            levels = self._in_play(old_levels, symbol, state.get("prev_close"), bar)
+            keys = self._configured_keys.get(symbol)
+            if keys is not None and len(old_levels) == len(keys) and tuple(old_levels) == keys:
+                levels = self._plain[symbol] = old_levels  # just the configured levels, in order: in play as they are
+            else:
+                levels = self._in_play(old_levels, symbol, state.get("prev_close"), bar)
 
         events: list[AlertEvent] = []
         # Entries are never changed in place, and neither is the mapping they came in: a level that moved

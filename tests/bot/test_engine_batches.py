@@ -118,15 +118,22 @@ class FlowsSeen(Rule[RuleParams]):
         return RuleStep({}, (AlertEvent(self.rule_id, self.kind, symbol, bar.time, {"newest_flow": newest}),))
 
 
-def test_a_batch_of_days_shows_each_bar_only_the_flows_published_by_its_day(store):
-    days = [datetime(2024, 1, day, tzinfo=timezone.utc) for day in (2, 3, 4, 5)]
-    flows = [(day, -1e9) for day in days[1:]]  # none yet on the first day; the batch's reader holds them all
+@pytest.mark.parametrize("bar_days, flow_days, expected", [
+    ((2, 3, 4, 5), (3, 4, 5), [None, "2024-01-03", "2024-01-04", "2024-01-05"]),
+    # Bars that skip flow days, two bars between the same two flow days, a bar after the last flow.
+    ((2, 3, 6, 7, 9, 10), (3, 4, 5, 8, 9, 12), [None, "2024-01-03", "2024-01-05", "2024-01-05", "2024-01-09",
+                                                 "2024-01-09"]),
+])
+def test_a_batch_of_days_shows_each_bar_only_the_flows_published_by_its_day(store, bar_days, flow_days, expected):
+    days = [datetime(2024, 1, day, tzinfo=timezone.utc) for day in bar_days]
+    # The batch's reader holds every flow, later days' too.
+    flows = [(datetime(2024, 1, day, tzinfo=timezone.utc), -1e9) for day in flow_days]
     probe = Engine(store, [RuleBinding(FlowsSeen("probe", RuleParams()), ("IWM",))], ["IWM"],
                    flows_of=lambda fund: flows)
     polls = [({"IWM": [Bar(day, 200, 201, 199, 200)]}, day + timedelta(hours=22)) for day in days]
     report = probe.ingest_cycles(polls, datetime(2000, 1, 1, tzinfo=timezone.utc))
     seen = [event.values["newest_flow"] for _, event in report.alerts]
-    assert seen == [None, "2024-01-03", "2024-01-04", "2024-01-05"]
+    assert seen == expected
 
 
 def test_a_batch_says_which_alerts_each_poll_recorded(market_data):
