@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from alerts.significance import ALPHA, MIN_SIGNALS, naive_test, rotation_test
+from alerts.significance import ALPHA, MIN_SIGNALS, median, naive_test, quantiles, rotation_test
 
 DAYS = 1500  # about six years of start days
 
@@ -115,3 +117,21 @@ def test_every_rotation_is_ranked_by_its_plain_median(signal_count):
     assert (result.effect, result.p_better) == (effect, p_better)
     assert result.p_value == min(1.0, 2 * min(p_better, p_worse))
     assert (result.low, result.high) == (effect - upper, effect - lower)
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_the_median_is_numpys_to_the_last_bit(values):
+    # The study's medians are taken without np.median (it loads numpy's masked arrays): the figures must not move.
+    array = np.array(values)
+    assert median(array) == np.median(array)
+    assert median(array[::-1].copy()) == np.median(array)
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60),
+       st.lists(st.floats(0, 1), min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_the_quantiles_are_numpys_to_the_last_bit(values, shares):
+    array = np.array(values)
+    shares = shares + [0.975, 0.025, 0.0, 1.0]
+    assert quantiles(array, shares).tolist() == np.quantile(array, shares).tolist()
