@@ -87,11 +87,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def _run_backtest(args: argparse.Namespace) -> int:
     """Load the config and history, backtest, and print and write the result."""
-    # Imported here so that the options above load without numpy (riskon --help stays light).
+    # Imported here so that the options above load without numpy (riskon --help stays light); the sweep (with its
+    # process pool), the files and the HTML report only when asked for.
     from bot.backtest.console import print_report
-    from bot.backtest.export import write_csv, write_json
     from bot.backtest.history import BacktestError, fetch_live_history, load_csv_history
-    from bot.backtest.report import write_html
     from bot.backtest.run import backtest
     from bot.config import load_config
 
@@ -120,10 +119,16 @@ def _run_backtest(args: argparse.Namespace) -> int:
         result.sweep = run_sweep(config, history, result, grid, args.workers)
     print_report(result, alert_list=args.alerts)
     if args.csv:
+        from bot.backtest.export import write_csv
+
         paths = write_csv(result, args.csv)
         print(f"wrote {len(paths)} CSV files to {args.csv}")
     if args.json:
+        from bot.backtest.export import write_json
+
         print(f"wrote {write_json(result, args.json)}")
     if args.html:
+        from bot.backtest.report import write_html
+
         print(f"wrote {write_html(result, args.html)}")
     return 0

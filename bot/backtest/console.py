@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from alerts.comovement import CoMovement
 from alerts.significance import MIN_SIGNALS
 from alerts.study import Study
-from alerts.sweep import Sweep
 from bot.backtest.run import BacktestResult
 from bot.backtest.words import by_label, corr, p_words, pct, what_happened
+
+if TYPE_CHECKING:  # the sweep is loaded only by --sweep
+    from alerts.sweep import Sweep
 
 
 def _console(console: Any) -> Any:

@@ -6,16 +6,19 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from alerts.closes import Closes
 from alerts.comovement import DEFAULT_WINDOWS, CoMovement, LeadLag, comovement, lead_lag
 from alerts.events import AlertEvent
 from alerts.study import DEFAULT_HORIZONS, Signal, Study, closes_from_bars, event_study, signal_episodes
-from alerts.sweep import Sweep
 from bot.backtest.claims import Claim, check_claims
 from bot.backtest.history import BacktestError, History
 from bot.backtest.replay import replay_rules
 from bot.config import Config
+
+if TYPE_CHECKING:  # the sweep is loaded only by --sweep
+    from alerts.sweep import Sweep
 
 FOLLOWER_CLASSES = ("crypto", "composite")
 FLIP_KIND = "resistance_flip"  # a follower's own flip: old resistance turned support

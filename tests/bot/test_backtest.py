@@ -245,6 +245,26 @@ def test_a_backtest_process_ends_without_a_last_collection_of_what_it_kept(small
     assert frozen > 10_000, result.stderr  # the interpreter's and the command's objects, not a handful
 
 
+MODULES_PROBE = """
+import contextlib, io, sys
+from bot.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+print(code, " ".join(sorted(sys.modules)))
+"""
+
+
+def test_a_backtest_loads_only_the_parts_of_numpy_and_the_library_it_uses(market):
+    # np.unique brings numpy's masked arrays (~12 ms of import); a sweep's process pool is for --sweep alone.
+    result = subprocess.run([sys.executable, "-c", MODULES_PROBE, "backtest", "--data", str(market), "--to",
+                             "2016-01-01"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    code, modules = result.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert code == "0", result.stderr
+    unused = {"numpy.ma", "multiprocessing", "bot.backtest.sweep", "bot.backtest.report"}
+    assert not unused & set(modules.split()), sorted(unused & set(modules.split()))
+    assert "alerts.significance" in modules.split()  # the study ran
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
