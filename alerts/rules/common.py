@@ -84,6 +84,21 @@ def pct_change(start: float, end: float) -> float:
     return round((end / start - 1.0) * 100.0, 9)
 
 
+# Rounding to 9 decimals moves a percent change by at most half a billionth: a change farther than this from
+# a mark is on the same side of it rounded or not, and is compared without the rounding (a slow call).
+ROUNDING_MARGIN = 1e-6
+
+
+def pct_change_reaches(start: float, end: float, mark: float) -> bool:
+    """Say whether pct_change(start, end) >= mark, rounding only a change within float noise of the mark."""
+    raw = (end / start - 1.0) * 100.0
+    if raw - mark > ROUNDING_MARGIN:
+        return True
+    if mark - raw > ROUNDING_MARGIN:
+        return False
+    return round(raw, 9) >= mark
+
+
 # Prices and thresholds are floats: 100 * 1.005 is 100.49999999999999. A tie must stay a tie, so
 # "above" and "below" ignore differences smaller than a billionth of the price.
 TIE = 1e-9

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
-from alerts.rules.common import WARM_BEFORE, iso, parse_time, pct_change
+from alerts.rules.common import ROUNDING_MARGIN, WARM_BEFORE, iso, parse_time, pct_change
 
 
 class DrawdownParams(RuleParams):
@@ -58,10 +58,15 @@ class Drawdown(Rule[DrawdownParams]):
         ath = float(state["ath"])
         if bar.close > ath:
             return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": [], "first_time": first_time})
-        depth = -pct_change(ath, bar.close)
         alerted = state.get("alerted", [])
-        # Most bars are above the shallowest threshold: no threshold to look at.
-        crossed = [t for t in p.thresholds_pct if depth >= t and t not in alerted] if depth >= self._shallowest else []
+        crossed: list[float] = []
+        depth = 0.0
+        # Most bars are above the shallowest threshold by more than rounding can move them: no threshold to look
+        # at, and no rounded depth to work out.
+        if (bar.close / ath - 1.0) * 100.0 + self._shallowest <= ROUNDING_MARGIN:
+            depth = -pct_change(ath, bar.close)
+            if depth >= self._shallowest:
+                crossed = [t for t in p.thresholds_pct if depth >= t and t not in alerted]
         if not crossed and first_time is state.get("first_time") and len(state) == 4:
             return RuleStep(state)  # nothing new below the high: the state as it was (never changed in place)
         new_state = {"ath": ath, "ath_time": state["ath_time"], "alerted": sorted([*alerted, *crossed]),

@@ -10,7 +10,7 @@ from pydantic import Field
 from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
-from alerts.rules.common import WARM_BEFORE, iso, parse_time, pct_change
+from alerts.rules.common import WARM_BEFORE, iso, parse_time, pct_change, pct_change_reaches
 
 RECENT_CLOSES = 10  # follower bars kept in state, to judge a trigger that arrives a few bars late
 
@@ -197,7 +197,7 @@ class FollowThrough(Rule[FollowThroughParams]):
             reasons.append("new_ath")
         if "resistance_flip" in p.confirm_by and flipped:
             reasons.append("resistance_flip")
-        if "move" in p.confirm_by and pct_change(ref, close) >= p.min_move_pct:
+        if "move" in p.confirm_by and pct_change_reaches(ref, close, p.min_move_pct):
             reasons.append("move")
         return reasons
 

@@ -17,6 +17,8 @@ CASES = [
     ("each threshold once per decline", [100, 79, 85, 78, 69, 75, 68], [20.0, 30.0], [(1, 20), (4, 30)]),
     ("a new high starts a new decline", [100, 79, 101, 80], [20.0], [(1, 20), (3, 20)]),
     ("equalling the high is not a new high", [100, 79, 100, 79], [20.0], [(1, 20)]),
+    # 3.0 -> 2.1 is 29.999999999999993% below before rounding: a tie with the mark, which it reaches.
+    ("a close at the threshold through float noise crosses it", [3.0, 2.7, 2.1], [20.0, 30.0], [(2, 30)]),
 ]
 
 
