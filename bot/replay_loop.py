@@ -61,7 +61,10 @@ class ReplayLoop:
         self.stopped.set()
 
     def _exhausted(self) -> bool:
-        return all(feed.exhausted for feed in self._replay_feeds)
+        for feed in self._replay_feeds:  # asked before every day: a plain loop, no generator
+            if not feed.exhausted:
+                return False
+        return True
 
     async def run(self) -> None:
         """Step batches of days until every replay feed is exhausted or a stop is asked, then drain the outbox."""

@@ -177,10 +177,15 @@ class CompositeFeed:
             computed: list[Bar] = []
             base_day: date | None = None
             if start is not None:
-                member_bars = {m: self.bars.load_bars(m, since=last) for m in index.members}
+                load_bars = self.bars.load_bars
+                member_bars = {m: load_bars(m, since=last) for m in index.members}
                 computed, base_day = compute_index(index, member_bars, start)
             continued = start is not None and base_day is not None  # nothing new is no error while a member lags
-            empty = [] if continued else [m for m in index.members if self.bars.last_bar_time(m) is None]
+            if continued:
+                empty = []
+            else:
+                last_bar_time = self.bars.last_bar_time
+                empty = [m for m in index.members if last_bar_time(m) is None]
             if not continued and not empty:
                 # First run, or the members no longer share the stored day: compute the whole series.
                 member_bars = {m: self.bars.load_bars(m) for m in index.members}
@@ -200,7 +205,7 @@ class CompositeFeed:
             screened = screen_bars(symbol, fresh, now, stored, self.settings.spike_threshold("composite"), self.name)
             if screened.kept:
                 bars[symbol] = list(screened.kept)
-            newest_member = max((b.time for bs in member_bars.values() for b in bs[-1:]), default=None)
+            newest_member = max((bs[-1].time for bs in member_bars.values() if bs), default=None)
             newest_index = computed[-1].time if computed else (last or now)  # continued: the stored day
             if newest_member is not None and newest_member > newest_index:
                 lagging = [m for m in index.members

@@ -101,12 +101,13 @@ class ReplayFeed:
         # The first fetch serves everything before `start` at once: that is history, not news.
         self._days = ordered
         self._first_live = min(first_live, len(ordered))
-        self._arrivals = [{} for _ in ordered]
-        at = {day: index for index, day in enumerate(ordered)}
+        arrivals: list[dict[str, int]] = [{} for _ in ordered]
+        at = {day: index for index, day in enumerate(ordered)}.get
         for symbol, times in self._times.items():
-            for index, moment in enumerate(times):
-                if moment in at:  # not after `end`
-                    self._arrivals[at[moment]][symbol] = index
+            for index, day in enumerate(map(at, times)):
+                if day is not None:  # not after `end`
+                    arrivals[day][symbol] = index
+        self._arrivals = arrivals
 
     def closes(self, symbol: str) -> dict[date, float]:
         """Return a symbol's daily closes over the whole replayed history (the NAV stand-in for flows)."""
