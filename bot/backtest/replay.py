@@ -1,16 +1,15 @@
 """Run the configured rules over history through the live Engine: each market day one poll, all in one batch.
 
 Same rule code (alerts/evaluate.step_rule), same ordering (time, then config symbol order), same cross-asset
-context and notify policy as `riskon replay`: no second implementation.
+context and notify policy as `riskon replay`: no second implementation. Nothing in it waits (the engine and the
+composites compute from memory), so it runs without an event loop, and a backtest loads no asyncio.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
 
 from alerts.bars import INTERVAL_SECONDS, Bar
 from alerts.events import AlertEvent
@@ -30,7 +29,7 @@ class RuleRun:
 
     def __repr__(self) -> str:
         # Short: asyncio.run writes out the repr of its main task, result and all, as it restores the SIGINT
-        # handler (twice); every alert and bar written out cost ~35 ms a backtest.
+        # handler (twice), and a caller may run replay_rules_async so: every alert and bar written out cost ~35 ms.
         computed = ", ".join(f"{symbol} {len(bars):,} bars" for symbol, bars in self.computed.items())
         return f"RuleRun({len(self.alerts):,} alerts; computed: {computed or 'none'})"
 
@@ -43,19 +42,8 @@ def replay_rules(
     truncated_since: Mapping[str, datetime] | None = None,
 ) -> RuleRun:
     """Feed history to the live Engine as `riskon replay` does: each market day's bars in one batch, then each
-    computed feed (composites) polled over what is stored, its new bars in a batch of their own."""
-    return asyncio.run(replay_rules_async(config, bars_by_symbol, start, flows, truncated_since))
-
-
-async def replay_rules_async(
-    config: Config,
-    bars_by_symbol: Mapping[str, Sequence[Bar]],
-    start: date | None = None,
-    flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
-    truncated_since: Mapping[str, datetime] | None = None,
-) -> RuleRun:
-    """Do what `replay_rules` does, inside a running event loop (`truncated_since`: histories known to start
-    late, as the replay feed reports them)."""
+    computed feed (composites) polled over what is stored, its new bars in a batch of their own
+    (`truncated_since`: histories known to start late, as the replay feed reports them)."""
     from bot.engine import Engine
     from bot.feeds import build_feed
     from bot.feeds.composite import CompositeFeed
@@ -66,7 +54,7 @@ async def replay_rules_async(
     flows = {fund: sorted(items) for fund, items in (flows or {}).items()}
     store = Store.memory()  # the engine records alerts and rule states in it as in `run`
     served = ServedBars(store)  # what the composites read: the bars handed to the engine so far
-    computed_feeds: list[tuple[Any, list[str], set[str]]] = []
+    computed_feeds: list[tuple[CompositeFeed, list[str], set[str]]] = []
     try:
         # No bars stored: the whole history is one engine batch whose ~50,000 bars would be written once it had
         # been stepped through (0.15-0.2 s), and nothing reads them back (the composites read ServedBars, the
@@ -77,10 +65,9 @@ async def replay_rules_async(
         for name in sorted(composite_feeds(config)):
             served_symbols = [s for s in config.symbols if s.feed == name]
             feed = build_feed(name, config.feeds[name].kind, config.feeds[name].settings, served_symbols, store)
-            inputs: set[str] = set()
-            if isinstance(feed, CompositeFeed):
-                feed.bars = served
-                inputs = {member for index in feed.settings.indexes.values() for member in index.members}
+            assert isinstance(feed, CompositeFeed)  # composite_feeds names only those
+            feed.bars = served
+            inputs = {member for index in feed.settings.indexes.values() for member in index.members}
             computed_feeds.append((feed, [s.id for s in served_symbols], inputs))
         computed_ids = {symbol for _, symbols, _ in computed_feeds for symbol in symbols}
         members = {member for _, _, inputs in computed_feeds for member in inputs}  # all the composites read
@@ -122,7 +109,7 @@ async def replay_rules_async(
                     continue  # none of its members moved since its last poll: that poll would serve nothing new
                 if not inputs <= started:
                     continue  # a member has no bar yet: the poll would wait for its first (ALTS: ~900 days)
-                result = await feed.fetch(symbols, {s: newest.get(s) for s in symbols}, now)
+                result = feed.compute(symbols, {s: newest.get(s) for s in symbols}, now)  # as its poll (fetch)
                 if result.bars:
                     cycles.append((result.bars, now))
                     for symbol, bars in result.bars.items():
@@ -135,6 +122,15 @@ async def replay_rules_async(
         computed = {symbol: served.load_bars(symbol) for symbol in computed_ids}
         return RuleRun(alerts, {symbol: bars for symbol, bars in computed.items() if bars})
     finally:
-        for feed, _, _ in computed_feeds:
-            await feed.close()
-        store.close()
+        store.close()  # the composites hold nothing of their own to close (they read `served`)
+
+
+async def replay_rules_async(
+    config: Config,
+    bars_by_symbol: Mapping[str, Sequence[Bar]],
+    start: date | None = None,
+    flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
+    truncated_since: Mapping[str, datetime] | None = None,
+) -> RuleRun:
+    """Do what `replay_rules` does, for a caller inside a running event loop (it waits on nothing)."""
+    return replay_rules(config, bars_by_symbol, start, flows, truncated_since)

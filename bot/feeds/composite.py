@@ -157,6 +157,10 @@ class CompositeFeed:
         return self.tracker.stale(now)
 
     async def fetch(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
+        """Compute each index's bars newer than `since`, as a feed's poll (nothing in it waits)."""
+        return self.compute(symbols, since, now)
+
+    def compute(self, symbols: Sequence[str], since: Mapping[str, datetime | None], now: datetime) -> FeedResult:
         """Compute each index's bars newer than `since`; an index waits while a member lags."""
         bars: dict[str, list[Bar]] = {}
         errors: dict[str, str] = {}
