@@ -31,9 +31,10 @@ class ReplayLoop:
                  deliver_each_poll: bool = False) -> None:
         # seconds_per_day: 0 replays as fast as possible; above 0, one day per batch at that pace.
         # deliver_each_poll: commit and deliver after each alerting poll, before the next is ingested (a rehearsal:
-        # a chat's send can unsubscribe it, a command can come, and its delivery ticker drains meanwhile). Without
-        # it, a batch is one transaction and its polls' alerts are delivered after it, poll by poll: only the console
-        # listens, and no send's outcome changes what a later poll records.
+        # a chat's send can unsubscribe it, a command can come, its delivery ticker drains meanwhile, and an alert's
+        # chart reads the bars stored by then). Without it, a batch is one transaction and its polls' alerts are
+        # delivered after it, poll by poll: only the console listens (text, no chart), and no send's outcome
+        # changes what a later poll records.
         self.runtime = runtime
         self.deliver_each_poll = deliver_each_poll
         self.seconds_per_day = seconds_per_day

@@ -317,7 +317,7 @@ class Runtime:
         health.next_try = now + timedelta(seconds=delay)
         # Logged once per backoff step, not on every tick.
         log.warning("feed %s failed (%d in a row): %s; next try in %.0f s", name, health.failures, health.last_error, delay)
-        self._record_poll(name, now, health.last_error)
+        self._record_polls([(name, now, health.last_error)])
 
     def _feed_ok(self, name: str, health: FeedHealth, now: datetime, errors: Mapping[str, str],
                  record: bool = True) -> None:
@@ -338,11 +338,7 @@ class Runtime:
         health.polls += 1
         health.failures, health.next_try, health.last_ok = 0, None, now
         if record:
-            self._record_poll(name, now)
-
-    def _record_poll(self, name: str, now: datetime, error: str | None = None) -> None:
-        """Persist one poll's outcome for /status."""
-        self._record_polls([(name, now, error)])
+            self._record_polls([(name, now, None)])
 
     def _record_polls(self, polls: Sequence[tuple[str, datetime, str | None]]) -> None:
         """Persist polls' outcomes for /status (a replay batch's feeds in one transaction); a refusal costs a line."""
