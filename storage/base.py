@@ -11,6 +11,7 @@ from typing import Any, Iterator
 from sqlite_utils import Database
 
 from alerts.errors import RiskonError
+from alerts.times import UTC_TEXTS, UTC_TEXTS_HELD
 from storage.migrations import migrate
 
 
@@ -24,16 +25,12 @@ STORE_ERRORS = (sqlite3.Error, StorageError, OSError)  # a locked, full or broke
 def iso(moment: datetime) -> str:
     """Return a moment as the UTC ISO text the tables hold."""
     # Bar times are written again and again (bars, rule state, alerts): each moment is formatted once.
-    text = _ISO_TEXTS.get(moment)
+    text = UTC_TEXTS.get(moment)
     if text is None:
-        if len(_ISO_TEXTS) >= _ISO_TEXTS_HELD:
-            _ISO_TEXTS.clear()
-        text = _ISO_TEXTS[moment] = moment.astimezone(timezone.utc).isoformat()
+        if len(UTC_TEXTS) >= UTC_TEXTS_HELD:
+            UTC_TEXTS.clear()
+        text = UTC_TEXTS[moment] = moment.astimezone(timezone.utc).isoformat()
     return text
-
-
-_ISO_TEXTS: dict[datetime, str] = {}  # by instant: moments equal in any time zone have one UTC text
-_ISO_TEXTS_HELD = 50_000
 
 
 def parse_time(text: str) -> datetime:

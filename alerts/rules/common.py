@@ -7,6 +7,8 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import Field
 
+from alerts.times import UTC_TEXTS, UTC_TEXTS_HELD
+
 # A level list for every symbol of the rule, or a list per symbol id ({"^RUT": [2442.74], "IWM": [244.46]}).
 LevelsParam = list[float] | dict[str, list[float]]
 
@@ -62,16 +64,13 @@ def iso(moment: datetime) -> str:
     if moment.tzinfo is not timezone.utc:
         return moment.isoformat()
     # Rules write the same few bar times over and over (state on every step): each is formatted once.
-    text = _ISO_TEXTS.get(moment)
+    text = UTC_TEXTS.get(moment)
     if text is None:
-        if len(_ISO_TEXTS) >= _ISO_TEXTS_HELD:
-            _ISO_TEXTS.clear()
-        text = _ISO_TEXTS[moment] = moment.isoformat()
+        if len(UTC_TEXTS) >= UTC_TEXTS_HELD:
+            UTC_TEXTS.clear()
+        text = UTC_TEXTS[moment] = moment.isoformat()
     return text
 
-
-_ISO_TEXTS: dict[datetime, str] = {}  # UTC times only: equal UTC moments have one text
-_ISO_TEXTS_HELD = 50_000
 
 
 def parse_time(text: str) -> datetime:
@@ -102,13 +101,14 @@ def pct_change_reaches(start: float, end: float, mark: float) -> bool:
 # Prices and thresholds are floats: 100 * 1.005 is 100.49999999999999. A tie must stay a tie, so
 # "above" and "below" ignore differences smaller than a billionth of the price.
 TIE = 1e-9
+ABOVE_TIE, BELOW_TIE = 1 + TIE, 1 - TIE  # for a hot loop that compares inline: above(p, t) is p > t * ABOVE_TIE
 
 
 def above(price: float, threshold: float) -> bool:
     """Say whether a price is above a threshold by more than float noise (a tie is not above)."""
-    return price > threshold * (1 + TIE)
+    return price > threshold * ABOVE_TIE
 
 
 def below(price: float, threshold: float) -> bool:
     """Say whether a price is below a threshold by more than float noise (a tie is not below)."""
-    return price < threshold * (1 - TIE)
+    return price < threshold * BELOW_TIE

@@ -81,7 +81,7 @@ class FollowThrough(Rule[FollowThroughParams]):
         state = state or {}
         ath = state.get("ath")
         made_ath = ath is not None and bar.close > ath
-        closes = list(state.get("closes", [])[-(RECENT_CLOSES - 1):])  # kept bars are never changed in place
+        closes = state.get("closes", [])[-(RECENT_CLOSES - 1):]  # a new list (kept bars are never changed in place)
         # Each kept bar: [time, close, made a new ATH, a resistance flip fired on it].
         closes.append([iso(bar.time), bar.close, made_ath, self._flipped(symbol, ctx)])
         window: dict[str, Any] | None = dict(state["window"]) if state.get("window") else None

@@ -10,6 +10,8 @@ from alerts.bars import Bar
 from alerts.events import AlertEvent
 from alerts.rules.base import Rule, RuleContext, RuleParams, RuleStep
 from alerts.rules.common import (
+    ABOVE_TIE,
+    BELOW_TIE,
     WARM_BEFORE,
     KeyedLevels,
     LevelsParam,
@@ -110,6 +112,7 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         self._fail_factor = 1 - params.tolerance_pct / 100
         self._retest_factor = 1 + params.tolerance_pct / 100
         self._rearm_factor = 1 - params.rearm_pct / 100
+        self._detect, self._by_close = params.detect, params.by == "close"
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Advance every level's state machine by one bar."""
@@ -130,13 +133,15 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         # Entries are never changed in place, and neither is the mapping they came in: a level that moved
         # gets a new entry in a copy of it (most bars move none, and share the old state's levels).
         own: dict[str, Any] | None = None  # the levels as this step changed them, once it has changed one
+        # below(close, level * rearm) and above(close, level * break) written out: the same floats, without two
+        # calls per level on every bar (most steps test a waiting level or two and go on).
         close, rearm_factor, break_factor = bar.close, self._rearm_factor, self._break_factor
         for key, entry in levels.items():
             if entry["source"] == "configured":  # a waiting configured level that stays so: nothing to do
                 phase = entry["phase"]
-                if phase == ABOVE and not below(close, float(entry["level"]) * rearm_factor):
+                if phase == ABOVE and not close < float(entry["level"]) * rearm_factor * BELOW_TIE:
                     continue
-                if phase == ARMED and not above(close, float(entry["level"]) * break_factor):
+                if phase == ARMED and not close > float(entry["level"]) * break_factor * ABOVE_TIE:
                     continue
             new_entry, event = self._advance(entry, symbol, bar)
             if event is not None:
@@ -157,12 +162,12 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         first_time = state.get("first_time") or (WARM_BEFORE if state else iso(bar.time))
         new_state: dict[str, Any] = {"prev_close": bar.close, "bars_seen": index + 1, "levels": levels,
                                      "first_time": first_time}
-        price = bar.close if p.by == "close" else bar.high
-        if p.detect == "prior_ath":
+        price = bar.close if self._by_close else bar.high
+        if self._detect == "prior_ath":
             ath, ath_index = state.get("ath"), state.get("ath_index", 0)
             # The old high counts only when the history before it covers min_history_days: a high of the
             # series' first months is where the data starts, not a known all-time high.
-            if (ath is not None and index - ath_index >= p.min_level_age and above(bar.close, ath)
+            if (ath is not None and index - ath_index >= p.min_level_age and close > ath * ABOVE_TIE
                     and (parse_time(state["ath_time"]) - parse_time(first_time)).days >= p.min_history_days):
                 own = new_state["levels"] = dict(levels) if own is None else own  # opened in a copy
                 event = self._open(own, ath, f"prior all-time high of {state['ath_time'][:10]}", symbol, bar, p)
@@ -173,11 +178,11 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
             else:
                 new_state["ath_time"] = state["ath_time"]
             new_state["ath"], new_state["ath_index"] = ath, ath_index
-        elif p.detect == "swing_highs" and (bar.time - parse_time(first_time)).days >= p.min_history_days:
+        elif self._detect == "swing_highs" and (bar.time - parse_time(first_time)).days >= p.min_history_days:
             own = new_state["levels"] = dict(levels) if own is None else own  # a swing may open a level
             new_state["used_swings"] = self._detect_swings(own, state.get("used_swings", []), symbol, bar, ctx, p,
                                                            events)
-        elif p.detect == "swing_highs":
+        elif self._detect == "swing_highs":
             new_state["used_swings"] = list(state.get("used_swings", []))
         return RuleStep(new_state, tuple(events) if events else ())
 

@@ -29,3 +29,21 @@ def test_reaches_decides_as_the_rounded_change(start, end, offset):
 ])
 def test_reaches_at_float_noise_ties(start, end, mark, reaches):
     assert pct_change_reaches(start, end, mark) is reaches
+
+
+@pytest.mark.parametrize("first", ["store", "rules"])
+def test_one_text_per_instant_for_rules_and_tables(first):
+    """The rules and the store share one cache of bar-time texts: each writes what it wrote without it."""
+    from datetime import datetime, timedelta, timezone
+
+    from alerts.rules import common
+    from storage import base
+
+    utc = datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc)  # an instant no other test caches
+    paris = utc.astimezone(timezone(timedelta(hours=2)))  # the same instant in another zone
+    calls = [lambda: base.iso(paris), lambda: common.iso(utc)] if first == "store" else \
+        [lambda: common.iso(utc), lambda: base.iso(paris)]
+    texts = [call() for call in calls]
+    assert texts == ["2031-05-06T07:08:09+00:00"] * 2
+    assert common.iso(paris) == "2031-05-06T09:08:09+02:00"  # the rules write a zoned time as it is
+    assert base.iso(utc) == base.iso(paris) == "2031-05-06T07:08:09+00:00"

@@ -1,0 +1,10 @@
+"""Bar times as text: one cache of each instant's UTC ISO text, shared by the rules' state and the store's tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+# By instant: moments equal in any time zone are one key, and their text is the UTC one. The rules
+# (alerts.rules.common.iso) and the store (storage.base.iso) write the same bar times over and over.
+UTC_TEXTS: dict[datetime, str] = {}
+UTC_TEXTS_HELD = 50_000  # cleared when it holds this many: a live bot's clock times would grow it for ever
