@@ -156,8 +156,8 @@ def test_a_replay_killed_while_delivering_a_committed_batch_sends_each_alert_onc
             if first.poll() is not None:
                 break
             counts = outbox(db)
-            if counts.get("claimed") and counts.get("pending") and counts == states:
-                break  # blocked in a send: the same rows claimed twice in a row
+            if counts.get("sent") and counts.get("claimed") and counts.get("pending") and counts == states:
+                break  # blocked in a send after others: the same rows claimed twice in a row
             states = counts
         assert first.poll() is None, "the replay must still be blocked in a send"
         first.kill()
