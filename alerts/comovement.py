@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from alerts.closes import Closes
 
 DEFAULT_WINDOWS = (30, 90)
+ROLLING_BLOCK = 512  # days of rolling windows computed at once
 LAGS = tuple(range(-30, 31))
 # Beyond this |r| one lag of white noise is off by chance about once in a thousand (3.29 standard errors):
 # with 61 lags looked at, the band keeps "a lag stands out" to about one false call in sixteen.
@@ -107,14 +109,22 @@ def rolling_correlation(days: np.ndarray, x: np.ndarray, y: np.ndarray, window_d
     out = np.full(days.size, np.nan)
     if not days.size:
         return out
-    rows = first[:, None] + np.arange(int(count.max()))[None, :]
-    inside = rows < (np.arange(days.size) + 1)[:, None]
-    rows = np.minimum(rows, days.size - 1)
-    xs, ys = np.where(inside, x[rows], 0.0), np.where(inside, y[rows], 0.0)
-    xs = np.where(inside, xs - (xs.sum(axis=1) / count)[:, None], 0.0)
-    ys = np.where(inside, ys - (ys.sum(axis=1) / count)[:, None], 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (xs * ys).sum(axis=1) / np.sqrt((xs * xs).sum(axis=1) * (ys * ys).sum(axis=1))
+    # One row per day: its window's pairs from `first` on, then zeros up to the longest window's length (every row
+    # the same length, so each sum adds the same way whatever block it is in).
+    width = int(count.max())
+    x_from = sliding_window_view(np.concatenate((x, np.zeros(width))), width)
+    y_from = sliding_window_view(np.concatenate((y, np.zeros(width))), width)
+    r = np.empty(days.size)
+    # Blocks of rows: the temporaries stay small (a few hundred kB, not tens of MB the system must hand over).
+    for start in range(0, days.size, ROLLING_BLOCK):
+        block = slice(start, start + ROLLING_BLOCK)
+        n = count[block]
+        inside = np.arange(width)[None, :] < n[:, None]
+        xs, ys = np.where(inside, x_from[first[block]], 0.0), np.where(inside, y_from[first[block]], 0.0)
+        xs = np.where(inside, xs - (xs.sum(axis=1) / n)[:, None], 0.0)
+        ys = np.where(inside, ys - (ys.sum(axis=1) / n)[:, None], 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r[block] = (xs * ys).sum(axis=1) / np.sqrt((xs * xs).sum(axis=1) * (ys * ys).sum(axis=1))
     enough = (count >= min_pairs) & np.isfinite(r)
     out[enough] = np.clip(r[enough], -1.0, 1.0)
     return out

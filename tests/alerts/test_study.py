@@ -11,7 +11,7 @@ import pytest
 
 from alerts.bars import Bar, utc
 from alerts.closes import Closes
-from alerts.comovement import aligned_returns, comovement
+from alerts.comovement import aligned_returns, comovement, rolling_correlation
 from alerts.events import AlertEvent
 from alerts.study import Signal, Summary, closes_from_bars, event_study, follower_paths, signal_episodes
 from tests.market import market_folder
@@ -225,6 +225,21 @@ def test_comovement_of_a_follower_that_copies_the_leader_is_one():
     ninety = move.rolling[:, move.windows.index(90)]
     assert ninety[np.isfinite(ninety)] == pytest.approx(1.0)
     assert [y.year for y in move.years] == [2020, 2021, 2022, 2023]
+
+
+def test_each_rolling_correlation_is_the_plain_correlation_of_its_window():
+    # Long enough that the windows are laid out in several blocks: every day's figure is its own window's.
+    rng = np.random.default_rng(3)
+    days = np.cumsum(rng.choice([1, 1, 1, 1, 3], 1500)).astype(np.int64)  # trading days with weekends
+    x, y = rng.normal(0, 0.01, days.size), rng.normal(0, 0.01, days.size)
+    y[::3] += x[::3]
+    rolling = rolling_correlation(days, x, y, 30, 5)
+    for day in range(days.size):
+        inside = (days > days[day] - 30) & (days <= days[day])
+        if inside.sum() < 5:
+            assert np.isnan(rolling[day])
+        else:
+            assert rolling[day] == pytest.approx(np.corrcoef(x[inside], y[inside])[0, 1], abs=1e-12)
 
 
 def test_closes_from_bars_keeps_final_bars_by_day():
