@@ -22,6 +22,7 @@ class AlertEvent:
     @property
     def dedup_key(self) -> str:
         """Return the key under which this event is recorded once, ever."""
-        stamp = self.bar_time.strftime("%Y-%m-%dT%H:%MZ")
-        key = f"{self.rule_id}|{self.symbol}|{self.kind}|{stamp}"
+        t = self.bar_time
+        # What strftime("%Y-%m-%dT%H:%MZ") writes, at a fraction of its cost (a time tuple and a C library call).
+        key = f"{self.rule_id}|{self.symbol}|{self.kind}|{t.year}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}Z"
         return f"{key}|{self.discriminator}" if self.discriminator else key

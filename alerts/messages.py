@@ -167,4 +167,5 @@ def format_alert(event: AlertEvent, notes: Sequence[str] = ()) -> str:
     """Render an alert as plain text: a headline, the figures, context notes, the bar date and the rule."""
     body = FORMATTERS.get(event.kind, _generic)(event, event.values)
     context = "".join(f"\n{note}" for note in notes)
-    return f"{body}{context}\nBar: {event.bar_time:%Y-%m-%d} · rule {event.rule_id}"
+    t = event.bar_time  # the date as strftime("%Y-%m-%d") writes it, without its cost
+    return f"{body}{context}\nBar: {t.year}-{t.month:02d}-{t.day:02d} · rule {event.rule_id}"
