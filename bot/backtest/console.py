@@ -22,14 +22,22 @@ def _console(console: Any) -> Any:
         console = Console()
         if not console.is_terminal:  # piped to a file or pager: wide enough that no figure is cut
             console = Console(width=150)
+        # Read once: a console without a set height asks the system for the terminal's size (three calls, each
+        # an error when piped) every time a line or a table cell is measured, ~250 times a report.
+        console.size = console.size
     return console
 
 
 def print_report(result: BacktestResult, console: Any = None, alert_list: bool = False) -> None:
     """Print the answer first (claims, verdicts, sweep, lead/lag), then the study tables; alerts when asked."""
+    console = _console(console)
+    with console:  # one write at the end, not a write and a flush for each of ~100 prints
+        _print_report(result, console, alert_list)
+
+
+def _print_report(result: BacktestResult, console: Any, alert_list: bool) -> None:
     from rich.table import Table
 
-    console = _console(console)
     span = ", ".join(f"{s.symbol} {s.first}→{s.last}" for s in result.spans)
     console.print(f"[bold]riskon backtest[/bold] · {result.config_path} · data: {result.source}")
     console.print(f"history: {span}")
