@@ -37,7 +37,7 @@ class Closes:
     @classmethod
     def of(cls, days: Iterable[date | datetime], values: Iterable[float]) -> Closes:
         """Return closes from days and values in any order; a day given twice keeps its last value."""
-        numbers = np.array([day.toordinal() - _EPOCH_ORDINAL for day in days], dtype=np.int64)
+        numbers = np.array([day.toordinal() for day in days], dtype=np.int64) - _EPOCH_ORDINAL
         closes = np.array(values if isinstance(values, (list, np.ndarray)) else list(values), dtype=np.float64)
         if numbers.size != closes.size:
             raise ValueError(f"{numbers.size} days but {closes.size} closes")

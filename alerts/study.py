@@ -34,12 +34,8 @@ MAX_ENTRY_STALENESS_DAYS = 5
 
 def closes_from_bars(bars: Iterable[Bar]) -> Closes:
     """Return final daily closes by UTC calendar date, oldest first (a day given twice keeps its last bar)."""
-    days, closes = [], []
-    for bar in bars:
-        if bar.final:
-            days.append(bar.time)
-            closes.append(bar.close)
-    return Closes.of(days, closes)
+    finals = [bar for bar in bars if bar.final]
+    return Closes.of([bar.time for bar in finals], [bar.close for bar in finals])
 
 
 @dataclass(frozen=True)
