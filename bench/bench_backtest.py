@@ -120,9 +120,8 @@ def paired(folder: Path, runs: int) -> list[tuple[str, str]]:
 
 def phases(folder: Path) -> list[tuple[str, str]]:
     """Time the default backtest's parts in this process (CPU seconds): where the whole-process figure goes."""
+    import contextlib
     import io
-
-    from rich.console import Console
 
     from bot.backtest.console import print_report
 
@@ -133,7 +132,8 @@ def phases(folder: Path) -> list[tuple[str, str]]:
     read = time.process_time()
     result = backtest(config, history)  # the rules, then the study
     studied = time.process_time()
-    print_report(result, Console(file=io.StringIO(), width=150))
+    with contextlib.redirect_stdout(io.StringIO()):  # the console the command makes when piped
+        print_report(result)
     printed = time.process_time()
     rules = result.rules_cpu_seconds
     return [("riskon backtest (shipped config), its parts in process, CPU",
