@@ -9,6 +9,14 @@ from typing import Any, Iterable, Mapping
 from alerts.bars import Bar
 from storage.base import StoreBase, iso, parse_time
 
+BARS_PER_STATEMENT = 100  # 800 parameters: under the 999 of SQLite before 3.32
+_BARS_INTO = "insert into bars (symbol, interval, time, open, high, low, close, volume) values "
+_BAR_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?)"
+_BARS_REPLACE = (" on conflict(symbol, interval, time) do update set open = excluded.open, high = excluded.high, "
+                 "low = excluded.low, close = excluded.close, volume = excluded.volume")
+_UPSERT_BAR = _BARS_INTO + _BAR_VALUES + _BARS_REPLACE
+_UPSERT_BARS = _BARS_INTO + ", ".join([_BAR_VALUES] * BARS_PER_STATEMENT) + _BARS_REPLACE
+
 
 class MarketHistory(StoreBase):
     """Cache final bars, save rule state, and keep funds' shares counts and daily net flows."""
@@ -22,18 +30,18 @@ class MarketHistory(StoreBase):
         return self.upsert_bars_of({symbol: bars})
 
     def upsert_bars_of(self, bars_by_symbol: Mapping[str, Iterable[Bar]]) -> int:
-        """Store several symbols' final bars in one statement (an engine batch's); return how many."""
+        """Store several symbols' final bars, in order, a hundred to a statement (an engine batch's); return how many."""
         rows = [(symbol, b.interval, iso(b.time), b.open, b.high, b.low, b.close, b.volume)
                 for symbol, bars in bars_by_symbol.items() for b in bars if b.final]
         if rows:
+            conn = self.db.conn
             with self.transaction():
-                self.db.conn.executemany(
-                    "insert into bars (symbol, interval, time, open, high, low, close, volume) "
-                    "values (?, ?, ?, ?, ?, ?, ?, ?) "
-                    "on conflict(symbol, interval, time) do update set open = excluded.open, high = excluded.high, "
-                    "low = excluded.low, close = excluded.close, volume = excluded.volume",
-                    rows,
-                )
+                # Each row is inserted (or replaces its earlier copy) as it would be alone, in the same order; a
+                # statement of many rows pays SQLite's cost of running a statement once for all of them.
+                whole = len(rows) - len(rows) % BARS_PER_STATEMENT
+                for start in range(0, whole, BARS_PER_STATEMENT):
+                    conn.execute(_UPSERT_BARS, [value for row in rows[start:start + BARS_PER_STATEMENT] for value in row])
+                conn.executemany(_UPSERT_BAR, rows[whole:])
         return len(rows)
 
     def load_bars(self, symbol: str, interval: str = "1d", since: datetime | None = None) -> list[Bar]:
