@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cached_property
 
 import numpy as np
 
@@ -77,17 +76,6 @@ class Closes:
         start = 0 if first is None else int(np.searchsorted(self.days, day_number(first), side="left"))
         end = self.days.size if last is None else int(np.searchsorted(self.days, day_number(last), side="right"))
         return Closes(self.days[start:end], self.values[start:end])
-
-    def last_index_by_day(self) -> np.ndarray:
-        """Return, for each calendar day from the first to the last, the index of its last close at or before it."""
-        return self._last_index_by_day
-
-    @cached_property
-    def _last_index_by_day(self) -> np.ndarray:
-        if not self.days.size:
-            return np.zeros(0, dtype=np.int64)
-        every_day = np.arange(self.days[0], self.days[-1] + 1, dtype=np.int64)
-        return np.searchsorted(self.days, every_day, side="right") - 1
 
     def years(self) -> np.ndarray:
         """Return each day's calendar year."""

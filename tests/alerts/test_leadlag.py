@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from alerts.closes import Closes, as_date
-from alerts.comovement import lagged_returns, lead_lag
+from alerts.comovement import _close_at, lagged_returns, lead_lag
 
 START = date(2018, 1, 1)
 
@@ -84,3 +84,12 @@ def test_each_rolling_window_is_the_plain_correlation_of_its_pairs():
         keep = inside & np.isfinite(row) & np.isfinite(x)
         expected = np.corrcoef(x[keep], row[keep])[0, 1]
         assert result.rolling[len(result.rolling_ends) // 2, result.lags.index(k)] == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_follower_close_on_a_day_is_its_last_close_no_more_than_five_days_old():
+    series = Closes(np.array([10, 12, 20], dtype=np.int64), np.array([1.0, 2.0, 3.0]))
+    asked = np.array([[9, 10, 11, 15, 17], [18, 19, 20, 25, 26]], dtype=np.int64)
+    found = _close_at(series, asked)
+    expected = [[np.nan, 1.0, 1.0, 2.0, 2.0], [np.nan, np.nan, 3.0, 3.0, np.nan]]
+    assert np.array_equal(found, np.array(expected), equal_nan=True)
+    assert np.isnan(_close_at(Closes.empty(), asked)).all()
