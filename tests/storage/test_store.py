@@ -241,3 +241,25 @@ def test_recipients_read_once_in_a_transaction_follow_its_own_changes(store):
     store.db.execute("update subscriptions set active = 0 where chat_id = '3'")  # another writer, between batches
     with store.transaction():
         assert recipients() == ["1"]
+
+
+def test_waiting_channels_read_only_the_waiting_rows_not_a_long_outbox_history(store):
+    # A bot that has run for years holds thousands of sent rows: the first drain of a start must not read them
+    # all on the event loop to find the few that wait. Work is counted in SQLite VM steps, not timed.
+    telegram, discord = store.subscribe("telegram", "1"), store.subscribe("discord", "2")
+    for day in range(3000):
+        store.record_alert(AlertEvent("rut_ath", "new_ath", "^RUT", NOW - timedelta(days=day + 1), {"price": 1.0}),
+                           "text", NOW, [telegram])
+    for delivery in store.due_deliveries(NOW, limit=5000):
+        store.mark_sent(delivery.id, NOW)
+    store.record_alert(EVENT, "text", NOW, [telegram, discord])
+    steps = []
+    store.db.conn.set_progress_handler(lambda: steps.append(1) and 0, 100)
+    try:
+        waiting, top = store.waiting_channels()
+    finally:
+        store.db.conn.set_progress_handler(None, 100)
+    assert waiting == {"telegram", "discord"}
+    assert top == store.db.execute("select max(id) from deliveries").fetchone()[0]
+    assert len(steps) < 20, f"{len(steps) * 100} SQLite steps to find 2 waiting rows among 3,002"
+    assert store.waiting_channels(top) == (set(), top)  # nothing new since: nothing found, the mark kept
