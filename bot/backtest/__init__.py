@@ -14,7 +14,7 @@ _WHERE = {
     "add_backtest_parser": "command", "cmd_backtest": "command", "print_report": "console",
     "to_json": "export", "write_csv": "export", "write_json": "export",
     "BacktestError": "history", "History": "history", "fetch_live_history": "history", "load_csv_history": "history",
-    "RuleRun": "replay", "replay_rules": "replay", "replay_rules_async": "replay",
+    "RuleRun": "replay", "replay_rules": "replay",
     "render_html": "report", "write_html": "report",
     "BacktestResult": "run", "SymbolSpan": "run", "backtest": "run", "choose_roles": "run",
     "composite_members": "run",

@@ -29,7 +29,7 @@ class RuleRun:
 
     def __repr__(self) -> str:
         # Short: asyncio.run writes out the repr of its main task, result and all, as it restores the SIGINT
-        # handler (twice), and a caller may run replay_rules_async so: every alert and bar written out cost ~35 ms.
+        # handler (twice), and a caller may return a RuleRun from one: every alert and bar written out cost ~35 ms.
         computed = ", ".join(f"{symbol} {len(bars):,} bars" for symbol, bars in self.computed.items())
         return f"RuleRun({len(self.alerts):,} alerts; computed: {computed or 'none'})"
 
@@ -124,13 +124,3 @@ def replay_rules(
     finally:
         store.close()  # the composites hold nothing of their own to close (they read `served`)
 
-
-async def replay_rules_async(
-    config: Config,
-    bars_by_symbol: Mapping[str, Sequence[Bar]],
-    start: date | None = None,
-    flows: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
-    truncated_since: Mapping[str, datetime] | None = None,
-) -> RuleRun:
-    """Do what `replay_rules` does, for a caller inside a running event loop (it waits on nothing)."""
-    return replay_rules(config, bars_by_symbol, start, flows, truncated_since)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from alerts.events import AlertEvent
-from bot.backtest import BacktestError, backtest, load_csv_history, replay_rules, replay_rules_async
+from bot.backtest import BacktestError, backtest, load_csv_history, replay_rules
 from bot.cli import main
 from bot.config import load_config, parse_config
 from bot.feeds import FEEDS
@@ -22,7 +22,7 @@ from bot.feeds.replay import ReplayFeed, ReplaySettings
 from bot.runtime import Runtime
 from bot.serving import replay_config
 from storage import Store
-from tests.market import market_folder
+from tests.market import SMALL_CONFIG, market_folder, write_small_history
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,7 +98,7 @@ async def test_one_truth_backtest_gives_exactly_the_alerts_of_the_live_bar_by_ba
 async def test_one_truth_holds_with_a_warm_up_before_from(ath_config, market):
     start = date(2021, 1, 1)
     history = load_csv_history(ath_config, market)
-    run = await replay_rules_async(ath_config, history.bars, start, truncated_since=history.truncated_since)
+    run = replay_rules(ath_config, history.bars, start, truncated_since=history.truncated_since)
     backtested = [as_recorded(e) for e in run.alerts]
     live = await live_path_alerts(ath_config, market, start)
     assert backtested and all(a[3] >= "2021-01-01" for a in backtested)
@@ -158,37 +158,13 @@ def test_backtest_command_prints_the_tables_and_writes_csv_json_and_html(ath_con
 
 # --- bad input: a clear message, never a traceback ----------------------------------------------------
 
-CONFIG = """
-feeds:
-  history: {kind: replay, path: "."}
-symbols:
-  - {id: "^RUT", feed: history, csv: RUT}
-  - {id: BTC, feed: history, csv: BTC-USD, asset_class: crypto}
-rules:
-  - {id: rut_ath, kind: new_ath, symbols: ["^RUT"], min_history_days: 0}
-"""
+CONFIG = SMALL_CONFIG
 
 
 @pytest.fixture
 def small(tmp_path):
     """A tiny data folder: ^RUT rises on weekdays, BTC every day, one bad BTC row."""
-    from datetime import timedelta
-
-    folder = tmp_path / "data"
-    folder.mkdir()
-    day, rut_rows, btc_rows = date(2024, 1, 1), [], []
-    for i in range(120):
-        current = day + timedelta(days=i)
-        price = 100 + i
-        btc_rows.append(f"{current},{price},{price + 1},{price - 1},{price},10")
-        if current.weekday() < 5:
-            rut_rows.append(f"{current},{price},{price + 1},{price - 1},{price},10")
-    btc_rows.insert(5, "2024-01-05,oops,1,1,1,1")
-    (folder / "RUT.csv").write_text("date,open,high,low,close,volume\n" + "\n".join(rut_rows) + "\n")
-    (folder / "BTC-USD.csv").write_text("date,open,high,low,close,volume\n" + "\n".join(btc_rows) + "\n")
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    return folder, config
+    return write_small_history(tmp_path, bad_btc_row=True)
 
 
 def test_a_small_history_runs_and_reports_the_bad_row(small, capsys):

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from bot.backtest import fetch_live_history, load_csv_history, replay_rules_async
+from bot.backtest import fetch_live_history, load_csv_history, replay_rules
 from bot.config import parse_config
 from tests.fakes.yahoo import FakeYahoo, Instrument, read_csv_rows
 
@@ -50,8 +50,8 @@ async def test_live_history_through_yahoo_gives_the_alerts_of_the_csv_history(fa
     assert live.problems == []
     assert len(live.bars["^RUT"]) == len(read_csv_rows(market_data / "RUT.csv", until=FRIDAY))
     from_csv = load_csv_history(config, market_data)
-    live_alerts = (await replay_rules_async(config, live.bars)).alerts
-    csv_alerts = (await replay_rules_async(config, from_csv.bars)).alerts
+    live_alerts = (replay_rules(config, live.bars)).alerts
+    csv_alerts = (replay_rules(config, from_csv.bars)).alerts
     assert len(live_alerts) > 50
     assert [(a.symbol, a.bar_time, a.values["price"]) for a in live_alerts] == \
         [(a.symbol, a.bar_time, a.values["price"]) for a in csv_alerts]

@@ -5,24 +5,14 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from tests.market import write_small_history
 
 REPO = Path(__file__).resolve().parents[2]
-
-CONFIG = """
-feeds:
-  history: {kind: replay, path: "."}
-symbols:
-  - {id: "^RUT", feed: history, csv: RUT}
-  - {id: BTC, feed: history, csv: BTC-USD, asset_class: crypto}
-rules:
-  - {id: rut_ath, kind: new_ath, symbols: ["^RUT"], min_history_days: 0}
-"""
 
 # Registered first, so it runs last: after whatever the command set up for the interpreter's exit.
 PROBE = """
@@ -39,20 +29,7 @@ sys.exit(code)
 @pytest.fixture
 def small(tmp_path):
     """A tiny data folder: ^RUT rises on weekdays, BTC every day."""
-    folder = tmp_path / "data"
-    folder.mkdir()
-    rut_rows, btc_rows = [], []
-    for i in range(120):
-        day = date(2024, 1, 1) + timedelta(days=i)
-        row = f"{day},{100 + i},{101 + i},{99 + i},{100 + i},10"
-        btc_rows.append(row)
-        if day.weekday() < 5:
-            rut_rows.append(row)
-    (folder / "RUT.csv").write_text("date,open,high,low,close,volume\n" + "\n".join(rut_rows) + "\n")
-    (folder / "BTC-USD.csv").write_text("date,open,high,low,close,volume\n" + "\n".join(btc_rows) + "\n")
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    return folder, config
+    return write_small_history(tmp_path)
 
 
 def test_a_replay_process_hands_back_the_pace_and_ends_without_a_last_collection_of_what_it_kept(small, tmp_path):
