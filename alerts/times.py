@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 # By instant: moments equal in any time zone are one key, and their text is the UTC one. The rules
 # (alerts.rules.common.iso) and the store (storage.base.iso) write the same bar times over and over.
 UTC_TEXTS: dict[datetime, str] = {}
 UTC_TEXTS_HELD = 50_000  # cleared when it holds this many: a live bot's clock times would grow it for ever
+
+
+def utc_text(moment: datetime) -> str:
+    """Return a moment's UTC ISO text, formatted once per instant."""
+    text = UTC_TEXTS.get(moment)
+    if text is None:
+        if len(UTC_TEXTS) >= UTC_TEXTS_HELD:
+            UTC_TEXTS.clear()
+        text = UTC_TEXTS[moment] = moment.astimezone(timezone.utc).isoformat()
+    return text

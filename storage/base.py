@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
 from sqlite_utils import Database
 
 from alerts.errors import RiskonError
-from alerts.times import UTC_TEXTS, UTC_TEXTS_HELD
+from alerts.times import utc_text
 from storage.migrations import migrate
 
 
@@ -25,12 +25,7 @@ STORE_ERRORS = (sqlite3.Error, StorageError, OSError)  # a locked, full or broke
 def iso(moment: datetime) -> str:
     """Return a moment as the UTC ISO text the tables hold."""
     # Bar times are written again and again (bars, rule state, alerts): each moment is formatted once.
-    text = UTC_TEXTS.get(moment)
-    if text is None:
-        if len(UTC_TEXTS) >= UTC_TEXTS_HELD:
-            UTC_TEXTS.clear()
-        text = UTC_TEXTS[moment] = moment.astimezone(timezone.utc).isoformat()
-    return text
+    return utc_text(moment)
 
 
 def parse_time(text: str) -> datetime:

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import Field
 
-from alerts.times import UTC_TEXTS, UTC_TEXTS_HELD
+from alerts.times import utc_text
 
 # A level list for every symbol of the rule, or a list per symbol id ({"^RUT": [2442.74], "IWM": [244.46]}).
 LevelsParam = list[float] | dict[str, list[float]]
@@ -64,13 +64,7 @@ def iso(moment: datetime) -> str:
     if moment.tzinfo is not timezone.utc:
         return moment.isoformat()
     # Rules write the same few bar times over and over (state on every step): each is formatted once.
-    text = UTC_TEXTS.get(moment)
-    if text is None:
-        if len(UTC_TEXTS) >= UTC_TEXTS_HELD:
-            UTC_TEXTS.clear()
-        text = UTC_TEXTS[moment] = moment.isoformat()
-    return text
-
+    return utc_text(moment)
 
 
 def parse_time(text: str) -> datetime:
