@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
@@ -18,8 +17,6 @@ from bot.collector import batch_collection
 
 if TYPE_CHECKING:
     from bot.config import Config
-
-log = logging.getLogger("riskon")
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
 DEFAULT_CONFIG = "config.yaml"
@@ -141,8 +138,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file."""
     from bot.config import load_config
 
-    config = load_config(args.path)
-    print(summarize_config(config))
+    # Batch pace: loading pydantic and building the models makes thousands of objects that live to the end.
+    with batch_collection():
+        config = load_config(args.path)
+        print(summarize_config(config))
     return EXIT_OK
 
 
@@ -180,6 +179,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the live bot until a signal arrives."""
     import asyncio
+    import logging
 
     from bot.config import load_config
     from bot.logs import setup_logging
@@ -189,6 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.serving import secrets_of, serve
     from storage import Store
 
+    log = logging.getLogger("riskon")
     limit_arenas()  # before any thread starts: a long run should not keep a malloc arena per worker thread
     if args.rehearse is None and (args.start is not None or args.speed is not None):
         raise RiskonError("--from and --speed go with --rehearse DIR (riskon run --rehearse DIR --from DATE)")

@@ -38,12 +38,6 @@ def _built_by(module: str) -> Callable[..., Feed]:
     return build
 
 
-def _composite() -> FeedKind:
-    from bot.feeds import composite
-
-    return FeedKind(composite.CompositeSettings, composite.build)
-
-
 def _live(module: str, settings: str) -> Callable[[], FeedKind]:
     """Return a live kind's loader: its settings model from bot.feeds.settings, its feed's module only when built."""
     return lambda: FeedKind(loads("bot.feeds.settings", settings)(), _built_by(module))
@@ -53,7 +47,7 @@ FEEDS: LazyRegistry[FeedKind] = LazyRegistry({
     "replay": _replay,
     "yahoo": _live("yahoo", "YahooSettings"),
     "exchange": _live("exchange", "ExchangeSettings"),
-    "composite": _composite,
+    "composite": _live("composite", "CompositeSettings"),
     "flows": _live("flows", "FlowsSettings"),
     "fragility": _live("fragility", "FragilitySettings"),
 })

@@ -4,53 +4,14 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Literal, Mapping, Sequence
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any, Mapping, Sequence
 
 from alerts.bars import Bar
 from bot.feeds.base import FeedResult
-from bot.feeds.quality import FeedSettings, StaleMark, StaleTracker, newest_stored, screen_bars
+from bot.feeds.quality import StaleMark, StaleTracker, newest_stored, screen_bars
+from bot.feeds.settings import CompositeIndex, CompositeSettings
 
 log = logging.getLogger("riskon.feeds.composite")
-
-
-class CompositeIndex(BaseModel):
-    """How one composite index is made from its members."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    members: list[str] = Field(min_length=1, description="riskon symbol ids whose daily bars make the index")
-    weighting: Literal["supply", "equal"] = Field(
-        "equal", description="rebalanced daily. supply: members weighted by circulating supply x price (a "
-        "market-cap basket); equal: each member counts the same every day"
-    )
-    supply: dict[str, float] = Field(default_factory=dict, description="circulating supply per member (units)")
-    base_date: date | None = Field(None, description="the index is base_value on this date (default: the first "
-                                                     "date every member has a bar)")
-    base_value: float = Field(100.0, gt=0, description="the index level at the base date")
-
-    @model_validator(mode="after")
-    def _validate_supply(self) -> CompositeIndex:
-        if len(set(self.members)) != len(self.members):
-            raise ValueError("a member is listed twice")
-        if self.weighting == "supply":
-            missing = [m for m in self.members if m not in self.supply]
-            if missing:
-                raise ValueError(f"weighting: supply needs a supply for every member; missing {', '.join(missing)}")
-            bad = [m for m, v in self.supply.items() if not v > 0]
-            if bad:
-                raise ValueError(f"supply must be positive; check {', '.join(bad)}")
-        unknown = [m for m in self.supply if m not in self.members]
-        if unknown:
-            raise ValueError(f"supply names symbols that are not members: {', '.join(unknown)}")
-        return self
-
-
-class CompositeSettings(FeedSettings):
-    """Settings of a composite feed: its indexes, by the symbol's source name (default: its id)."""
-
-    indexes: dict[str, CompositeIndex] = Field(default_factory=dict, description="index name -> its definition")
 
 
 def _stamp(day: date) -> datetime:

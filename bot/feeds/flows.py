@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from bot.feeds.base import FeedResult
 from bot.feeds.fund_shares import SharesCount, clean_shares, day_stamp, implied_flows, read_flows_csv
-from bot.feeds.ishares import ISHARES_DEFAULTS, download_ishares, parse_ishares_fund_csv
+from bot.feeds.ishares import download_ishares, parse_ishares_fund_csv
 from bot.feeds.quality import Backoff, StaleMark, StaleTracker
 from bot.feeds.sessions import FeedSessions
-from bot.feeds.settings import FlowsSettings, Fund
+from bot.feeds.settings import ISHARES_DEFAULTS, FlowsSettings, Fund
 
 if TYPE_CHECKING:
     from storage.db import Store

@@ -17,12 +17,12 @@ from alerts.bars import Bar
 from alerts.fragility import tally
 from bot.feeds.base import FeedResult
 from bot.feeds.holdings import Holdings, parse_ishares_holdings
-from bot.feeds.ishares import ISHARES_DEFAULTS, download_ishares
+from bot.feeds.ishares import download_ishares
 from bot.feeds.libraries import load_library
 from bot.feeds.net_income import Pace, RateLimited, TryLater, read_net_income
 from bot.feeds.quality import Backoff, StaleMark, StaleTracker
 from bot.feeds.sessions import FeedSessions
-from bot.feeds.settings import FragilityFund, FragilitySettings
+from bot.feeds.settings import ISHARES_DEFAULTS, FragilityFund, FragilitySettings
 
 if TYPE_CHECKING:  # storage loads sqlite-utils, which loads pandas: not for check-config
     from storage.fragility import Snapshot

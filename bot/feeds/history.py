@@ -18,7 +18,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from alerts.bars import Bar, bar_problem
 from alerts.errors import RiskonError
-from bot.feeds.quality import DEFAULT_SPIKE_PCT, screen_bars
+from bot.feeds.quality import screen_bars
+from bot.feeds.settings import DEFAULT_SPIKE_PCT
 
 log = logging.getLogger("riskon.feeds.history")
 

@@ -11,13 +11,6 @@ from bot.feeds.fund_shares import SharesCount
 from bot.feeds.quality import retry_after_seconds
 
 ISHARES_HOST = re.compile(r"^https?://(www\.)?ishares\.com", re.IGNORECASE)
-# iShares' fund pages of the two default funds; the holdings CSV's header carries shares outstanding.
-ISHARES_DEFAULTS = {
-    "IWM": "https://www.ishares.com/us/products/239710/ishares-russell-2000-etf/1467271812596.ajax"
-           "?fileType=csv&fileName=IWM_holdings&dataType=fund",
-    "IWN": "https://www.ishares.com/us/products/239712/ishares-russell-2000-value-etf/1467271812596.ajax"
-           "?fileType=csv&fileName=IWN_holdings&dataType=fund",
-}
 
 
 async def download_ishares(http: Any, url: str, base_url: str | None, what: str) -> str:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Sequence
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.bars import Bar, bar_problem
 from bot.backoff import backoff_seconds
@@ -18,35 +15,6 @@ log = logging.getLogger("riskon.feeds.quality")
 
 # A clock skew we tolerate before calling a bar "from the future".
 FUTURE_SKEW = timedelta(minutes=5)
-
-# How far one daily close may jump before it is a suspect spike, per asset class (percent).
-# Real one-day moves the defaults must let through: ^RUT -14.3% (2020-03-16), BTC -37% (2020-03-12).
-# Real one-day moves that reverted the next day (XRP +34% on 2025-03-02) must pass as well.
-DEFAULT_SPIKE_PCT = {"index": 12.0, "etf": 15.0, "crypto": 40.0, "composite": 30.0}
-
-
-class FeedSettings(BaseModel):
-    """Settings every live feed kind shares: spike thresholds, staleness and backoff."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    spike_pct: dict[str, float] = Field(
-        default_factory=dict,
-        description="per asset class (index, etf, crypto, composite): a one-bar move above this percent that "
-        "reverts on the next bar is dropped as a bad print; defaults: index 12, etf 15, crypto 40, composite 30",
-    )
-    stale_after_seconds: float = Field(
-        1800.0, gt=0, le=30 * 86400, description="a symbol with no good update for this long (while its market "
-        "is open) is reported stale"
-    )
-    timeout_seconds: float = Field(20.0, gt=0, le=600, description="give up on one request after this long")
-    backoff_base_seconds: float = Field(5.0, gt=0, le=3600, description="first pause after a failed request")
-    backoff_max_seconds: float = Field(900.0, gt=0, le=86400, description="longest pause after repeated failures")
-
-    def spike_threshold(self, asset_class: str) -> float:
-        """Return the spike threshold (percent) for an asset class."""
-        return float(self.spike_pct.get(asset_class, DEFAULT_SPIKE_PCT.get(asset_class, 20.0)))
-
 
 @dataclass(frozen=True)
 class Screened:
@@ -261,13 +229,6 @@ class Backoff:
         """Say why `key` is not tried now, or None if it may be."""
         at = self.waiting(key, now)
         return f"backing off after errors until {at.isoformat(timespec='seconds')}" if at is not None else None
-
-
-def plain_base_url(value: str | None) -> str | None:
-    """Check a base-URL override (a proxy or mirror) and drop its trailing slash."""
-    if value is not None and not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError("must start with http:// or https:// and name a host")
-    return value.rstrip("/") if value else value
 
 
 def symbols_to_poll(

@@ -1,18 +1,60 @@
 """The settings models of the live feed kinds, apart from their feeds: validating a config loads no feed code.
 
 A replay or a backtest reads every feed from CSVs, yet checks the config as written; the feeds themselves
-(bot/feeds/yahoo.py, exchange.py, flows.py, fragility.py) load when one is built.
+(bot/feeds/yahoo.py, exchange.py, flows.py, fragility.py, composite.py) load when one is built.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.feeds.ishares import ISHARES_DEFAULTS
-from bot.feeds.quality import FeedSettings, plain_base_url
+# iShares' fund pages of the two default funds; the holdings CSV's header carries shares outstanding.
+ISHARES_DEFAULTS = {
+    "IWM": "https://www.ishares.com/us/products/239710/ishares-russell-2000-etf/1467271812596.ajax"
+           "?fileType=csv&fileName=IWM_holdings&dataType=fund",
+    "IWN": "https://www.ishares.com/us/products/239712/ishares-russell-2000-value-etf/1467271812596.ajax"
+           "?fileType=csv&fileName=IWN_holdings&dataType=fund",
+}
+
+# How far one daily close may jump before it is a suspect spike, per asset class (percent).
+# Real one-day moves the defaults must let through: ^RUT -14.3% (2020-03-16), BTC -37% (2020-03-12).
+# Real one-day moves that reverted the next day (XRP +34% on 2025-03-02) must pass as well.
+DEFAULT_SPIKE_PCT = {"index": 12.0, "etf": 15.0, "crypto": 40.0, "composite": 30.0}
+
+
+class FeedSettings(BaseModel):
+    """Settings every live feed kind shares: spike thresholds, staleness and backoff."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spike_pct: dict[str, float] = Field(
+        default_factory=dict,
+        description="per asset class (index, etf, crypto, composite): a one-bar move above this percent that "
+        "reverts on the next bar is dropped as a bad print; defaults: index 12, etf 15, crypto 40, composite 30",
+    )
+    stale_after_seconds: float = Field(
+        1800.0, gt=0, le=30 * 86400, description="a symbol with no good update for this long (while its market "
+        "is open) is reported stale"
+    )
+    timeout_seconds: float = Field(20.0, gt=0, le=600, description="give up on one request after this long")
+    backoff_base_seconds: float = Field(5.0, gt=0, le=3600, description="first pause after a failed request")
+    backoff_max_seconds: float = Field(900.0, gt=0, le=86400, description="longest pause after repeated failures")
+
+    def spike_threshold(self, asset_class: str) -> float:
+        """Return the spike threshold (percent) for an asset class."""
+        return float(self.spike_pct.get(asset_class, DEFAULT_SPIKE_PCT.get(asset_class, 20.0)))
+
+
+def plain_base_url(value: str | None) -> str | None:
+    """Check a base-URL override (a proxy or mirror) and drop its trailing slash."""
+    if value is not None and not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("must start with http:// or https:// and name a host")
+    return value.rstrip("/") if value else value
+
 
 # Which symbols a fund's figure belongs beside, when the config does not say: the index, its ETF and its proxy.
 SHOWN_ON = {"IWM": ["^RUT", "IWM"], "IWN": ["^RUJ", "IWN"]}
@@ -196,3 +238,41 @@ class FragilitySettings(FeedSettings):
         """Return the symbols a fund's figure is shown beside."""
         source = self.funds.get(fund)
         return list(source.shown_on) if source and source.shown_on is not None else SHOWN_ON.get(fund, [fund])
+
+
+class CompositeIndex(BaseModel):
+    """How one composite index is made from its members."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    members: list[str] = Field(min_length=1, description="riskon symbol ids whose daily bars make the index")
+    weighting: Literal["supply", "equal"] = Field(
+        "equal", description="rebalanced daily. supply: members weighted by circulating supply x price (a "
+        "market-cap basket); equal: each member counts the same every day"
+    )
+    supply: dict[str, float] = Field(default_factory=dict, description="circulating supply per member (units)")
+    base_date: date | None = Field(None, description="the index is base_value on this date (default: the first "
+                                                     "date every member has a bar)")
+    base_value: float = Field(100.0, gt=0, description="the index level at the base date")
+
+    @model_validator(mode="after")
+    def _validate_supply(self) -> CompositeIndex:
+        if len(set(self.members)) != len(self.members):
+            raise ValueError("a member is listed twice")
+        if self.weighting == "supply":
+            missing = [m for m in self.members if m not in self.supply]
+            if missing:
+                raise ValueError(f"weighting: supply needs a supply for every member; missing {', '.join(missing)}")
+            bad = [m for m, v in self.supply.items() if not v > 0]
+            if bad:
+                raise ValueError(f"supply must be positive; check {', '.join(bad)}")
+        unknown = [m for m in self.supply if m not in self.members]
+        if unknown:
+            raise ValueError(f"supply names symbols that are not members: {', '.join(unknown)}")
+        return self
+
+
+class CompositeSettings(FeedSettings):
+    """Settings of a composite feed: its indexes, by the symbol's source name (default: its id)."""
+
+    indexes: dict[str, CompositeIndex] = Field(default_factory=dict, description="index name -> its definition")

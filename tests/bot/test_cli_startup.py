@@ -83,6 +83,16 @@ def test_a_config_loads_only_the_rule_feed_and_channel_kinds_it_names():
     assert not ours & other_kinds, sorted(ours & other_kinds)
 
 
+def test_check_config_of_the_default_config_loads_no_feed_code_and_no_logging():
+    # Every feed kind's settings are checked, but from their models alone: the feeds' screening, composite maths and
+    # iShares parsing, and logging (which the command never writes to), are no part of a config check.
+    answer = probe("check-config", str(REPO / "config.yaml"))
+    assert answer["code"] == 0
+    feed_code = {m for m in answer["ours"] if m.startswith("bot.feeds.")} - {"bot.feeds.base", "bot.feeds.settings"}
+    assert not feed_code, sorted(feed_code)
+    assert "logging" not in answer["modules"]
+
+
 def test_a_replay_of_the_default_config_loads_no_chat_or_live_feed_library(tmp_path):
     # The default config names Yahoo, an exchange and the console: a replay reads CSVs and prints, so neither the
     # feeds' libraries nor the chat libraries (nor yarl, which the Discord settings use for their URLs) load.

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from alerts.bars import Bar
 from bot.config import SymbolConfig
-from bot.feeds.composite import CompositeFeed, CompositeIndex, CompositeSettings
+from bot.feeds.composite import CompositeFeed
+from bot.feeds.settings import CompositeIndex, CompositeSettings
 from tests.fakes.yahoo import read_csv_rows
 
 MEMBERS = ["SOL", "XRP", "ADA", "DOGE", "BNB"]

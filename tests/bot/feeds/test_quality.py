@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from alerts.bars import Bar
-from bot.feeds.quality import Backoff, FeedSettings, StaleTracker, retry_after_seconds, screen_bars
+from bot.feeds.quality import Backoff, StaleTracker, retry_after_seconds, screen_bars
+from bot.feeds.settings import FeedSettings
 
 NOW = datetime(2026, 9, 25, 12, tzinfo=timezone.utc)
 NAN = float("nan")
