@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.market import market_folder
+from tests.market import market_folder, write_small_history
 
 REPO = Path(__file__).resolve().parents[2]
 # The live feeds, which a replay or a backtest never builds (it reads CSVs) though the config names them.
@@ -19,7 +19,7 @@ LIVE_FEEDS = ("bot.feeds.yahoo", "bot.feeds.exchange", "bot.feeds.flows", "bot.f
 HEAVY = ("pandas", "numpy", "matplotlib", "telegram", "httpx", "discord", "ccxt", "yfinance", "exchange_calendars")
 
 PROBE = """
-import contextlib, io, json, sys
+import contextlib, io, json, os, sys
 from bot.cli import main
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
     try:
@@ -27,7 +27,8 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
     except SystemExit as exc:
         code = exc.code
 print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules}),
-                  "ours": sorted(m for m in sys.modules if m.split(".")[0] in ("alerts", "bot", "storage"))}))
+                  "ours": sorted(m for m in sys.modules if m.split(".")[0] in ("alerts", "bot", "storage")),
+                  "threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None}))
 """
 
 
@@ -138,6 +139,18 @@ def test_a_backtest_with_its_csv_and_json_loads_neither_pandas_nor_matplotlib(tm
     # Worker processes are a sweep's alone.
     assert "multiprocessing" not in answer["modules"] and "bot.backtest.sweep" not in answer["ours"]
     assert (tmp_path / "csv" / "comovement_rolling.csv").stat().st_size > 0
+
+
+def test_a_backtest_runs_in_one_thread(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)  # as a user runs it
+    # numpy's BLAS starts a thread per core as it loads, which spin waiting for work (about 0.15 s of CPU a
+    # backtest on two cores); the backtest's only BLAS calls are dot products of a few thousand returns.
+    folder, config = write_small_history(tmp_path)
+    answer = probe("backtest", "--data", str(folder), "--config", str(config))
+    assert answer["code"] == 0 and "numpy" in answer["modules"]
+    if answer["threads"] is None:
+        pytest.skip("no /proc/self/task here to count the process's threads")
+    assert answer["threads"] == 1
 
 
 def test_every_registered_rule_kind_is_the_kind_it_is_registered_under():
