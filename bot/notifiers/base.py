@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -39,11 +40,21 @@ class SendOutcome:
 
 
 SENT = SendOutcome("sent")
+# A service's "retry after" beyond a day is a broken answer, not a wait to honour: taken as said, one 429 with
+# retry_after 10^11 parked an alert until the year 5195 (and the chat's replies with it).
+MAX_RETRY_AFTER_SECONDS = 86_400.0
+
+
+def bounded_retry_after(after: float | None) -> float | None:
+    """Return a service's retry-after in seconds within 0 and a day; None when it gave none or no number."""
+    if after is None or math.isnan(after):
+        return None
+    return min(max(after, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def retry(error: str, after: float | None = None) -> SendOutcome:
-    """Build a retry outcome."""
-    return SendOutcome("retry", after, error)
+    """Build a retry outcome, its retry-after bounded to a day."""
+    return SendOutcome("retry", bounded_retry_after(after), error)
 
 
 def failed(error: str, chat_gone: bool = False) -> SendOutcome:

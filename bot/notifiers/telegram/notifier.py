@@ -12,7 +12,6 @@ import hashlib
 import logging
 import random
 import time
-import warnings
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, LinkPreviewOptions, Update
@@ -27,7 +26,7 @@ from bot.commands import COMMANDS, CommandContext, Reply, answer_text, dispatch
 from bot.logs import RedactSecrets
 from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, retry
 from bot.notifiers.telegram.answers import StatusNotingRequest, answered_ok, noting_answers
-from bot.notifiers.telegram.pacing import TelegramPacer
+from bot.notifiers.telegram.pacing import TelegramPacer, retry_after_seconds
 from bot.notifiers.telegram.settings import TelegramSettings
 from bot.notifiers.telegram.text import CAPTION_LIMIT, split_text, to_html, units
 from bot.seams import NotifierRuntime
@@ -276,7 +275,7 @@ class TelegramNotifier:
         """Map a Bot API error to what the delivery job should do."""
         text = self._clean(exc)
         if isinstance(exc, RetryAfter):
-            after = _retry_seconds(exc)
+            after = retry_after_seconds(exc)
             return retry(f"telegram: flood limit, retry after {after:g} s", after)
         if isinstance(exc, Forbidden):
             return failed(f"telegram: {text}", chat_gone=True)
@@ -348,11 +347,4 @@ class TelegramNotifier:
         elif error is not None:
             log.error("telegram chat %s: command failed: %s", chat, self._clean(error),
                       exc_info=(type(error), error, error.__traceback__))
-
-
-def _retry_seconds(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
 

@@ -33,6 +33,8 @@ from typing import Any, Awaitable, Callable, Coroutine
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from bot.notifiers.base import bounded_retry_after
+
 SAFETY_MARGIN_SECONDS = 0.015  # how much more slowly one message may reach Telegram than the one 30 after it
 ROUND_TRIPS_SECONDS = 10.0  # the fastest round trip is taken over the messages that left in the last ten seconds
 ROUND_TRIPS_NEEDED = 30  # ... once there are at least this many of them
@@ -110,7 +112,7 @@ class TelegramPacer(BaseRateLimiter[int]):
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 self.too_many_requests += 1
-                hold = _seconds(exc)
+                hold = retry_after_seconds(exc)
                 raise
             finally:
                 sent.answered_at = answered = self.clock()
@@ -188,9 +190,10 @@ def _is_group(chat: str) -> bool:
     return chat.startswith("-") or chat.startswith("@")
 
 
-def _seconds(exc: RetryAfter) -> float:
-    """Return a 429's retry_after in seconds (PTB 22 warns it will become a timedelta)."""
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """Return a 429's retry_after in seconds, at most a day (PTB 22 warns it will become a timedelta)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         value = exc.retry_after
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+    seconds = value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+    return bounded_retry_after(seconds) or 0.0
