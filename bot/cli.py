@@ -36,7 +36,7 @@ def _speed(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a speed; use a number of bars per second or 'max'") from None
-    if value <= 0:
+    if not value > 0:  # also refuses nan, which no comparison admits
         raise argparse.ArgumentTypeError("speed must be above 0 bars per second (or 'max')")
     return 1.0 / value
 
@@ -236,6 +236,8 @@ def _run_replay(args: argparse.Namespace) -> int:
 
     if not Path(args.data).is_dir():
         raise RiskonError(f"--data {args.data}: no such folder")
+    if args.start and args.end and args.start > args.end:
+        raise RiskonError(f"--from {args.start} is after --to {args.end}: no day would count as news")
     original = load_config(args.config)
     config = replay_config(original, args.data, args.start, args.end)
     setup_logging(args.log_level, args.json_logs)

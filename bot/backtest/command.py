@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import date
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from bot.collector import batch_collection
 
 # alerts.study.DEFAULT_HORIZONS, written out: `riskon --help` must not import numpy to show it (a test compares).
 DEFAULT_HORIZONS = (7, 30, 90, 180)
+T = TypeVar("T")
 
 
 def _day(text: str) -> date:
@@ -127,14 +128,25 @@ def _run_backtest(args: argparse.Namespace) -> int:
     if args.csv:
         from bot.backtest.export import write_csv
 
-        paths = write_csv(result, args.csv)
+        paths = _written("--csv", args.csv, lambda: write_csv(result, args.csv))
         print(f"wrote {len(paths)} CSV files to {args.csv}")
     if args.json:
         from bot.backtest.export import write_json
 
-        print(f"wrote {write_json(result, args.json)}")
+        print(f"wrote {_written('--json', args.json, lambda: write_json(result, args.json))}")
     if args.html:
         from bot.backtest.report import write_html
 
-        print(f"wrote {write_html(result, args.html)}")
+        print(f"wrote {_written('--html', args.html, lambda: write_html(result, args.html))}")
     return 0
+
+
+def _written(option: str, path: str, write: Callable[[], T]) -> T:
+    """Write an output file; an OS refusal is a one-line error naming the option and the path."""
+    from bot.backtest.history import BacktestError
+
+    try:
+        return write()
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename and str(exc.filename) != str(path) else ""
+        raise BacktestError(f"{option} {path}: cannot write: {exc.strerror or exc}{where}") from None

@@ -1,0 +1,40 @@
+"""Command-line misuse: options that contradict each other or cannot be honoured end in one clear line, exit 1/2."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.cli import main
+from tests.market import write_small_history
+
+
+def test_a_replay_from_after_its_end_is_refused(tmp_path, capsys):
+    # Was a silent replay of everything as warm-up, ending "no new alerts".
+    folder, config = write_small_history(tmp_path)
+    code = main(["replay", "--data", str(folder), "--config", str(config), "--db", str(tmp_path / "r.db"),
+                 "--from", "2024-03-01", "--to", "2024-02-01"])
+    assert code == 1
+    assert capsys.readouterr().err.strip() == (
+        "riskon: --from 2024-03-01 is after --to 2024-02-01: no day would count as news")
+    assert not (tmp_path / "r.db").exists()
+
+
+@pytest.mark.parametrize("speed", ["nan", "-inf", "0", "-1"])
+def test_a_speed_that_is_not_above_zero_is_refused(tmp_path, capsys, speed):
+    # nan was taken (every comparison with it is false) and replayed at an undefined pace.
+    with pytest.raises(SystemExit) as exit_:
+        main(["replay", "--data", str(tmp_path), f"--speed={speed}"])
+    assert exit_.value.code == 2
+    assert "speed must be above 0 bars per second (or 'max')" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--csv", "--json", "--html"])
+def test_a_backtest_output_that_cannot_be_written_is_one_line_naming_it(tmp_path, capsys, option):
+    # Was a traceback (FileExistsError / NotADirectoryError) after the whole backtest had run.
+    folder, config = write_small_history(tmp_path)
+    target = str(config / "out")  # under a file: no folder can be made there
+    code = main(["backtest", "--data", str(folder), "--config", str(config), option, target])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"riskon: {option} {target}: cannot write: " in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
