@@ -233,6 +233,7 @@ def _run_replay(args: argparse.Namespace) -> int:
     from bot.runtime import Runtime
     from bot.serving import other_feeds, replay_config, serve
     from storage import Store
+    from storage.base import STORE_ERRORS
 
     if not Path(args.data).is_dir():
         raise RiskonError(f"--data {args.data}: no such folder")
@@ -261,15 +262,22 @@ def _run_replay(args: argparse.Namespace) -> int:
         summary["flows"] = flows.coverage(original.rules)
         runtime = Runtime(config, store, clock=replay.clock, live_since=replay.live_since(),
                           feeds={"replay": replay, **{n: f for n, f in other_feeds(config, store).items()}})
-        await serve(runtime, ReplayLoop(runtime, seconds_per_day=args.speed))
+        loop = ReplayLoop(runtime, seconds_per_day=args.speed)
+        await serve(runtime, loop)
+        summary["failure"] = loop.failure
         summary["fired"] = runtime.engine.fired
         summary["bars"] = runtime.bars_processed
         summary["outbox"] = store.outbox_counts()
 
     try:
         asyncio.run(main())
+    except STORE_ERRORS as exc:
+        raise RiskonError(f"replay stopped before its last day: database {args.db}: {type(exc).__name__}: {exc}"
+                          ) from None
     finally:
         store.close()
+    if summary.get("failure"):
+        raise RiskonError(f"replay stopped before its last day: database {args.db}: {summary['failure']}")
     _print_replay_summary(summary, time.perf_counter() - started)
     return EXIT_OK
 

@@ -17,6 +17,7 @@ from bot.feeds.base import Replayable
 from bot.feeds.composite import CompositeFeed
 from bot.feeds.served import ServedBars
 from bot.runtime import Runtime
+from storage.base import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class ReplayLoop:
         self.batch_days = 1 if seconds_per_day > 0 else max(1, batch_days)
         self.stopped = asyncio.Event()
         self.finished_replay = False
+        self.failure = ""  # why the replay stopped before its last day, when a batch failed
         self.replays = [name for name, feed in runtime.feeds.items() if isinstance(feed, Replayable)]
         # Asked after every day: the protocol check (which reads each property) is done once, here.
         self._replay_feeds = [feed for feed in runtime.feeds.values() if isinstance(feed, Replayable)]
@@ -100,8 +102,12 @@ class ReplayLoop:
             while polls:
                 try:
                     report = await runtime.ingest_polls(polls, until_alert=self.deliver_each_poll)
-                except Exception:
-                    log.exception("replay: a batch of %d polls failed", len(polls))
+                except Exception as exc:
+                    self.failure = f"{type(exc).__name__}: {exc}"
+                    if isinstance(exc, STORE_ERRORS):  # the database's refusal, not a bug: one line says it
+                        log.error("replay: a batch of %d polls failed: %s", len(polls), self.failure)
+                    else:
+                        log.exception("replay: a batch of %d polls failed", len(polls))
                     self.stop()
                     return
                 taken, polls = polls[:report.cycles], polls[report.cycles:]
