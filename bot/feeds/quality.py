@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import operator
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Iterable, Mapping, Sequence
 
 from alerts.bars import Bar, bar_problem
@@ -15,6 +17,8 @@ log = logging.getLogger("riskon.feeds.quality")
 
 # A clock skew we tolerate before calling a bar "from the future".
 FUTURE_SKEW = timedelta(minutes=5)
+_FINAL, _TIME = operator.attrgetter("final"), operator.attrgetter("time")
+
 
 @dataclass(frozen=True)
 class Screened:
@@ -48,29 +52,22 @@ def screen_bars(
     `where` names each bar's origin (file:line of a CSV history) for the log. `prices_checked` says every bar
     already passed `bar_problem` (CSV history checks each row as it reads it).
     """
+    latest = now + FUTURE_SKEW
+    if type(bars) is list and len(bars) == 1:
+        # A poll's one new final bar (a composite's day, most live polls): kept whole when nothing below would
+        # drop or hold it; anything doubtful takes the full path.
+        bar = bars[0]
+        if (bar.final and (prices_checked or bar_problem(bar) is None) and bar.time <= latest
+                and (previous is None or (bar.time >= previous.time
+                                          and abs((bar.close / previous.close - 1.0) * 100.0) <= spike_pct))):
+            return Screened((bar,))
     dropped: list[tuple[Bar, str]] = []
     held: list[tuple[Bar, str]] = []
-    by_time: dict[datetime, Bar] = {}
-    latest = now + FUTURE_SKEW
-    oldest = previous.time if previous is not None else None
-    for bar in bars:
-        problem = None if prices_checked else bar_problem(bar)
-        if problem:
-            dropped.append((bar, problem))
-        elif bar.time > latest:
-            dropped.append((bar, f"bar opens in the future ({bar.time.isoformat()} > now {now.isoformat()})"))
-        elif oldest is not None and bar.time < oldest:
-            dropped.append((bar, f"older than the newest stored bar ({oldest.date().isoformat()})"))
-        else:
-            by_time[bar.time] = bar  # a repeated time: the later copy is the source's correction
-    ordered = [by_time[t] for t in sorted(by_time)]
-    finals = [b for b in ordered if b.final]
-    forming = [b for b in ordered if not b.final] if len(finals) < len(ordered) else []
-    # A forming bar older than a final one is a leftover, not the current bar.
-    if finals and forming:
-        stale_forming = [b for b in forming if b.time <= finals[-1].time]
-        dropped.extend((b, "forming bar not newer than the last final bar") for b in stale_forming)
-        forming = [b for b in forming if b.time > finals[-1].time]
+    if prices_checked and previous is None and type(bars) is list and _in_order_and_final(bars, latest):
+        # CSV history: read oldest first, every row checked and final: nothing to drop, sort or set apart.
+        finals, forming = bars, []
+    else:
+        finals, forming = _sort_out(bars, now, latest, previous, prices_checked, dropped)
 
     kept: list[Bar] = []
     reference = previous.close if previous is not None else None
@@ -108,6 +105,40 @@ def screen_bars(
     result = Screened(tuple(kept), tuple(dropped), tuple(held))
     log_screened(feed, symbol, result, where)
     return result
+
+
+def _in_order_and_final(bars: list[Bar], latest: datetime) -> bool:
+    """Say whether bars are all final, strictly oldest first, and none opens after `latest`."""
+    if not bars or bars[-1].time > latest or not all(map(_FINAL, bars)):
+        return False
+    times = list(map(_TIME, bars))
+    return all(map(operator.lt, times, islice(times, 1, None)))
+
+
+def _sort_out(bars: Iterable[Bar], now: datetime, latest: datetime, previous: Bar | None, prices_checked: bool,
+              dropped: list[tuple[Bar, str]]) -> tuple[list[Bar], list[Bar]]:
+    """Drop impossible, future and too-old bars (into `dropped`); return the rest by time: final, then forming."""
+    by_time: dict[datetime, Bar] = {}
+    oldest = previous.time if previous is not None else None
+    for bar in bars:
+        problem = None if prices_checked else bar_problem(bar)
+        if problem:
+            dropped.append((bar, problem))
+        elif bar.time > latest:
+            dropped.append((bar, f"bar opens in the future ({bar.time.isoformat()} > now {now.isoformat()})"))
+        elif oldest is not None and bar.time < oldest:
+            dropped.append((bar, f"older than the newest stored bar ({oldest.date().isoformat()})"))
+        else:
+            by_time[bar.time] = bar  # a repeated time: the later copy is the source's correction
+    ordered = [by_time[t] for t in sorted(by_time)]
+    finals = [b for b in ordered if b.final]
+    forming = [b for b in ordered if not b.final] if len(finals) < len(ordered) else []
+    # A forming bar older than a final one is a leftover, not the current bar.
+    if finals and forming:
+        stale_forming = [b for b in forming if b.time <= finals[-1].time]
+        dropped.extend((b, "forming bar not newer than the last final bar") for b in stale_forming)
+        forming = [b for b in forming if b.time > finals[-1].time]
+    return finals, forming
 
 
 def _wick_problem(bar: Bar, reference: float | None, threshold: float) -> str | None:

@@ -6,8 +6,10 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from alerts.bars import Bar
+from alerts.bars import Bar, bar_problem
 from bot.feeds.quality import Backoff, StaleTracker, retry_after_seconds, screen_bars
 from bot.feeds.settings import FeedSettings
 
@@ -110,3 +112,22 @@ def test_real_history_passes_untouched(market_data, stem, asset_class):
                 r.volume or 0) for r in rows]
     screened = screen_bars(stem, bars, NOW.replace(year=2027), None, FeedSettings().spike_threshold(asset_class))
     assert screened.dropped == () and screened.held == () and len(screened.kept) == len(bars)
+
+
+# Closes around STORED's 100 at and across the thresholds below, and the prices bar_problem refuses.
+PRICES = st.sampled_from([100.0, 110.0, 120.0, 125.0, 130.0, 80.0, 75.0, 60.0, 0.0, -5.0, NAN, float("inf")])
+SCREENED_BAR = st.builds(lambda n, close, final, wick: Bar(day(n), close, close * wick, close, close, 1.0, "1d", final)
+                         if close == close and close > 0 else Bar(day(n), close, close, close, close, 1.0, "1d", final),
+                         st.sampled_from([-1, 0, 1, 2, 24, 30]), PRICES, st.booleans(), st.sampled_from([1.0, 1.5, 3.0]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(SCREENED_BAR, min_size=0, max_size=2), st.one_of(st.none(), st.just(STORED)),
+       st.sampled_from([10.0, 20.0, 25.0]), st.booleans())
+def test_a_poll_screened_as_a_list_or_as_any_iterable_comes_out_the_same(bars, previous, spike_pct, checked):
+    # A list of one bar takes a short path (a composite's day, most live polls); an iterator always the full one.
+    if checked:
+        bars = [b for b in bars if bar_problem(b) is None]
+    as_list = screen_bars("X", list(bars), NOW, previous, spike_pct, prices_checked=checked)
+    as_iterator = screen_bars("X", iter(bars), NOW, previous, spike_pct, prices_checked=checked)
+    assert as_list == as_iterator
