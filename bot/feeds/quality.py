@@ -63,6 +63,7 @@ def screen_bars(
             return Screened((bar,))
     dropped: list[tuple[Bar, str]] = []
     held: list[tuple[Bar, str]] = []
+    forming: list[Bar]
     if prices_checked and previous is None and type(bars) is list and _in_order_and_final(bars, latest):
         # CSV history: read oldest first, every row checked and final: nothing to drop, sort or set apart.
         finals, forming = bars, []
