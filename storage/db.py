@@ -14,6 +14,7 @@ from typing import Iterable
 
 from sqlite_utils import Database
 
+from alerts.errors import RiskonError
 from storage.base import StorageError, iso, parse_time
 from storage.market import MarketHistory
 from storage.outbox import DELIVERY_STATUSES, AlertOutbox, Delivery
@@ -56,7 +57,7 @@ class Store(AlertOutbox, Subscriptions, MarketHistory):
             store = cls(db, busy_timeout)
             store.path, store.durable = path, durable
             return store
-        except (OSError, sqlite3.DatabaseError) as exc:
+        except (OSError, sqlite3.DatabaseError, RiskonError) as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
 
     @classmethod

@@ -11,6 +11,8 @@ from typing import Callable, Sequence
 
 from sqlite_utils import Database
 
+from alerts.errors import RiskonError
+
 
 def _create_core(db: Database) -> None:
     """Create bars, alerts, rule state, subscriptions, deliveries, feed health and settings."""
@@ -128,6 +130,11 @@ def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[
     if "migrations" not in db.table_names():
         db.table("migrations").create({"name": str, "applied_at": str}, pk="name")
     done = {row["name"] for row in db.table("migrations").rows}
+    unknown = sorted(done - {name for name, _ in migrations})
+    if unknown:  # a later version's tables may have changed shape: writing to them as this version would is a guess
+        raise RiskonError(f"it was written by a newer riskon (migration {', '.join(unknown)} "
+                          f"{'is' if len(unknown) == 1 else 'are'} unknown here): run that version, or a backup "
+                          "taken before the upgrade")
     applied = []
     for name, apply in migrations:
         if name in done:

@@ -7,6 +7,8 @@ import sqlite3
 import pytest
 from sqlite_utils import Database
 
+from storage import Store
+from storage.base import StorageError
 from storage.migrations import MIGRATIONS, migrate
 
 
@@ -36,3 +38,17 @@ def test_every_migration_applies_once_in_order():
     assert migrate(db) == []
     names = [name for name, _ in MIGRATIONS]
     assert names == sorted(names) and len(set(n[:4] for n in names)) == len(names)  # numbered, no number twice
+
+
+def test_a_database_from_a_newer_riskon_is_refused_naming_the_file(tmp_path):
+    # Was opened as if current: this version's writes would meet tables it does not know the shape of.
+    path = tmp_path / "riskon.db"
+    Store.open(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("insert into migrations values ('0099_from_the_future', '2030-01-01T00:00:00+00:00')")
+    db.close()
+    with pytest.raises(StorageError) as refused:
+        Store.open(path)
+    assert str(refused.value) == (
+        f"cannot open database {path}: it was written by a newer riskon (migration 0099_from_the_future is "
+        "unknown here): run that version, or a backup taken before the upgrade")
