@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from alerts.errors import RiskonError
 from bot import __version__
-from bot.collector import batch_collection
+from bot.collector import batch_collection, built_to_keep
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -220,28 +221,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay history through the live pipeline and summarise it."""
     with batch_collection():
-        return _run_replay(args)
+        try:
+            return _run_replay(args)
+        finally:
+            gc.unfreeze()  # what was built to keep goes back to the collector, for a caller in this process (a test)
 
 
 def _run_replay(args: argparse.Namespace) -> int:
     """Load the config and history, replay it and print the summary."""
-    import asyncio
+    # What is built before the first day (modules, config, history) lives to the end: built with the collector off.
+    with built_to_keep():
+        import asyncio
 
-    from bot.config import load_config
-    from bot.logs import setup_logging
-    from bot.replay_loop import ReplayLoop
-    from bot.runtime import Runtime
-    from bot.serving import other_feeds, replay_config, serve
-    from storage import Store
-    from storage.base import STORE_ERRORS
+        from bot.config import load_config
+        from bot.logs import setup_logging
+        from bot.replay_loop import ReplayLoop
+        from bot.runtime import Runtime
+        from bot.serving import other_feeds, replay_config, serve
+        from storage import Store
+        from storage.base import STORE_ERRORS
 
-    if not Path(args.data).is_dir():
-        raise RiskonError(f"--data {args.data}: no such folder")
-    if args.start and args.end and args.start > args.end:
-        raise RiskonError(f"--from {args.start} is after --to {args.end}: no day would count as news")
-    original = load_config(args.config)
-    config = replay_config(original, args.data, args.start, args.end)
-    setup_logging(args.log_level, args.json_logs)
+        if not Path(args.data).is_dir():
+            raise RiskonError(f"--data {args.data}: no such folder")
+        if args.start and args.end and args.start > args.end:
+            raise RiskonError(f"--from {args.start} is after --to {args.end}: no day would count as news")
+        original = load_config(args.config)
+        config = replay_config(original, args.data, args.start, args.end)
+        setup_logging(args.log_level, args.json_logs)
     # A replay re-creates history: it needs no fsync per commit (the live bot's database keeps it).
     store = Store.open(args.db, durable=False)
     started = time.perf_counter()
@@ -251,7 +257,8 @@ def _run_replay(args: argparse.Namespace) -> int:
         from bot.feeds.replay import ReplayFeed, ReplaySettings
 
         replay = ReplayFeed("replay", ReplaySettings(**config.feeds["replay"].settings), config.symbols)
-        replay.load()
+        with built_to_keep():
+            replay.load()
         if not replay.day_count:
             raise RiskonError(f"--data {args.data}: no CSV file matches a configured symbol")
         from bot.feeds.flow_history import load_flow_history
