@@ -135,7 +135,7 @@ def read_flows_csv(path: str | Path, fund: str | None = None
     flows: list[tuple[date, float]] = []
     counts: list[SharesCount] = []
     problems: list[str] = []
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's byte-order mark
         reader = csv.DictReader(handle)
         fields = {f.strip().lower() for f in reader.fieldnames or ()}
         if SNAPSHOT_COLUMNS <= fields:

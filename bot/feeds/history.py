@@ -57,12 +57,15 @@ def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetim
     bars: list[Bar] = []
     problems: list[str] = []
     lines: dict[datetime, int] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
+    # utf-8-sig: a file saved as "CSV UTF-8" by a spreadsheet starts with a byte-order mark, glued to "date".
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
-        header = next(reader, [])
+        # Names as a spreadsheet or Yahoo's download writes them ("Date,Open,...,Adj Close,Volume") are the same.
+        header = [name.strip().lower() for name in next(reader, [])]
         missing = {"date", "open", "high", "low", "close"} - set(header)
         if missing:
-            raise ReplayError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+            raise ReplayError(f"{path}: missing column(s) {', '.join(sorted(missing))} "
+                              f"(its first line: {','.join(header)[:200] or 'empty'})")
         # Columns by name (the last of a repeated name, as csv.DictReader reads them); a short row's missing
         # fields read empty (an empty volume is 0, an empty price an unreadable row).
         column = {name: index for index, name in enumerate(header)}

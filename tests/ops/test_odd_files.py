@@ -1,0 +1,43 @@
+"""History files as traders save them: a spreadsheet's byte-order mark, Yahoo's capitalised header, no header."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from alerts.errors import RiskonError
+from bot.feeds.fund_shares import read_flows_csv
+from bot.feeds.history import read_daily_csv_lines
+
+ROWS = "2024-01-02,1,2,0.5,1.4,1.5,10\r\n2024-01-03,1.5,2.5,1.2,1.9,2,10\r\n"  # adj close before close
+
+
+@pytest.mark.parametrize("header", [
+    "\ufeffdate,open,high,low,adj close,close,volume",  # "CSV UTF-8" from a spreadsheet: was "missing column date"
+    "Date,Open,High,Low,Adj Close,Close,Volume",  # Yahoo's download: was "missing column(s) close, date, ..."
+    " date , open , high , low , adj close , close , volume ",
+])
+def test_a_daily_file_is_read_whatever_the_header_looks_like(tmp_path, header):
+    path = tmp_path / "RUT.csv"
+    path.write_text(header + "\r\n" + ROWS, encoding="utf-8")
+    bars, problems, _ = read_daily_csv_lines(path)
+    assert problems == []
+    assert [(b.time.date(), b.close) for b in bars] == [(date(2024, 1, 2), 1.5), (date(2024, 1, 3), 2.0)]
+
+
+def test_a_daily_file_without_the_columns_says_what_its_first_line_holds(tmp_path):
+    path = tmp_path / "RUT.csv"
+    path.write_text("Fecha;Apertura;Cierre\n02/01/2024;1;2\n", encoding="utf-8")
+    with pytest.raises(RiskonError) as refused:
+        read_daily_csv_lines(path)
+    assert str(refused.value) == (f"{path}: missing column(s) close, date, high, low, open "
+                                  "(its first line: fecha;apertura;cierre)")
+
+
+def test_a_flows_file_with_a_byte_order_mark_is_read(tmp_path):
+    # Was "needs columns date,flow_usd ...; found flow_usd, \ufeffdate".
+    path = tmp_path / "iwm_flows.csv"
+    path.write_text("\ufeffdate,flow_usd\n2024-01-02,-1500000\n", encoding="utf-8")
+    flows, counts, problems = read_flows_csv(path)
+    assert (flows, counts, problems) == ([(date(2024, 1, 2), -1_500_000.0)], [], [])
