@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,6 +11,9 @@ from alerts.events import AlertEvent
 from alerts.messages import format_alert
 from bot.config import parse_config
 from bot.runtime import Runtime
+from storage import Store
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_api import riskon_config as discord_config
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.fakes.telegram_api import riskon_config as telegram_config
 
@@ -50,3 +54,36 @@ async def test_a_429_with_an_absurd_retry_after_is_retried_within_a_day(store, t
     assert report.outcomes == {("telegram", "retry"): 1}
     assert status == "retrying"
     assert NOW + earliest <= datetime.fromisoformat(next_attempt) <= NOW + latest
+
+
+@pytest.mark.parametrize("command, options, error", [
+    ("backtest", None, "CommandNotFound"),  # registered by another instance or an older version, not riskon's now
+    ("mute", None, "CommandSignatureMismatch"),  # an older copy of /mute, without its required duration
+])
+async def test_a_slash_command_discord_holds_out_of_date_is_answered_and_synced_at_the_next_start(
+        tmp_path, caplog, command, options, error):
+    # Were left unanswered ("The application did not respond") with a traceback in the log.
+    fake = await FakeDiscord(channel_window=0.5).start()
+    guild = fake.add_guild()
+    bot = {"token": "${DISCORD_BOT_TOKEN}", "api_base": fake.api_base, "gateway": fake.gateway,
+           "guild_ready_timeout": 0.05, "ready_timeout_seconds": 5}
+    config = parse_config(discord_config(tmp_path, bot=bot), env={"DISCORD_BOT_TOKEN": fake.token})
+    store = Store.memory()
+    runtime = Runtime(config, store, feeds={}, clock=lambda: NOW)
+    try:
+        await runtime.start()
+        synced_at_start = dict(store.db.execute("select key, value from settings").fetchall())
+        answer = await fake.interact(guild, fake.channel(guild, "alerts"), command, options, timeout=10)
+        after = dict(store.db.execute("select key, value from settings").fetchall())
+    finally:
+        await runtime.close()
+        await fake.stop()
+    assert fake.text_of(answer) == f"/{command} is out of date on Discord's side. Send /help for riskon's commands."
+    assert answer["data"]["flags"] == 64  # only the sender sees it
+    assert any(v for k, v in synced_at_start.items() if k.startswith("discord.commands."))
+    assert not any(v for k, v in after.items() if k.startswith("discord.commands.")), "the next start must sync"
+    warnings = [r.getMessage() for r in caplog.records if r.name.startswith(("bot", "discord"))
+                and r.levelno >= logging.WARNING]
+    assert warnings == [f"discord: /{command} in channel {fake.channel(guild, 'alerts')['id']} does not match "
+                        f"riskon's commands ({error}); they will be synced at the next start"]
+    assert not any(r.exc_info for r in caplog.records)

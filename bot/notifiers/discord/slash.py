@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import io
 import logging
@@ -16,6 +17,7 @@ from bot.commands import SPECS, CommandContext, CommandSpec, Reply, dispatch
 from bot.notifiers.discord.render import CHART_NAME, NO_MENTIONS, reply_chunks
 from bot.notifiers.discord.settings import DiscordSettings
 from bot.seams import NotifierRuntime
+from storage.base import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 CHANNEL = "discord"
@@ -70,7 +72,7 @@ def missing_permissions_note(interaction: discord.Interaction) -> str:
 
 def words(*values: str | None) -> list[str]:
     """Turn optional option values into command arguments (a value may hold several names)."""
-    return [part for value in values if value for part in re.split(r"[\s,]+", value.strip()) if part]
+    return [part for value in values if value for part in re.split(r"[\s,]+", str(value).strip()) if part]
 
 
 async def run_command(interaction: discord.Interaction, runtime: NotifierRuntime, settings: DiscordSettings, name: str,
@@ -182,7 +184,37 @@ def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: Disco
 
     for command in tree.get_commands():
         command.default_permissions = default_permissions(SPECS[command.name], settings)
+
+    async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await answer_tree_error(runtime, interaction, error)
+
+    tree.on_error = on_error  # type: ignore[method-assign]  # discord.py's documented override point
     return tree
+
+
+async def answer_tree_error(runtime: NotifierRuntime, interaction: discord.Interaction,
+                            error: app_commands.AppCommandError) -> None:
+    """Answer a command riskon could not run, instead of leaving Discord to say "the application did not respond"."""
+    name = interaction.command.name if interaction.command else str(dict(interaction.data or {}).get("name", "?"))
+    if isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
+        # Discord holds an older (or another instance's) copy of the commands, though the hash of the last sync
+        # says it is current: forget that hash, so that the next start syncs.
+        for scope in ("global", str(interaction.guild_id)):
+            with contextlib.suppress(*STORE_ERRORS):
+                runtime.store.set_setting(f"discord.commands.{interaction.application_id}.{scope}", "")
+        log.warning("discord: /%s in channel %s does not match riskon's commands (%s); they will be synced at the "
+                    "next start", name, interaction.channel_id, type(error).__name__)
+        text = f"/{name} is out of date on Discord's side. Send /help for riskon's commands."
+    else:
+        log.error("discord: /%s in channel %s failed", name, interaction.channel_id, exc_info=error)
+        text = f"/{name} failed on riskon's side; the error is logged."
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    except discord.HTTPException as exc:
+        log.warning("discord: could not answer /%s in channel %s: %s", name, interaction.channel_id, exc)
 
 
 def default_permissions(spec: CommandSpec, settings: DiscordSettings) -> discord.Permissions | None:
