@@ -26,6 +26,15 @@ __all__ = ["DELIVERY_STATUSES", "Delivery", "StorageError", "Store", "Subscripti
 REPLAY_CHECKPOINT_PAGES = 10_000  # a non-durable store's log grows to about 40 MB between checkpoints
 
 
+def _read_only_hint(path: Path) -> str:
+    """Say why SQLite's "unable to open database file" may be, when the file or its folder cannot be written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK)):
+        return ""
+    return (" (the file or its folder is read-only: riskon writes the database and, beside it, its -wal and -shm "
+            "files)")
+
+
 class Store(AlertOutbox, Subscriptions, MarketHistory):
     """Open riskon's database (WAL mode, migrated) and expose its named operations."""
 
@@ -58,7 +67,7 @@ class Store(AlertOutbox, Subscriptions, MarketHistory):
             store.path, store.durable = path, durable
             return store
         except (OSError, sqlite3.DatabaseError, RiskonError) as exc:
-            raise StorageError(f"cannot open database {path}: {exc}") from exc
+            raise StorageError(f"cannot open database {path}: {exc}{_read_only_hint(path)}") from exc
 
     @classmethod
     def memory(cls) -> Store:

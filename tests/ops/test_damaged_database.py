@@ -3,7 +3,9 @@ summary that reads as success."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 
 import pytest
 
@@ -40,3 +42,29 @@ def test_a_replay_on_a_damaged_database_says_so_and_exits_1(tmp_path, capsys, ta
     assert err.splitlines()[-1].startswith("riskon: replay stopped")
     assert "Traceback" not in err
     assert "replay done" not in out
+
+
+def test_a_database_on_a_read_only_volume_says_so(tmp_path, capsys):
+    # Was SQLite's bare "unable to open database file": the -wal and -shm files cannot be made beside it.
+    if os.geteuid() != 0:
+        pytest.skip("a read-only volume needs a tmpfs mount, and mounting one needs root")
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(volume)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+    try:
+        folder, config = write_small_history(tmp_path)
+        database = volume / "replay.db"
+        args = ["replay", "--data", str(folder), "--config", str(config), "--db", str(database), "--log-level", "ERROR"]
+        assert main([*args, "--to", "2024-02-01"]) == 0
+        capsys.readouterr()
+        subprocess.run(["mount", "-o", "remount,ro", str(volume)], check=True)
+        code = main(args)
+        err = capsys.readouterr().err
+    finally:
+        subprocess.run(["umount", "-l", str(volume)], check=False)
+    assert code == 1
+    assert err.strip() == (f"riskon: cannot open database {database}: unable to open database file (the file or its "
+                           "folder is read-only: riskon writes the database and, beside it, its -wal and -shm files)")
