@@ -26,5 +26,5 @@ def step_rule(
     """Step one rule over one bar; a forming bar yields events but leaves the committed state alone."""
     if not bar.final and not rule.reads_forming_bars:
         return state, ()
-    result = rule.step(state, symbol, bar, ctx)
-    return (result.state if bar.final else state), result.events
+    stepped, events = rule.step(state, symbol, bar, ctx)
+    return (stepped if bar.final else state), events

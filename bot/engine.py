@@ -236,11 +236,11 @@ class Engine:
                     if seen is not None and bar_time <= seen:
                         continue
                     # step_rule, inlined for the final bar (the hot path): the step's state is committed.
-                    result = slot.step(slot.state, symbol, bar, ctx)
-                    slot.state, slot.seen = result.state, bar_time
+                    slot.state, events = slot.step(slot.state, symbol, bar, ctx)
+                    slot.seen = bar_time
                     dirty[slot] = now
-                    if result.events:
-                        cycle, ctx = self._fired(result.events, slot, lane, cycle, bar, now, live_since, report)
+                    if events:
+                        cycle, ctx = self._fired(events, slot, lane, cycle, bar, now, live_since, report)
                 window.append(bar)
                 bars = new_bars.get(symbol)
                 if bars is None:

@@ -40,12 +40,9 @@ class RuleContext:
     assets_usd: float | None = None
 
 
-@dataclass(slots=True)  # not frozen: built on every bar of every rule, and a frozen __init__ costs 3x
-class RuleStep:
-    """The result of stepping a rule over one bar: its new state and any events."""
-
-    state: Mapping[str, Any]
-    events: tuple[AlertEvent, ...] = ()
+# What stepping a rule over one bar gives: its new state and the events it fired, as a pair. A pair, not a class:
+# it is built on every bar of every rule, and calling a class's __init__ costs several times building a tuple.
+RuleStep = tuple[Mapping[str, Any], tuple[AlertEvent, ...]]
 
 
 P = TypeVar("P", bound=RuleParams)
@@ -76,7 +73,7 @@ class Rule(Generic[P]):
         return 0
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
-        """Advance the rule by one bar; never mutate `state`."""
+        """Advance the rule by one bar: return (new state, events); never mutate `state`."""
         raise NotImplementedError
 
     def describe(self, symbols: Sequence[str]) -> str:

@@ -52,12 +52,12 @@ class Drawdown(Rule[DrawdownParams]):
         """Track the high and alert on the deepest threshold newly crossed."""
         p = self.params
         if state is None or state.get("ath") is None:
-            return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": [], "first_time": iso(bar.time)})
+            return {"ath": bar.close, "ath_time": iso(bar.time), "alerted": [], "first_time": iso(bar.time)}, ()
         # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
         first_time = state.get("first_time") or WARM_BEFORE
         ath = float(state["ath"])
         if bar.close > ath:
-            return RuleStep({"ath": bar.close, "ath_time": iso(bar.time), "alerted": [], "first_time": first_time})
+            return {"ath": bar.close, "ath_time": iso(bar.time), "alerted": [], "first_time": first_time}, ()
         alerted = state.get("alerted", [])
         crossed: list[float] = []
         depth = 0.0
@@ -68,19 +68,19 @@ class Drawdown(Rule[DrawdownParams]):
             if depth >= self._shallowest:
                 crossed = [t for t in p.thresholds_pct if depth >= t and t not in alerted]
         if not crossed and first_time is state.get("first_time") and len(state) == 4:
-            return RuleStep(state)  # nothing new below the high: the state as it was (never changed in place)
+            return state, ()  # nothing new below the high: the state as it was (never changed in place)
         new_state = {"ath": ath, "ath_time": state["ath_time"], "alerted": sorted([*alerted, *crossed]),
                      "first_time": first_time}
         # While warming up, a crossed threshold is noted silently: the same decline is not news a year later.
         if not crossed or (bar.time - parse_time(first_time)).days < p.min_history_days:
-            return RuleStep(new_state)
+            return new_state, ()
         values = {
             "price": bar.close, "direction": "down", "drawdown_pct": depth, "threshold_pct": max(crossed),
             "ath": ath, "ath_time": state["ath_time"][:10], "all_time": ctx.truncated_since is None,
             "since": ctx.truncated_since.date().isoformat() if ctx.truncated_since else None,
         }
         event = AlertEvent(self.rule_id, self.kind, symbol, bar.time, values, f"{max(crossed):g}")
-        return RuleStep(new_state, (event,))
+        return new_state, (event,)
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""

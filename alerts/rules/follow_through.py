@@ -122,7 +122,7 @@ class FollowThrough(Rule[FollowThroughParams]):
             "ath": bar.close if ath is None or bar.close > ath else ath, "closes": closes,
             "window": window, "blocked_until": blocked_until, "first_time": first_time,
         }
-        return RuleStep(new_state, tuple(events))
+        return new_state, tuple(events)
 
     def _settle(self, window: Mapping[str, Any], symbol: str, bar: Bar, closes: list[list[Any]], ctx: RuleContext,
                 events: list[AlertEvent]) -> bool:

@@ -69,7 +69,7 @@ class LevelCross(Rule[LevelCrossParams]):
                 entry["armed_down"] = True
             entry["side"] = side
             levels[key] = entry
-        return RuleStep({"prev_close": bar.close, "levels": levels}, tuple(events))
+        return {"prev_close": bar.close, "levels": levels}, tuple(events)
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""

@@ -49,11 +49,11 @@ class NewAllTimeHigh(Rule[NewAllTimeHighParams]):
         price = bar.close if params.by == "close" else bar.high
         if state is None or state.get("ath") is None:
             # The first bar has nothing earlier to beat: it sets the mark, it is not a breakout.
-            return RuleStep({"ath": price, "ath_time": bar.time.isoformat(), "last_alerted": None,
-                             "first_time": bar.time.isoformat()})
+            return {"ath": price, "ath_time": bar.time.isoformat(), "last_alerted": None,
+                    "first_time": bar.time.isoformat()}, ()
         previous = float(state["ath"])
         if price <= previous:  # a tie is not a new high
-            return RuleStep(state)  # unchanged (a rule never changes the state it is given)
+            return state, ()  # unchanged (a rule never changes the state it is given)
         # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
         first_time = state.get("first_time") or WARM_BEFORE
         previous_time = datetime.fromisoformat(state["ath_time"])
@@ -62,11 +62,11 @@ class NewAllTimeHigh(Rule[NewAllTimeHighParams]):
         new_state = {"ath": price, "ath_time": bar.time.isoformat(), "last_alerted": state.get("last_alerted"),
                      "first_time": first_time}
         if (bar.time - datetime.fromisoformat(first_time)).days < params.min_history_days:
-            return RuleStep(new_state)  # warming up: too little history to call anything a high
+            return new_state, ()  # warming up: too little history to call anything a high
         last_alerted = state.get("last_alerted")
         armed = last_alerted is None or fresh or price >= float(last_alerted) * (1 + params.rearm_pct / 100)
         if not armed:
-            return RuleStep(new_state)
+            return new_state, ()
         new_state["last_alerted"] = price
         values = {
             "price": price,
@@ -79,7 +79,7 @@ class NewAllTimeHigh(Rule[NewAllTimeHighParams]):
             "all_time": ctx.truncated_since is None,
             "since": ctx.truncated_since.date().isoformat() if ctx.truncated_since else None,
         }
-        return RuleStep(new_state, (AlertEvent(self.rule_id, self.kind, symbol, bar.time, values),))
+        return new_state, (AlertEvent(self.rule_id, self.kind, symbol, bar.time, values),)
 
     def describe(self, symbols) -> str:
         """Say in words what this rule watches."""

@@ -130,7 +130,7 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
             new_state["off_bars"] += 1
             if new_state["off_bars"] >= p.reset_bars:
                 new_state["active"], new_state["off_bars"] = False, 0
-        return RuleStep(new_state, events)
+        return new_state, events
 
     def _base(self, state: Mapping[str, Any], new_state: dict[str, Any], bar: Bar,
               ctx: RuleContext) -> tuple[float, datetime, str] | None:

@@ -52,12 +52,12 @@ class PctMove(Rule[PctMoveParams]):
             if (-p.min_pct < move < p.min_pct and isinstance(old, dict)
                     and (move >= p.min_pct / 2 or old.get("up", True) is False)
                     and (-move >= p.min_pct / 2 or old.get("down", True) is False)):
-                return RuleStep(state)
+                return state, ()
         active = dict((state or {}).get("active", {"up": False, "down": False}))
         # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
         first_time = (state or {}).get("first_time") or (WARM_BEFORE if state else iso(bar.time))
         if len(recent) < p.bars:
-            return RuleStep({"active": active, "first_time": first_time})  # no move to measure yet
+            return {"active": active, "first_time": first_time}, ()  # no move to measure yet
         warm = (bar.time - self._first_time(first_time)).days >= p.min_history_days
         start = recent[-p.bars]
         move = pct_change(start.close, bar.close)
@@ -73,7 +73,7 @@ class PctMove(Rule[PctMoveParams]):
                 # Re-arm only once the move has faded to half the threshold, so a move hovering at it
                 # does not alert every other bar.
                 active[way] = False
-        return RuleStep({"active": active, "first_time": first_time}, tuple(events))
+        return {"active": active, "first_time": first_time}, tuple(events)
 
     def _first_time(self, text: str) -> datetime:
         """Return the first bar time of a state, read once per text (it stays the same for a series' life)."""

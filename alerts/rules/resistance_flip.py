@@ -184,7 +184,7 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
                                                            events)
         elif self._detect == "swing_highs":
             new_state["used_swings"] = list(state.get("used_swings", []))
-        return RuleStep(new_state, tuple(events) if events else ())
+        return new_state, tuple(events) if events else ()
 
     def _in_play(self, old_levels: Mapping[str, Any], symbol: str, prev_close: float | None,
                  bar: Bar) -> Mapping[str, Any]:

@@ -115,7 +115,7 @@ class FlowsSeen(Rule[RuleParams]):
 
     def step(self, state, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         newest = ctx.flows[-1][0].date().isoformat() if ctx.flows else None
-        return RuleStep({}, (AlertEvent(self.rule_id, self.kind, symbol, bar.time, {"newest_flow": newest}),))
+        return {}, (AlertEvent(self.rule_id, self.kind, symbol, bar.time, {"newest_flow": newest}),)
 
 
 @pytest.mark.parametrize("bar_days, flow_days, expected", [
