@@ -22,6 +22,15 @@ class FeedResult:
     # Where each symbol's history starts at this source, when the source is known to truncate it.
     truncated_since: Mapping[str, datetime] = field(default_factory=dict)
 
+    # Written out, not generated: a replay makes two a day, and the generated one sets each field through
+    # object.__setattr__ (a frozen class refuses plain assignment), twice the cost. Same fields, new empty defaults.
+    def __init__(self, bars: Mapping[str, Sequence[Bar]] | None = None, errors: Mapping[str, str] | None = None,
+                 truncated_since: Mapping[str, datetime] | None = None) -> None:
+        fields = self.__dict__
+        fields["bars"] = {} if bars is None else bars
+        fields["errors"] = {} if errors is None else errors
+        fields["truncated_since"] = {} if truncated_since is None else truncated_since
+
 
 @runtime_checkable
 class Feed(Protocol):

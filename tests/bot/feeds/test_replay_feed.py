@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
+import pytest
+
 from bot.config import SymbolConfig
 from bot.feeds.replay import ReplayFeed, ReplaySettings
 
@@ -60,3 +62,19 @@ def test_a_poll_from_another_bar_than_the_last_served_gets_every_bar_after_it(tm
 
     assert asyncio.run(polls()) == [{"A": [1]}, {"A": [2], "B": [2]}, {"A": [1, 2, 3], "B": [2]},
                                     {"A": [2, 3, 4], "B": [4]}]
+
+
+def test_a_feed_result_is_a_frozen_record_with_fresh_empty_defaults():
+    import dataclasses
+
+    from bot.feeds.base import FeedResult
+
+    empty, other = FeedResult(), FeedResult()
+    assert empty.bars == empty.errors == empty.truncated_since == {}
+    assert empty.bars is not other.bars and empty.errors is not other.errors  # never one shared dict
+    result = FeedResult(bars={"BTC": []}, errors={"ETH": "down"})
+    assert result == FeedResult({"BTC": []}, {"ETH": "down"}, {})
+    assert dataclasses.replace(result, errors={}) == FeedResult(bars={"BTC": []})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.bars = {}  # type: ignore[misc]
+    assert [f.name for f in dataclasses.fields(FeedResult)] == ["bars", "errors", "truncated_since"]
