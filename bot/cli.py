@@ -259,8 +259,9 @@ def _run_replay(args: argparse.Namespace) -> int:
         replay = ReplayFeed("replay", ReplaySettings(**config.feeds["replay"].settings), config.symbols)
         with built_to_keep():
             replay.load()
-        if not replay.day_count:
-            raise RiskonError(f"--data {args.data}: no CSV file matches a configured symbol")
+        problem = replay.span_problem(args.start, args.end)
+        if problem:
+            raise RiskonError(f"--data {args.data}: {problem}")
         from bot.feeds.flow_history import load_flow_history
 
         # Fund flows over history, derived from the data folder's shares files as the live feed does.

@@ -162,9 +162,9 @@ def rehearse(config: Config, data: str, start: date | None, seconds_per_day: flo
     async def main() -> None:
         replay = ReplayFeed("replay", ReplaySettings(**rehearsed.feeds["replay"].settings),
                             [s for s in rehearsed.symbols if s.feed == "replay"])
-        replay.load()
-        if not replay.day_count:
-            raise RiskonError(f"--rehearse {data}: no CSV file matches a configured symbol")
+        problem = replay.span_problem(start, None)
+        if problem:
+            raise RiskonError(f"--rehearse {data}: {problem}")
         runtime = Runtime(rehearsed, store, clock=replay.clock, live_since=replay.live_since(),
                           feeds={"replay": replay, **other_feeds(rehearsed, store)})
         wrap_notifiers(runtime)

@@ -131,6 +131,19 @@ class ReplayFeed:
         self.load()
         return len(self._days)
 
+    def span_problem(self, start: date | None, end: date | None) -> str:
+        """Say why the files, or a --from/--to, leave no day to replay as news; '' when some day is news."""
+        self.load()
+        if not self._bars:
+            return "no CSV file matches a configured symbol"
+        if not self._days:
+            first = min(bars[0].time.date() for bars in self._bars.values())
+            return f"--to {end} is before the data's first day {first}"
+        last = self._days[-1].date()
+        if start is not None and start > last:
+            return f"--from {start} is after the data's last day {last}: no day would count as news"
+        return ""
+
     def clock(self) -> datetime:
         """Return the replay's 'now': the close of the day last served (the start, before any)."""
         if self._cursor >= 0:  # asked before every poll: kept when the day moves

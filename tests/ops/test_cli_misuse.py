@@ -38,3 +38,30 @@ def test_a_backtest_output_that_cannot_be_written_is_one_line_naming_it(tmp_path
     assert code == 1
     assert f"riskon: {option} {target}: cannot write: " in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("span, says", [
+    # Was "no CSV file matches a configured symbol", of files that matched.
+    (["--to", "2023-12-01"], "--to 2023-12-01 is before the data's first day 2024-01-01"),
+    # Was a replay of everything as warm-up, ending "no new alerts (already recorded in this database, or none in
+    # the data)".
+    (["--from", "2030-01-01"], "--from 2030-01-01 is after the data's last day 2024-04-29: no day would count as news"),
+])
+def test_a_replay_span_outside_the_data_says_where_the_data_is(tmp_path, capsys, span, says):
+    folder, config = write_small_history(tmp_path)
+    code = main(["replay", "--data", str(folder), "--config", str(config), "--db", str(tmp_path / "r.db"),
+                 "--log-level", "ERROR", *span])
+    assert code == 1
+    assert capsys.readouterr().err.strip() == f"riskon: --data {folder}: {says}"
+
+
+def test_a_rehearsal_from_after_the_data_is_refused(tmp_path, capsys):
+    # Was a rehearsal with nothing to rehearse, then "still answering commands until stopped".
+    folder, config = write_small_history(tmp_path)
+    config.write_text(config.read_text() + f"storage: {{path: {tmp_path / 'live.db'}}}\n")
+    code = main(["run", "--config", str(config), "--rehearse", str(folder), "--from", "2030-01-01",
+                 "--log-level", "ERROR"])
+    assert code == 1
+    assert capsys.readouterr().err.strip() == (
+        f"riskon: --rehearse {folder}: --from 2030-01-01 is after the data's last day 2024-04-29: "
+        "no day would count as news")
