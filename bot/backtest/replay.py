@@ -74,6 +74,7 @@ def replay_rules(
         # Bars closing before `start` warm the rules up; their events are history, not alerts.
         live_since = utc_day(start) or EPOCH
         days: dict[datetime, dict[str, list[Bar]]] = {}
+        day_of = days.get
         intervals: set[str] = set()
         for symbol, bars in bars_by_symbol.items():
             if symbol in computed_ids:
@@ -81,13 +82,16 @@ def replay_rules(
             intervals.update({bar.interval for bar in bars})
             for bar in bars:
                 if bar.final:
-                    batch = days.get(bar.time)
+                    moment = bar.time
+                    batch = day_of(moment)
                     if batch is None:
-                        days[bar.time] = {symbol: [bar]}
-                    elif symbol in batch:
-                        batch[symbol].append(bar)
+                        days[moment] = {symbol: [bar]}
                     else:
-                        batch[symbol] = [bar]
+                        held = batch.get(symbol)
+                        if held is None:
+                            batch[symbol] = [bar]
+                        else:
+                            held.append(bar)
         # Daily history has one bar length: each day's poll then closes one length after it opens.
         length = LENGTH[next(iter(intervals))] if len(intervals) == 1 else None
         # Each day is one poll of the history, then one poll of each computed feed, as `riskon replay` polls;
@@ -100,12 +104,15 @@ def replay_rules(
             # The latest close of the day's bars.
             now = moment + (length or max(LENGTH[b.interval] for bars in batch.values() for b in bars))
             cycles.append((batch, now))
-            for symbol in members.intersection(batch):
+            if not computed_feeds:
+                continue
+            moved = members.intersection(batch)
+            for symbol in moved:
                 served.add(symbol, batch[symbol])
-            changed = set(batch)
-            started.update(members.intersection(batch))
+            started.update(moved)
+            computed_today: set[str] = set()  # what changed today: the day's symbols and these
             for feed, symbols, inputs in computed_feeds:
-                if inputs and inputs.isdisjoint(changed):
+                if inputs and inputs.isdisjoint(batch) and inputs.isdisjoint(computed_today):
                     continue  # none of its members moved since its last poll: that poll would serve nothing new
                 if not inputs <= started:
                     continue  # a member has no bar yet: the poll would wait for its first (ALTS: ~900 days)
@@ -117,7 +124,7 @@ def replay_rules(
                         if finals:
                             served.add(symbol, finals)
                             newest[symbol] = max(finals[-1].time, newest.get(symbol, finals[-1].time))
-                            changed.add(symbol)
+                            computed_today.add(symbol)
         alerts = [event for _, event in engine.ingest_cycles(cycles, live_since).alerts]
         computed = {symbol: served.load_bars(symbol) for symbol in computed_ids}
         return RuleRun(alerts, {symbol: bars for symbol, bars in computed.items() if bars})
