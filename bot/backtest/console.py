@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from alerts.comovement import CoMovement
 from alerts.significance import MIN_SIGNALS
 from alerts.study import Study
 from bot.backtest.run import BacktestResult
+from bot.backtest.table import Row, print_table
 from bot.backtest.words import by_label, corr, p_words, pct, what_happened
 
 if TYPE_CHECKING:  # the sweep is loaded only by --sweep
@@ -36,8 +37,6 @@ def print_report(result: BacktestResult, console: Any = None, alert_list: bool =
 
 
 def _print_report(result: BacktestResult, console: Any, alert_list: bool) -> None:
-    from rich.table import Table
-
     span = ", ".join(f"{s.symbol} {s.first}→{s.last}" for s in result.spans)
     console.print(f"[bold]riskon backtest[/bold] · {result.config_path} · data: {result.source}")
     console.print(f"history: {span}")
@@ -57,6 +56,8 @@ def _print_report(result: BacktestResult, console: Any, alert_list: bool) -> Non
     _print_study(result, console, each_signal=alert_list)
     _print_comovement(result, console)
     if alert_list:
+        from rich.table import Table
+
         table = Table(title=f"Alerts the configured rules would have fired ({len(result.alerts)})", title_justify="left")
         for column in ("date", "rule", "symbol", "what", "figures"):
             table.add_column(column, overflow="fold")
@@ -70,104 +71,6 @@ def _print_report(result: BacktestResult, console: Any, alert_list: bool) -> Non
 
 SHOWN_NOTES = 5  # the answer comes first: the rest of the input notes are in the files
 
-
-class Row(NamedTuple):
-    """One table row: its cells, whether a line follows it, and its style."""
-
-    cells: tuple[str, ...]
-    end_section: bool = False
-    style: str = ""
-
-
-def print_table(console: Any, title: str, columns: Sequence[tuple[str, str]], rows: Sequence[Row],
-                no_wrap: bool = False) -> None:
-    """Print a table drawn as rich draws one; laid out here when it fits the console, else by rich's Table.
-
-    Why not always rich's Table: it measures and wraps every cell (about 50 µs each), half a second for the
-    report's 5,000 cells, a quarter of a backtest's budget. A header's "\\n" starts its second line.
-    """
-    from rich.cells import cell_len
-
-    def width(text: str) -> int:
-        return len(text) if text.isascii() else cell_len(text)
-
-    headers = [name.split("\n") for name, _ in columns]
-    widths = [max([width(line) for line in lines] + [width(row.cells[i]) for row in rows])
-              for i, lines in enumerate(headers)]
-    if sum(widths) + 3 * len(widths) + 1 > console.width:
-        _rich_table(console, title, columns, rows, no_wrap)
-        return
-
-    def edge(left: str, fill: str, cross: str, right: str) -> str:
-        return left + cross.join(fill * (w + 2) for w in widths) + right + "\n"
-
-    def cell(text: str, column: int) -> str:
-        pad = " " * (widths[column] - width(text))
-        return text + pad if columns[column][1] == "left" else pad + text
-
-    total = sum(widths) + 3 * len(widths) + 1
-    parts: list[tuple[str, str]] = []  # (text, style) as Text.append takes them, joined once below
-
-    def put(text: str, style: str = "") -> None:
-        parts.append((text, style))
-
-    put(title + " " * max(0, total - width(title)), style="italic")
-    put("\n" + edge("┏", "━", "┳", "┓"))
-    depth = max(len(lines) for lines in headers)
-    for line in range(depth):
-        put("┃")
-        for column, lines in enumerate(headers):
-            # A shorter header sits on the last lines, as rich aligns them.
-            text = lines[line - depth + len(lines)] if line >= depth - len(lines) else ""
-            put(" " + cell(text, column) + " ", style="bold")
-            put("┃")
-        put("\n")
-    put(edge("┡", "━", "╇", "┩"))
-    for index, row in enumerate(rows):
-        put("│")
-        for column, text in enumerate(row.cells):
-            put(" " + cell(text, column) + " ", style=row.style)
-            put("│")
-        put("\n")
-        if row.end_section and index < len(rows) - 1:
-            put(edge("├", "─", "┼", "┤"))
-    put(edge("└", "─", "┴", "┘").rstrip("\n"))
-    # Every line fits, so rich's word wrap (about 0.1 ms a line: 15-20 ms for the study tables) would change nothing;
-    # a title wider than the console is still wrapped, as before.
-    fits = width(title) <= console.width
-    console.print(_joined(parts), no_wrap=fits or None, overflow="ignore" if fits else None)
-
-
-def _joined(parts: Sequence[tuple[str, str]]) -> Any:
-    """Return the Text that appending each (text, style) would build, made at once: rich's Text.append costs about
-    7 µs a piece, 40 ms for the study tables' 6,000."""
-    from rich.control import strip_control_codes
-    from rich.text import Span, Text
-
-    text = "".join(piece for piece, _ in parts)
-    if strip_control_codes(text) != text:  # append strips control characters piece by piece: let it
-        out = Text(no_wrap=True, overflow="ignore")
-        for piece, style in parts:
-            out.append(piece, style=style)
-        return out
-    spans, end = [], 0
-    for piece, style in parts:
-        if style and piece:
-            spans.append(Span(end, end + len(piece), style))
-        end += len(piece)
-    return Text(text, no_wrap=True, overflow="ignore", spans=spans)
-
-
-def _rich_table(console: Any, title: str, columns: Sequence[tuple[str, str]], rows: Sequence[Row],
-                no_wrap: bool) -> None:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for name, justify in columns:
-        table.add_column(name, justify=justify, no_wrap=no_wrap)  # type: ignore[arg-type]
-    for row in rows:
-        table.add_row(*row.cells, end_section=row.end_section, style=row.style or None)
-    console.print(table)
 
 VERDICT_STYLE = {"holds": "green", "partly": "yellow", "does not hold": "red", "cannot be checked": "dim"}
 
@@ -187,18 +90,10 @@ def _print_claims(result: BacktestResult, console: Any) -> None:
 
 def _print_verdicts(result: BacktestResult, console: Any) -> None:
     """Print one line per signal and follower: per horizon the verdict, the effect, its interval and p."""
-    from rich.table import Table
-
     if not result.studies:
         return
-    table = Table(title="At a glance: after each signal, did the follower do better than random days of the same "
-                  "years?",
-                  title_justify="left", show_lines=False)
-    table.add_column("signal", no_wrap=True)
-    table.add_column("follower", no_wrap=True)
-    table.add_column("n", justify="right")
-    for h in result.horizons:
-        table.add_column(f"+{h}d", justify="left")
+    columns = [("signal", "left"), ("follower", "left"), ("n", "right")] + [(f"+{h}d", "left") for h in result.horizons]
+    rows: list[Row] = []
     for label, studies in by_label(result.studies).items():
         for index, study in enumerate(studies):
             if study.skipped == len(study.signals):
@@ -213,10 +108,11 @@ def _print_verdicts(result: BacktestResult, console: Any) -> None:
                 short = {"better than chance": "BETTER", "worse than chance": "WORSE"}.get(test.verdict, "no evidence")
                 cells.append(f"{short} {test.effect:+.1f} p {p_words(test.p_value)}")
             counted = len(study.signals) - study.skipped
-            table.add_row(label if index == 0 else "", study.follower, str(counted), *cells,
-                          end_section=index == len(studies) - 1)
+            rows.append(Row((label if index == 0 else "", study.follower, str(counted), *cells),
+                            end_section=index == len(studies) - 1))
     console.print()
-    console.print(table)
+    print_table(console, "At a glance: after each signal, did the follower do better than random days of the same "
+                "years?", columns, rows, no_wrap=[True, True] + [False] * (len(columns) - 2))
     console.print(f"  effect: the signals' median return minus every start day's, in points; p: how often the same "
                   f"signals moved to other days did as well (rotation test); a verdict needs p < 0.05 and n >= "
                   f"{MIN_SIGNALS}, else 'no evidence' or 'too few'. Intervals: the study tables below, and the HTML.",
