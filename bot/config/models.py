@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -14,6 +15,8 @@ from alerts.evaluate import RuleBinding
 from alerts.policy import policy_from
 from alerts.rules import RULES
 from alerts.rules.base import Rule
+
+ADMIN_ID = re.compile(r"(?:(?:telegram|discord):)?[0-9]{1,20}")
 
 
 class ConfigError(RiskonError):
@@ -170,7 +173,16 @@ class Config(Section):
     @field_validator("admins", mode="before")
     @classmethod
     def _admin_ids_as_text(cls, value: Any) -> Any:
-        return [str(v) for v in value] if isinstance(value, list) else value
+        if not isinstance(value, list):
+            return value
+        admins = [str(v) for v in value]
+        for admin in admins:
+            # A name (@alice), an empty ${VAR:-} or a null can never match a sender: say so, not refuse in silence.
+            if not ADMIN_ID.fullmatch(admin):
+                raise PydanticCustomError(
+                    "admin_id", "{admin} is not a user id: write the number, alone or after its chat service "
+                    "(123456789, telegram:123456789, discord:123456789012345678)", {"admin": repr(admin)[:60]})
+        return admins
 
     def symbol(self, symbol_id: str) -> SymbolConfig | None:
         """Return a symbol's config by id."""

@@ -1,0 +1,37 @@
+"""Config values that validate yet can never work are refused at load, naming the key and the line."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, parse_config
+
+BASE = """feeds: {history: {kind: replay, path: "."}}
+symbols:
+  - {id: "^RUT", feed: history, csv: RUT}
+rules:
+  - {id: rut_ath, kind: new_ath, symbols: ["^RUT"]}
+"""
+
+
+@pytest.mark.parametrize("admins, shown", [
+    ('["@alice"]', "'@alice'"),  # a Telegram @name: no sender's id is ever that
+    ('["${RISKON_ADMIN:-}"]', "''"),  # an unset variable with an empty default
+    ("[123, null]", "'None'"),
+    ("[2.5]", "'2.5'"),
+    ('["telegram:"]', "'telegram:'"),
+    ('["matrix:123"]', "'matrix:123'"),
+])
+def test_an_admin_that_is_not_a_user_id_is_refused(admins, shown):
+    # Were kept as text ("None", "", "@alice") that no sender matches: the operator's own /pause was refused.
+    with pytest.raises(ConfigError) as refused:
+        parse_config(BASE + f"admins: {admins}\n", "config.yaml", env={})
+    assert refused.value.problems == [
+        f"admins: {shown} is not a user id: write the number, alone or after its chat service (123456789, "
+        "telegram:123456789, discord:123456789012345678) (config.yaml:6)"]
+
+
+def test_admin_ids_alone_or_after_their_chat_service_are_taken():
+    config = parse_config(BASE + 'admins: [123456789, "telegram:900", "discord:1180000000000009999"]\n',
+                          "config.yaml", env={})
+    assert config.admins == ["123456789", "telegram:900", "discord:1180000000000009999"]
