@@ -49,6 +49,9 @@ class Store(AlertOutbox, Subscriptions, MarketHistory):
         0.25-0.4 s waiting on the disk here (strace), against 14 syncs and 0.14 s with 10,000.
         """
         path = Path(path)
+        if path.is_dir():
+            raise StorageError(f"cannot open database {path}: it is a folder; name a file in it, e.g. "
+                               f"{path / 'riskon.db'}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -39,6 +40,14 @@ class StorageConfig(Section):
     path: str = Field("riskon.db", description="SQLite file: bars cache, fired alerts, rule state, subscriptions, outbox")
     busy_timeout_seconds: float = Field(5.0, gt=0, le=600, description="how long a write waits for another "
                                                                        "process's lock before it fails")
+
+    @field_validator("path")
+    @classmethod
+    def _a_file_in_the_home_folder(cls, value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError("path", "must name the database file, e.g. riskon.db")
+        # No shell reads this file: "~/riskon.db" made a folder named "~" in the working directory.
+        return os.path.expanduser(value)
 
 
 class ScheduleConfig(Section):

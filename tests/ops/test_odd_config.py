@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.config import ConfigError, parse_config
+from storage import Store
+from storage.base import StorageError
 
 BASE = """feeds: {history: {kind: replay, path: "."}}
 symbols:
@@ -35,3 +37,25 @@ def test_admin_ids_alone_or_after_their_chat_service_are_taken():
     config = parse_config(BASE + 'admins: [123456789, "telegram:900", "discord:1180000000000009999"]\n',
                           "config.yaml", env={})
     assert config.admins == ["123456789", "telegram:900", "discord:1180000000000009999"]
+
+
+def test_a_database_path_in_the_home_folder_is_expanded(monkeypatch, tmp_path):
+    # No shell reads config.yaml: "~/riskon.db" made a folder named "~" in the working directory.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = parse_config(BASE + "storage: {path: ~/riskon.db}\n", "config.yaml", env={})
+    assert config.storage.path == str(tmp_path / "riskon.db")
+
+
+def test_an_empty_database_path_is_refused():
+    # Was "cannot open database .: unable to open database file" at the first start.
+    with pytest.raises(ConfigError) as refused:
+        parse_config(BASE + 'storage: {path: ""}\n', "config.yaml", env={})
+    assert refused.value.problems == ["storage.path: must name the database file, e.g. riskon.db (config.yaml:6)"]
+
+
+def test_a_database_path_that_is_a_folder_says_so(tmp_path):
+    # Was SQLite's "unable to open database file".
+    with pytest.raises(StorageError) as refused:
+        Store.open(tmp_path)
+    assert str(refused.value) == (f"cannot open database {tmp_path}: it is a folder; name a file in it, e.g. "
+                                  f"{tmp_path / 'riskon.db'}")
