@@ -74,6 +74,7 @@ class FollowThrough(Rule[FollowThroughParams]):
         self._leaders, self._trigger_rules = frozenset(params.leaders), frozenset(params.trigger_rules)
         self._fresh_only = params.fresh_only
         self._horizon = timedelta(days=params.window_days + 7)
+        self._leader_rank = {leader: params.leaders.index(leader) for leader in params.leaders}  # config order
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Track the follower's own high, open windows on new triggers, and settle open windows."""
@@ -91,7 +92,7 @@ class FollowThrough(Rule[FollowThroughParams]):
         # One window per rule and follower: ^RUT, IWM and IWN breaking out together are one move, not three.
         # Triggers of this cycle, and of earlier ones (a leader's poll and a follower's are often apart);
         # the same trigger seen again is harmless: it cannot reopen a window (see blocked_until).
-        for trigger in self._triggers(ctx, bar, p):
+        for trigger in self._triggers(ctx, bar):
             day = trigger.bar_time
             if (bar.time - day).days > p.window_days or day > bar.time:
                 continue  # stale, or from a bar this follower has not reached
@@ -150,7 +151,7 @@ class FollowThrough(Rule[FollowThroughParams]):
             }))
         return True
 
-    def _triggers(self, ctx: RuleContext, bar: Bar, p: FollowThroughParams) -> list[AlertEvent]:
+    def _triggers(self, ctx: RuleContext, bar: Bar) -> list[AlertEvent]:
         """Return the leaders' triggers in view of this bar, oldest first (each trigger once)."""
         seen = self._seen
         if (seen is not None and seen[0] is ctx.recent_events and seen[1] is ctx.cycle_events
@@ -170,7 +171,8 @@ class FollowThrough(Rule[FollowThroughParams]):
         for e in ctx.cycle_events:
             if is_trigger(e):
                 found[(e.rule_id, e.symbol, e.kind, e.bar_time)] = e
-        triggers = sorted(found.values(), key=lambda e: (e.bar_time, p.leaders.index(e.symbol))) if found else []
+        rank = self._leader_rank
+        triggers = sorted(found.values(), key=lambda e: (e.bar_time, rank[e.symbol])) if found else []
         if type(ctx.recent_events) is tuple and type(ctx.cycle_events) is tuple:  # immutable: safe to memo by identity
             self._seen = (ctx.recent_events, ctx.cycle_events, bar.time, triggers)
         return triggers

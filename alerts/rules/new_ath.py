@@ -39,6 +39,10 @@ class NewAllTimeHigh(Rule[NewAllTimeHighParams]):
     Params = NewAllTimeHighParams
     reads_flows = False
 
+    def __init__(self, rule_id: str, params: NewAllTimeHighParams) -> None:
+        super().__init__(rule_id, params)
+        self._by_close = params.by == "close"  # read on every bar: a parameter's attribute costs 5x a plain one
+
     @property
     def reads_forming_bars(self) -> bool:  # type: ignore[override]
         return self.params.by == "high"
@@ -46,7 +50,7 @@ class NewAllTimeHigh(Rule[NewAllTimeHighParams]):
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Advance the running high by one bar and say whether it is a new all-time high."""
         params = self.params
-        price = bar.close if params.by == "close" else bar.high
+        price = bar.close if self._by_close else bar.high
         if state is None or state.get("ath") is None:
             # The first bar has nothing earlier to beat: it sets the mark, it is not a breakout.
             return {"ath": price, "ath_time": bar.time.isoformat(), "last_alerted": None,

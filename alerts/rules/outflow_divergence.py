@@ -103,6 +103,7 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
         # Each symbol's flows as last seen, indexed (a memo of ctx.flows: the step stays a function of its input).
         self._indexed: dict[str, tuple[Sequence[tuple[datetime, float]], FlowWindows]] = {}
         self._label = f"{params.window}d" if isinstance(params.window, int) else "YTD"
+        self._window = params.window  # read on every bar: a parameter's attribute costs 5x a plain one
         self._base_time: tuple[str, datetime] | None = None  # the YTD base's time as text and as read
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
@@ -135,7 +136,7 @@ class OutflowDivergence(Rule[OutflowDivergenceParams]):
     def _base(self, state: Mapping[str, Any], new_state: dict[str, Any], bar: Bar,
               ctx: RuleContext) -> tuple[float, datetime, str] | None:
         """Return the window's starting close, its time and the window's name; None while unknown."""
-        window = self.params.window
+        window = self._window
         if isinstance(window, int):
             recent = ctx.recent
             if len(recent) < window:

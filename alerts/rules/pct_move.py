@@ -34,6 +34,8 @@ class PctMove(Rule[PctMoveParams]):
     def __init__(self, rule_id: str, params: PctMoveParams) -> None:
         super().__init__(rule_id, params)
         self._first_read: tuple[str, datetime] | None = None  # a state's first bar time, as text and as read
+        # Read on every bar (a parameter's attribute costs 5x a plain one): the window and the thresholds.
+        self._bars, self._min_pct = params.bars, params.min_pct
 
     @property
     def lookback(self) -> int:
@@ -43,15 +45,15 @@ class PctMove(Rule[PctMoveParams]):
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Measure the move over the window; alert when it first reaches the threshold."""
         p = self.params
-        recent = ctx.recent
-        if state and len(recent) >= p.bars and len(state) == 2 and state.get("first_time"):
+        recent, bars, min_pct = ctx.recent, self._bars, self._min_pct
+        if state and len(recent) >= bars and len(state) == 2 and state.get("first_time"):
             # Most bars: the move is short of the threshold both ways and re-arms nothing that is not armed
             # already; the state stays the one given (never changed in place).
-            move = pct_change(recent[-p.bars].close, bar.close)
+            move = pct_change(recent[-bars].close, bar.close)
             old = state.get("active")
-            if (-p.min_pct < move < p.min_pct and isinstance(old, dict)
-                    and (move >= p.min_pct / 2 or old.get("up", True) is False)
-                    and (-move >= p.min_pct / 2 or old.get("down", True) is False)):
+            if (-min_pct < move < min_pct and isinstance(old, dict)
+                    and (move >= min_pct / 2 or old.get("up", True) is False)
+                    and (-move >= min_pct / 2 or old.get("down", True) is False)):
                 return state, ()
         active = dict((state or {}).get("active", {"up": False, "down": False}))
         # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.

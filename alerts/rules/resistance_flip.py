@@ -113,6 +113,7 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
         self._retest_factor = 1 + params.tolerance_pct / 100
         self._rearm_factor = 1 - params.rearm_pct / 100
         self._detect, self._by_close = params.detect, params.by == "close"
+        self._min_level_age = params.min_level_age
 
     def step(self, state: Mapping[str, Any] | None, symbol: str, bar: Bar, ctx: RuleContext) -> RuleStep:
         """Advance every level's state machine by one bar."""
@@ -160,25 +161,27 @@ class ResistanceFlip(Rule[ResistanceFlipParams]):
 
         # A state saved before warm-up was tracked has seen its history already: it counts as warmed up.
         first_time = state.get("first_time") or (WARM_BEFORE if state else iso(bar.time))
-        new_state: dict[str, Any] = {"prev_close": bar.close, "bars_seen": index + 1, "levels": levels,
-                                     "first_time": first_time}
         price = bar.close if self._by_close else bar.high
         if self._detect == "prior_ath":
             ath, ath_index = state.get("ath"), state.get("ath_index", 0)
             # The old high counts only when the history before it covers min_history_days: a high of the
             # series' first months is where the data starts, not a known all-time high.
-            if (ath is not None and index - ath_index >= p.min_level_age and close > ath * ABOVE_TIE
+            if (ath is not None and close > ath * ABOVE_TIE and index - ath_index >= self._min_level_age
                     and (parse_time(state["ath_time"]) - parse_time(first_time)).days >= p.min_history_days):
-                own = new_state["levels"] = dict(levels) if own is None else own  # opened in a copy
+                own = levels = dict(levels) if own is None else own  # opened in a copy
                 event = self._open(own, ath, f"prior all-time high of {state['ath_time'][:10]}", symbol, bar, p)
                 if event is not None:
                     events.append(event)
             if ath is None or price > ath:
-                ath, ath_index, new_state["ath_time"] = price, index, iso(bar.time)
+                ath, ath_index, ath_time = price, index, iso(bar.time)
             else:
-                new_state["ath_time"] = state["ath_time"]
-            new_state["ath"], new_state["ath_index"] = ath, ath_index
-        elif self._detect == "swing_highs" and (bar.time - parse_time(first_time)).days >= p.min_history_days:
+                ath_time = state["ath_time"]
+            # Built whole: a dict grown key by key past five entries is copied into a bigger one on the way.
+            return ({"prev_close": bar.close, "bars_seen": index + 1, "levels": levels, "first_time": first_time,
+                     "ath_time": ath_time, "ath": ath, "ath_index": ath_index}, tuple(events) if events else ())
+        new_state: dict[str, Any] = {"prev_close": bar.close, "bars_seen": index + 1, "levels": levels,
+                                     "first_time": first_time}
+        if self._detect == "swing_highs" and (bar.time - parse_time(first_time)).days >= p.min_history_days:
             own = new_state["levels"] = dict(levels) if own is None else own  # a swing may open a level
             new_state["used_swings"] = self._detect_swings(own, state.get("used_swings", []), symbol, bar, ctx, p,
                                                            events)
