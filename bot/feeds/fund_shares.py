@@ -6,6 +6,7 @@ Shared by the live flows feed (flows.py) and the flows over history (flow_histor
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -149,18 +150,25 @@ def read_flows_csv(path: str | Path, fund: str | None = None
             try:
                 day = date.fromisoformat(row["date"][:10])
                 if "flow_usd" in row and row["flow_usd"]:
-                    value = float(row["flow_usd"].replace(",", ""))
-                    if value != value:
-                        raise ValueError("flow_usd is not a number")
-                    flows.append((day, value))
+                    flows.append((day, _finite(row["flow_usd"], "flow_usd")))
                 elif row.get("shares_outstanding"):
-                    nav = float(row["nav"].replace(",", "")) if row.get("nav") else None
-                    counts.append(SharesCount(day, float(row["shares_outstanding"].replace(",", "")), nav, "csv"))
+                    nav = _finite(row["nav"], "nav", positive=True) if row.get("nav") else None
+                    shares = _finite(row["shares_outstanding"], "shares_outstanding", positive=True)
+                    counts.append(SharesCount(day, shares, nav, "csv"))
                 else:
                     raise ValueError("no flow_usd or shares_outstanding value")
             except (ValueError, KeyError) as exc:
                 problems.append(f"{path.name}:{line}: {exc}")
     return flows, counts, problems
+
+
+def _finite(text: str, column: str, positive: bool = False) -> float:
+    """Read a number (thousands commas allowed); inf, nan (or, when `positive`, 0 and below) is a bad row."""
+    # An inf flow summed into a window reads as "$inf redeemed": an outflow alert from nothing that happened.
+    value = float(text.replace(",", ""))
+    if not math.isfinite(value) or (positive and value <= 0):
+        raise ValueError(f"{column} {text!r} is not a {'positive ' if positive else ''}finite number")
+    return value
 
 
 def _read_snapshots(path: Path, reader: csv.DictReader, fund: str | None) -> tuple[list[SharesCount], list[str]]:
@@ -175,11 +183,12 @@ def _read_snapshots(path: Path, reader: csv.DictReader, fund: str | None) -> tup
             continue
         try:
             day = date.fromisoformat(row["snapshot_date_utc"][:10])
-            nav = float(row["nav"]) if row.get("nav") else None
+            nav = _finite(row["nav"], "nav", positive=True) if row.get("nav") else None
             if row.get("shares_out_millions"):
-                counts.append(SharesCount(day, float(row["shares_out_millions"]) * 1e6, nav, f"{path.name}:{line}"))
+                shares = _finite(row["shares_out_millions"], "shares_out_millions", positive=True) * 1e6
+                counts.append(SharesCount(day, shares, nav, f"{path.name}:{line}"))
             elif row.get("total_assets_musd") and nav:
-                shares = float(row["total_assets_musd"]) * 1e6 / nav
+                shares = _finite(row["total_assets_musd"], "total_assets_musd", positive=True) * 1e6 / nav
                 counts.append(SharesCount(day, shares, nav, ASSETS_OVER_NAV))
             else:
                 raise ValueError("no shares_out_millions, nor total_assets_musd with a nav")

@@ -41,3 +41,25 @@ def test_a_flows_file_with_a_byte_order_mark_is_read(tmp_path):
     path.write_text("\ufeffdate,flow_usd\n2024-01-02,-1500000\n", encoding="utf-8")
     flows, counts, problems = read_flows_csv(path)
     assert (flows, counts, problems) == ([(date(2024, 1, 2), -1_500_000.0)], [], [])
+
+
+@pytest.mark.parametrize("rows, problem", [
+    ("date,flow_usd\n2024-01-02,-inf\n", "iwm_flows.csv:2: flow_usd '-inf' is not a finite number"),
+    ("date,flow_usd\n2024-01-02,1e400\n", "iwm_flows.csv:2: flow_usd '1e400' is not a finite number"),
+    ("date,flow_usd\n2024-01-02,nan\n", "iwm_flows.csv:2: flow_usd 'nan' is not a finite number"),
+    ("date,shares_outstanding,nav\n2024-01-02,inf,250\n",
+     "iwm_flows.csv:2: shares_outstanding 'inf' is not a positive finite number"),
+    ("date,shares_outstanding,nav\n2024-01-02,100000,-3\n", "iwm_flows.csv:2: nav '-3' is not a positive finite number"),
+    ("date,shares_outstanding,nav\n2024-01-02,100000,nan\n",
+     "iwm_flows.csv:2: nav 'nan' is not a positive finite number"),
+    ("snapshot_date_utc,ticker,shares_out_millions,total_assets_musd,nav\n2024-01-02,IWM,inf,,250\n",
+     "iwm_flows.csv:2: shares_out_millions 'inf' is not a positive finite number"),
+    ("snapshot_date_utc,ticker,shares_out_millions,total_assets_musd,nav\n2024-01-02,IWM,,1e999,250\n",
+     "iwm_flows.csv:2: total_assets_musd '1e999' is not a positive finite number"),
+])
+def test_a_flows_row_that_is_not_a_finite_number_is_a_bad_row_not_a_flow(tmp_path, rows, problem):
+    # Were kept: an inf flow summed into a window reads as "$inf redeemed", an outflow alert from nothing.
+    path = tmp_path / "iwm_flows.csv"
+    path.write_text(rows, encoding="utf-8")
+    flows, counts, problems = read_flows_csv(path, fund="IWM")
+    assert (flows, counts, problems) == ([], [], [problem])
