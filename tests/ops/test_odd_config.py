@@ -59,3 +59,19 @@ def test_a_database_path_that_is_a_folder_says_so(tmp_path):
         Store.open(tmp_path)
     assert str(refused.value) == (f"cannot open database {tmp_path}: it is a folder; name a file in it, e.g. "
                                   f"{tmp_path / 'riskon.db'}")
+
+
+@pytest.mark.parametrize("token, problem", [
+    ("", "is empty (its environment variable is set to nothing?)"),
+    ("123456:ABC-def\r", "has a space or line break at its start or end (copied with a newline or a Windows line "
+                         "end?); the value is not shown"),
+    (" 123456:ABC-def", "has a space or line break at its start or end (copied with a newline or a Windows line "
+                        "end?); the value is not shown"),
+])
+def test_a_telegram_token_with_a_usual_slip_says_which(token, problem):
+    # Were "must be a bot token like 123456:ABC-def": with the value hidden, a trailing \r could not be seen.
+    text = BASE + 'channels: {telegram: {token: "${TELEGRAM_BOT_TOKEN}"}}\n'
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text, "config.yaml", env={"TELEGRAM_BOT_TOKEN": token})
+    assert refused.value.problems == [f"channels.telegram.token: {problem} (config.yaml:6)"]
+    assert token.strip() not in str(refused.value) or not token.strip()

@@ -33,6 +33,12 @@ class TelegramSettings(BaseModel):
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         text = value.get_secret_value()
+        # The usual slips, said plainly: the value itself is never shown, so "not a token" alone leaves them hidden.
+        if not text:
+            raise PydanticCustomError("bot_token", "is empty (its environment variable is set to nothing?)")
+        if text != text.strip():
+            raise PydanticCustomError("bot_token", "has a space or line break at its start or end (copied with a "
+                                      "newline or a Windows line end?); the value is not shown")
         head, _, tail = text.partition(":")
         if not head.isdigit() or not tail or any(not (c.isalnum() or c in "_-") for c in tail):
             raise PydanticCustomError(
