@@ -95,9 +95,14 @@ async def unsubscribe(runtime: CommandRuntime, ctx: CommandContext, args: list[s
         await runtime.write(lambda store: store.deactivate_subscription(current.id, "unsubscribed"))
         return Reply(f"Unsubscribed {_here(ctx)}. /subscribe to start again.")
     config = runtime.config
-    drop_rules, drop_symbols = _parse_filters(config, args)
+    # A name the config no longer has (a renamed rule) can still be dropped from the filters that hold it.
+    stale = {name.lower(): name for name in _stale_filters(config, current)}
+    named_stale = {stale[a.strip().lower()] for a in args if a.strip().lower() in stale}
+    drop_rules, drop_symbols = _parse_filters(config, [a for a in args if a.strip().lower() not in stale])
     # A rule kind (new_ath) stands for every rule of that kind.
-    drop_rules = sorted(set(drop_rules) | {r.id for r in config.rules if r.kind in drop_rules})
+    drop_rules = sorted(set(drop_rules) | {r.id for r in config.rules if r.kind in drop_rules}
+                        | (named_stale & set(current.rules)))
+    drop_symbols = sorted(set(drop_symbols) | (named_stale & set(current.symbols)))
     # An unfiltered subscription means "everything": spell everything out so some of it can be removed.
     rules = set(current.rules) or ({r.id for r in config.rules} if drop_rules else set())
     symbols = set(current.symbols) or ({s.id for s in config.symbols} if drop_symbols else set())
@@ -117,6 +122,10 @@ async def list_subscription(runtime: CommandRuntime, ctx: CommandContext, args: 
     if current is None or not current.active:
         return Reply(f"{_here(ctx).capitalize()} is not subscribed. /subscribe to get alerts.")
     lines = [f"Subscribed {_here(ctx)}: {_describe_filters(current)}."]
+    stale = _stale_filters(runtime.config, current)
+    if stale:
+        lines.append(f"Not in riskon's config any more: {', '.join(stale)}; no alert matches "
+                     f"{'it' if len(stale) == 1 else 'them'}. /unsubscribe {stale[0]} drops it.")
     for mute in runtime.store.mutes(current.id, runtime.now()):
         what = " ".join(x for x in (mute.rule_id, mute.symbol) if x) or "everything"
         lines.append(f"Muted: {what} until {mute.until:%Y-%m-%d %H:%M} UTC")
@@ -312,6 +321,13 @@ def _parse_filters(config: Config, args: Sequence[str]) -> tuple[list[str], list
             known = ", ".join([r.id for r in config.rules] + [s.id for s in config.symbols])
             raise UsageError(f"'{arg[:40]}' is neither a rule nor a symbol. Known: {known}.")
     return sorted(set(rules)), sorted(set(symbols))
+
+
+def _stale_filters(config: Config, subscription: Subscription) -> list[str]:
+    """Return the names in a subscription's filters that the config no longer has (renamed or removed)."""
+    rules = {r.id for r in config.rules} | {r.kind for r in config.rules}
+    symbols = {s.id for s in config.symbols}
+    return [r for r in subscription.rules if r not in rules] + [s for s in subscription.symbols if s not in symbols]
 
 
 def _describe_filters(subscription: Subscription) -> str:
