@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from bot.cli import main
+from storage import Store
 from tests.market import write_small_history
 
 
@@ -65,3 +68,22 @@ def test_a_rehearsal_from_after_the_data_is_refused(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"riskon: --rehearse {folder}: --from 2030-01-01 is after the data's last day 2024-04-29: "
         "no day would count as news")
+
+
+def test_a_replay_into_a_database_with_chat_subscriptions_is_refused(tmp_path, capsys):
+    # Was a replay that left every replayed alert pending for the live chats: the next `riskon run` on that database
+    # would have sent them all (85 historical alerts here).
+    folder, config = write_small_history(tmp_path)
+    live = tmp_path / "riskon.db"
+    store = Store.open(live)
+    store.subscribe("telegram", "111")
+    store.close()
+    code = main(["replay", "--data", str(folder), "--config", str(config), "--db", str(live), "--log-level", "ERROR"])
+    assert code == 1
+    assert capsys.readouterr().err.strip() == (
+        f"riskon: --db {live} holds 1 chat subscription(s), as the live bot's database does: a replay there would "
+        "leave every replayed alert waiting for those chats. Use another --db (default: replay.db)")
+    with sqlite3.connect(live) as db:
+        assert db.execute("select count(*) from alerts").fetchone() == (0,)
+        assert db.execute("select count(*) from deliveries").fetchone() == (0,)
+    db.close()
