@@ -20,7 +20,7 @@ from bot.config.models import (
     StorageConfig,
     SymbolConfig,
 )
-from bot.config.source import interpolate, read_yaml
+from bot.config.source import MAX_CONFIG_BYTES, interpolate, read_yaml
 
 __all__ = [
     "Config", "ConfigError", "FeedConfig", "HealthConfig", "RuleConfig", "ScheduleConfig", "Section", "StorageConfig",
@@ -56,7 +56,13 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
     """Read and validate a config file; raise ConfigError naming every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            # A bounded read: /dev/zero, or any endless stream named as the config, would fill the memory.
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{escape_hidden(str(path))}: file is larger than {MAX_CONFIG_BYTES // 1000} kB; "
+                               "not a riskon config"])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{escape_hidden(str(path))}: no such config file"]) from None
     except (OSError, UnicodeDecodeError) as exc:

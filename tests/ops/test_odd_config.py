@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ConfigError, parse_config
+from bot.config import ConfigError, load_config, parse_config
 from storage import Store
 from storage.base import StorageError
 
@@ -75,3 +75,10 @@ def test_a_telegram_token_with_a_usual_slip_says_which(token, problem):
         parse_config(text, "config.yaml", env={"TELEGRAM_BOT_TOKEN": token})
     assert refused.value.problems == [f"channels.telegram.token: {problem} (config.yaml:6)"]
     assert token.strip() not in str(refused.value) or not token.strip()
+
+
+def test_an_endless_stream_named_as_the_config_is_refused_after_a_bounded_read(tmp_path):
+    # `riskon check-config /dev/zero` read until the memory ran out.
+    with pytest.raises(ConfigError) as refused:
+        load_config("/dev/zero")
+    assert refused.value.problems == ["/dev/zero: file is larger than 1000 kB; not a riskon config"]
