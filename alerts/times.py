@@ -16,5 +16,12 @@ def utc_text(moment: datetime) -> str:
     if text is None:
         if len(UTC_TEXTS) >= UTC_TEXTS_HELD:
             UTC_TEXTS.clear()
-        text = UTC_TEXTS[moment] = moment.astimezone(timezone.utc).isoformat()
+        utc = moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
+        if utc.hour or utc.minute or utc.second or utc.microsecond:
+            text = utc.isoformat()
+        else:
+            # A daily bar's open, most of the texts: the date's text and midnight, which is what isoformat writes,
+            # at a fraction of its cost (it formats the whole moment through printf).
+            text = f"{utc.date().isoformat()}T00:00:00+00:00"
+        UTC_TEXTS[moment] = text
     return text
