@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RESTART_ONLY = ("storage", "schedule", "feeds", "symbols", "channels", "health")  # what /reload cannot apply
 
 @dataclass
 class FeedHealth:
@@ -159,6 +160,10 @@ class Runtime:
         if not self.config.source_path:
             return ["no config file to reload"]
         fresh = load_config(self.config.source_path)
+        # Feeds, notifiers, the database and the jobs were built at start: a change there waits for a restart, and
+        # the running sections stay, so /status and the rules never speak of a symbol no feed polls.
+        waiting = [name for name in RESTART_ONLY if getattr(fresh, name) != getattr(self.config, name)]
+        fresh = fresh.model_copy(update={name: getattr(self.config, name) for name in waiting})
         async with self._lock:
             before = {r.id for r in self.config.rules}
             self.config = fresh
@@ -166,8 +171,11 @@ class Runtime:
             self.engine = Engine(writer, fresh.bindings(), [s.id for s in fresh.symbols],
                                  flows_of=writer.current_flows, note_for=self._alert_note)
             after = {r.id for r in fresh.rules}
-        return [f"rules added: {', '.join(sorted(after - before)) or 'none'}",
-                f"rules removed: {', '.join(sorted(before - after)) or 'none'}"]
+        changes = [f"rules added: {', '.join(sorted(after - before)) or 'none'}",
+                   f"rules removed: {', '.join(sorted(before - after)) or 'none'}"]
+        if waiting:
+            changes.append(f"changed, applied at the next restart: {', '.join(waiting)} (the running ones stay)")
+        return changes
 
     def channel_retries(self) -> dict[str, int]:
         """Return, per channel, how many sends in a row had to be retried."""
