@@ -18,8 +18,23 @@ ANNOTATED_KINDS = ("new_ath", "outflow_divergence")
 ALERT_NOTE_MAX_AGE = timedelta(days=31)
 
 
+# What fund_for found, by symbol, for the config it was last asked about. A loaded config is frozen (a reload builds
+# a new one), and the engine asks on every new-high alert: each answer validated the feed's settings again.
+_found_for: tuple[Any, dict[str, tuple[str, Any] | None]] = (None, {})
+
+
 def fund_for(config: Any, symbol_id: str) -> tuple[str, Any] | None:
     """Return (fund, feed settings) of the fragility feed whose fund is shown beside the symbol, if any."""
+    global _found_for
+    if _found_for[0] is not config:
+        _found_for = (config, {})
+    found = _found_for[1]
+    if symbol_id not in found:
+        found[symbol_id] = _fund_for(config, symbol_id)
+    return found[symbol_id]
+
+
+def _fund_for(config: Any, symbol_id: str) -> tuple[str, Any] | None:
     from bot.feeds.settings import FragilitySettings
 
     for feed in getattr(config, "feeds", {}).values():
