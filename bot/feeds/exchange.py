@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from alerts.bars import Bar
@@ -32,7 +30,7 @@ from bot.feeds.quality import (
     screen_bars,
     symbols_to_poll,
 )
-from bot.feeds.settings import ExchangeSettings
+from bot.feeds.settings import ExchangeSettings, ccxt_exchange_ids
 
 log = logging.getLogger("riskon.feeds.exchange")
 
@@ -300,13 +298,3 @@ def build(name: str, settings: ExchangeSettings, symbols: Sequence[Any], store: 
         raise RiskonError(f"feeds.{name}.exchange: ccxt has no exchange '{settings.exchange}'{hint}")
     return ExchangeFeed(name, settings, symbols, store)
 
-
-def ccxt_exchange_ids() -> list[str]:
-    """Return the exchange ids ccxt ships (one module each), read from its folder without importing it."""
-    # Importing ccxt loads all of its ~110 exchanges (about 1 s and 70 MB): that happens off the loop, at the
-    # first poll, and only where an exchange feed is configured.
-    spec = importlib.util.find_spec("ccxt")
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    folder = Path(next(iter(spec.submodule_search_locations))) / "async_support"
-    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))

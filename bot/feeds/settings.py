@@ -6,11 +6,14 @@ A replay or a backtest reads every feed from CSVs, yet checks the config as writ
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from datetime import date
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 # iShares' fund pages of the two default funds; the holdings CSV's header carries shares outstanding.
 ISHARES_DEFAULTS = {
@@ -113,9 +116,16 @@ class ExchangeSettings(FeedSettings):
     @field_validator("exchange")
     @classmethod
     def _exchange_id(cls, value: str) -> str:
-        # Whether ccxt knows the id is checked when the feed is built: importing ccxt here would slow every start.
         if not re.fullmatch(r"[a-z0-9]{2,40}", value):
             raise ValueError("must be a ccxt exchange id in lower case, e.g. kraken, coinbase, binance")
+        # Read from ccxt's folder, not by importing it: check-config said "Config OK" of a typo that `run` refused.
+        known = ccxt_exchange_ids()
+        if known and value not in known:
+            import difflib
+
+            guess = difflib.get_close_matches(value, known, n=1)
+            raise PydanticCustomError("exchange", "ccxt has no exchange {name}{hint}", {
+                "name": repr(value), "hint": f" (did you mean '{guess[0]}'?)" if guess else ""})
         return value
 
     @field_validator("base_url")
@@ -276,3 +286,14 @@ class CompositeSettings(FeedSettings):
     """Settings of a composite feed: its indexes, by the symbol's source name (default: its id)."""
 
     indexes: dict[str, CompositeIndex] = Field(default_factory=dict, description="index name -> its definition")
+
+
+def ccxt_exchange_ids() -> list[str]:
+    """Return the exchange ids ccxt ships (one module each), read from its folder without importing it."""
+    # Importing ccxt loads all of its ~110 exchanges (about 1 s and 70 MB): that happens off the loop, at the
+    # first poll, and only where an exchange feed is configured.
+    spec = importlib.util.find_spec("ccxt")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folder = Path(next(iter(spec.submodule_search_locations))) / "async_support"
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))

@@ -82,3 +82,14 @@ def test_an_endless_stream_named_as_the_config_is_refused_after_a_bounded_read(t
     with pytest.raises(ConfigError) as refused:
         load_config("/dev/zero")
     assert refused.value.problems == ["/dev/zero: file is larger than 1000 kB; not a riskon config"]
+
+
+def test_an_exchange_ccxt_does_not_have_is_a_config_error():
+    # check-config said "Config OK" of `exchange: krakn`; only `riskon run` refused it.
+    text = BASE.replace("feeds: {history: {kind: replay, path: \".\"}}",
+                        "feeds: {history: {kind: replay, path: \".\"}, kraken: {kind: exchange, exchange: krakn}}")
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text, "config.yaml", env={})
+    assert refused.value.problems == [
+        "feeds.kraken.exchange: ccxt has no exchange 'krakn' (did you mean 'kraken'?) (config.yaml:1)"]
+    assert parse_config(text.replace("krakn", "kraken"), "config.yaml", env={}).feeds["kraken"]
