@@ -22,7 +22,8 @@ def _console(console: Any) -> Any:
     if console is None:
         console = Console()
         if not console.is_terminal:  # piped to a file or pager: wide enough that no figure is cut
-            console = Console(width=150)
+            # Without colours, highlighting numbers and brackets would show nothing (~20 ms of regexes).
+            console = Console(width=150, highlight=False) if console.color_system is None else Console(width=150)
         # Read once: a console without a set height asks the system for the terminal's size (three calls, each
         # an error when piped) every time a line or a table cell is measured, ~250 times a report.
         console.size = console.size
