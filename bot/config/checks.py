@@ -143,12 +143,21 @@ def validate_composite_members(config: Config, where: Located) -> list[str]:
             settings = FEEDS["composite"].Settings(**feed.settings)
         except ValidationError:
             continue  # validate_kind_settings says what is wrong
-        for index_name, index in getattr(settings, "indexes", {}).items():
+        indexes = getattr(settings, "indexes", {})
+        for index_name, index in indexes.items():
             for position, member in enumerate(index.members):
                 if member not in symbols:
                     loc = ("feeds", feed_name, "indexes", index_name, "members", position)
                     problems.append(f"{format_path(loc)}: no symbol named '{shown(member)}'"
                                     f"{did_you_mean(member, symbols, 'symbols')} {where.where(loc)}")
+        # A symbol served by the composite needs its index defined, or every poll fails for it ("no index").
+        for position, symbol in enumerate(config.symbols):
+            if symbol.feed == feed_name and symbol.source_name not in indexes:
+                loc = ("symbols", position, "feed")
+                problems.append(f"{format_path(loc)}: composite feed '{shown(feed_name)}' has no index "
+                                f"'{shown(symbol.source_name)}' (its indexes: {', '.join(indexes) or 'none'}; "
+                                f"define feeds.{shown(feed_name)}.indexes.{shown(symbol.source_name)}.members) "
+                                f"{where.where(loc)}")
     return problems
 
 

@@ -93,3 +93,15 @@ def test_an_exchange_ccxt_does_not_have_is_a_config_error():
     assert refused.value.problems == [
         "feeds.kraken.exchange: ccxt has no exchange 'krakn' (did you mean 'kraken'?) (config.yaml:1)"]
     assert parse_config(text.replace("krakn", "kraken"), "config.yaml", env={}).feeds["kraken"]
+
+
+def test_a_symbol_on_a_composite_feed_without_its_index_is_a_config_error():
+    # check-config said "Config OK"; every poll then failed: "feed alts has no index 'ALTS' in its settings".
+    text = BASE.replace('feeds: {history: {kind: replay, path: "."}}',
+                        'feeds: {history: {kind: replay, path: "."}, alts: {kind: composite}}') \
+        .replace("rules:\n", "  - {id: ALTS, feed: alts, asset_class: composite}\nrules:\n")
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text, "config.yaml", env={})
+    assert refused.value.problems == [
+        "symbols[1].feed: composite feed 'alts' has no index 'ALTS' (its indexes: none; define "
+        "feeds.alts.indexes.ALTS.members) (config.yaml:4)"]
