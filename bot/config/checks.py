@@ -153,11 +153,11 @@ def validate_composite_members(config: Config, where: Located) -> list[str]:
         # A symbol served by the composite needs its index defined, or every poll fails for it ("no index").
         for position, symbol in enumerate(config.symbols):
             if symbol.feed == feed_name and symbol.source_name not in indexes:
-                loc = ("symbols", position, "feed")
-                problems.append(f"{format_path(loc)}: composite feed '{shown(feed_name)}' has no index "
+                at: tuple[str | int, ...] = ("symbols", position, "feed")
+                problems.append(f"{format_path(at)}: composite feed '{shown(feed_name)}' has no index "
                                 f"'{shown(symbol.source_name)}' (its indexes: {', '.join(indexes) or 'none'}; "
                                 f"define feeds.{shown(feed_name)}.indexes.{shown(symbol.source_name)}.members) "
-                                f"{where.where(loc)}")
+                                f"{where.where(at)}")
     return problems
 
 
