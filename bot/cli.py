@@ -250,6 +250,13 @@ def _run_replay(args: argparse.Namespace) -> int:
         setup_logging(args.log_level, args.json_logs)
     # A replay re-creates history: it needs no fsync per commit (the live bot's database keeps it).
     store = Store.open(args.db, durable=False)
+    chats = [s for s in store.active_subscriptions() if s.channel != "console"]
+    if chats:
+        # Its alerts would wait there for those chats, and the live bot would send them all at its next start.
+        store.close()
+        raise RiskonError(f"--db {args.db} holds {len(chats)} chat subscription(s), as the live bot's database does: "
+                          "a replay there would leave every replayed alert waiting for those chats. Use another "
+                          "--db (default: replay.db)")
     started = time.perf_counter()
     summary: dict = {}
 
