@@ -95,6 +95,16 @@ def test_an_exchange_ccxt_does_not_have_is_a_config_error():
     assert parse_config(text.replace("krakn", "kraken"), "config.yaml", env={}).feeds["kraken"]
 
 
+def test_the_exchange_ids_read_from_ccxts_folder_are_the_ones_ccxt_lists():
+    # check-config reads the ids from ccxt's package folder to avoid importing it: a ccxt upgrade that lays its
+    # package out differently must fail here, not refuse a real exchange in a trader's config.
+    import ccxt
+
+    from bot.feeds.settings import ccxt_exchange_ids
+
+    assert ccxt_exchange_ids() == sorted(ccxt.exchanges)
+
+
 def test_a_symbol_on_a_composite_feed_without_its_index_is_a_config_error():
     # check-config said "Config OK"; every poll then failed: "feed alts has no index 'ALTS' in its settings".
     text = BASE.replace('feeds: {history: {kind: replay, path: "."}}',
