@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 import time
@@ -140,14 +139,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     # Loading pydantic and the config's models makes hundreds of thousands of objects that live to the end: built
     # with the collector off (it walked them some 60 times, ~12 ms), then handed back for an in-process caller.
     with batch_collection():
-        try:
-            with built_to_keep():
-                from bot.config import load_config
+        with built_to_keep():
+            from bot.config import load_config
 
-                config = load_config(args.path)
-            print(summarize_config(config))
-        finally:
-            gc.unfreeze()
+            config = load_config(args.path)
+        print(summarize_config(config))
     return EXIT_OK
 
 
@@ -226,10 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay history through the live pipeline and summarise it."""
     with batch_collection():
-        try:
-            return _run_replay(args)
-        finally:
-            gc.unfreeze()  # what was built to keep goes back to the collector, for a caller in this process (a test)
+        return _run_replay(args)
 
 
 def _run_replay(args: argparse.Namespace) -> int:

@@ -14,7 +14,8 @@ BATCH_THRESHOLDS = (20_000, 50, 50)
 
 @contextmanager
 def batch_collection() -> Iterator[None]:
-    """Collect seldom while a batch command runs, hand the caller's pace back, and skip the collection at exit.
+    """Collect seldom while a batch command runs, hand the caller's pace (and what it froze) back, and skip the
+    collection at exit.
 
     At exit the interpreter collects once more, walking everything the command kept (history, alerts, ~0.1 s)
     only to free memory the process is handing back anyway: it is frozen out of that collection first.
@@ -27,7 +28,10 @@ def batch_collection() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)  # a caller in the same process (a test) keeps its own
+        # A caller in the same process (a test) keeps its own pace, and what the command froze (built_to_keep) goes
+        # back to the collector.
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 @contextmanager

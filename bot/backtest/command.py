@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 from datetime import date
 from typing import Any, Callable, TypeVar
@@ -90,10 +89,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     # A backtest keeps what it builds (bars, events, closes: ~60,000 more objects the collector tracks) to its
     # end: the default thresholds ran ~350 collections here (0.13 s CPU of ~3), these ~25 (0.04 s).
     with batch_collection():
-        try:
-            return _run_backtest(args)
-        finally:
-            gc.unfreeze()  # what was built to keep goes back to the collector, for a caller in this process (a test)
+        return _run_backtest(args)
 
 
 def _run_backtest(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from bot.notifiers.base import ChatTarget, OutgoingAlert, SendOutcome, failed, r
 from bot.notifiers.discord.outcomes import post_alert
 from bot.notifiers.discord.render import NO_MENTIONS, AlertMessage, send_nonce
 from bot.notifiers.discord.settings import DiscordSettings, DiscordSetupError, apply_endpoints
-from bot.notifiers.discord.slash import CHANNEL, build_tree
+from bot.notifiers.discord.slash import CHANNEL, build_tree, synced_commands_key
 from bot.seams import NotifierRuntime
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class DiscordNotifier:
             if guild is not None:
                 self.tree.copy_global_to(guild=guild)
             where = f"server {guild.id}" if guild is not None else "globally"
-            key = f"discord.commands.{self.client.application_id}.{guild.id if guild is not None else 'global'}"
+            key = synced_commands_key(self.client.application_id, guild.id if guild is not None else None)
             # discord.py's maintainers advise against syncing at every start: Discord rate-limits it hard, and
             # an unchanged tree needs nothing. The hash of what was last synced says whether it changed.
             tree_hash = command_tree_hash(self.tree, guild)

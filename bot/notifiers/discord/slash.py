@@ -192,6 +192,11 @@ def build_tree(client: discord.Client, runtime: NotifierRuntime, settings: Disco
     return tree
 
 
+def synced_commands_key(application_id: int | None, guild_id: int | None) -> str:
+    """Name the setting holding the hash of the commands last synced to a server (None: globally)."""
+    return f"discord.commands.{application_id}.{guild_id if guild_id is not None else 'global'}"
+
+
 async def answer_tree_error(runtime: NotifierRuntime, interaction: discord.Interaction,
                             error: app_commands.AppCommandError) -> None:
     """Answer a command riskon could not run, instead of leaving Discord to say "the application did not respond"."""
@@ -199,9 +204,9 @@ async def answer_tree_error(runtime: NotifierRuntime, interaction: discord.Inter
     if isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
         # Discord holds an older (or another instance's) copy of the commands, though the hash of the last sync
         # says it is current: forget that hash, so that the next start syncs.
-        for scope in ("global", str(interaction.guild_id)):
+        for guild_id in {None, interaction.guild_id}:
             with contextlib.suppress(*STORE_ERRORS):
-                runtime.store.set_setting(f"discord.commands.{interaction.application_id}.{scope}", "")
+                runtime.store.set_setting(synced_commands_key(interaction.application_id, guild_id), "")
         log.warning("discord: /%s in channel %s does not match riskon's commands (%s); they will be synced at the "
                     "next start", name, interaction.channel_id, type(error).__name__)
         text = f"/{name} is out of date on Discord's side. Send /help for riskon's commands."
