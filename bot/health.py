@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -88,6 +89,20 @@ class RuntimeCollector(Collector):
                                 value=runtime.started_at.timestamp())
 
 
+class RequestErrors(logging.LoggerAdapter[logging.Logger]):
+    """Log a request aiohttp could not parse as one warning line; a fault in our own handlers keeps its traceback."""
+
+    def exception(self, msg: object, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):  # the client's fault (an 8 kB header, a bad length): no bug
+            client = args[0] if args else "an unknown client"
+            reason = (exc_info.message.strip().splitlines() or [""])[0]
+            reason = reason.split(" b'")[0].split(' b"')[0].rstrip(":. ")  # never echo the client's bytes
+            self.logger.warning("health endpoint refused a malformed request from %s: %d %s", client, exc_info.code,
+                                reason)
+            return
+        self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
 def metrics_registry(runtime: Runtime) -> CollectorRegistry:
     """Return a registry of its own holding the runtime's figures (never the process-wide default one)."""
     registry = CollectorRegistry(auto_describe=False)
@@ -110,7 +125,7 @@ class HealthServer:
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, logger=RequestErrors(log, {}))
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:

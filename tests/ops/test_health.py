@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
 import socket
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -267,3 +269,33 @@ async def test_unknown_paths_are_404(watched):
     runtime, server = watched
     status, _, _ = await get(f"http://127.0.0.1:{server.port}/admin")
     assert status == 404
+
+
+async def raw_request(port: int, request: bytes) -> bytes:
+    """Send bytes as they are (no client library would send a malformed request) and read the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n",  # over aiohttp's 8 kB a line
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+], ids=["8kB-header", "bad-content-length"])
+async def test_a_malformed_request_is_one_warning_line_not_a_traceback(watched, caplog, request_bytes):
+    runtime, server = watched
+    caplog.set_level(logging.DEBUG)
+    answer = await raw_request(server.port, request_bytes)
+    assert answer.startswith((b"HTTP/1.0 400 ", b"HTTP/1.1 400 ")), answer[:100]
+    records = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.exc_info for r in records] == [None], [r.getMessage() for r in records]
+    line = records[0].getMessage()
+    assert records[0].levelno == logging.WARNING and "\n" not in line
+    assert line.startswith("health endpoint refused a malformed request from 127.0.0.1: 400 "), line
+    assert "aaaa" not in line and "nope" not in line, "the client's bytes are not echoed into the log"
+    assert "Traceback" not in caplog.text
+    assert (await healthz(server))[0] == 200, "the endpoint serves on"
