@@ -53,24 +53,32 @@ _set_time, _set_open, _set_high, _set_low, _set_close, _set_volume, _set_interva
     Bar.__dict__[name].__set__ for name in ("time", "open", "high", "low", "close", "volume", "interval", "final"))
 
 
+# No market has quoted a price this high (bitcoin in Vietnamese dong is about 3e9): a bigger one is a bad print,
+# which as the first bar of a history would stand as the all-time high for good (it has no bar before it to be
+# judged against). Tiny prices stay: memecoins trade at 1e-8 dollars.
+MAX_PRICE = 1e15
+
+
 def bar_problem(bar: Bar) -> str | None:
     """Say what is wrong with a bar's prices, or None when they are plausible."""
     o, h, low, c = bar.open, bar.high, bar.low, bar.close
     # The usual bar first, in one expression (history screens every bar twice): finite positive floats whose
     # high and low bracket the open and close, and a volume that is not negative (NaN fails every comparison).
     if (type(o) is float and type(h) is float and type(low) is float and type(c) is float
-            and 0 < o < math.inf and 0 < h < math.inf and 0 < low < math.inf and 0 < c < math.inf
+            and 0 < o <= MAX_PRICE and 0 < h <= MAX_PRICE and 0 < low <= MAX_PRICE and 0 < c <= MAX_PRICE
             and h >= max(o, c, low) * (1 - 1e-9) and low <= min(o, c) * (1 + 1e-9)
-            and (bar.volume is None or bar.volume >= 0)):
+            and (bar.volume is None or 0 <= bar.volume < math.inf)):
         return None
     prices = (bar.open, bar.high, bar.low, bar.close)
     if any(p is None or not isinstance(p, (int, float)) or math.isnan(p) or math.isinf(p) for p in prices):
         return "a price is missing or not a number"
     if any(p <= 0 for p in prices):
         return "a price is zero or negative"
+    if max(prices) > MAX_PRICE:
+        return f"a price of {max(prices):g} is beyond any market's (over {MAX_PRICE:g})"
     if bar.high < max(bar.open, bar.close, bar.low) * (1 - 1e-9) or bar.low > min(bar.open, bar.close) * (1 + 1e-9):
         return f"high {bar.high} / low {bar.low} do not bracket open {bar.open} and close {bar.close}"
-    if bar.volume is not None and (math.isnan(bar.volume) or bar.volume < 0):
+    if bar.volume is not None and not 0 <= bar.volume < math.inf:
         return "volume is negative or not a number"
     return None
 

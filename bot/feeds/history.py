@@ -18,7 +18,7 @@ from itertools import compress, count, islice, repeat
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from alerts.bars import Bar, bar_problem
+from alerts.bars import MAX_PRICE, Bar, bar_problem
 from alerts.errors import RiskonError
 from bot.feeds.quality import screen_bars
 from bot.feeds.settings import DEFAULT_SPIKE_PCT
@@ -75,7 +75,7 @@ def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetim
         previous: datetime | None = None
         line = 1
         midnights = _MIDNIGHTS
-        inf = math.inf
+        top, inf = MAX_PRICE, math.inf
         below, above = 1 - 1e-9, 1 + 1e-9  # bar_problem's tolerance on high and low
         for row in reader:
             if not row:
@@ -96,7 +96,7 @@ def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetim
                 problems.append(f"{path.name}:{line}: unreadable row ({exc})")
                 continue
             # bar_problem's usual case inline (float() gives floats): only a doubtful row pays for the full check.
-            if not (0 < o < inf and 0 < h < inf and 0 < low < inf and 0 < c < inf and volume >= 0
+            if not (0 < o <= top and 0 < h <= top and 0 < low <= top and 0 < c <= top and 0 <= volume < inf
                     and h >= o * below and h >= c * below and h >= low * below
                     and low <= o * above and low <= c * above):
                 problem = bar_problem(bar)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 
+from alerts.bars import Bar, bar_problem
 from alerts.errors import RiskonError
 from bot.feeds.fund_shares import read_flows_csv
 from bot.feeds.history import read_daily_csv_lines
@@ -63,3 +64,33 @@ def test_a_flows_row_that_is_not_a_finite_number_is_a_bad_row_not_a_flow(tmp_pat
     path.write_text(rows, encoding="utf-8")
     flows, counts, problems = read_flows_csv(path, fund="IWM")
     assert (flows, counts, problems) == ([], [], [problem])
+
+
+@pytest.mark.parametrize("first_row, problem", [
+    ("2024-01-01,1e308,1e308,1e308,1e308,10", "RUT.csv:2: a price of 1e+308 is beyond any market's (over 1e+15)"),
+    ("2024-01-01,100,2.5e15,99,100,10", "RUT.csv:2: a price of 2.5e+15 is beyond any market's (over 1e+15)"),
+    ("2024-01-01,100,101,99,100,inf", "RUT.csv:2: volume is negative or not a number"),
+])
+def test_a_garbage_first_bar_is_a_bad_row_not_the_all_time_high(tmp_path, first_row, problem):
+    # The spike check compares a bar with the one before: the first bar has none, so 1e308 was kept, and no
+    # later close could ever make a new all-time high.
+    path = tmp_path / "RUT.csv"
+    path.write_text("date,open,high,low,close,volume\n" + first_row + "\n2024-01-02,100,101,99,100,10\n")
+    bars, problems, lines = read_daily_csv_lines(path)
+    assert problems == [problem]
+    assert [(b.time.date(), b.close) for b in bars] == [(date(2024, 1, 2), 100.0)] and list(lines.values()) == [3]
+
+
+def test_every_real_daily_file_is_within_the_bound(market_data):
+    for path in sorted(market_data.glob("*.csv")):
+        if "date,open,high,low,close" not in path.read_text().splitlines()[0]:
+            continue  # the shares-outstanding and ETF statistics samples
+        bars, problems, _ = read_daily_csv_lines(path)
+        assert bars and not [p for p in problems if "beyond" in p or "volume" in p], (path.name, problems[:3])
+
+
+def test_a_live_bar_beyond_any_market_is_refused_too():
+    huge = Bar(datetime(2026, 1, 2, tzinfo=timezone.utc), 100.0, 1e300, 99.0, 100.0, 1.0)
+    assert bar_problem(huge) == "a price of 1e+300 is beyond any market's (over 1e+15)"
+    real = Bar(datetime(2026, 1, 2, tzinfo=timezone.utc), 2.6e9, 2.7e9, 2.5e9, 2.6e9, 3e14)  # BTC in dong, SHIB volume
+    assert bar_problem(real) is None
