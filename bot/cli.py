@@ -281,6 +281,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         summary["fired"] = runtime.engine.fired
         summary["bars"] = runtime.bars_processed
         summary["outbox"] = store.outbox_counts()
+        summary["output_closed"] = loop.output_closed and replay.clock().date()
 
     try:
         asyncio.run(main())
@@ -291,6 +292,16 @@ def _run_replay(args: argparse.Namespace) -> int:
         store.close()
     if summary.get("failure"):
         raise RiskonError(f"replay stopped before its last day: database {args.db}: {summary['failure']}")
+    if summary.get("output_closed"):
+        # `riskon replay | head`: the reader has what it wanted, which is not an error (as in main()).
+        import logging
+
+        outbox = summary["outbox"]
+        logging.getLogger("riskon.replay").info(
+            "stdout was closed: replay stopped at %s; %d alert(s) not printed wait in %s for the next replay on it",
+            summary["output_closed"], outbox.get("pending", 0) + outbox.get("retrying", 0), args.db)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not raise
+        return EXIT_OK
     _print_replay_summary(summary, time.perf_counter() - started)
     return EXIT_OK
 

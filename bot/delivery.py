@@ -168,6 +168,8 @@ class Dispatcher:
                 attempted: set[int] = set()
                 for group in groups:
                     outcome = await self._send(group)
+                    if outcome.status == "held":
+                        break  # never left: back in the outbox as it was, with the chat's later alerts
                     attempted.update(d.id for d in group)
                     await self._record(group, outcome, report)
                     if outcome.status != "sent":

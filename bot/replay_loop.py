@@ -16,6 +16,7 @@ from bot.feeds import FeedResult
 from bot.feeds.base import Replayable
 from bot.feeds.composite import CompositeFeed
 from bot.feeds.served import ServedBars
+from bot.notifiers.console import ConsoleNotifier
 from bot.runtime import Runtime
 from storage.base import STORE_ERRORS
 
@@ -58,6 +59,14 @@ class ReplayLoop:
         self.served = ServedBars(runtime.store, read_back)
         for feed in composites:
             feed.bars = self.served
+        # A replay prints to the console alone: once its reader is gone, replaying on would be for nobody.
+        consoles = list(runtime.notifiers.values())
+        self._only_console = consoles[0] if len(consoles) == 1 and isinstance(consoles[0], ConsoleNotifier) else None
+
+    @property
+    def output_closed(self) -> bool:
+        """Say whether the console, the replay's only channel, lost its reader (`riskon replay | head`)."""
+        return self._only_console is not None and self._only_console.closed
 
     def stop(self) -> None:
         """Ask the loop to stop after the batch in progress."""
@@ -117,15 +126,19 @@ class ReplayLoop:
                 done = 0
                 for cycles, alerts in report.alerting_cycles:
                     runtime.polls_ok(taken[done:cycles])
-                    await runtime.deliver(up_to_alert=report.alerts[alerts - 1][0])
+                    if not self.output_closed:  # else the alerts stay pending for the next replay on this database
+                        await runtime.deliver(up_to_alert=report.alerts[alerts - 1][0])
                     done = cycles
                 runtime.polls_ok(taken[done:])
                 runtime.record_polls_ok(taken)
+            if self.output_closed:
+                self.stop()
+                break
             if self.seconds_per_day:
                 await asyncio.sleep(self.seconds_per_day)
             else:
                 await asyncio.sleep(0)  # let chat commands and the health endpoint answer between batches
-        if self._exhausted():
+        if self._exhausted() and not self.output_closed:
             await self._drain()
             self.finished_replay = True
 

@@ -30,9 +30,13 @@ class OutgoingAlert:
 
 @dataclass(frozen=True)
 class SendOutcome:
-    """What happened to one send: sent, retry (after `retry_after` seconds if known), or failed for good."""
+    """What happened to one send: sent, retry (after `retry_after` seconds if known), failed for good, or held.
 
-    status: Literal["sent", "retry", "failed"]
+    held: the message never left because the channel's own output is gone (a console whose reader closed the pipe);
+    the alert goes back to the outbox as it was, no attempt counted.
+    """
+
+    status: Literal["sent", "retry", "failed", "held"]
     retry_after: float | None = None
     error: str = ""
     # True when the chat itself is gone or blocked us: its subscription should stop.
@@ -55,6 +59,11 @@ def bounded_retry_after(after: float | None) -> float | None:
 def retry(error: str, after: float | None = None) -> SendOutcome:
     """Build a retry outcome, its retry-after bounded to a day."""
     return SendOutcome("retry", bounded_retry_after(after), error)
+
+
+def held(error: str) -> SendOutcome:
+    """Build the outcome of a message that never left: its alert waits in the outbox as it was."""
+    return SendOutcome("held", None, error)
 
 
 def failed(error: str, chat_gone: bool = False) -> SendOutcome:

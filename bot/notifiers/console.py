@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import TextIO
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed
+from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, held
 
 CONSOLE_CHAT = ChatTarget("stdout")
+log = logging.getLogger(__name__)
 
 
 class ConsoleSettings(BaseModel):
@@ -26,6 +28,7 @@ class ConsoleNotifier:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
+        self.closed = False  # the reader went away (`riskon replay | head`): nothing printed from now on
 
     async def start(self, listen: bool = True) -> None:
         """Nothing to connect."""
@@ -39,6 +42,11 @@ class ConsoleNotifier:
         try:
             stream.write(alert.text.rstrip() + "\n\n")
             stream.flush()
-        except (OSError, ValueError) as exc:  # a closed pipe is not worth retrying
+        except (BrokenPipeError, ValueError) as exc:  # the reader is gone or the stream closed: not the alert's fault
+            if not self.closed:
+                log.info("console output is closed (%s): alerts wait in the outbox", exc)
+            self.closed = True
+            return held(f"console output is closed ({exc})")
+        except OSError as exc:
             return failed(f"console write failed: {exc}")
         return SENT
