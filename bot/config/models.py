@@ -7,7 +7,7 @@ import re
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator
 from pydantic_core import PydanticCustomError
 
 from alerts.durations import format_duration, to_timedelta
@@ -18,6 +18,11 @@ from alerts.rules import RULES
 from alerts.rules.base import Rule
 
 ADMIN_ID = re.compile(r"(?:(?:telegram|discord):)?[0-9]{1,20}")
+# The shortest intervals any use needs (tests run at these). Below them a typo like 0.0001 polled Yahoo 10,000
+# times a second, or spun the outbox drain on the CPU; a replay feed reads no network, so it may step faster.
+MIN_POLL_SECONDS = 1.0
+MIN_REPLAY_STEP_SECONDS = 0.01
+MIN_DELIVER_SECONDS = 0.05
 
 
 class ConfigError(RiskonError):
@@ -60,6 +65,14 @@ class ScheduleConfig(Section):
     backoff_max_seconds: float = Field(900.0, gt=0, le=86400, description="longest pause before re-polling a failing feed")
     group_alerts: bool = Field(True, description="send the alerts one poll fired for one chat as one message")
 
+    @field_validator("deliver_every_seconds")
+    @classmethod
+    def _not_spinning(cls, value: float) -> float:
+        if value < MIN_DELIVER_SECONDS:
+            raise PydanticCustomError("interval", "{value} s is too often: the outbox is drained at most "
+                                      f"{1 / MIN_DELIVER_SECONDS:g} times a second", {"value": f"{value:g}"})
+        return value
+
 
 class HealthConfig(Section):
     """The optional HTTP endpoint for monitoring: /healthz and Prometheus /metrics."""
@@ -80,6 +93,19 @@ class FeedConfig(Section):
     model_config = ConfigDict(extra="allow", frozen=True)
     kind: str = Field(description="feed kind: replay, yahoo, exchange, composite, flows, fragility")
     every_seconds: float = Field(60.0, gt=0, le=86400, description="poll interval")
+
+    @field_validator("every_seconds")
+    @classmethod
+    def _not_hammering(cls, value: float, info: ValidationInfo) -> float:
+        kind = str(info.data.get("kind", ""))
+        if kind == "replay" and value < MIN_REPLAY_STEP_SECONDS:
+            raise PydanticCustomError("interval", "{value} s is too often: a replay feed steps at most "
+                                      f"{1 / MIN_REPLAY_STEP_SECONDS:g} days a second", {"value": f"{value:g}"})
+        if kind != "replay" and value < MIN_POLL_SECONDS:
+            feed = f"{'an' if kind[:1] in tuple('aeiou') else 'a'} {kind} feed" if kind else "a feed"
+            raise PydanticCustomError("interval", "{value} s is too often: {feed} is polled at most once a second",
+                                      {"value": f"{value:g}", "feed": feed})
+        return value
 
     @property
     def settings(self) -> dict[str, Any]:

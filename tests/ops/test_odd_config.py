@@ -115,3 +115,32 @@ def test_a_symbol_on_a_composite_feed_without_its_index_is_a_config_error():
     assert refused.value.problems == [
         "symbols[1].feed: composite feed 'alts' has no index 'ALTS' (its indexes: none; define "
         "feeds.alts.indexes.ALTS.members) (config.yaml:4)"]
+
+
+@pytest.mark.parametrize("feed, every, problem", [
+    ("{kind: yahoo, every_seconds: 0.0001}", "",
+     "feeds.f.every_seconds: 0.0001 s is too often: a yahoo feed is polled at most once a second (config.yaml:1)"),
+    ("{kind: exchange, exchange: kraken, every_seconds: 0.5}", "",
+     "feeds.f.every_seconds: 0.5 s is too often: an exchange feed is polled at most once a second (config.yaml:1)"),
+    ("{kind: replay, path: '.', every_seconds: 0.001}", "",
+     "feeds.f.every_seconds: 0.001 s is too often: a replay feed steps at most 100 days a second (config.yaml:1)"),
+    ("{kind: replay, path: '.'}", "schedule: {deliver_every_seconds: 0.0001}\n",
+     "schedule.deliver_every_seconds: 0.0001 s is too often: the outbox is drained at most 20 times a second "
+     "(config.yaml:6)"),
+])
+def test_a_poll_interval_too_short_for_any_use_is_refused(feed, every, problem):
+    # 0.0001 was taken: a Yahoo feed polled 10,000 times a second (Yahoo answers 429 and bans the address).
+    text = (f"feeds: {{f: {feed}}}\nsymbols:\n  - {{id: X, feed: f}}\nrules:\n  - {{id: r, kind: new_ath, "
+            "symbols: [X]}\n")
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text + every, "config.yaml", env={})
+    assert refused.value.problems == [problem]
+
+
+def test_the_shortest_intervals_tests_and_rehearsals_use_are_taken():
+    config = parse_config("feeds: {f: {kind: replay, path: '.', every_seconds: 0.05}, "
+                          "y: {kind: yahoo, every_seconds: 1}}\nsymbols: [{id: X, feed: f}]\n"
+                          "rules: [{id: r, kind: new_ath, symbols: [X]}]\nschedule: {deliver_every_seconds: 0.05}\n",
+                          "config.yaml", env={})
+    assert (config.feeds["f"].every_seconds, config.feeds["y"].every_seconds) == (0.05, 1.0)
+    assert config.schedule.deliver_every_seconds == 0.05
