@@ -40,10 +40,11 @@ def distance_from_high(price: float, high: float) -> float:
 
 
 def highest_close(bars: Sequence[Bar]) -> tuple[float, datetime] | None:
-    """Return the highest close and its bar time; None without bars."""
+    """Return the highest close and the first bar time it was reached; None without bars."""
     if not bars:
         return None
-    best = max(bars, key=lambda b: (b.close, b.time))
+    # The earliest of a tie: a close that only equals the high is not a new high (as in new_ath).
+    best = min(bars, key=lambda b: (-b.close, b.time))
     return best.close, best.time
 
 

@@ -6,8 +6,13 @@ import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts.bars import Bar
+from alerts.evaluate import step_rule
+from alerts.rules import RULES
+from alerts.rules.base import RuleContext
 from alerts.status import (
     day_change,
     describe_levels,
@@ -40,7 +45,20 @@ def test_day_change_compares_the_last_two_closes():
 
 def test_distance_from_high_is_negative_below_it():
     assert distance_from_high(90.0, 100.0) == pytest.approx(-10.0)
-    assert highest_close(bars([1.0, 5.0, 5.0, 2.0])) == (5.0, DAY0 + timedelta(days=2))  # the latest of a tie
+    # The high was set the first day the close reached it: a tie is not a new high (as the new_ath rule says).
+    assert highest_close(bars([1.0, 5.0, 5.0, 2.0])) == (5.0, DAY0 + timedelta(days=1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([1.0, 2.0, 3.0, 5.0]), min_size=1, max_size=12))
+def test_the_stored_closes_high_is_the_one_the_new_ath_rule_tracks(closes):
+    # /status falls back on the stored closes when no new_ath rule watches a symbol: same high, same day.
+    rule = RULES["new_ath"]("ath", RULES["new_ath"].Params(min_history_days=0))
+    state = None
+    for bar in bars(closes):
+        state, _ = step_rule(rule, state, "X", bar, RuleContext())
+    assert state is not None
+    assert highest_close(bars(closes)) == (state["ath"], datetime.fromisoformat(state["ath_time"]))
 
 
 @pytest.mark.parametrize(
