@@ -21,14 +21,24 @@ def market_clock(calendar: Any, now: datetime, confirm_delay: timedelta) -> Mark
     """Say whether the market trades at `now` and which session's daily bar can be confirmed."""
     import pandas as pd
 
-    local_day = pd.Timestamp(now.astimezone(timezone.utc).date())
-    session = calendar.date_to_session(local_day, direction="previous")
+    # The newest session opened by now. Not the one of today's UTC date: Sydney, Auckland and CME open the evening
+    # before their session's date (in UTC), and taken by the date they counted as closed while trading.
+    tomorrow = pd.Timestamp(now.astimezone(timezone.utc).date() + timedelta(days=1))
+    session = calendar.date_to_session(tomorrow, direction="previous")
     opens = calendar.session_open(session).to_pydatetime()
+    for _ in range(2):  # tomorrow's session has not begun, nor (before dawn) today's
+        if opens <= now:
+            break
+        session = calendar.previous_session(session)
+        opens = calendar.session_open(session).to_pydatetime()
     closes = calendar.session_close(session).to_pydatetime()
     previous = calendar.previous_session(session)
     if now < opens:
         return MarketClock(previous.date(), False, previous.date(), calendar.session_close(previous).to_pydatetime())
     if now < closes:
+        # Where one session opens as the last closes (CME), the last one's bar is not final for a while yet.
+        if now < calendar.session_close(previous).to_pydatetime() + confirm_delay:
+            return MarketClock(session.date(), True, calendar.previous_session(previous).date(), closes)
         return MarketClock(session.date(), True, previous.date(), closes)
     confirmable = session.date() if now >= closes + confirm_delay else previous.date()
     return MarketClock(session.date(), False, confirmable, closes)
