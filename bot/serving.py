@@ -37,7 +37,10 @@ async def serve(runtime: Runtime, scheduler: Steps) -> None:
         runtime.dispatcher.stop_sending()  # the sends in flight finish; the others wait for the next start
         scheduler.stop()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: the terminal `riskon run` was started from closed. Its default action killed the bot mid-send,
+    # leaving sends in flight unrecorded (a restart would send them again).
+    hangup = getattr(signal, "SIGHUP", None)  # not on Windows
+    for signum in (signal.SIGINT, signal.SIGTERM, *([hangup] if hangup is not None else [])):
         try:
             loop.add_signal_handler(signum, stop)
         except (NotImplementedError, RuntimeError):  # not on the main thread (tests) or not on this OS

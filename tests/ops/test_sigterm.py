@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sqlite3
 import subprocess
 from collections import Counter
@@ -136,3 +137,36 @@ async def test_sigterm_mid_fan_out_exits_0_within_10_s_and_loses_nothing(tmp_pat
         assert isinstance(json.loads(line), dict), line
     print(f"\nSIGTERM after {at_signal} of {SUBSCRIBERS} sends: exit 0 in {seconds:.2f} s; restart delivered "
           f"{SUBSCRIBERS - len(sent_first)} more, exit in {seconds2:.2f} s; lost 0, duplicates 0")
+
+
+async def test_a_hangup_mid_fan_out_stops_as_sigterm_does_with_every_send_recorded(tmp_path):
+    # The terminal `riskon run` was started from closes (an ssh session drops): SIGHUP. Its default action killed the
+    # bot at once: the sends in flight were never recorded, and a restart would send them again.
+    telegram = await FakeTelegram(max_poll_seconds=1).start()
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + SUBSCRIBERS))
+    store = Store.open(tmp_path / "riskon.db")
+    for chat in chats:
+        telegram.add_private_chat(chat)
+        store.subscribe("telegram", str(chat))
+    store.close()
+    write_history(tmp_path / "data")
+    (tmp_path / "config.yaml").write_text(config(tmp_path / "data", telegram))
+    alerts = lambda: [m for m in telegram.sent if "new all-time high" in m.text]  # noqa: E731
+    try:
+        bot = await BotProcess(["run", "--config", "config.yaml"], tmp_path, env={"TELEGRAM_BOT_TOKEN": TOKEN}).start()
+        try:
+            await bot.wait_for_line("telegram: logged in as", 60)
+            await telegram.wait_until(lambda: len(alerts()) >= 40, 60)
+            code, seconds = await bot.stop(signal.SIGHUP)
+        finally:
+            await bot.kill()
+        received = sorted(m.chat_id for m in alerts())
+    finally:
+        await telegram.stop()
+    assert code == 0 and seconds < 10, (code, seconds, "\n".join(bot.lines[-20:]))
+    assert len(received) < SUBSCRIBERS, "the signal came mid-fan-out"
+    recorded = outbox(tmp_path / "riskon.db")
+    assert sorted(int(chat) for chat, status in recorded.items() if status == "sent") == received
+    with sqlite3.connect(tmp_path / "riskon.db") as db:
+        assert db.execute("select count(*) from deliveries where claimed_at is not null").fetchone() == (0,)
+    db.close()
