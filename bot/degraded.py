@@ -25,7 +25,8 @@ MAX_REASON = 300  # a feed's error text can be long; a reason is a line on a das
 
 def degraded_reasons(runtime: HealthView, now: datetime, redact: RedactSecrets | None = None,
                      outbox: dict[str, int] | None = None) -> list[str]:
-    """Say, one line each, what is wrong: failing feeds, stale symbols, an outbox backlog, channels down."""
+    """Say, one line each, what is wrong: failing feeds, stale symbols, an outbox backlog, channels down, the
+    database file gone from under the bot."""
     settings = runtime.config.health
     reasons: list[str] = []
     for name, health in runtime.health.items():
@@ -45,6 +46,9 @@ def degraded_reasons(runtime: HealthView, now: datetime, redact: RedactSecrets |
     for channel, retries in sorted(runtime.channel_retries().items()):
         if retries >= settings.channel_retries:
             reasons.append(f"channel {channel} is down: its last {retries} sends all have to be retried")
+    database = runtime.store.file_problem()
+    if database:
+        reasons.append(database)
     clean = redact or RedactSecrets()
     return [clean.redact(reason)[:MAX_REASON] for reason in reasons]
 

@@ -90,6 +90,7 @@ class Runtime:
         )
         self.rng = random.Random()
         self._store_trouble = ""  # the database error polls last met, logged once per change
+        self._database_file_problem: str | None = None  # the file deleted or replaced under us, logged once
         self._lock = asyncio.Lock()
         self.bars_processed = 0
         self.stop_requested = asyncio.Event()
@@ -371,7 +372,18 @@ class Runtime:
 
     async def deliver(self, wait: bool = True, up_to_alert: int | None = None) -> DrainReport:
         """Drain the outbox once, up to an alert if given (with `wait`, until its sends are done and recorded)."""
+        self._check_database_file()
         return await self.dispatcher.drain(wait=wait, up_to_alert=up_to_alert)
+
+    def _check_database_file(self) -> None:
+        """Log, once per change, that the database file was deleted or replaced under the running bot."""
+        problem = self.store.file_problem()  # one stat of the file: cheap at each delivery tick
+        if problem != self._database_file_problem:
+            if problem:
+                log.error("%s", problem)
+            else:
+                log.info("database file %s is back", self.store.path)
+            self._database_file_problem = problem
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:

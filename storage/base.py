@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,6 +22,7 @@ class StorageError(RiskonError):
 
 
 STORE_ERRORS = (sqlite3.Error, StorageError, OSError)  # a locked, full or broken database
+log = logging.getLogger(__name__)
 
 
 def iso(moment: datetime) -> str:
@@ -39,6 +42,7 @@ class StoreBase:
     def __init__(self, db: Database, busy_timeout: float = 5.0) -> None:
         self.db = db
         self.path: Path | None = None  # the file, when opened from one (storage.thread opens a second connection)
+        self.file_id: tuple[int, int] | None = None  # the opened file's device and inode: is it still at `path`?
         self.durable = True
         self.busy_timeout = busy_timeout
         self._depth = 0
@@ -50,8 +54,49 @@ class StoreBase:
         migrate(self.db)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection; a database whose file was deleted meanwhile is written back to its path first."""
+        if self.file_problem() is not None and self.path is not None:
+            try:
+                # SQLite leaves its write-ahead log at the path: empty it into the file this store opened, or the
+                # next open would replay its pages into the file now at the path.
+                self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                log.error("database file %s: the open copy's log could not be emptied: %s", self.path, exc)
+            if not self.path.exists():
+                self._write_back(self.path)
         self.db.close()
+
+    def file_problem(self) -> str | None:
+        """Say whether the database file was deleted or replaced since it was opened (None: it is still there)."""
+        if self.path is None or self.file_id is None:
+            return None
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return (f"database file {self.path} was deleted while riskon runs: riskon keeps using its open copy and "
+                    "writes it back there when it stops")
+        except OSError:
+            return None  # unreadable for a moment: the next look says
+        if (found.st_dev, found.st_ino) != self.file_id:
+            return (f"database file {self.path} was replaced while riskon runs: riskon still writes to the file it "
+                    "opened; restart it to use the new one")
+        return None
+
+    def _write_back(self, path: Path) -> None:
+        """Copy the open database to `path` (its file was deleted): a restart then finds all it holds."""
+        fd = None
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)  # owner-only, as Store.open makes it
+            os.close(fd)
+            target = sqlite3.connect(str(path))
+            try:
+                self.db.conn.backup(target)
+            finally:
+                target.close()
+        except (OSError, sqlite3.Error) as exc:
+            log.error("database file %s was deleted and could not be written back: %s", path, exc)
+            return
+        log.warning("database file %s was deleted while riskon ran: written back there from the open copy", path)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

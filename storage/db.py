@@ -67,7 +67,8 @@ class Store(AlertOutbox, Subscriptions, MarketHistory):
             if not durable:
                 db.conn.execute(f"PRAGMA wal_autocheckpoint = {REPLAY_CHECKPOINT_PAGES}")
             store = cls(db, busy_timeout)
-            store.path, store.durable = path, durable
+            opened = os.stat(path)
+            store.path, store.durable, store.file_id = path, durable, (opened.st_dev, opened.st_ino)
             return store
         except (OSError, sqlite3.DatabaseError, RiskonError) as exc:
             raise StorageError(f"cannot open database {path}: {exc}{_read_only_hint(path)}") from exc

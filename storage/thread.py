@@ -29,6 +29,8 @@ class DatabaseThread:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="riskon-db")
             # Opened in the thread that will use it: an SQLite connection belongs to its thread.
             self.store = self._executor.submit(Store.open, store.path, store.durable, store.busy_timeout).result()
+            # A deleted file is written back by the Store that opened it, closed last: not by this second connection.
+            self.store.file_id = None
 
     @property
     def threaded(self) -> bool:
