@@ -105,8 +105,14 @@ def _run_backtest(args: argparse.Namespace) -> int:
     # stays light); the sweep (with its process pool), the files and the HTML report only when asked for.
     with RuleDrive(config, history, args.start, fork=args.workers != 1) as rules:
         with built_to_keep():  # kept to the end like the history
-            from bot.backtest.console import print_report
+            from bot.backtest.console import print_report, report_console
             from bot.backtest.run import backtest
+
+            console = report_console()  # rich, and the terminal's size, read while the rules run
+            if args.html:
+                from bot.backtest.report import load_libraries
+
+                load_libraries()
         result = backtest(config, history, start=args.start, end=args.end, horizons=args.horizons,
                           episode_gap_days=args.episode_gap, leaders=args.leaders, followers=args.followers,
                           rules=rules)
@@ -114,7 +120,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
         from bot.backtest.sweep import run_sweep
 
         result.sweep = run_sweep(config, history, result, grid, args.workers)
-    print_report(result, alert_list=args.alerts)
+    print_report(result, console, alert_list=args.alerts)
     if args.csv:
         from bot.backtest.export import write_csv
 
