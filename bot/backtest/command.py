@@ -172,4 +172,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         history = asyncio.run(fetch_live_history(config, args.cache, args.end))
     else:
         history = load_csv_history(config, args.data, args.end)
+    last = max((bars[-1].time.date() for bars in history.bars.values() if bars), default=None)
+    if args.start and last is not None and args.start > last:
+        # Else a whole report of "0 alerts, 0 leader signal episodes", as if the rules had found nothing.
+        raise BacktestError(f"--from {args.start} is after the data's last day {last}: no alert could count")
     return history, config, grid
