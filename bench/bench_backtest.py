@@ -9,6 +9,10 @@ Every price file becomes a symbol. Each default rule keeps its kind and paramete
 the same side of the market as the symbols it watches in config.yaml (equities or crypto), so "every default
 rule over all files" is literal and the rule code is the one the bot runs.
 
+`riskon backtest` runs the rules in a worker process beside the one that prepares the study (when a core is
+free): its wall time is that of the two at once, its CPU time theirs together; the same command with `--workers 1`
+is timed beside it. Set BENCH_BACKTEST_BASELINE to another checkout to time its command in the same rounds.
+
 Run alone:  RISKON_MARKET_DATA=../shared/data/market /work/venv/bin/python bench/bench_backtest.py
 """
 
@@ -77,12 +81,13 @@ def bench_config(folder: Path) -> Config:
 BYTECODE_CACHE = Path(tempfile.gettempdir()) / "riskon-bench-pycache"
 
 
-def whole_process(argv: list[str]) -> tuple[float, float, str]:
-    """Run a command to its end; return its wall seconds, its own CPU seconds (wait4) and its output's last line."""
+def whole_process(argv: list[str], root: Path = ROOT) -> tuple[float, float, str]:
+    """Run a command of a checkout to its end; return its wall seconds, its CPU seconds (wait4: its own and its
+    worker processes') and its output's last line."""
     env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
-    env.update(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=str(BYTECODE_CACHE))
+    env.update(PYTHONPATH=str(root), PYTHONPYCACHEPREFIX=str(BYTECODE_CACHE))
     started = time.perf_counter()
-    child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    child = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     out = child.stdout.read() if child.stdout else ""
     _, status, usage = os.wait4(child.pid, 0)
     if status != 0:
@@ -91,35 +96,67 @@ def whole_process(argv: list[str]) -> tuple[float, float, str]:
     return time.perf_counter() - started, usage.ru_utime + usage.ru_stime, lines[-1] if lines else ""
 
 
+def _medians(times: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(w for w, _ in times), statistics.median(c for _, c in times)
+
+
 def paired(folder: Path, runs: int) -> list[tuple[str, str]]:
-    """Time `riskon backtest` with the shipped config and the numpy reference doing the same work, run by run."""
-    riskon, reference, found = [], [], ""
-    user = [sys.executable, "-m", "bot", "backtest", "--data", str(folder), "--config", str(ROOT / "config.yaml")]
-    numpy_only = [sys.executable, str(ROOT / "bench" / "reference_backtest.py"), str(folder)]
-    whole_process(user)  # untimed: compiles the bytecode both use, as an install would have
-    whole_process(numpy_only)
+    """Time `riskon backtest` with the shipped config (as a user runs it, and in one process) and the numpy
+    reference doing the same work, run by run; with BENCH_BACKTEST_BASELINE (another checkout), that one too."""
+    def user(root: Path) -> list[str]:
+        return [sys.executable, "-m", "bot", "backtest", "--data", str(folder), "--config", str(root / "config.yaml")]
+
+    baseline = os.environ.get("BENCH_BACKTEST_BASELINE")
+    cases: dict[str, tuple[list[str], Path]] = {
+        "riskon": (user(ROOT), ROOT),
+        "one process": (user(ROOT) + ["--workers", "1"], ROOT),  # the rules in the same process
+        "reference": ([sys.executable, str(ROOT / "bench" / "reference_backtest.py"), str(folder)], ROOT),
+    }
+    if baseline:
+        cases["baseline"] = (user(Path(baseline).resolve()), Path(baseline).resolve())
+    for argv, root in cases.values():
+        whole_process(argv, root)  # untimed: compiles the bytecode, as an install would have
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    found = ""
     load_before = os.getloadavg()[0]
-    for _ in range(runs):
-        riskon.append(whole_process(user)[:2])
-        wall, cpu, found = whole_process(numpy_only)
-        reference.append((wall, cpu))
-    r_wall, r_cpu = statistics.median(w for w, _ in riskon), statistics.median(c for _, c in riskon)
-    n_wall, n_cpu = statistics.median(w for w, _ in reference), statistics.median(c for _, c in reference)
-    ratios = statistics.median(w / n for (w, _), (n, _) in zip(riskon, reference))
-    return [
+    for run in range(runs):
+        order = list(cases) if run % 2 == 0 else list(reversed(cases))  # neither always first after a pause
+        for name in order:
+            wall, cpu, last = whole_process(*cases[name])
+            times[name].append((wall, cpu))
+            found = last if name == "reference" else found
+    r_wall, r_cpu = _medians(times["riskon"])
+    o_wall, o_cpu = _medians(times["one process"])
+    n_wall, n_cpu = _medians(times["reference"])
+    ratio = statistics.median(w / n for (w, _), (n, _) in zip(times["riskon"], times["reference"]))
+    cpu_ratio = statistics.median(c / n for (_, c), (_, n) in zip(times["riskon"], times["reference"]))
+    rows = [
         (f"riskon backtest --data (shipped config), whole process, median of {runs}",
-         f"{r_wall:.2f} s wall, {r_cpu:.2f} s CPU (target <= 2 s; bytecode cached, as installed)"),
+         f"{r_wall:.2f} s wall, {r_cpu:.2f} s CPU of its two processes (target <= 2 s wall; bytecode cached, "
+         "as installed)"),
+        (f"same, rules in the same process (--workers 1), median of {runs}",
+         f"{o_wall:.2f} s wall, {o_cpu:.2f} s CPU"),
         (f"numpy reference, same signals and 7/30/90/180-day returns ({found}), median of {runs}",
          f"{n_wall:.2f} s wall, {n_cpu:.2f} s CPU"),
-        ("riskon backtest / numpy reference (paired runs; target <= 5)",
-         f"{ratios:.1f}x wall, {r_cpu / n_cpu:.1f}x CPU"),
-        # Other work on the machine stretches wall times (and CPU times a little): the 1-minute load says how much.
-        ("load average (1 min) before and after the paired runs", f"{load_before:.1f}, {os.getloadavg()[0]:.1f}"),
+        ("riskon backtest / numpy reference (paired runs; target <= 5)", f"{ratio:.1f}x wall, {cpu_ratio:.1f}x CPU"),
     ]
+    if baseline:
+        b_wall, b_cpu = _medians(times["baseline"])
+        rows += [
+            (f"baseline {baseline}, whole process, median of {runs}", f"{b_wall:.2f} s wall, {b_cpu:.2f} s CPU"),
+            ("baseline / this checkout (medians of paired ratios)",
+             f"{statistics.median(b[0] / r[0] for b, r in zip(times['baseline'], times['riskon'])):.3f} wall, "
+             f"{statistics.median(b[1] / r[1] for b, r in zip(times['baseline'], times['riskon'])):.3f} CPU"),
+        ]
+    # Other work on the machine stretches wall times (and CPU times a little), and takes the core the rules' worker
+    # runs on: the 1-minute load says how much.
+    rows.append(("load average (1 min) before and after the paired runs",
+                 f"{load_before:.1f}, {os.getloadavg()[0]:.1f}"))
+    return rows
 
 
 def phases(folder: Path) -> list[tuple[str, str]]:
-    """Time the default backtest's parts in this process (CPU seconds): where the whole-process figure goes."""
+    """Time the default backtest's parts in this process (CPU seconds, the rules here): where the time goes."""
     import contextlib
     import io
 
