@@ -291,3 +291,29 @@ async def test_discord_unreachable_at_start_is_retried_in_the_background(store, 
     finally:
         await runtime.close()
         await fake.stop()
+
+
+async def test_a_channel_where_the_bot_may_not_attach_files_gets_the_alert_without_its_chart(fake, guild, setup):
+    # Was 403 Missing Permissions taken as a channel gone: the subscription stopped, and a channel whose admins
+    # only barred attachments lost every alert for good.
+    runtime, ids, clock = setup
+    fake.deny(ids["crypto"], "attach")
+    outcome = await runtime.notifiers["discord"].send(ChatTarget(ids["crypto"]), OutgoingAlert((ath("BTC"),), "hi", PNG))
+    assert outcome.status == "sent", outcome
+    [message] = fake.sent_to(ids["crypto"])
+    assert message.files == {} and message.embeds
+
+
+async def test_a_channel_where_the_bot_may_not_post_keeps_its_subscription_until_the_permission_is_back(
+        fake, guild, setup):
+    runtime, ids, clock = setup
+    fake.deny(ids["crypto"], "send")
+    record(runtime, ath("BTC"))
+    assert (await runtime.deliver()).outcomes[("discord", "failed")] == 1
+    [error] = runtime.store.db.execute("select last_error from deliveries where chat_id = ?", [ids["crypto"]]).fetchone()
+    assert "Missing Permissions" in error and "once a server admin allows it" in error
+    assert runtime.store.subscription("discord", ids["crypto"]).active, "a permission a server admin gives back"
+    fake.deny(ids["crypto"], "")
+    record(runtime, ath("BTC", day=3, price=102000.0))
+    assert (await runtime.deliver()).outcomes[("discord", "sent")] >= 1
+    assert len(fake.sent_to(ids["crypto"])) == 1

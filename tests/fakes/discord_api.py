@@ -96,6 +96,7 @@ class FakeDiscord(FakeServer):
         self.identified = asyncio.Event()
         self.resumed = asyncio.Event()
         self.gone: dict[str, int] = {}  # channel id -> 403 or 404 for every send
+        self.denied: dict[str, str] = {}  # channel id -> the permission the bot lacks there: "attach" or "send"
         self.buckets: dict[str, Bucket] = {}
         self.slow: dict[str, float] = {}  # channel id -> seconds the answer is held after the message is accepted
         self._nonces: dict[str, dict[str, Any]] = {}  # enforced nonce -> the message it created
@@ -173,6 +174,11 @@ class FakeDiscord(FakeServer):
     def make_gone(self, channel_id: str, status: int = 404) -> None:
         """Answer every send to a channel with 403 Missing Access, 404 Unknown Channel or 400 Thread is archived."""
         self.gone[channel_id] = status
+
+    def deny(self, channel_id: str, permission: str) -> None:
+        """Take a permission from the bot in a channel: "attach" (Attach Files) or "send" (Send Messages);
+        a send needing it is answered 403 Missing Permissions (code 50013). "" gives it back."""
+        self.denied[channel_id] = permission
 
     def hold_answers(self, channel_id: str, seconds: float) -> None:
         """Accept messages to a channel at once but answer only after `seconds` (a crash can fall in between)."""
@@ -460,6 +466,8 @@ class FakeDiscord(FakeServer):
         if limited is not None:
             return limited
         payload, files = await self._read_message(request)
+        if self.denied.get(channel_id) == "send" or (files and self.denied.get(channel_id) == "attach"):
+            return error_answer(403, 50013, "Missing Permissions")
         if files:
             payload.setdefault("attachments", list(files))
         if (refused := self._too_large(files)) is not None:

@@ -15,12 +15,17 @@ from bot.notifiers.discord.render import AlertMessage, alert_message
 
 log = logging.getLogger(__name__)
 ARCHIVED_THREAD = 50083  # Discord's error code for a send to a thread the bot cannot unarchive
+MISSING_PERMISSIONS = 50013  # the bot sees the channel but may not send there, or not embeds, or not files
 
 
 def outcome_of(exc: Exception, where: str, webhook: bool = False) -> SendOutcome:
     """Map a discord.py error to what the delivery job should do: retry later, or stop for good."""
     if isinstance(exc, discord.RateLimited):
         return retry(f"{where}: rate limited for {exc.retry_after:.0f} s", exc.retry_after)
+    if isinstance(exc, discord.Forbidden) and exc.code == MISSING_PERMISSIONS:
+        # A channel setting a server admin can change back, not a channel gone: the subscription stays.
+        return failed(f"{where}: 403 Missing Permissions: the bot may not post here (Send Messages, Embed Links); "
+                      "once a server admin allows it, the next alerts arrive")
     if isinstance(exc, (discord.Forbidden, discord.NotFound)):
         # Missing Access, Unknown Channel, Unknown Webhook: this chat will not take messages again.
         return failed(f"{where}: {exc.status} {exc.text or exc}", chat_gone=True)
@@ -51,8 +56,9 @@ async def post_alert(
     try:
         await post(message)
     except discord.HTTPException as exc:
-        if exc.status == 413 and alert.chart_png:
-            log.warning("%s: chart refused as too large; sending the alert without it", where)
+        if alert.chart_png and (exc.status == 413 or exc.code == MISSING_PERMISSIONS):
+            why = "as too large" if exc.status == 413 else "(Missing Permissions: may the bot attach files here?)"
+            log.warning("%s: chart refused %s; sending the alert without it", where, why)
             return await post_alert(dataclasses.replace(alert, chart_png=None), post, where, webhook)
         return outcome_of(exc, where, webhook)
     except Exception as exc:  # every failure becomes an outcome; the delivery job records it
