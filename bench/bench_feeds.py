@@ -6,7 +6,10 @@ Figures:
   Yahoo's servers are not the bot's CPU; CPU time of the bot's process beside the wall time; each 150 ms poll
   paired with a 0 ms one, the parsing floor under the same load; the first poll's cookie, crumb and time-zone
   requests, and the exchange calendar it builds, reported apart; yfinance's CPU per symbol with the feed's options
-  and with each of its other options alone, to show which of them cut it) and the exchange feed (steady state: one
+  and with each of its other options alone, to show which of them cut it; the floor those set, 150 ms + 40 times
+  that CPU, as no thread can parse while another holds the GIL; the same poll with max_concurrency 16, paired,
+  to show what the default of 40 buys. A routine poll is the live one: the last final bar is yesterday's, today's
+  forming bar is asked for, Yahoo's 5-day range) and the exchange feed (steady state: one
   tickers request; day rollover: one candles request per symbol, paced by the exchange's own rate limit);
 - cold start of `riskon run` to its first completed poll, and its peak RSS, with 40 symbols' full daily history
   already cached in the database.
@@ -34,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 LATENCY = 0.150
 SYMBOLS = 40
+FEWER_AT_ONCE = 16  # a lower max_concurrency, polled beside the default to show what the default buys
 STEMS = ["RUT", "IWM", "IWN", "GSPC", "BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "DOGE-USD", "BNB-USD"]
 CRYPTO_STEMS = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "DOGE-USD", "BNB-USD"]
 
@@ -144,6 +148,7 @@ async def _yahoo_polls(data: Path, runs: int = 7) -> dict:
     now = datetime(2026, 9, 25, 15, 0, tzinfo=timezone.utc)  # 11:00 in New York: every symbol's forming bar
     with _YahooProcess(data, LATENCY) as server:
         feed = YahooFeed("yahoo", YahooSettings(base_url=server.url), symbols, None)  # default concurrency, limits
+        fewer = YahooFeed("yahoo", YahooSettings(base_url=server.url, max_concurrency=FEWER_AT_ONCE), symbols, None)
         try:
             figures: dict = {}
             wall, cpu = time.perf_counter(), time.process_time()
@@ -154,12 +159,14 @@ async def _yahoo_polls(data: Path, runs: int = 7) -> dict:
             figures["first"] = (time.perf_counter() - wall, time.process_time() - cpu)
             assert not result.errors and len(result.bars) == SYMBOLS, result.errors
             figures["first requests"] = _kinds(server.requests())
-            for latency in [LATENCY, 0.0] * runs:
+            await fewer.fetch(ids, since, now)  # its Tickers made (yfinance's cookie and time zones are known)
+            for latency, polled in [(LATENCY, feed), (0.0, feed), (LATENCY, fewer)] * runs:
                 server.latency(latency)
                 asked = len(server.requests())
                 wall, cpu = time.perf_counter(), time.process_time()
-                result = await feed.fetch(ids, since, now)
-                figures.setdefault(latency, []).append((time.perf_counter() - wall, time.process_time() - cpu))
+                result = await polled.fetch(ids, since, now)
+                key = latency if polled is feed else "fewer"
+                figures.setdefault(key, []).append((time.perf_counter() - wall, time.process_time() - cpu))
                 assert not result.errors and len(result.bars) == SYMBOLS, result.errors
                 figures["poll requests"] = _kinds(server.requests()[asked:])
             server.latency(0.0)
@@ -167,6 +174,7 @@ async def _yahoo_polls(data: Path, runs: int = 7) -> dict:
             return figures
         finally:
             await feed.close()
+            await fewer.close()
 
 
 # yfinance's own options for a daily history, each tried alone against the feed's (see YahooFeed._history).
@@ -366,7 +374,8 @@ def main() -> list[tuple[str, str]]:
     cold, peak_mb, cached = _cold_start(data)
     s, r = statistics.median(steady), statistics.median(rollover)
     w = statistics.median(streamed)
-    (y, y_cpu), (y0, y0_cpu) = (tuple(map(statistics.median, zip(*yahoo[k]))) for k in (LATENCY, 0.0))
+    (y, y_cpu), (y0, y0_cpu), (y16, y16_cpu) = (tuple(map(statistics.median, zip(*yahoo[k])))
+                                                for k in (LATENCY, 0.0, "fewer"))
     first, first_cpu = yahoo["first"]
     calendar, calendar_cpu = yahoo["calendar"]
     asked = ", ".join(f"{n} {kind}" for kind, n in yahoo["first requests"].items() if n)
@@ -379,6 +388,11 @@ def main() -> list[tuple[str, str]]:
          f"{y / LATENCY:.2f} ({y * 1000:.0f} ms wall, {y_cpu * 1000:.0f} ms CPU; median of {runs}; {routine})"),
         ("yahoo poll, same at 0 ms/request, paired with each one above (yfinance and pandas alone)",
          f"{y0 * 1000:.0f} ms wall, {y0_cpu * 1000:.0f} ms CPU (median of {runs})"),
+        ("yahoo poll's floor: 150 ms + 40 x yfinance's history CPU per symbol (one thread), over the latency",
+         f"{(LATENCY + SYMBOLS * feeds_options / 1000) / LATENCY:.2f} "
+         f"({(LATENCY + SYMBOLS * feeds_options / 1000) * 1000:.0f} ms: no poll in one process can be shorter)"),
+        (f"yahoo poll as above with max_concurrency {FEWER_AT_ONCE} instead of the default, paired: wall / latency",
+         f"{y16 / LATENCY:.2f} ({y16 * 1000:.0f} ms wall, {y16_cpu * 1000:.0f} ms CPU; median of {runs})"),
         ("yahoo: yfinance history CPU per symbol, feed's options / each other option alone",
          f"{feeds_options:.1f} ms / "
          + ", ".join(f"{name} {value:.1f}" for name, value in options.items())),
