@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time as clock
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from bot.config import SymbolConfig
 from bot.feeds.yahoo import YahooFeed, YahooSettings
@@ -81,3 +81,38 @@ async def test_a_request_that_hangs_is_reported_only_once_its_thread_has_given_u
     assert "in time" in result.errors["S01"]
     assert sorted(result.bars) == ["S02", "S03"]
     assert elapsed < 2.9  # the request's own 0.5 s limit (twice: yfinance may retry once), not the server's 3 s
+
+
+
+async def test_yahoo_throttling_a_poll_costs_one_try_a_symbol_then_no_request_until_each_back_off(
+        market_data, store, tmp_path):
+    rows = read_csv_rows(market_data / "IWM.csv", until=FRIDAY, last=30)
+    fake = FakeYahoo()
+    for symbol in SYMBOLS:
+        fake.add(Instrument(symbol, rows[:-1], instrument_type="ETF", forming=rows[-1]))
+    await fake.start()
+    feed = YahooFeed("yahoo", YahooSettings(base_url=fake.url, cache_dir=str(tmp_path)),  # 40 at once by default
+                     [SymbolConfig(id=s, feed="yahoo", asset_class="etf") for s in SYMBOLS], store)
+    since = dict.fromkeys(SYMBOLS, datetime(2026, 9, 24, tzinfo=timezone.utc))
+    limited = SYMBOLS[::3][:13]
+    try:
+        await feed.fetch(SYMBOLS, since, OPEN_FRIDAY)  # cookie, crumb and time zones learned
+        for symbol in limited:  # Yahoo's edge: 429 "Too Many Requests" without Retry-After, to yfinance's retry too
+            fake.fail(symbol, "status", times=2, status=429)
+        asked = {s: len(fake.chart_requests(s)) for s in SYMBOLS}
+        throttled = await feed.fetch(SYMBOLS, since, OPEN_FRIDAY)
+        tries = {s: len(fake.chart_requests(s)) - asked[s] for s in SYMBOLS}
+        waiting = [s for s in limited if feed.backoff.waiting(s, OPEN_FRIDAY)]
+        again = await feed.fetch(SYMBOLS, since, OPEN_FRIDAY)
+        next_tries = {s: len(fake.chart_requests(s)) - asked[s] - tries[s] for s in SYMBOLS}
+        later = await feed.fetch(SYMBOLS, since, OPEN_FRIDAY + timedelta(minutes=16))  # past the longest first wait
+    finally:
+        await feed.close()
+        await fake.stop()
+    # One try a symbol; yfinance itself asks once more, with a fresh cookie, after an error status.
+    assert {s: n for s, n in tries.items() if n != 1} == dict.fromkeys(limited, 2)
+    assert throttled.errors == dict.fromkeys(limited, "Yahoo rate limit (429)") and waiting == limited
+    assert sorted(throttled.bars) == sorted(set(SYMBOLS) - set(limited))
+    assert {s: n for s, n in next_tries.items() if n} == {s: 1 for s in SYMBOLS if s not in limited}
+    assert sorted(again.errors) == limited and all("backing off" in again.errors[s] for s in limited)
+    assert later.errors == {} and sorted(later.bars) == SYMBOLS
