@@ -189,6 +189,20 @@ async def test_a_group_that_became_a_supergroup_keeps_its_alerts(fake, runtime):
     assert runtime.store.subscription("telegram", str(new)).symbols == ("BTC",)
 
 
+async def test_a_group_where_members_may_not_send_photos_gets_the_alert_as_text(fake, runtime):
+    # Was "not enough rights to send photos" taken as the chat gone: the alert failed and the group's subscription
+    # stopped for good, although only the chart was barred.
+    group = -5002
+    fake.add_group(group).no_photos = True
+    runtime.store.subscribe("telegram", str(group))
+    outcome = await runtime.notifiers["telegram"].send(
+        ChatTarget(str(group)), OutgoingAlert((event(),), format_alert(event()), b"\x89PNG chart"))
+    assert outcome.status == "sent", outcome
+    [message] = fake.messages_to(group)
+    assert message.photo is None and "all-time high" in message.text
+    assert runtime.store.subscription("telegram", str(group)).active
+
+
 async def test_long_alert_is_split_and_chart_sent_as_photo(fake, runtime):
     notifier = runtime.notifiers["telegram"]
     text = "🚀 <BTC> & friends\n" + "\n".join(f"row {i}: {'y' * 100}" for i in range(100))

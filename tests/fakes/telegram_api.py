@@ -45,6 +45,7 @@ class FakeChat:
     blocked: bool = False  # a private chat whose user blocked the bot, or a group that kicked it
     gone: bool = False  # deleted: "chat not found"
     migrated_to: int | None = None  # a group upgraded to a supergroup with this id
+    no_photos: bool = False  # a group whose members (the bot among them) may not send photos
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.type}
@@ -351,6 +352,8 @@ class FakeTelegram(FakeServer):
         if chat.blocked:
             reason = "bot was blocked by the user" if chat.type == "private" else "bot was kicked from the supergroup chat"
             return _error(403, f"Forbidden: {reason}")
+        if photo is not None and chat.no_photos:
+            return _error(400, "Bad Request: not enough rights to send photos to the chat")
         thread_id = _int(params.get("message_thread_id")) if params.get("message_thread_id") else None
         if chat.is_forum and thread_id is not None and thread_id not in chat.topics:
             return _error(400, "Bad Request: message thread not found")

@@ -195,7 +195,8 @@ class TelegramNotifier:
         except ChatMigrated as exc:
             chat = self._follow_migration(chat, exc.new_chat_id)
         except BadRequest as exc:
-            if photo is None or self._outcome(exc).chat_gone:
+            # "not enough rights to send photos": a group that bars media bars only the chart, not the alert.
+            if photo is None or (self._outcome(exc).chat_gone and "send photos" not in str(exc).lower()):
                 raise
             log.warning("telegram chat %s: chart refused (%s); sending the text alone", chat.chat_id, self._clean(exc))
             photo = None
