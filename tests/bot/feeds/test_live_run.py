@@ -10,6 +10,7 @@ import pytest
 
 from bot.config import parse_config
 from bot.runtime import Runtime
+from storage import Store
 from tests.fakes.exchanges import FakeExchange, Market
 from tests.fakes.yahoo import FakeYahoo, Instrument, read_csv_rows
 
@@ -126,3 +127,54 @@ async def test_with_one_fake_down_the_others_flow_and_the_dead_one_is_stale(runt
     assert set(marks) == {"BTC", "ETH"} and marks["BTC"].since == datetime(2026, 9, 25, 13, 0, tzinfo=timezone.utc)
     assert marks["BTC"].why == runtime.health["kraken"].symbol_errors["BTC"]
     assert runtime.feeds["yahoo"].stale(later) == {}
+
+
+async def test_todays_bar_is_stored_once_final_with_the_official_close_not_an_intraday_price(runtime, fakes):
+    yahoo, _ = fakes
+    await runtime.poll("yahoo")  # the history up to Thursday, all final
+    rut = yahoo.instruments["^RUT"]
+    for minutes, change in ((0, 0.0), (5, 6.5), (10, -1.75)):  # Friday's forming bar moves between polls
+        rut.forming = replace(rut.rows[-1], day=FRIDAY, high=rut.rows[-1].high + 9.0, close=rut.rows[-1].close + change)
+        runtime.test_clock.now = datetime(2026, 9, 25, 15, minutes, tzinfo=timezone.utc)
+        await runtime.poll("yahoo")
+        assert runtime.store.load_bars("^RUT")[-1].time.date() == THURSDAY  # a forming bar is never stored
+
+    official = replace(rut.forming, close=rut.rows[-1].close + 2.25)  # the closing print, after the last poll
+    rut.rows.append(official)
+    rut.forming = None
+    runtime.test_clock.now = datetime(2026, 9, 25, 20, 30, tzinfo=timezone.utc)  # after the confirm delay
+    await runtime.poll("yahoo")
+
+    friday = runtime.store.load_bars("^RUT")[-1]
+    assert friday.time.date() == FRIDAY and friday.final
+    assert (friday.high, friday.close) == (pytest.approx(official.high), pytest.approx(official.close))
+
+async def test_a_restart_after_a_week_down_back_fills_every_missed_session_in_order(fakes, tmp_path):
+    yahoo, kraken = fakes
+    config = parse_config(CONFIG.format(yahoo=yahoo.url, kraken=kraken.url), env={})
+    path = tmp_path / "riskon.db"
+    clock = Clock(datetime(2026, 9, 25, 13, 0, tzinfo=timezone.utc))  # Friday, before the open
+    first = Runtime(config, Store.open(path), clock=clock, console_stream=io.StringIO(), live_since=clock.now)
+    try:
+        await first.poll("yahoo")
+    finally:
+        await first.close()
+
+    rut = yahoo.instruments["^RUT"]
+    missed = [date(2026, 9, 25), date(2026, 9, 28), date(2026, 9, 29), date(2026, 9, 30), date(2026, 10, 1)]
+    for day, row in zip(missed, rut.rows[-6:-1]):  # five sessions the bot was down for (older closes, new dates)
+        rut.rows.append(replace(row, day=day))
+    clock.now = datetime(2026, 10, 1, 20, 30, tzinfo=timezone.utc)  # the next Thursday, after the confirm delay
+    asked = len(yahoo.chart_requests("^RUT"))
+    again = Runtime(config, Store.open(path), clock=clock, console_stream=io.StringIO(), live_since=clock.now)
+    try:
+        await again.poll("yahoo")
+        bars = again.store.load_bars("^RUT")
+    finally:
+        await again.close()
+
+    assert [b.time.date() for b in bars[-6:]] == [THURSDAY, *missed] and all(b.final for b in bars[-6:])
+    assert [b.close for b in bars[-5:]] == pytest.approx([r.close for r in rut.rows[-5:]])
+    history = [q for q in yahoo.chart_requests("^RUT")[asked:] if "events" in q]
+    assert len(history) == 1  # from the last day held on: one request, not one per missed session
+    assert abs(int(history[0]["period1"]) - datetime(2026, 9, 24, tzinfo=timezone.utc).timestamp()) < 86400
