@@ -46,8 +46,8 @@ ONCE = NotifyPolicy()  # the policy of a rule that says nothing else: tell each 
 
 # One poll's bars by symbol, and the clock when they arrived.
 Cycle = tuple[Mapping[str, Sequence[Bar]], datetime]
-# A rule's state as saved: (rule_id, symbol, state as JSON text, last bar seen, when).
-SavedState = tuple[str, str, str | None, datetime, datetime]
+# A rule's state as saved: (rule_id, symbol, state as JSON text, last bar seen, when, the rule's kind).
+SavedState = tuple[str, str, str | None, datetime, datetime, str]
 
 
 @dataclass
@@ -165,7 +165,7 @@ class Engine:
         """Yield the batch's stepped rule states as JSON text (a stepped state has seen its bar)."""
         for slot, now in dirty.items():
             assert slot.seen is not None  # set by the final bar that made the state dirty
-            yield slot.rule_id, slot.symbol, slot.state_text(), slot.seen, now
+            yield slot.rule_id, slot.symbol, slot.state_text(), slot.seen, now, slot.rule.kind
 
     def _queue(self, bars_by_symbol: Mapping[str, Sequence[Bar]]) -> list[tuple[datetime, int, str, int, Bar]]:
         """Order a poll's bars by time, then by the config's symbol order (leaders before followers)."""
@@ -187,7 +187,8 @@ class Engine:
         if lane is None:
             slots = []
             for binding in self.rules_for(symbol):
-                state, seen = self.store.rule_state(binding.rule.rule_id, symbol)
+                # Of this kind only: a rule id kept in config.yaml while its kind changed starts afresh.
+                state, seen = self.store.rule_state(binding.rule.rule_id, symbol, binding.rule.kind)
                 slots.append(_Slot(binding, symbol, state, seen))
             lane = self._lanes[symbol] = _Lane(self.window(symbol), slots)
         return lane

@@ -77,38 +77,43 @@ class MarketHistory(StoreBase):
         return dict(self.db.execute("select symbol, count(*) from bars group by symbol").fetchall())
 
     # --- rule state --------------------------------------------------------------------------
-    def rule_state(self, rule_id: str, symbol: str) -> tuple[Mapping[str, Any] | None, datetime | None]:
-        """Return a rule's saved state for a symbol and the time of the last bar it has seen."""
+    def rule_state(self, rule_id: str, symbol: str, kind: str | None = None,
+                   ) -> tuple[Mapping[str, Any] | None, datetime | None]:
+        """Return a rule's saved state for a symbol and the time of the last bar it has seen; with `kind`, nothing
+        when the state was saved by another kind of rule under this id (the rule starts afresh)."""
         row = self.db.execute(
-            "select state_json, last_bar_time from rule_state where rule_id = ? and symbol = ?", [rule_id, symbol]
+            "select state_json, last_bar_time, kind from rule_state where rule_id = ? and symbol = ?", [rule_id, symbol]
         ).fetchone()
-        if not row:
+        if not row or (kind is not None and row[2] is not None and row[2] != kind):
             return None, None
         return json.loads(row[0]) if row[0] else None, parse_time(row[1]) if row[1] else None
 
     def save_rule_state(
-        self, rule_id: str, symbol: str, state: Mapping[str, Any] | None, last_bar_time: datetime, now: datetime
+        self, rule_id: str, symbol: str, state: Mapping[str, Any] | None, last_bar_time: datetime, now: datetime,
+        kind: str | None = None,
     ) -> None:
         """Save a rule's state for a symbol after it has seen the bar at `last_bar_time`."""
-        self.save_rule_states([(rule_id, symbol, state, last_bar_time, now)])
+        self.save_rule_states([(rule_id, symbol, state, last_bar_time, now)], kind)
 
     def save_rule_states(
-        self, states: Iterable[tuple[str, str, Mapping[str, Any] | None, datetime, datetime]]
+        self, states: Iterable[tuple[str, str, Mapping[str, Any] | None, datetime, datetime]], kind: str | None = None,
     ) -> None:
-        """Save many rules' states at once, each as (rule_id, symbol, state, last_bar_time, now)."""
-        self.save_rule_state_texts((rule_id, symbol, json.dumps(state) if state is not None else None, seen, now)
+        """Save many rules' states at once, each as (rule_id, symbol, state, last_bar_time, now), of one kind."""
+        self.save_rule_state_texts((rule_id, symbol, json.dumps(state) if state is not None else None, seen, now, kind)
                                    for rule_id, symbol, state, seen, now in states)
 
-    def save_rule_state_texts(self, states: Iterable[tuple[str, str, str | None, datetime, datetime]]) -> None:
-        """Save many rules' states given as their JSON text (a caller that keeps the text of an unchanged state)."""
-        rows = [(rule_id, symbol, text, iso(seen), iso(now)) for rule_id, symbol, text, seen, now in states]
+    def save_rule_state_texts(self, states: Iterable[tuple[str, str, str | None, datetime, datetime, str | None]],
+                              ) -> None:
+        """Save many rules' states given as their JSON text (a caller that keeps the text of an unchanged state),
+        each with the kind of rule that saved it."""
+        rows = [(rule_id, symbol, text, iso(seen), iso(now), kind) for rule_id, symbol, text, seen, now, kind in states]
         if not rows:
             return
         with self.transaction():
             self.db.conn.executemany(
-                "insert into rule_state (rule_id, symbol, state_json, last_bar_time, updated_at) values (?,?,?,?,?) "
-                "on conflict(rule_id, symbol) do update set state_json = excluded.state_json, "
-                "last_bar_time = excluded.last_bar_time, updated_at = excluded.updated_at",
+                "insert into rule_state (rule_id, symbol, state_json, last_bar_time, updated_at, kind) "
+                "values (?,?,?,?,?,?) on conflict(rule_id, symbol) do update set state_json = excluded.state_json, "
+                "last_bar_time = excluded.last_bar_time, updated_at = excluded.updated_at, kind = excluded.kind",
                 rows,
             )
 

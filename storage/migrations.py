@@ -114,6 +114,11 @@ def _index_alerts_by_rule_and_symbol(db: Database) -> None:
     db.table("alerts").create_index(["rule_id", "symbol", "bar_time"], if_not_exists=True)
 
 
+def _rule_state_kind(db: Database) -> None:
+    """Record each saved rule state's kind: a rule id kept while its kind changes must not read the old kind's."""
+    db.execute("alter table rule_state add column kind text")  # NULL for the states saved before: taken as they are
+
+
 Migration = tuple[str, Callable[[Database], None]]
 MIGRATIONS: list[Migration] = [
     ("0001_core", _create_core),
@@ -122,6 +127,7 @@ MIGRATIONS: list[Migration] = [
     ("0004_delivery_claims", _claim_deliveries),
     ("0005_fragility", _create_fragility),
     ("0006_alerts_by_rule", _index_alerts_by_rule_and_symbol),
+    ("0007_rule_state_kind", _rule_state_kind),
 ]
 
 

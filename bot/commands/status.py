@@ -42,7 +42,7 @@ def symbol_detail(runtime: HealthView, symbol: SymbolConfig, now: datetime) -> l
     for rule in config.rules:
         if symbol.id not in rule.symbols or rule.kind == "new_ath":
             continue
-        state, _ = store.rule_state(rule.id, symbol.id)
+        state, _ = store.rule_state(rule.id, symbol.id, rule.kind)
         for level_line in figures.describe_levels(state, latest[-1].close if latest else None):
             lines.append(f"Level ({rule.id}) {level_line}")
     flows = last_year_flows(store, symbol.id, now)
@@ -82,7 +82,7 @@ def tracked_levels(runtime: BotState, symbol_id: str) -> list[float]:
     levels: list[float] = []
     for rule in runtime.config.rules:
         if symbol_id in rule.symbols and rule.kind != "new_ath":
-            state, _ = runtime.store.rule_state(rule.id, symbol_id)
+            state, _ = runtime.store.rule_state(rule.id, symbol_id, rule.kind)
             levels.extend(level for level, _ in figures.tracked_levels(state))
     return levels
 
@@ -117,7 +117,7 @@ def _ath(runtime: BotState, symbol_id: str) -> tuple[float, datetime, str] | Non
     """Return the all-time high a new_ath rule tracks for the symbol (or the cached bars' best close)."""
     for rule in runtime.config.rules:
         if rule.kind == "new_ath" and symbol_id in rule.symbols:
-            state, _ = runtime.store.rule_state(rule.id, symbol_id)
+            state, _ = runtime.store.rule_state(rule.id, symbol_id, rule.kind)
             if state and state.get("ath") is not None:
                 return float(state["ath"]), datetime.fromisoformat(state["ath_time"]), ""
     best = figures.highest_close(runtime.store.load_bars(symbol_id))
