@@ -74,7 +74,8 @@ def add_backtest_parser(sub: Any) -> argparse.ArgumentParser:
                         help="run the study for every combination of these rule parameters (repeatable), e.g. "
                         "--sweep smallcap_ath.rearm_pct=1,2,5 --sweep smallcap_flip.break_pct=0.25,0.5,1")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="processes for the rules and --sweep (default: one per CPU; 1: no worker process)")
+                        help="processes for the rules and --sweep (default: one per CPU, the rules' worker when a "
+                        "CPU is idle; 1: no worker process)")
     parser.set_defaults(handler=cmd_backtest)
     return parser
 
@@ -100,10 +101,10 @@ def _run_backtest(args: argparse.Namespace) -> int:
         history, config, grid = _load(args)
     from bot.backtest.worker import RuleDrive
 
-    # The rules start now, in a worker process when a core is free (`--workers 1`: here), while this one loads the
+    # The rules start now, in a worker process when a core is spare (`--workers 1`: here), while this one loads the
     # study and the report. Those are imported here so that the options above load without numpy (riskon --help
     # stays light); the sweep (with its process pool), the files and the HTML report only when asked for.
-    with RuleDrive(config, history, args.start, fork=args.workers != 1) as rules:
+    with RuleDrive(config, history, args.start, workers=args.workers) as rules:
         with built_to_keep():  # kept to the end like the history
             from bot.backtest.console import print_report, report_console
             from bot.backtest.run import backtest

@@ -4,7 +4,7 @@ The rules over history (replay.py) are most of a backtest, and need nothing the 
 on its own core while this process loads numpy and the report and studies the pairs of symbols that no alert
 changes. The worker is a fork, so it starts with the config and history already built (no copy of them is
 sent); what comes back is the run (alerts and computed bars, a few hundred kB pickled). Same code, same inputs,
-same result: a machine without a core to spare, or a worker that fails, runs the rules here instead.
+same result: a busy machine or one core, or a worker that fails, runs the rules here instead.
 """
 
 from __future__ import annotations
@@ -25,15 +25,25 @@ from bot.config import Config
 Measured = tuple[RuleRun, float, float]
 
 
-def spare_core() -> bool:
-    """Say whether a worker process can run beside this one: fork exists, a second core is ours, one thread runs.
+def core_is_spare(load: float, cores: int) -> bool:
+    """Say whether the machine's recent load (this process part of it) leaves a core idle for a worker.
 
-    A fork copies only the thread that calls it: a lock another thread held then stays held in the worker.
+    Two processes of one command share the CPU the system gives the command: on a busy machine a worker only adds
+    its cost (a forked process's copied memory). Decided as `make -l` decides to start another job.
     """
-    if not hasattr(os, "fork") or threading.active_count() > 1:
+    return cores > 1 and load < cores - 0.5
+
+
+def use_worker(workers: int | None) -> bool:
+    """Say whether the rules run in a worker process: `workers` 1 never; 2 or more whenever one can; None (the
+    default) when a core is spare. One can when fork exists, a second core is ours and only one thread runs (a
+    fork copies just the calling thread: a lock another one held would stay held in the worker)."""
+    if workers == 1 or not hasattr(os, "fork") or threading.active_count() > 1:
         return False
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cores > 1
+    if cores < 2:
+        return False
+    return workers is not None or core_is_spare(os.getloadavg()[0], cores)
 
 
 def run_rules(config: Config, history: History, start: date | None) -> Measured:
@@ -44,10 +54,12 @@ def run_rules(config: Config, history: History, start: date | None) -> Measured:
 
 
 class RuleDrive:
-    """The rules over a history, started at once in a worker process when `fork` and a spare core allow it, else
-    run here when their result is first asked for. Close it (or use it in `with`) so no worker outlives it."""
+    """The rules over a history, started at once in a worker process when `workers` allows one (see use_worker;
+    by default none), else run here when their result is first asked for. Close it (or use it in `with`) so no
+    worker outlives it."""
 
-    def __init__(self, config: Config, history: History, start: date | None = None, *, fork: bool = False) -> None:
+    def __init__(self, config: Config, history: History, start: date | None = None, *,
+                 workers: int | None = 1) -> None:
         if not history.bars:
             why = "".join(f"\n  {problem}" for problem in history.problems[:8])
             more = f"\n  … and {len(history.problems) - 8} more" if len(history.problems) > 8 else ""
@@ -57,7 +69,7 @@ class RuleDrive:
             raise BacktestError("no enabled rules in the config: nothing to backtest")
         self.config, self.history, self.start = config, history, start
         self.started = time.perf_counter()  # the backtest's own clock starts with its rules
-        self.forked = fork and spare_core()
+        self.forked = use_worker(workers)
         self.pid: int | None = None  # the worker process while it runs
         self._pipe: int | None = None
         self._result: Measured | None = None

@@ -1,7 +1,8 @@
 """The backtest's rules in a worker process: the result of the same run here, and no worker left behind.
 
 The worker is a fork, which a process only makes while one thread runs (a test runner's worker has several): each
-case runs in a fresh process of its own.
+case runs in a fresh process of its own. By default a worker starts only when the machine has a core idle; the
+test runs load the machine, so the cases that need one ask for it (--workers 2).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.backtest.worker import spare_core
+from bot.backtest.worker import core_is_spare, use_worker
 from tests.market import market_folder, write_small_history
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ from bot.config import load_config
 what, folder, config_path = sys.argv[1:]
 config = load_config(config_path)
 history = load_csv_history(config, folder)
-drive = RuleDrive(config, history, fork=True)
+drive = RuleDrive(config, history, workers=2)
 report = {"forked": drive.forked}
 if what == "kill":
     os.kill(drive.pid, signal.SIGKILL)
@@ -92,7 +93,7 @@ def test_the_rules_run_in_a_worker_give_the_backtest_of_the_rules_run_here(tmp_p
     market = market_folder()
     config = str(REPO / "config.yaml")
     reports = {}
-    for name, extra in (("worker", []), ("here", ["--workers", "1"])):
+    for name, extra in (("worker", ["--workers", "2"]), ("here", ["--workers", "1"])):
         json_path = tmp_path / f"{name}.json"
         answer = probe(COMMAND_PROBE, "as-is", "backtest", "--data", str(market), "--config", config,
                        "--json", str(json_path), *extra)
@@ -110,11 +111,21 @@ def test_the_rules_run_in_a_worker_give_the_backtest_of_the_rules_run_here(tmp_p
 def test_on_one_core_the_rules_run_here_with_the_same_result(tmp_path):
     two_cores()  # one of two taken away: on a machine of one there is nothing to compare
     folder, config = write_small_history(tmp_path, bad_btc_row=True)
-    answers = {cores: probe(COMMAND_PROBE, cores, "backtest", "--data", str(folder), "--config", str(config),
-                            "--alerts") for cores in ("one-core", "as-is")}
+    command = ["backtest", "--data", str(folder), "--config", str(config), "--alerts", "--workers", "2"]
+    answers = {cores: probe(COMMAND_PROBE, cores, *command) for cores in ("one-core", "as-is")}
     assert answers["one-core"]["rules_here"] and not answers["as-is"]["rules_here"]
     assert without_clock(answers["one-core"]["out"]) == without_clock(answers["as-is"]["out"])
     assert "rut_ath" in answers["as-is"]["out"] and "BTC-USD.csv:7: unreadable row" in answers["as-is"]["out"]
+
+
+@pytest.mark.parametrize(
+    ("load", "cores", "spare"),
+    [(0.0, 2, True), (1.2, 2, True), (1.5, 2, False), (3.8, 2, False), (0.0, 1, False), (2.9, 4, True),
+     (3.6, 4, False), (float("nan"), 2, False)],
+)
+def test_a_worker_starts_by_default_only_while_a_core_is_idle(load, cores, spare):
+    # The load counts this process: on two cores up to about one more busy process leaves the second core idle.
+    assert core_is_spare(load, cores) is spare
 
 
 def test_a_worker_that_dies_is_replaced_by_the_same_run_here(tmp_path):
@@ -135,7 +146,7 @@ def test_an_error_after_the_rules_started_leaves_no_worker_behind(tmp_path):
     two_cores()
     folder, config = write_small_history(tmp_path)
     answer = probe(COMMAND_PROBE, "as-is", "backtest", "--data", str(folder), "--config", str(config),
-                   "--leaders", "NOPE")
+                   "--leaders", "NOPE", "--workers", "2")
     assert answer["code"] == 1 and "unknown symbol 'NOPE'" in answer["err"]
     assert not answer["children_left"]
 
@@ -146,7 +157,7 @@ def test_no_worker_is_forked_while_another_thread_runs():
     other = threading.Thread(target=release.wait, daemon=True)
     other.start()
     try:
-        assert not spare_core()
+        assert not use_worker(2) and not use_worker(None)
     finally:
         release.set()
         other.join(timeout=5)
