@@ -26,12 +26,13 @@ Measured = tuple[RuleRun, float, float]
 
 
 def core_is_spare(load: float, cores: int) -> bool:
-    """Say whether the machine's recent load (this process part of it) leaves a core idle for a worker.
+    """Say whether the machine's recent load leaves a core idle for a worker: the load average (this command's
+    own runs part of it) under the number of cores, as `make -l` decides whether to start another job.
 
-    Two processes of one command share the CPU the system gives the command: on a busy machine a worker only adds
-    its cost (a forked process's copied memory). Decided as `make -l` decides to start another job.
+    Two processes of one command share the CPU the system gives the command (the scheduler groups a session's
+    processes): on a busy machine a worker only adds its cost (a forked process's copied memory).
     """
-    return cores > 1 and load < cores - 0.5
+    return cores > 1 and load < cores
 
 
 def use_worker(workers: int | None) -> bool:
