@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import TextIO
 
@@ -11,7 +10,6 @@ from pydantic import BaseModel, ConfigDict
 from bot.notifiers.base import SENT, ChatTarget, OutgoingAlert, SendOutcome, failed, held
 
 CONSOLE_CHAT = ChatTarget("stdout")
-log = logging.getLogger(__name__)
 
 
 class ConsoleSettings(BaseModel):
@@ -44,7 +42,9 @@ class ConsoleNotifier:
             stream.flush()
         except (BrokenPipeError, ValueError) as exc:  # the reader is gone or the stream closed: not the alert's fault
             if not self.closed:
-                log.info("console output is closed (%s): alerts wait in the outbox", exc)
+                import logging  # here, not at the top: check-config loads this module and no logging
+
+                logging.getLogger(__name__).info("console output is closed (%s): alerts wait in the outbox", exc)
             self.closed = True
             return held(f"console output is closed ({exc})")
         except OSError as exc:
