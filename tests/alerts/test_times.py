@@ -32,3 +32,23 @@ def test_the_same_instant_in_two_zones_is_one_text():
     midnight = datetime(2024, 3, 9, tzinfo=timezone.utc)
     assert utc_text(midnight.astimezone(timezone(timedelta(hours=-5)))) == "2024-03-09T00:00:00+00:00"
     assert utc_text(datetime(2024, 3, 9, 0, 0, 0, 1, tzinfo=timezone.utc)) == "2024-03-09T00:00:00.000001+00:00"
+
+
+def test_a_live_bots_clock_readings_are_formatted_not_held():
+    # A running bot writes its clock's reading (each drain of the outbox, each poll's record) every few seconds, and
+    # each reading is new: held, they grew the cache by ~43,000 texts a day, about 9 MB before it was cleared.
+    times.UTC_TEXTS.clear()
+    start = datetime(2026, 11, 30, 3, 0, 0, 123456, tzinfo=timezone.utc)
+    for n in range(2000):
+        moment = start + timedelta(seconds=2 * n)
+        assert utc_text(moment) == moment.isoformat()
+        assert utc_text(moment) == moment.isoformat()  # a poll writes its `now` in many rows
+    assert len(times.UTC_TEXTS) == 0
+
+
+def test_a_daily_bars_open_is_formatted_once_and_held():
+    times.UTC_TEXTS.clear()
+    days = [datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(days=n) for n in range(30)]
+    texts = [utc_text(day) for day in days]
+    assert [utc_text(day) for day in days] == texts == [day.isoformat() for day in days]
+    assert sorted(times.UTC_TEXTS) == days
