@@ -203,6 +203,25 @@ async def test_a_group_where_members_may_not_send_photos_gets_the_alert_as_text(
     assert runtime.store.subscription("telegram", str(group)).active
 
 
+async def test_a_migrated_group_whose_supergroup_subscribed_too_gets_each_alert_once_by_its_own_filters(
+        fake, runtime):
+    # Was the alert twice in the supergroup (its own delivery, and the old group's sent on there), and the
+    # supergroup's own filters replaced by the old group's.
+    old, new = -5101, -1005101
+    fake.add_group(old).migrated_to = new
+    fake.add_group(new)
+    store = runtime.store
+    store.subscribe("telegram", str(old), symbols=["^RUT"])
+    store.subscribe("telegram", str(new), rules=["rut_ath"])  # its members' /subscribe in the supergroup
+    now = datetime.now(timezone.utc)
+    store.record_alert(event(), "hello", now, store.recipients(event(), now))
+    await runtime.deliver()
+    assert [m.text for m in fake.messages_to(new)] == ["<b>hello</b>"]
+    assert store.subscription("telegram", str(new)).rules == ("rut_ath",) and store.subscription(
+        "telegram", str(new)).symbols == ()
+    assert not store.subscription("telegram", str(old)).active
+
+
 async def test_long_alert_is_split_and_chart_sent_as_photo(fake, runtime):
     notifier = runtime.notifiers["telegram"]
     text = "🚀 <BTC> & friends\n" + "\n".join(f"row {i}: {'y' * 100}" for i in range(100))

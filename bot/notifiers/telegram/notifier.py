@@ -193,7 +193,10 @@ class TelegramNotifier:
             await self._send_piece(chat, text, photo)
             return chat, photo is not None
         except ChatMigrated as exc:
-            chat = self._follow_migration(chat, exc.new_chat_id)
+            moved = self._follow_migration(chat, exc.new_chat_id)
+            if moved is None:
+                raise  # the supergroup's own subscription brings it this alert: not twice
+            chat = moved
         except BadRequest as exc:
             # "not enough rights to send photos": a group that bars media bars only the chart, not the alert.
             if photo is None or (self._outcome(exc).chat_gone and "send photos" not in str(exc).lower()):
@@ -203,9 +206,13 @@ class TelegramNotifier:
         await self._send_piece(chat, text, photo)
         return chat, photo is not None
 
-    def _follow_migration(self, chat: ChatTarget, new_chat_id: int) -> ChatTarget:
-        """Move a group's subscription to the supergroup it became, and send there."""
+    def _follow_migration(self, chat: ChatTarget, new_chat_id: int) -> ChatTarget | None:
+        """Move a group's subscription to the supergroup it became, and send there; None when the supergroup has
+        a subscription of its own (its members subscribed there): that one, and its filters, stay."""
         moved = ChatTarget(str(new_chat_id), chat.thread_id)
+        own = self.runtime.store.subscription(self.name, moved.chat_id, chat.thread_id)
+        if own is not None and own.active:
+            return None
         self.runtime.store.move_subscription(self.name, chat.chat_id, moved.chat_id, chat.thread_id,
                                              now=self.runtime.now(), reason=f"group became supergroup {new_chat_id}")
         log.info("telegram chat %s became supergroup %s; its subscription moved", chat.chat_id, new_chat_id)
@@ -281,7 +288,8 @@ class TelegramNotifier:
         if isinstance(exc, Forbidden):
             return failed(f"telegram: {text}", chat_gone=True)
         if isinstance(exc, ChatMigrated):
-            return failed(f"telegram: group moved to supergroup {exc.new_chat_id}; /subscribe there", chat_gone=True)
+            return failed(f"telegram: group moved to supergroup {exc.new_chat_id}, which has its own subscription",
+                          chat_gone=True)
         if isinstance(exc, BadRequest):
             gone = any(marker in text.lower() for marker in CHAT_GONE)
             return failed(f"telegram: {text}", chat_gone=gone)
