@@ -13,7 +13,7 @@ import math
 import operator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from itertools import compress, count, islice, repeat
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -104,14 +104,24 @@ def read_daily_csv_lines(path: Path) -> tuple[list[Bar], list[str], dict[datetim
                     problems.append(f"{path.name}:{line}: {problem}")
                     continue
             if previous is not None and moment <= previous:
-                problems.append(f"{path.name}:{line}: date {moment.date()} is not after {previous.date()}")
-                continue
+                before = bars[-2].time if len(bars) > 1 else None
+                if previous - moment <= FAR_AHEAD or (before is not None and moment <= before):
+                    problems.append(f"{path.name}:{line}: date {moment.date()} is not after {previous.date()}")
+                    continue
+                # The row before is the odd one, dated far ahead (2204 typed for 2024): not every row after it.
+                bars.pop()
+                around = (f"the rows around it are {before.date()} and {moment.date()}" if before is not None
+                          else f"the rows after it start at {moment.date()}")
+                problems.append(f"{path.name}:{lines.pop(previous)}: date {previous.date()} is out of order: {around}")
             previous = moment
             bars.append(bar)
             lines[moment] = line
     return bars, problems, lines
 
 
+# A row dated further ahead than this of the rows after it is taken for a typo (a month: no real daily file has
+# such a gap that its next row then fills).
+FAR_AHEAD = timedelta(days=31)
 # Each date's text read once for every file: symbols share their market days (and one datetime per day).
 _MIDNIGHTS: dict[str, datetime] = {}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -94,3 +94,32 @@ def test_a_live_bar_beyond_any_market_is_refused_too():
     assert bar_problem(huge) == "a price of 1e+300 is beyond any market's (over 1e+15)"
     real = Bar(datetime(2026, 1, 2, tzinfo=timezone.utc), 2.6e9, 2.7e9, 2.5e9, 2.6e9, 3e14)  # BTC in dong, SHIB volume
     assert bar_problem(real) is None
+
+
+def test_one_row_dated_far_ahead_by_a_typo_loses_that_row_not_every_row_after_it(tmp_path):
+    # Was every later row refused as "date 2024-04-11 is not after 2204-04-10" (199 of 300 rows here), the history
+    # ending in 2204, and the messages blaming the good rows.
+    rows = ["date,open,high,low,close,volume"]
+    for i in range(300):
+        day = date(2204, 4, 10) if i == 100 else date(2024, 1, 1) + timedelta(days=i)  # 2204 typed for 2024
+        rows.append(f"{day},{100 + i},{101 + i},{99 + i},{100 + i},10")
+    path = tmp_path / "RUT.csv"
+    path.write_text("\n".join(rows) + "\n")
+    bars, problems, lines = read_daily_csv_lines(path)
+    assert problems == ["RUT.csv:102: date 2204-04-10 is out of order: the rows around it are 2024-04-09 and "
+                        "2024-04-11"]
+    assert len(bars) == 299 and bars[-1].time.date() == date(2024, 10, 26) and 102 not in lines.values()
+
+
+@pytest.mark.parametrize("rows, problem", [
+    (["2204-01-01", "2024-01-02", "2024-01-03"],
+     "RUT.csv:2: date 2204-01-01 is out of order: the rows after it start at 2024-01-02"),
+    (["2024-01-01", "2024-01-03", "2024-01-02", "2024-01-04"], "RUT.csv:4: date 2024-01-02 is not after 2024-01-03"),
+    (["2024-01-03", "2024-01-02", "2024-01-01"], "RUT.csv:3: date 2024-01-02 is not after 2024-01-03"),
+])
+def test_a_first_row_far_ahead_is_the_odd_one_and_rows_merely_out_of_order_are_told_as_before(tmp_path, rows,
+                                                                                                problem):
+    path = tmp_path / "RUT.csv"
+    path.write_text("date,open,high,low,close,volume\n" + "".join(f"{day},1,2,0.5,1.5,1\n" for day in rows))
+    _, problems, _ = read_daily_csv_lines(path)
+    assert problems[0] == problem
