@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from bot.degraded import degraded_reasons  # re-exported: the endpoint and /status give the same reasons
 from bot.logs import RedactSecrets
+from storage.base import STORE_ERRORS
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -119,6 +120,7 @@ class HealthServer:
         self.registry = metrics_registry(runtime)
         self.redact = RedactSecrets(secrets)
         self._runner: web.AppRunner | None = None
+        self._database_trouble = ""  # why the database could not be read at the last probe, logged once
 
     async def start(self) -> None:
         """Bind and start serving; the bound port replaces 0."""
@@ -146,8 +148,13 @@ class HealthServer:
     async def healthz(self, request: web.Request) -> web.Response:
         """Answer 200 when all is well, 503 with the reasons when degraded."""
         runtime, now = self.runtime, self.runtime.now()
-        outbox = runtime.store.outbox_counts()
-        reasons = degraded_reasons(runtime, now, self.redact, outbox)
+        outbox: dict[str, int] | None = None
+        try:
+            outbox = runtime.store.outbox_counts()
+            reasons = degraded_reasons(runtime, now, self.redact, outbox)
+            self._database_read()
+        except STORE_ERRORS as exc:  # the probe's answer is the news: degraded, with the reason
+            reasons = [self._database_unreadable(exc)]
         body = {
             "status": "degraded" if reasons else "ok",
             "reasons": reasons,
@@ -160,8 +167,25 @@ class HealthServer:
 
     async def metrics(self, request: web.Request) -> web.Response:
         """Answer the Prometheus text exposition of the runtime's figures."""
-        payload = self.redact.redact(generate_latest(self.registry).decode("utf-8"))
+        try:
+            payload = self.redact.redact(generate_latest(self.registry).decode("utf-8"))
+            self._database_read()
+        except STORE_ERRORS as exc:  # a failed scrape says it to Prometheus (up == 0); the reason is for people
+            return web.Response(status=503, text=self._database_unreadable(exc) + "\n")
         return web.Response(body=payload.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def _database_unreadable(self, exc: BaseException) -> str:
+        """Return why the database cannot be read (secrets removed), logging it once per change."""
+        reason = self.redact.redact(f"database cannot be read: {exc}")[:300]
+        if reason != self._database_trouble:
+            log.warning("health endpoint: %s", reason)
+        self._database_trouble = reason
+        return reason
+
+    def _database_read(self) -> None:
+        if self._database_trouble:
+            log.info("health endpoint: the database can be read again")
+        self._database_trouble = ""
 
 
 async def start_health(runtime: Runtime, secrets: Iterable[str] = ()) -> HealthServer | None:

@@ -299,3 +299,32 @@ async def test_a_malformed_request_is_one_warning_line_not_a_traceback(watched, 
     assert "aaaa" not in line and "nope" not in line, "the client's bytes are not echoed into the log"
     assert "Traceback" not in caplog.text
     assert (await healthz(server))[0] == 200, "the endpoint serves on"
+
+
+async def test_a_database_that_cannot_be_read_is_a_degraded_answer_not_a_traceback(tmp_path, caplog):
+    # Was aiohttp's 500 "Internal Server Error" and an ERROR traceback in the log at every probe and scrape.
+    import sqlite3
+
+    path = tmp_path / "riskon.db"
+    store = Store.open(path)
+    runtime = Runtime(parse_config("health: {enabled: true, port: 0}" + ONE_RULE, env={}), store,
+                      console_stream=io.StringIO())
+    server = await start_health(runtime)
+    assert server is not None
+    try:
+        assert (await healthz(server))[0] == 200
+        with sqlite3.connect(path) as other:  # another process breaks the schema under the running bot
+            other.execute("drop table deliveries")
+        other.close()
+        for _ in range(2):
+            status, body = await healthz(server)
+            assert status == 503 and body["status"] == "degraded"
+            assert body["reasons"] == ["database cannot be read: no such table: deliveries"], body
+        status, _, text = await get(f"http://127.0.0.1:{server.port}/metrics")
+        assert status == 503 and text == "database cannot be read: no such table: deliveries\n"
+    finally:
+        await server.stop()
+        await runtime.close()
+        store.close()
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert caplog.text.count("database cannot be read") == 1, "said once, not at every probe"
