@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.config import Config
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C (or SIGTERM, SIGHUP) before it was done, as a shell reports a SIGINT
 DEFAULT_CONFIG = "config.yaml"
 
 
@@ -281,7 +282,8 @@ def _run_replay(args: argparse.Namespace) -> int:
         summary["fired"] = runtime.engine.fired
         summary["bars"] = runtime.bars_processed
         summary["outbox"] = store.outbox_counts()
-        summary["output_closed"] = loop.output_closed and replay.clock().date()
+        summary["output_closed"] = loop.output_closed and replay.last_day_served
+        summary["stopped_after"] = None if loop.finished_replay else replay.last_day_served
 
     try:
         asyncio.run(main())
@@ -303,14 +305,20 @@ def _run_replay(args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not raise
         return EXIT_OK
     _print_replay_summary(summary, time.perf_counter() - started)
+    if summary.get("stopped_after") is not None:
+        print(f"  run it again on {args.db} to go on from there")
+        return EXIT_INTERRUPTED
     return EXIT_OK
 
 
 def _print_replay_summary(summary: dict, seconds: float) -> None:
     fired: Counter = summary.get("fired", Counter())
     bars = summary.get("bars", 0)
+    stopped = summary.get("stopped_after")
     print("─" * 60)
-    print(f"replay done: {bars:,} bars in {seconds:.1f} s ({bars / max(seconds, 1e-9):,.0f} bars/s), "
+    # A replay stopped by a signal says so: "done" read as if the data had ended there.
+    ended = f"replay stopped after {stopped} (before the end of the data)" if stopped is not None else "replay done"
+    print(f"{ended}: {bars:,} bars in {seconds:.1f} s ({bars / max(seconds, 1e-9):,.0f} bars/s), "
           f"{sum(fired.values())} new alert(s)")
     if fired:
         width = max(len(rule) for rule, _ in fired) + 2
@@ -354,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `riskon check-config | head` closed the pipe: the reader has what it wanted, which is not an error.
         # Point stdout at devnull so the interpreter's own flush at exit does not raise again.

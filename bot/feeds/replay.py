@@ -115,6 +115,11 @@ class ReplayFeed:
         return {b.time.date(): b.close for b in self._bars.get(symbol, ())}
 
     @property
+    def last_day_served(self) -> date | None:
+        """Return the market day served last (None before the first)."""
+        return self._days[self._cursor].date() if self._cursor >= 0 else None
+
+    @property
     def exhausted(self) -> bool:
         """Say whether every day has been served."""
         return self.loaded and self._cursor >= len(self._days) - 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -49,3 +50,24 @@ def test_a_replay_into_a_closed_pipe_stops_cleanly_and_the_next_replay_prints_wh
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("new all-time high") == waiting, second.stdout
     assert statuses(db) == {"sent": waiting}
+
+
+async def test_a_replay_stopped_by_ctrl_c_says_where_it_stopped_and_the_next_one_goes_on(tmp_path):
+    # Was "replay done: 675 bars ..., 3 new alert(s)" and exit 0, as if the data had ended there.
+    from tests.ops.bot_process import BotProcess
+
+    folder, config = write_small_history(tmp_path)
+    args = ["replay", "--data", str(folder), "--config", str(config), "--db", str(tmp_path / "r.db"), "--speed", "20"]
+    first = await BotProcess(args, tmp_path, env={"PYTHONPATH": str(REPO)}).start()
+    try:
+        await first.wait_for_line("new all-time high", 60)
+        code, _ = await first.stop(signal.SIGINT)
+    finally:
+        await first.kill()
+    assert code == 130, "\n".join(first.lines[-20:])
+    stopped = [line for line in first.stdout if line.startswith("replay stopped after 2024-")]
+    assert stopped and "before the end of the data" in stopped[0], first.stdout[-5:]
+    assert "replay done" not in "\n".join(first.stdout)
+    second = replay(folder, config, tmp_path / "r.db", subprocess.PIPE)
+    assert second.returncode == 0 and "replay done" in second.stdout, second.stderr
+    assert statuses(tmp_path / "r.db") == {"sent": 85}, "every alert printed once over the two replays"
