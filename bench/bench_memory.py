@@ -74,11 +74,15 @@ def import_steps(config: Path, env: dict[str, str]) -> list[tuple[str, float]]:
 
 def scale_config(path: Path, scale: float) -> None:
     """Divide every interval of the config at `path` by `scale` (and multiply the fragility snapshot's pace)."""
+    from bot.config.models import MIN_DELIVER_SECONDS, MIN_POLL_SECONDS, MIN_REPLAY_STEP_SECONDS
+
     config = yaml.safe_load(path.read_text())
     schedule = config.setdefault("schedule", {})
-    schedule["deliver_every_seconds"] = schedule.get("deliver_every_seconds", 2.0) / scale
+    # No shorter than config.yaml allows (it refuses a drain under 0.05 s and a network poll under 1 s).
+    schedule["deliver_every_seconds"] = max(MIN_DELIVER_SECONDS, schedule.get("deliver_every_seconds", 2.0) / scale)
     for feed in config["feeds"].values():
-        feed["every_seconds"] = feed.get("every_seconds", 60.0) / scale
+        floor = MIN_REPLAY_STEP_SECONDS if feed.get("kind") == "replay" else MIN_POLL_SECONDS
+        feed["every_seconds"] = max(floor, feed.get("every_seconds", 60.0) / scale)
     fragility = config["feeds"]["fragility"]
     fragility["requests_per_second"] = min(100.0, fragility.get("requests_per_second", 0.5) * scale)
     fragility["snapshot_every_days"] = max(0.01, fragility.get("snapshot_every_days", 7.0) / scale)
