@@ -9,10 +9,7 @@ Every price file becomes a symbol. Each default rule keeps its kind and paramete
 the same side of the market as the symbols it watches in config.yaml (equities or crypto), so "every default
 rule over all files" is literal and the rule code is the one the bot runs.
 
-`riskon backtest` runs the rules in a worker process beside the one that prepares the study when the machine's
-load leaves a core idle: its wall time is then that of the two at once, its CPU time theirs together. The same
-command with the worker asked for (`--workers 2`) and refused (`--workers 1`) is timed beside it. Set
-BENCH_BACKTEST_BASELINE to another checkout to time its command in the same rounds.
+Set BENCH_BACKTEST_BASELINE to another checkout to time its command in the same rounds (paired ratios).
 
 Run alone:  RISKON_MARKET_DATA=../shared/data/market /work/venv/bin/python bench/bench_backtest.py
 """
@@ -83,8 +80,8 @@ BYTECODE_CACHE = Path(tempfile.gettempdir()) / "riskon-bench-pycache"
 
 
 def whole_process(argv: list[str], root: Path = ROOT) -> tuple[float, float, str]:
-    """Run a command of a checkout to its end; return its wall seconds, its CPU seconds (wait4: its own and its
-    worker processes') and its output's last line."""
+    """Run a command of a checkout to its end; return its wall seconds, its own CPU seconds (wait4) and its
+    output's last line."""
     env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     env.update(PYTHONPATH=str(root), PYTHONPYCACHEPREFIX=str(BYTECODE_CACHE))
     started = time.perf_counter()
@@ -102,16 +99,14 @@ def _medians(times: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def paired(folder: Path, runs: int) -> list[tuple[str, str]]:
-    """Time `riskon backtest` with the shipped config (as a user runs it, and in one process) and the numpy
-    reference doing the same work, run by run; with BENCH_BACKTEST_BASELINE (another checkout), that one too."""
+    """Time `riskon backtest` with the shipped config and the numpy reference doing the same work, run by run;
+    with BENCH_BACKTEST_BASELINE (another checkout), that checkout's command too."""
     def user(root: Path) -> list[str]:
         return [sys.executable, "-m", "bot", "backtest", "--data", str(folder), "--config", str(root / "config.yaml")]
 
     baseline = os.environ.get("BENCH_BACKTEST_BASELINE")
     cases: dict[str, tuple[list[str], Path]] = {
         "riskon": (user(ROOT), ROOT),
-        "worker": (user(ROOT) + ["--workers", "2"], ROOT),  # the rules in a worker process, however busy the machine
-        "one process": (user(ROOT) + ["--workers", "1"], ROOT),  # the rules in the same process
         "reference": ([sys.executable, str(ROOT / "bench" / "reference_backtest.py"), str(folder)], ROOT),
     }
     if baseline:
@@ -128,19 +123,12 @@ def paired(folder: Path, runs: int) -> list[tuple[str, str]]:
             times[name].append((wall, cpu))
             found = last if name == "reference" else found
     r_wall, r_cpu = _medians(times["riskon"])
-    o_wall, o_cpu = _medians(times["one process"])
-    w_wall, w_cpu = _medians(times["worker"])
     n_wall, n_cpu = _medians(times["reference"])
     ratio = statistics.median(w / n for (w, _), (n, _) in zip(times["riskon"], times["reference"]))
     cpu_ratio = statistics.median(c / n for (_, c), (_, n) in zip(times["riskon"], times["reference"]))
     rows = [
         (f"riskon backtest --data (shipped config), whole process, median of {runs}",
-         f"{r_wall:.2f} s wall, {r_cpu:.2f} s CPU (target <= 2 s wall; bytecode cached, as installed; the rules in a "
-         "worker process when the load leaves a core idle)"),
-        (f"same, the rules always in a worker process (--workers 2), median of {runs}",
-         f"{w_wall:.2f} s wall, {w_cpu:.2f} s CPU of its two processes"),
-        (f"same, the rules always in the same process (--workers 1), median of {runs}",
-         f"{o_wall:.2f} s wall, {o_cpu:.2f} s CPU"),
+         f"{r_wall:.2f} s wall, {r_cpu:.2f} s CPU (target <= 2 s wall; bytecode cached, as installed)"),
         (f"numpy reference, same signals and 7/30/90/180-day returns ({found}), median of {runs}",
          f"{n_wall:.2f} s wall, {n_cpu:.2f} s CPU"),
         ("riskon backtest / numpy reference (paired runs; target <= 5)", f"{ratio:.1f}x wall, {cpu_ratio:.1f}x CPU"),
@@ -153,15 +141,14 @@ def paired(folder: Path, runs: int) -> list[tuple[str, str]]:
              f"{statistics.median(b[0] / r[0] for b, r in zip(times['baseline'], times['riskon'])):.3f} wall, "
              f"{statistics.median(b[1] / r[1] for b, r in zip(times['baseline'], times['riskon'])):.3f} CPU"),
         ]
-    # Other work on the machine stretches wall times (and CPU times a little), and takes the core the rules' worker
-    # runs on: the 1-minute load says how much.
+    # Other work on the machine stretches wall times (and CPU times a little): the 1-minute load says how much.
     rows.append(("load average (1 min) before and after the paired runs",
                  f"{load_before:.1f}, {os.getloadavg()[0]:.1f}"))
     return rows
 
 
 def phases(folder: Path) -> list[tuple[str, str]]:
-    """Time the default backtest's parts in this process (CPU seconds, the rules here): where the time goes."""
+    """Time the default backtest's parts in this process (CPU seconds): where the whole-process figure goes."""
     import contextlib
     import io
 

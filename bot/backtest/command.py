@@ -74,8 +74,7 @@ def add_backtest_parser(sub: Any) -> argparse.ArgumentParser:
                         help="run the study for every combination of these rule parameters (repeatable), e.g. "
                         "--sweep smallcap_ath.rearm_pct=1,2,5 --sweep smallcap_flip.break_pct=0.25,0.5,1")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="processes for the rules and --sweep (default: one per CPU, the rules' worker when a "
-                        "CPU is idle; 1: no worker process)")
+                        help="processes for --sweep (default: one per CPU)")
     parser.set_defaults(handler=cmd_backtest)
     return parser
 
@@ -99,29 +98,18 @@ def _run_backtest(args: argparse.Namespace) -> int:
     # walked them only to find them alive, about 40 ms), then frozen out of later collections.
     with built_to_keep():
         history, config, grid = _load(args)
-    from bot.backtest.worker import RuleDrive
+    # Imported here so that the options above load without numpy (riskon --help stays light); the sweep (with its
+    # process pool), the files and the HTML report only when asked for.
+    from bot.backtest.console import print_report
+    from bot.backtest.run import backtest
 
-    # The rules start now, in a worker process when a core is spare (`--workers 1`: here), while this one loads the
-    # study and the report. Those are imported here so that the options above load without numpy (riskon --help
-    # stays light); the sweep (with its process pool), the files and the HTML report only when asked for.
-    with RuleDrive(config, history, args.start, workers=args.workers) as rules:
-        with built_to_keep():  # kept to the end like the history
-            from bot.backtest.console import print_report, report_console
-            from bot.backtest.run import backtest
-
-            console = report_console()  # rich, and the terminal's size, read while the rules run
-            if args.html:
-                from bot.backtest.report import load_libraries
-
-                load_libraries()
-        result = backtest(config, history, start=args.start, end=args.end, horizons=args.horizons,
-                          episode_gap_days=args.episode_gap, leaders=args.leaders, followers=args.followers,
-                          rules=rules)
+    result = backtest(config, history, start=args.start, end=args.end, horizons=args.horizons,
+                      episode_gap_days=args.episode_gap, leaders=args.leaders, followers=args.followers)
     if grid:
         from bot.backtest.sweep import run_sweep
 
         result.sweep = run_sweep(config, history, result, grid, args.workers)
-    print_report(result, console, alert_list=args.alerts)
+    print_report(result, alert_list=args.alerts)
     if args.csv:
         from bot.backtest.export import write_csv
 
@@ -151,6 +139,8 @@ def _written(option: str, path: str, write: Callable[[], T]) -> T:
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """Check the options, load the config (and the sweep's grid), then the history; return history, config, grid."""
+    # The console report's modules come in here too: they are kept to the end like the rest.
+    import bot.backtest.console  # noqa: F401
     from bot.backtest.history import BacktestError, fetch_live_history, load_csv_history
     from bot.config import load_config
 

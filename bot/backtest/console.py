@@ -16,8 +16,7 @@ if TYPE_CHECKING:  # the sweep is loaded only by --sweep
     from alerts.sweep import Sweep
 
 
-def report_console(console: Any = None) -> Any:
-    """Return the console a report prints to: the one given, else stdout's (wide enough when piped)."""
+def _console(console: Any) -> Any:
     from rich.console import Console
 
     if console is None:
@@ -33,7 +32,7 @@ def report_console(console: Any = None) -> Any:
 
 def print_report(result: BacktestResult, console: Any = None, alert_list: bool = False) -> None:
     """Print the answer first (claims, verdicts, sweep, lead/lag), then the study tables; alerts when asked."""
-    console = report_console(console)
+    console = _console(console)
     with console:  # one write at the end, not a write and a flush for each of ~100 prints
         _print_report(result, console, alert_list)
 
@@ -125,7 +124,7 @@ def print_sweep(sweep: Sweep, console: Any = None, top: int = 15) -> None:
     """Print the sweep's best rows, its correction and the luck warning."""
     from rich.table import Table
 
-    console = report_console(console)
+    console = _console(console)
     tested = [r for r in sweep.rows if r.p_value is not None]
     table = Table(title=f"Sweep: {sweep.combinations} combinations of " + "; ".join(
         f"{key}={','.join(values)}" for key, values in sweep.grid) + f" in {sweep.seconds:.1f} s "

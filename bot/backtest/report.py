@@ -266,14 +266,6 @@ def _followers_n(result: BacktestResult) -> list[dict[str, Any]]:
     return out
 
 
-def load_libraries() -> None:
-    """Load what the report draws and fills its page with (matplotlib, about half a second, and jinja2)."""
-    import importlib
-
-    for name in ("jinja2", "matplotlib.figure", "matplotlib.backends.backend_agg"):
-        importlib.import_module(name)
-
-
 def _environment() -> Any:
     import jinja2
 

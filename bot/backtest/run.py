@@ -13,8 +13,8 @@ from alerts.comovement import DEFAULT_WINDOWS, CoMovement, LeadLag, comovement, 
 from alerts.events import AlertEvent
 from alerts.study import DEFAULT_HORIZONS, Signal, Study, closes_from_bars, event_study, signal_episodes
 from bot.backtest.claims import Claim, check_claims
-from bot.backtest.history import BacktestError, History, composite_feeds
-from bot.backtest.worker import RuleDrive
+from bot.backtest.history import BacktestError, History
+from bot.backtest.replay import replay_rules
 from bot.config import Config
 
 if TYPE_CHECKING:  # the sweep is loaded only by --sweep
@@ -115,38 +115,28 @@ def backtest(
     leaders: Sequence[str] | None = None,
     followers: Sequence[str] | None = None,
     windows: Sequence[int] = DEFAULT_WINDOWS,
-    rules: RuleDrive | None = None,
 ) -> BacktestResult:
-    """Run the rules over the history, then study what followers did after the leaders' signals.
-
-    `rules`: the rules' run over this history from `start`, already started (`riskon backtest` starts it in a
-    worker process); by default they run here.
-    """
-    with rules or RuleDrive(config, history, start) as drive:
-        started = drive.started
-        # What no alert changes is studied while the rules run (beside them, when they have a worker): the closes of
-        # the symbols read from history, and the co-movement and lead/lag of the pairs among them. The rules compute
-        # the composites (ALTS): those pairs wait for the run.
-        computed = {s.id for s in config.symbols if s.feed in composite_feeds(config)}
-        read = {symbol: bars for symbol, bars in history.bars.items() if symbol not in computed}
-        early = {symbol: closes_from_bars(bars) for symbol, bars in read.items()}
-        early_lead, early_follow = choose_roles(config, read, leaders, followers)
-        early_moves = {(l, f): comovement(l, early[l], f, early[f], windows) for l in early_lead for f in early_follow}
-        early_lags = {(l, f, period): lead_lag(l, early[l], f, early[f], period)
-                      for l in early_lead for f in early_follow for period in ("day", "week")}
-        run, rules_seconds, rules_cpu_seconds = drive.result()
+    """Run the rules over the history, then study what followers did after the leaders' signals."""
+    started, started_cpu = time.perf_counter(), time.process_time()
+    if not history.bars:
+        why = "".join(f"\n  {problem}" for problem in history.problems[:8])
+        more = f"\n  … and {len(history.problems) - 8} more" if len(history.problems) > 8 else ""
+        raise BacktestError("no history for any configured symbol"
+                            + (f" in {history.source}" if history.source else "") + why + more)
+    if not config.build_rules():
+        raise BacktestError("no enabled rules in the config: nothing to backtest")
+    run = replay_rules(config, history.bars, start, history.flows, history.truncated_since)
+    rules_seconds, rules_cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
     alerts = run.alerts
     all_bars = {**history.bars, **run.computed}
     all_bars = {s.id: all_bars[s.id] for s in config.symbols if s.id in all_bars}
-    closes = {symbol: early[symbol] if symbol in early else closes_from_bars(bars) for symbol, bars in all_bars.items()}
+    closes = {symbol: closes_from_bars(bars) for symbol, bars in all_bars.items()}
     lead, follow = choose_roles(config, all_bars, leaders, followers)
     members = composite_members(config)
     studies = study_alerts(config, alerts, closes, lead, follow, horizons, episode_gap_days)
     signals = signal_episodes([a for a in alerts if a.symbol in lead], episode_gap_days)
-    moves = [early_moves[(l, f)] if (l, f) in early_moves else comovement(l, closes[l], f, closes[f], windows)
-             for l in lead for f in follow]
-    lead_lags = [early_lags[(l, f, period)] if (l, f, period) in early_lags else
-                 lead_lag(l, closes[l], f, closes[f], period) for l in lead for f in follow for period in ("day", "week")]
+    moves = [comovement(l, closes[l], f, closes[f], windows) for l in lead for f in follow]
+    lead_lags = [lead_lag(l, closes[l], f, closes[f], period) for l in lead for f in follow for period in ("day", "week")]
     spans = [
         SymbolSpan(s.id, "leader" if s.id in lead else "follower" if s.id in follow else
                    "composite member" if s.id in members else "not studied",

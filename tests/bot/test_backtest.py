@@ -239,9 +239,8 @@ sys.exit(code)
 def test_a_backtest_never_walks_the_history_it_built(market):
     # Modules, the config and the history live until exit: built with the collector off and then set aside, no
     # young collection meets them (the ~10 that ran while they were built took ~35 ms of the default backtest).
-    # The rules run in this process (--workers 1): with a worker process, this one makes too little to collect.
     result = subprocess.run([sys.executable, "-c", YOUNG_PROBE, "backtest", "--data", str(market), "--to",
-                             "2016-01-01", "--workers", "1"], cwd=REPO, capture_output=True, text=True, timeout=120)
+                             "2016-01-01"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     collections, before = (int(word) for word in result.stderr.rsplit("young collections:", 1)[1].split()[::6])
     assert collections > 0, result.stderr  # the rules and the study still collect as they go
