@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from alerts.bars import Bar
 from alerts.evaluate import RuleBinding, step_rule
 from alerts.events import AlertEvent
-from alerts.messages import format_alert
+from alerts.messages import format_alert, format_price
 from alerts.policy import LastAlert, NotifyPolicy, decide, event_price, holds_back
 from alerts.rules.base import RuleContext
 from storage import Store
@@ -91,6 +91,7 @@ class Engine:
         self._recent_events: deque[AlertEvent] | None = None
         self._earlier: tuple[AlertEvent, ...] | None = None  # recent_events as a tuple, until the next append
         self._published: dict[str, _Published] = {}  # each symbol's flows as last read
+        self._revisions_said: set[tuple[str, datetime, float]] = set()  # each source revision logged once
 
     def rules_for(self, symbol: str) -> list[RuleBinding]:
         """Return the rules that watch a symbol."""
@@ -213,7 +214,9 @@ class Engine:
             window = lane.window
             final, bar_time = bar.final, bar.time
             if final and window and bar_time <= window[-1].time:
-                continue  # not newer than what we hold: never evaluated twice
+                # Not newer than what we hold: never evaluated twice, even when the source revised it since.
+                self._note_revision(symbol, bar, window)
+                continue
             if lane.reads_flows:
                 published = flows.get(symbol)
                 if published is None:
@@ -255,6 +258,22 @@ class Engine:
                     if events:
                         cycle, ctx = self._fired(events, slot, lane, cycle, bar, now, live_since, report)
         report.bars += taken
+
+    def _note_revision(self, symbol: str, bar: Bar, window: deque[Bar]) -> None:
+        """Log, once, that the source changed the close of a final bar the rules already evaluated."""
+        for held in reversed(window):
+            if held.time <= bar.time:
+                break
+        else:
+            return
+        if held.time != bar.time or held.close == bar.close:
+            return
+        said = (symbol, bar.time, bar.close)
+        if said not in self._revisions_said:
+            self._revisions_said.add(said)
+            log.info("%s's %s bar was revised by its source after the rules had evaluated it (close %s → %s): "
+                     "kept as first evaluated, so no alert is decided twice", symbol, bar.time.date().isoformat(),
+                     format_price(held.close), format_price(bar.close))
 
     def _fired(self, events: Sequence[AlertEvent], slot: _Slot, lane: _Lane, cycle: tuple[AlertEvent, ...],
                bar: Bar, now: datetime, live_since: datetime,
