@@ -205,12 +205,13 @@ async def test_429_with_retry_after_pauses_the_symbol_at_least_that_long(fake, f
 async def test_a_request_that_hangs_times_out_without_holding_up_the_others(fake, store):
     feed = YahooFeed("yahoo", YahooSettings(base_url=fake.url, timeout_seconds=0.4), symbols("^RUT", "IWM"), store)
     try:
+        fake.hang_seconds = 5.0  # a hang far longer than the feed's timeouts, so the bound below has room
         fake.fail("^RUT", "timeout", times=2)
         since = utc_day(date(2026, 9, 24))
         started = clock.monotonic()
         result = await feed.fetch(["^RUT", "IWM"], {"^RUT": since, "IWM": since}, OPEN_FRIDAY)
-        # Two tries of 0.4 s each, well inside one hang (5 s): the timeout cut them. The margin is wide on
-        # purpose; 1.9 s failed on a loaded 2-core machine (load 8) although nothing hung.
+        # Two tries of 0.4 s each, well inside one hang: the timeout cut them. The margin is wide on purpose;
+        # 1.9 s against a 2 s hang failed on a loaded 2-core machine (load 8) although the timeouts worked.
         assert clock.monotonic() - started < fake.hang_seconds - 1
         assert "in time" in result.errors["^RUT"]
         assert len(result.bars["IWM"]) == 2
