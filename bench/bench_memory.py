@@ -10,7 +10,9 @@
   kraken and iShares servers of bench_startup, for --minutes. With --scale 60, a minute is an hour of the default
   config's polls. RSS is sampled every few seconds; the slope over the second half is the figure, in MB per
   simulated hour, beside the polls the fakes answered. Wall-clock things (a daily bar's close, cooldowns) do not
-  speed up: this measures what grows with polls and drains, which is what a long run repeats.
+  speed up: this measures what grows with polls and drains, which is what a long run repeats. No interval goes
+  below what the config accepts (a poll a second, 20 drains a second): at 60x, the fragility feed's idle polls
+  and the outbox drains run at 30x and 40x.
 
 Run alone: python bench/bench_memory.py [--minutes M] [--scale S] [--baseline CHECKOUT]; or python bench/run.py memory.
 """
@@ -141,8 +143,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str]]:
     from _util import market_data
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=float(os.environ.get("BENCH_MEMORY_MINUTES", 6)),
-                        help="length of each accelerated run in real minutes (default 6, or $BENCH_MEMORY_MINUTES)")
+    parser.add_argument("--minutes", type=float, default=float(os.environ.get("BENCH_MEMORY_MINUTES", 4)),
+                        help="length of each accelerated run in real minutes (default 4, or $BENCH_MEMORY_MINUTES)")
     parser.add_argument("--scale", type=float, default=60.0,
                         help="time scale: every interval divided by this (default 60: a minute is an hour)")
     parser.add_argument("--baseline", default=os.environ.get("BENCH_MEMORY_BASELINE"),
