@@ -203,6 +203,26 @@ async def test_a_group_where_members_may_not_send_photos_gets_the_alert_as_text(
     assert runtime.store.subscription("telegram", str(group)).active
 
 
+async def test_a_group_where_the_bot_may_not_post_keeps_its_subscription_for_when_an_admin_allows_it(
+        fake, runtime):
+    # Was taken as the chat gone: the subscription stopped for good, so the group got nothing even after its admin
+    # gave the bot its right back (Discord's 403 Missing Permissions is treated the same way).
+    group = -5003
+    fake.add_group(group).no_messages = True
+    runtime.store.subscribe("telegram", str(group))
+    telegram = runtime.notifiers["telegram"]
+    outcome = await telegram.send(ChatTarget(str(group)),
+                                  OutgoingAlert((event(),), format_alert(event()), b"\x89PNG chart"))
+    assert outcome.status == "failed" and not outcome.chat_gone
+    # Not tried again as text alone: the group refuses that too.
+    assert [method for method, params in fake.calls if params.get("chat_id") == str(group)] == ["sendPhoto"]
+    assert "once a group admin allows it, the next alerts arrive" in outcome.error
+    assert runtime.store.subscription("telegram", str(group)).active
+    fake.chats[group].no_messages = False  # the admin allows it
+    outcome = await telegram.send(ChatTarget(str(group)), OutgoingAlert((event(),), format_alert(event())))
+    assert outcome.status == "sent" and len(fake.messages_to(group)) == 1
+
+
 async def test_a_migrated_group_whose_supergroup_subscribed_too_gets_each_alert_once_by_its_own_filters(
         fake, runtime):
     # Was the alert twice in the supergroup (its own delivery, and the old group's sent on there), and the

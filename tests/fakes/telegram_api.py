@@ -46,6 +46,7 @@ class FakeChat:
     gone: bool = False  # deleted: "chat not found"
     migrated_to: int | None = None  # a group upgraded to a supergroup with this id
     no_photos: bool = False  # a group whose members (the bot among them) may not send photos
+    no_messages: bool = False  # a group where the bot may not post at all (its right to send was taken)
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.type}
@@ -352,6 +353,8 @@ class FakeTelegram(FakeServer):
         if chat.blocked:
             reason = "bot was blocked by the user" if chat.type == "private" else "bot was kicked from the supergroup chat"
             return _error(403, f"Forbidden: {reason}")
+        if chat.no_messages:  # a group whose admins took the bot's right to post
+            return _error(400, "Bad Request: not enough rights to send text messages to the chat")
         if photo is not None and chat.no_photos:
             return _error(400, "Bad Request: not enough rights to send photos to the chat")
         thread_id = _int(params.get("message_thread_id")) if params.get("message_thread_id") else None
