@@ -92,7 +92,7 @@ def test_a_replay_into_a_database_with_chat_subscriptions_is_refused(tmp_path, c
 def test_a_backtest_from_after_its_data_says_where_the_data_ends(tmp_path, capsys):
     # Was a whole report of "0 alerts, 0 leader signal episodes", as if the rules had found nothing.
     folder, config = write_small_history(tmp_path)
-    code = main(["backtest", "--data", str(folder), "--config", str(config), "--from", "2030-01-01", "--workers", "1"])
+    code = main(["backtest", "--data", str(folder), "--config", str(config), "--from", "2030-01-01"])
     assert code == 1
     assert capsys.readouterr().err.strip().endswith(
         "riskon: --from 2030-01-01 is after the data's last day 2024-04-29: no alert could count")
