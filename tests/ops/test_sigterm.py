@@ -78,7 +78,8 @@ def outbox(path: Path) -> dict[str, str]:
         return dict(db.execute("select chat_id, status from deliveries").fetchall())
 
 
-async def test_sigterm_mid_fan_out_exits_0_within_10_s_and_loses_nothing(tmp_path):
+async def subscribed_fan_out(tmp_path: Path) -> tuple[FakeTelegram, list[int]]:
+    """Start the fake Telegram and write a database, history and config where SUBSCRIBERS chats await one alert."""
     telegram = await FakeTelegram(max_poll_seconds=1).start()
     chats = list(range(FIRST_CHAT, FIRST_CHAT + SUBSCRIBERS))
     store = Store.open(tmp_path / "riskon.db")
@@ -88,6 +89,11 @@ async def test_sigterm_mid_fan_out_exits_0_within_10_s_and_loses_nothing(tmp_pat
     store.close()
     write_history(tmp_path / "data")
     (tmp_path / "config.yaml").write_text(config(tmp_path / "data", telegram))
+    return telegram, chats
+
+
+async def test_sigterm_mid_fan_out_exits_0_within_10_s_and_loses_nothing(tmp_path):
+    telegram, chats = await subscribed_fan_out(tmp_path)
     alerts = lambda: [m for m in telegram.sent if "new all-time high" in m.text]  # noqa: E731
     runs = []
     try:
@@ -142,15 +148,7 @@ async def test_sigterm_mid_fan_out_exits_0_within_10_s_and_loses_nothing(tmp_pat
 async def test_a_hangup_mid_fan_out_stops_as_sigterm_does_with_every_send_recorded(tmp_path):
     # The terminal `riskon run` was started from closes (an ssh session drops): SIGHUP. Its default action killed the
     # bot at once: the sends in flight were never recorded, and a restart would send them again.
-    telegram = await FakeTelegram(max_poll_seconds=1).start()
-    chats = list(range(FIRST_CHAT, FIRST_CHAT + SUBSCRIBERS))
-    store = Store.open(tmp_path / "riskon.db")
-    for chat in chats:
-        telegram.add_private_chat(chat)
-        store.subscribe("telegram", str(chat))
-    store.close()
-    write_history(tmp_path / "data")
-    (tmp_path / "config.yaml").write_text(config(tmp_path / "data", telegram))
+    telegram, _ = await subscribed_fan_out(tmp_path)
     alerts = lambda: [m for m in telegram.sent if "new all-time high" in m.text]  # noqa: E731
     try:
         bot = await BotProcess(["run", "--config", "config.yaml"], tmp_path, env={"TELEGRAM_BOT_TOKEN": TOKEN}).start()

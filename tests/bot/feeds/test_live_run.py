@@ -149,6 +149,7 @@ async def test_todays_bar_is_stored_once_final_with_the_official_close_not_an_in
     assert friday.time.date() == FRIDAY and friday.final
     assert (friday.high, friday.close) == (pytest.approx(official.high), pytest.approx(official.close))
 
+
 async def test_a_restart_after_a_week_down_back_fills_every_missed_session_in_order(fakes, tmp_path):
     yahoo, kraken = fakes
     config = parse_config(CONFIG.format(yahoo=yahoo.url, kraken=kraken.url), env={})

@@ -83,7 +83,6 @@ async def test_a_request_that_hangs_is_reported_only_once_its_thread_has_given_u
     assert elapsed < 2.9  # the request's own 0.5 s limit (twice: yfinance may retry once), not the server's 3 s
 
 
-
 async def test_yahoo_throttling_a_poll_costs_one_try_a_symbol_then_no_request_until_each_back_off(
         market_data, store, tmp_path):
     rows = read_csv_rows(market_data / "IWM.csv", until=FRIDAY, last=30)
