@@ -80,8 +80,7 @@ BYTECODE_CACHE = Path(tempfile.gettempdir()) / "riskon-bench-pycache"
 
 
 def whole_process(argv: list[str], root: Path = ROOT) -> tuple[float, float, str]:
-    """Run a command of a checkout to its end; return its wall seconds, its own CPU seconds (wait4) and its
-    output's last line."""
+    """Run a checkout's command to its end; return its wall and own CPU seconds (wait4) and its last output line."""
     env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     env.update(PYTHONPATH=str(root), PYTHONPYCACHEPREFIX=str(BYTECODE_CACHE))
     started = time.perf_counter()
@@ -99,8 +98,7 @@ def _medians(times: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def paired(folder: Path, runs: int) -> list[tuple[str, str]]:
-    """Time `riskon backtest` with the shipped config and the numpy reference doing the same work, run by run;
-    with BENCH_BACKTEST_BASELINE (another checkout), that checkout's command too."""
+    """Time `riskon backtest` (shipped config) against the numpy reference, and BENCH_BACKTEST_BASELINE's, paired."""
     def user(root: Path) -> list[str]:
         return [sys.executable, "-m", "bot", "backtest", "--data", str(folder), "--config", str(root / "config.yaml")]
 

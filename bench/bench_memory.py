@@ -102,8 +102,7 @@ def served(fakes: Fakes) -> dict[str, int]:
 
 def soak(fakes: Fakes, config: Path, env: dict[str, str], seconds: float,
          every: float = 5.0) -> tuple[list[tuple[float, float, float]], dict[str, int], float]:
-    """Run the bot for `seconds`; return its (elapsed s, RSS MB, RssAnon MB) samples, the requests the fakes answered
-    meanwhile, and the CPU seconds it used."""
+    """Run the bot for `seconds`; return its (elapsed s, RSS MB, RssAnon MB) samples, fake requests and CPU s."""
     before = served(fakes)
     process = start_bot(config, config.parent / "run.log", env)
     started = time.monotonic()

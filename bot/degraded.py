@@ -25,8 +25,7 @@ MAX_REASON = 300  # a feed's error text can be long; a reason is a line on a das
 
 def degraded_reasons(runtime: HealthView, now: datetime, redact: RedactSecrets | None = None,
                      outbox: dict[str, int] | None = None) -> list[str]:
-    """Say, one line each, what is wrong: failing feeds, stale symbols, an outbox backlog, channels down, the
-    database file gone from under the bot."""
+    """Say, one line each, what is wrong: failing feeds, stale symbols, outbox backlog, channels down, database file."""
     settings = runtime.config.health
     reasons: list[str] = []
     for name, health in runtime.health.items():

@@ -79,8 +79,9 @@ class MarketHistory(StoreBase):
     # --- rule state --------------------------------------------------------------------------
     def rule_state(self, rule_id: str, symbol: str, kind: str | None = None,
                    ) -> tuple[Mapping[str, Any] | None, datetime | None]:
-        """Return a rule's saved state for a symbol and the time of the last bar it has seen; with `kind`, nothing
-        when the state was saved by another kind of rule under this id (the rule starts afresh)."""
+        """Return a rule's saved state for a symbol and the time of the last bar it has seen."""
+        # With `kind`, nothing when another kind of rule saved it under this id: a rule whose kind was edited in
+        # config.yaml starts afresh. A state saved before migration 0007 has no kind and is taken as it is.
         row = self.db.execute(
             "select state_json, last_bar_time, kind from rule_state where rule_id = ? and symbol = ?", [rule_id, symbol]
         ).fetchone()
@@ -104,8 +105,8 @@ class MarketHistory(StoreBase):
 
     def save_rule_state_texts(self, states: Iterable[tuple[str, str, str | None, datetime, datetime, str | None]],
                               ) -> None:
-        """Save many rules' states given as their JSON text (a caller that keeps the text of an unchanged state),
-        each with the kind of rule that saved it."""
+        """Save many rules' states given as JSON text, each with the kind of rule that saved it."""
+        # As text: the engine keeps the text of an unchanged state and need not encode it again.
         rows = [(rule_id, symbol, text, iso(seen), iso(now), kind) for rule_id, symbol, text, seen, now, kind in states]
         if not rows:
             return

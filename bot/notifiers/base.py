@@ -30,12 +30,10 @@ class OutgoingAlert:
 
 @dataclass(frozen=True)
 class SendOutcome:
-    """What happened to one send: sent, retry (after `retry_after` seconds if known), failed for good, or held.
+    """What happened to one send: sent, retry (after `retry_after` seconds if known), failed for good, or held."""
 
-    held: the message never left because the channel's own output is gone (a console whose reader closed the pipe);
-    the alert goes back to the outbox as it was, no attempt counted.
-    """
-
+    # held: the message never left because the channel's own output is gone (a console whose reader closed the
+    # pipe); the alert goes back to the outbox as it was, no attempt counted.
     status: Literal["sent", "retry", "failed", "held"]
     retry_after: float | None = None
     error: str = ""

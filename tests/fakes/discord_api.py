@@ -176,8 +176,7 @@ class FakeDiscord(FakeServer):
         self.gone[channel_id] = status
 
     def deny(self, channel_id: str, permission: str) -> None:
-        """Take a permission from the bot in a channel: "attach" (Attach Files) or "send" (Send Messages);
-        a send needing it is answered 403 Missing Permissions (code 50013). "" gives it back."""
+        """Take a permission from the bot in a channel ("attach", "send"; "" gives it back): 403 code 50013."""
         self.denied[channel_id] = permission
 
     def hold_answers(self, channel_id: str, seconds: float) -> None:

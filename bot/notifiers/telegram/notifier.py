@@ -213,10 +213,11 @@ class TelegramNotifier:
         return chat, photo is not None
 
     def _follow_migration(self, chat: ChatTarget, new_chat_id: int) -> ChatTarget | None:
-        """Move a group's subscription to the supergroup it became, and send there; None when the supergroup has
-        a subscription of its own (its members subscribed there): that one, and its filters, stay."""
+        """Move a group's subscription to the supergroup it became and send there; None where that has its own."""
         moved = ChatTarget(str(new_chat_id), chat.thread_id)
         own = self.runtime.store.subscription(self.name, moved.chat_id, chat.thread_id)
+        # The supergroup's members subscribed there: their subscription and its filters stay, and the alert comes
+        # to them through it (sent on from the old group too, it arrived twice).
         if own is not None and own.active:
             return None
         self.runtime.store.move_subscription(self.name, chat.chat_id, moved.chat_id, chat.thread_id,
