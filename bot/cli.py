@@ -282,7 +282,8 @@ def _run_replay(args: argparse.Namespace) -> int:
         summary["fired"] = runtime.engine.fired
         summary["bars"] = runtime.bars_processed
         summary["outbox"] = store.outbox_counts()
-        summary["output_closed"] = loop.output_closed and replay.last_day_served
+        # The last day served, where the console lost its reader (`riskon replay | head`), else None.
+        summary["output_closed_after"] = replay.last_day_served if loop.output_closed else None
         summary["stopped_after"] = None if loop.finished_replay else replay.last_day_served
 
     try:
@@ -294,14 +295,14 @@ def _run_replay(args: argparse.Namespace) -> int:
         store.close()
     if summary.get("failure"):
         raise RiskonError(f"replay stopped before its last day: database {args.db}: {summary['failure']}")
-    if summary.get("output_closed"):
+    if summary.get("output_closed_after") is not None:
         # `riskon replay | head`: the reader has what it wanted, which is not an error (as in main()).
         import logging
 
         outbox = summary["outbox"]
         logging.getLogger("riskon.replay").info(
             "stdout was closed: replay stopped at %s; %d alert(s) not printed wait in %s for the next replay on it",
-            summary["output_closed"], outbox.get("pending", 0) + outbox.get("retrying", 0), args.db)
+            summary["output_closed_after"], outbox.get("pending", 0) + outbox.get("retrying", 0), args.db)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not raise
         return EXIT_OK
     _print_replay_summary(summary, time.perf_counter() - started)

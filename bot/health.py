@@ -183,6 +183,7 @@ class HealthServer:
         return reason
 
     def _database_read(self) -> None:
+        """Log, once, that the database can be read again after a failed probe."""
         if self._database_trouble:
             log.info("health endpoint: the database can be read again")
         self._database_trouble = ""
