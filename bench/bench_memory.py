@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_startup import Fakes, checkout_env, cpu_seconds, rss_mb, start_bot, stop_bot, write_config
+from bench_startup import Fakes, checkout_env, cpu_seconds, rss_mb, slope_mb_per_hour, start_bot, stop_bot, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -124,14 +123,6 @@ def soak(fakes: Fakes, config: Path, env: dict[str, str], seconds: float,
     return samples, {name: after[name] - before[name] for name in after}, cpu
 
 
-def slope(samples: list[tuple[float, float, float]], column: int = 1) -> float:
-    """Return the least-squares growth of a sampled column over the second half of the run, per real second."""
-    half = [s for s in samples if s[0] >= samples[-1][0] / 2]
-    if len(half) < 2:
-        return 0.0
-    return statistics.linear_regression([s[0] for s in half], [s[column] for s in half]).slope
-
-
 def at(samples: list[tuple[float, float, float]], seconds: float) -> float:
     """Return the RSS of the first sample taken at or after `seconds` (the last one if none was)."""
     return next((s[1] for s in samples if s[0] >= seconds), samples[-1][1])
@@ -169,8 +160,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str]]:
             scale_config(config, args.scale)
             samples, requests, cpu = soak(fakes, config, env, args.minutes * 60)
             hours = samples[-1][0] * args.scale / 3600
-            per_hour = slope(samples) * 3600 / args.scale
-            anon_per_hour = slope(samples, 2) * 3600 / args.scale
+            per_hour = slope_mb_per_hour(samples) / args.scale  # a real hour holds `scale` simulated ones
+            anon_per_hour = slope_mb_per_hour(samples, 2) / args.scale
             for elapsed, rss, anon in samples[:: max(1, len(samples) // 8)] + samples[-1:]:
                 print(f"  [{name}] x{args.scale:g}, {elapsed:4.0f} s real = {elapsed * args.scale / 3600:5.1f} h: "
                       f"RSS {rss:6.1f} MB (anonymous {anon:6.1f})")

@@ -259,12 +259,12 @@ def imports_alone_mb(config: Path, env: dict[str, str]) -> float:
     return float(done.stdout.split()[-1])
 
 
-def slope_mb_per_hour(samples: list[tuple[float, float, float]]) -> float:
-    """Return the least-squares growth of RSS over the second half of the run, in MB per hour."""
+def slope_mb_per_hour(samples: list[tuple[float, float, float]], column: int = 1) -> float:
+    """Return the least-squares growth of a sampled column (RSS) over the second half of the run, per hour."""
     half = [s for s in samples if s[0] >= samples[-1][0] / 2]
     if len(half) < 2:
         return 0.0
-    return statistics.linear_regression([s[0] for s in half], [s[1] for s in half]).slope * 3600
+    return statistics.linear_regression([s[0] for s in half], [s[column] for s in half]).slope * 3600
 
 
 def main(argv: list[str] | None = None) -> list[tuple[str, str]]:
