@@ -52,3 +52,20 @@ def test_a_database_from_a_newer_riskon_is_refused_naming_the_file(tmp_path):
     assert str(refused.value) == (
         f"cannot open database {path}: it was written by a newer riskon (migration 0099_from_the_future is "
         "unknown here): run that version, or a backup taken before the upgrade")
+
+
+def test_rule_states_saved_before_0007_are_read_as_they_are_after_the_upgrade(tmp_path):
+    # 0007 records each state's kind; a state saved before has none and must keep serving its rule, whatever its
+    # kind (else every rule would start afresh at the upgrade and re-announce old highs).
+    path = tmp_path / "riskon.db"
+    before = Database(sqlite3.connect(path, isolation_level=None))
+    migrate(before, [m for m in MIGRATIONS if m[0] < "0007"])
+    before.execute("insert into rule_state (rule_id, symbol, state_json, last_bar_time, updated_at) values "
+                   "('rut_ath', '^RUT', '{\"ath\": 2466.5}', '2024-11-25T00:00:00+00:00', '2024-11-26T00:00:00+00:00')")
+    before.conn.close()
+    store = Store.open(path)
+    try:
+        state, seen = store.rule_state("rut_ath", "^RUT", "new_ath")
+        assert state == {"ath": 2466.5} and seen is not None and seen.isoformat() == "2024-11-25T00:00:00+00:00"
+    finally:
+        store.close()
