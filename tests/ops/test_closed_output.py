@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.market import write_small_history
+from tests.ops.bot_process import BotProcess
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,8 +55,6 @@ def test_a_replay_into_a_closed_pipe_stops_cleanly_and_the_next_replay_prints_wh
 
 async def test_a_replay_stopped_by_ctrl_c_says_where_it_stopped_and_the_next_one_goes_on(tmp_path):
     # Was "replay done: 675 bars ..., 3 new alert(s)" and exit 0, as if the data had ended there.
-    from tests.ops.bot_process import BotProcess
-
     folder, config = write_small_history(tmp_path)
     args = ["replay", "--data", str(folder), "--config", str(config), "--db", str(tmp_path / "r.db"), "--speed", "20"]
     first = await BotProcess(args, tmp_path, env={"PYTHONPATH": str(REPO)}).start()

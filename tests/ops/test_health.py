@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import socket
+import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -303,8 +304,6 @@ async def test_a_malformed_request_is_one_warning_line_not_a_traceback(watched, 
 
 async def test_a_database_that_cannot_be_read_is_a_degraded_answer_not_a_traceback(tmp_path, caplog):
     # Was aiohttp's 500 "Internal Server Error" and an ERROR traceback in the log at every probe and scrape.
-    import sqlite3
-
     path = tmp_path / "riskon.db"
     store = Store.open(path)
     runtime = Runtime(parse_config("health: {enabled: true, port: 0}" + ONE_RULE, env={}), store,
