@@ -60,8 +60,8 @@ class ReplayLoop:
         for feed in composites:
             feed.bars = self.served
         # A replay prints to the console alone: once its reader is gone, replaying on would be for nobody.
-        consoles = list(runtime.notifiers.values())
-        self._only_console = consoles[0] if len(consoles) == 1 and isinstance(consoles[0], ConsoleNotifier) else None
+        channels = list(runtime.notifiers.values())
+        self._only_console = channels[0] if len(channels) == 1 and isinstance(channels[0], ConsoleNotifier) else None
 
     @property
     def output_closed(self) -> bool:
