@@ -21,6 +21,7 @@ from storage import Store
 log = logging.getLogger(__name__)
 
 INGEST_CHUNK_BARS = 2000  # bars per transaction when a feed returns years of history
+REVISIONS_REMEMBERED = 1000  # source revisions of evaluated bars already logged, kept so each is logged once
 
 
 def chunks_by_time(bars: Mapping[str, Sequence[Bar]], size: int) -> list[dict[str, list[Bar]]]:
@@ -270,6 +271,8 @@ class Engine:
             return
         said = (symbol, bar.time, bar.close)
         if said not in self._revisions_said:
+            if len(self._revisions_said) >= REVISIONS_REMEMBERED:
+                self._revisions_said.clear()  # a bot run for months: at worst one revision is said again
             self._revisions_said.add(said)
             log.info("%s's %s bar was revised by its source after the rules had evaluated it (close %s → %s): "
                      "kept as first evaluated, so no alert is decided twice", symbol, bar.time.date().isoformat(),

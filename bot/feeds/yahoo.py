@@ -152,6 +152,8 @@ class YahooFeed:
         if self.session is None and due:  # off the event loop: the chats are answered and other feeds polled meanwhile
             await load_library("yfinance")
             await asyncio.get_running_loop().run_in_executor(self._parser, self._load_yfinance)
+        elif due:
+            quiet_pandas_deprecations()  # again, in case another thread's catch_warnings() dropped it since
         # Crypto trades around the clock (the UTC day is the bar): its requests go out at once, while the market
         # calendar the others need is built (most of a second at a first poll).
         crypto = [symbol for symbol in due if self.asset_classes.get(symbol) == "crypto"]

@@ -179,6 +179,9 @@ def quiet_pandas_deprecations() -> None:
     import pandas.errors
 
     category = getattr(pandas.errors, "Pandas4Warning", None)  # pandas 3.1 and later
-    if category is not None:
-        # A process-wide filter: yfinance runs in worker threads, where catch_warnings() is not safe to use.
+    # A process-wide filter: yfinance runs in worker threads, where catch_warnings() is not safe to use. Set again
+    # whenever it is missing (each poll asks): a thread inside catch_warnings() while it was set (pandas enters it in
+    # its own calls) puts back, as it leaves, the filter list it saved, without this one.
+    if category is not None and not any(action == "ignore" and kind is category and message is None and module is None
+                                        for action, message, kind, module, _ in warnings.filters):
         warnings.filterwarnings("ignore", category=category)

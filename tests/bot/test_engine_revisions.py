@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from alerts.bars import Bar
 from bot.config import load_config
-from bot.engine import Engine
+from bot.engine import REVISIONS_REMEMBERED, Engine
 from storage import Store
 from tests.conftest import REPO
 
@@ -56,3 +56,15 @@ def test_the_same_bar_polled_again_unchanged_says_nothing(caplog):
         for minute in range(3):
             riskon.ingest({"^RUT": bars}, THURSDAY + timedelta(days=1, minutes=minute), LIVE_SINCE)
     assert not [r for r in caplog.records if "revised" in r.getMessage()]
+
+
+def test_the_revisions_remembered_are_bounded_for_a_bot_run_for_months(caplog):
+    store = Store.memory()
+    riskon = engine(store)
+    riskon.ingest({"^RUT": [bar(THURSDAY, 2400.0)]}, THURSDAY + timedelta(days=1), LIVE_SINCE)
+    closes = [2401.0 + n for n in range(REVISIONS_REMEMBERED + 1)] + [2401.0]  # the first revision comes back
+    with caplog.at_level(logging.INFO, logger="bot.engine"):
+        for n, close in enumerate(closes):
+            riskon.ingest({"^RUT": [bar(THURSDAY, close)]}, THURSDAY + timedelta(days=1, minutes=n + 1), LIVE_SINCE)
+    # Each said once while remembered; the memory of them is bounded, so the first is said again after 1,000 others.
+    assert len([r for r in caplog.records if "revised" in r.getMessage()]) == len(closes)

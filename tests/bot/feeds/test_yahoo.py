@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time as clock
+import warnings
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
+import pandas.errors
 import pytest
 
 from bot.config import SymbolConfig
@@ -277,3 +280,38 @@ def _bar(row: DailyRow):
     from alerts.bars import Bar
 
     return Bar(utc_day(row.day), row.open, row.high, row.low, row.close, row.volume or 0)
+
+
+async def test_pandas_deprecation_lines_stay_quiet_after_another_thread_put_back_older_warning_filters(fake, feed):
+    # yfinance's use of pandas would print three lines of Pandas4Warning per request. Our filter was set once, as
+    # yfinance loaded: a thread inside warnings.catch_warnings() then (pandas enters it in its own calls) puts back,
+    # as it leaves, the filter list it saved, without ours, and the lines came back for good.
+    category = getattr(pandas.errors, "Pandas4Warning", None)
+    if category is None:
+        pytest.skip("this pandas has no Pandas4Warning (added in pandas 3.1)")
+
+    def shown() -> bool:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.warn("The inplace keyword in DataFrame.sort_index is deprecated", category, stacklevel=1)
+        return bool(seen)
+
+    entered, leave = threading.Event(), threading.Event()
+
+    def inside_catch_warnings() -> None:
+        with warnings.catch_warnings():
+            entered.set()
+            leave.wait(10)
+
+    other = threading.Thread(target=inside_catch_warnings)
+    other.start()
+    try:
+        assert entered.wait(10)
+        since = utc_day(date(2026, 9, 24))
+        await feed.fetch(["^RUT"], {"^RUT": since}, OPEN_FRIDAY)  # loads yfinance, sets the filter meanwhile
+    finally:
+        leave.set()
+        other.join(10)
+    assert shown()  # the other thread put back the list it saved: our filter is gone
+    result = await feed.fetch(["^RUT"], {"^RUT": since}, OPEN_FRIDAY + timedelta(minutes=1))
+    assert not result.errors
+    assert not shown()
