@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -34,7 +33,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_startup import Fakes, checkout_env, cpu_seconds, rss_mb, slope_mb_per_hour, start_bot, stop_bot, write_config
+from bench_startup import Fakes, checkout_env, cpu_seconds, memory_over_time, rss_mb, slope_mb_per_hour, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -99,31 +98,23 @@ def served(fakes: Fakes) -> dict[str, int]:
             "kraken": len(fakes.kraken.requests), "ishares": fakes.ishares.requests}
 
 
+def rss_anon_cpu(pid: int) -> tuple[float, float, float]:
+    """Return a process's RSS and anonymous RSS in MB, and the CPU seconds it has used."""
+    with open(f"/proc/{pid}/status") as handle:
+        anon = next(int(line.split()[1]) for line in handle if line.startswith("RssAnon")) / 1024
+    return rss_mb(pid)[0], anon, cpu_seconds(pid)
+
+
 def soak(fakes: Fakes, config: Path, env: dict[str, str], seconds: float,
-         every: float = 5.0) -> tuple[list[tuple[float, float, float]], dict[str, int], float]:
-    """Run the bot for `seconds`; return its (elapsed s, RSS MB, RssAnon MB) samples, fake requests and CPU s."""
+         every: float = 5.0) -> tuple[list[tuple[float, ...]], dict[str, int], float]:
+    """Run the bot for `seconds`; return its (elapsed s, RSS MB, RssAnon MB, CPU s) samples, fake requests and CPU s."""
     before = served(fakes)
-    process = start_bot(config, config.parent / "run.log", env)
-    started = time.monotonic()
-    samples: list[tuple[float, float, float]] = []
-    cpu = 0.0
-    try:
-        time.sleep(1.0)
-        while (elapsed := time.monotonic() - started) < seconds and process.poll() is None:
-            with open(f"/proc/{process.pid}/status") as handle:
-                anon = next(int(line.split()[1]) for line in handle if line.startswith("RssAnon")) / 1024
-            samples.append((elapsed, rss_mb(process.pid)[0], anon))
-            cpu = cpu_seconds(process.pid)
-            time.sleep(every)
-        if process.poll() is not None:
-            raise RuntimeError(f"riskon run ended early (exit {process.returncode}); see {config.parent / 'run.log'}")
-    finally:
-        stop_bot(process)
+    samples = memory_over_time(config, config.parent / "run.log", env, seconds, every, sample=rss_anon_cpu)
     after = served(fakes)
-    return samples, {name: after[name] - before[name] for name in after}, cpu
+    return samples, {name: after[name] - before[name] for name in after}, samples[-1][3]
 
 
-def at(samples: list[tuple[float, float, float]], seconds: float) -> float:
+def at(samples: list[tuple[float, ...]], seconds: float) -> float:
     """Return the RSS of the first sample taken at or after `seconds` (the last one if none was)."""
     return next((s[1] for s in samples if s[0] >= seconds), samples[-1][1])
 
@@ -162,7 +153,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str]]:
             hours = samples[-1][0] * args.scale / 3600
             per_hour = slope_mb_per_hour(samples) / args.scale  # a real hour holds `scale` simulated ones
             anon_per_hour = slope_mb_per_hour(samples, 2) / args.scale
-            for elapsed, rss, anon in samples[:: max(1, len(samples) // 8)] + samples[-1:]:
+            for elapsed, rss, anon, _ in samples[:: max(1, len(samples) // 8)] + samples[-1:]:
                 print(f"  [{name}] x{args.scale:g}, {elapsed:4.0f} s real = {elapsed * args.scale / 3600:5.1f} h: "
                       f"RSS {rss:6.1f} MB (anonymous {anon:6.1f})")
             rows += [

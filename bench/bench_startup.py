@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -219,16 +220,16 @@ def time_to_first_poll(fakes: Fakes, config: Path, log: Path, env: dict[str, str
         stop_bot(process)
 
 
-def memory_over_time(config: Path, log: Path, env: dict[str, str], seconds: float,
-                     every: float = 5.0) -> list[tuple[float, float, float]]:
-    """Run the bot for `seconds`, sampling (elapsed s, RSS MB, peak RSS MB) every `every` seconds."""
+def memory_over_time(config: Path, log: Path, env: dict[str, str], seconds: float, every: float = 5.0,
+                     sample: Callable[[int], tuple[float, ...]] = rss_mb) -> list[tuple[float, ...]]:
+    """Run the bot for `seconds`, sampling (elapsed s, *sample(pid)) every `every` s (by default RSS, peak RSS)."""
     process = start_bot(config, log, env)
     started = time.monotonic()
-    samples = []
+    samples: list[tuple[float, ...]] = []
     time.sleep(1.0)  # past the interpreter's own start
     try:
         while (elapsed := time.monotonic() - started) < seconds and process.poll() is None:
-            samples.append((elapsed, *rss_mb(process.pid)))
+            samples.append((elapsed, *sample(process.pid)))
             time.sleep(every)
         if process.poll() is not None:
             raise RuntimeError(f"riskon run ended early (exit {process.returncode}); see {log}")
@@ -259,7 +260,7 @@ def imports_alone_mb(config: Path, env: dict[str, str]) -> float:
     return float(done.stdout.split()[-1])
 
 
-def slope_mb_per_hour(samples: list[tuple[float, float, float]], column: int = 1) -> float:
+def slope_mb_per_hour(samples: list[tuple[float, ...]], column: int = 1) -> float:
     """Return the least-squares growth of a sampled column (RSS) over the second half of the run, per hour."""
     half = [s for s in samples if s[0] >= samples[-1][0] / 2]
     if len(half) < 2:
