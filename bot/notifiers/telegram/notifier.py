@@ -39,6 +39,14 @@ CHAT_GONE = ("chat not found", "message thread not found", "bot was kicked", "bo
 # A group whose admins took the bot's right to post: a setting they can change back, so the subscription stays
 # (as with Discord's 403 Missing Permissions). Media alone barred is handled where the chart is sent.
 MAY_NOT_POST = ("have no rights to send", "not enough rights to send")
+
+
+def may_not_post(error: str) -> bool:
+    """Say whether a Bot API error means the bot may not post in the group at all (not only its media)."""
+    lowered = error.lower()
+    return "send photos" not in lowered and any(marker in lowered for marker in MAY_NOT_POST)
+
+
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 CONTINUATION_BUDGET_SECONDS = 40.0  # below the delivery job's own send timeout
 CONTINUATION_RETRY_SECONDS = (1.0, 10.0)  # the back-off of a follow-up part refused for a while: first pause, longest
@@ -203,9 +211,7 @@ class TelegramNotifier:
         except BadRequest as exc:
             # "not enough rights to send photos": a group that bars media bars only the chart, not the alert. A chat
             # gone, or one where the bot may not post at all, refuses the text too.
-            refused = str(exc).lower()
-            if photo is None or ("send photos" not in refused and (
-                    self._outcome(exc).chat_gone or any(marker in refused for marker in MAY_NOT_POST))):
+            if photo is None or self._outcome(exc).chat_gone or may_not_post(str(exc)):
                 raise
             log.warning("telegram chat %s: chart refused (%s); sending the text alone", chat.chat_id, self._clean(exc))
             photo = None
@@ -298,11 +304,10 @@ class TelegramNotifier:
             return failed(f"telegram: group moved to supergroup {exc.new_chat_id}, which has its own subscription",
                           chat_gone=True)
         if isinstance(exc, BadRequest):
-            lowered = text.lower()
-            if any(marker in lowered for marker in MAY_NOT_POST):
+            if may_not_post(text):
                 return failed(f"telegram: {text}: the bot may not post in this group; once a group admin allows it, "
                               "the next alerts arrive")
-            return failed(f"telegram: {text}", chat_gone=any(marker in lowered for marker in CHAT_GONE))
+            return failed(f"telegram: {text}", chat_gone=any(marker in text.lower() for marker in CHAT_GONE))
         if isinstance(exc, InvalidToken):
             return retry("telegram: the bot token was rejected (revoked?)")
         # TimedOut, NetworkError (5xx, a bad-gateway page, a dropped connection) and anything new: try again later.
