@@ -303,12 +303,17 @@ def _run_replay(args: argparse.Namespace) -> int:
         logging.getLogger("riskon.replay").info(
             "stdout was closed: replay stopped at %s; %d alert(s) not printed wait in %s for the next replay on it",
             summary["output_closed_after"], outbox.get("pending", 0) + outbox.get("retrying", 0), args.db)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not raise
-        return EXIT_OK
+        return _reader_gone()
     _print_replay_summary(summary, time.perf_counter() - started)
     if summary.get("stopped_after") is not None:
         print(f"  run it again on {args.db} to go on from there")
         return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _reader_gone() -> int:
+    """Point stdout at devnull once its reader closed the pipe, and return success: the reader has what it wanted."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the interpreter's flush at exit must not raise
     return EXIT_OK
 
 
@@ -366,6 +371,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `riskon check-config | head` closed the pipe: the reader has what it wanted, which is not an error.
-        # Point stdout at devnull so the interpreter's own flush at exit does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return _reader_gone()
